@@ -1,0 +1,1 @@
+//! Gatehouse daemon: composition root of the HTTP API, approvals, scoring and the ledger.

@@ -1,0 +1,1 @@
+//! The append-only action ledger: a store over SQLite with one group-committing writer.

@@ -1,0 +1,1 @@
+//! Tier-1 rules engine: pure, synchronous, no IO, no tokio, no clock.

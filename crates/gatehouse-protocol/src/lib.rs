@@ -1,0 +1,330 @@
+//! Wire types of the Gatehouse HTTP and WebSocket API (v1).
+//!
+//! These are the only types that cross the wire between the daemon and its clients
+//! (SDKs, hooks, the MCP proxy, the dashboard, the CLI). Field names here are the
+//! public contract documented in `docs/API.md`; change them only with a new API version.
+//!
+//! Times are integers: milliseconds since the Unix epoch, in fields ending `_ms`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Default time a `POST /v1/check` waits for a human decision on a paused action.
+pub const DEFAULT_WAIT_MS: u64 = 25_000;
+/// Longest time one request may wait for a human decision.
+pub const MAX_WAIT_MS: u64 = 60_000;
+/// Largest request body the daemon accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// `POST /v1/check`: an agent asks whether it may run one tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// Tool name as the agent knows it (`Bash`, `Write`, `mcp__github__create_issue`).
+    pub tool: String,
+    /// The tool's arguments.
+    pub input: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The agent's id for this call; with `session_id` it makes a re-sent check re-attach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_use_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Free-form context for the classifier (the user's task, the previous tool output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Map<String, Value>>,
+    /// How long to wait for a human decision if the action is paused (0 answers at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+/// What the agent is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    Reject,
+    /// Paused and still waiting for a human; poll `GET /v1/actions/{id}?wait_ms=N`.
+    Pending,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Reject => "reject",
+            Verdict::Pending => "pending",
+        }
+    }
+}
+
+/// Who or what produced the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// A policy rule matched.
+    Rule,
+    /// No rule matched; the policy's default effect applied.
+    Default,
+    /// A person approved or denied the paused action.
+    Human,
+    /// The paused action's deadline passed with no decision: rejected.
+    Timeout,
+    /// Gatehouse could not decide safely (for example the ledger could not commit): rejected.
+    Error,
+}
+
+impl DecidedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecidedBy::Rule => "rule",
+            DecidedBy::Default => "default",
+            DecidedBy::Human => "human",
+            DecidedBy::Timeout => "timeout",
+            DecidedBy::Error => "error",
+        }
+    }
+}
+
+/// A tier-2 classifier's score for one action. Advisory: it never changes a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tier2Score {
+    /// How malicious the action looks, 0 (benign) to 1 (malicious).
+    pub score: f64,
+    pub label: String,
+    pub model: String,
+}
+
+/// Response of `POST /v1/check` and `GET /v1/actions/{id}` for agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResponse {
+    pub action_id: String,
+    pub verdict: Verdict,
+    pub decided_by: DecidedBy,
+    pub rule_id: Option<String>,
+    pub reason: String,
+    pub tier2: Option<Tier2Score>,
+}
+
+/// A person's decision on a paused action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+/// `POST /v1/actions/{id}/decision`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where an action's tier-2 scoring stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier2Status {
+    /// Scoring was started and has not reported yet.
+    Pending,
+    Scored,
+    /// The classifier failed; the action was not scored (never read as "safe").
+    Error,
+    /// The classifier did not answer within its budget.
+    Timeout,
+    /// Detached scoring was at its concurrency cap; this action was not scored.
+    Dropped,
+    /// No classifier is configured.
+    Disabled,
+}
+
+impl Tier2Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier2Status::Pending => "pending",
+            Tier2Status::Scored => "scored",
+            Tier2Status::Error => "error",
+            Tier2Status::Timeout => "timeout",
+            Tier2Status::Dropped => "dropped",
+            Tier2Status::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Tier2Status::Pending,
+            "scored" => Tier2Status::Scored,
+            "error" => Tier2Status::Error,
+            "timeout" => Tier2Status::Timeout,
+            "dropped" => Tier2Status::Dropped,
+            "disabled" => Tier2Status::Disabled,
+            _ => return None,
+        })
+    }
+}
+
+/// The human (or timeout) decision recorded on a paused action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// The final verdict: `allow` or `reject`.
+    pub verdict: Verdict,
+    pub decided_by: DecidedBy,
+    pub note: Option<String>,
+    pub decided_at_ms: i64,
+}
+
+/// One action as the ledger knows it: what was asked, what was decided, how it was scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionView {
+    pub action_id: String,
+    pub tool: String,
+    pub input: Value,
+    pub session_id: Option<String>,
+    pub agent: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub cwd: Option<String>,
+    pub context: Option<Value>,
+    pub created_at_ms: i64,
+    /// The current verdict: the rules' verdict, or the decision's once a paused action is decided.
+    pub verdict: Verdict,
+    pub decided_by: DecidedBy,
+    pub rule_id: Option<String>,
+    pub reason: String,
+    /// When a still-pending action is rejected by timeout.
+    pub deadline_ms: Option<i64>,
+    pub tier2: Option<Tier2Score>,
+    pub tier2_status: Tier2Status,
+    pub tier2_error: Option<String>,
+    pub disagreement: bool,
+    pub decision: Option<DecisionRecord>,
+}
+
+impl ActionView {
+    /// The agent-facing view of this action.
+    pub fn to_check_response(&self) -> CheckResponse {
+        CheckResponse {
+            action_id: self.action_id.clone(),
+            verdict: self.verdict,
+            decided_by: self.decided_by,
+            rule_id: self.rule_id.clone(),
+            reason: self.reason.clone(),
+            tier2: self.tier2.clone(),
+        }
+    }
+}
+
+/// `GET /v1/actions` and `GET /v1/disagreements`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionList {
+    pub actions: Vec<ActionView>,
+    /// Pass as `before` to read the next (older) page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
+/// What `GET /v1/events` pushes to dashboards, one JSON object per WebSocket text message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// A paused action waits for a person (its score, if any, is already attached).
+    #[serde(rename = "action.pending")]
+    ActionPending { action: ActionView },
+    /// A tier-2 score (or its failure) was recorded for an action.
+    #[serde(rename = "action.scored")]
+    ActionScored {
+        action_id: String,
+        tier2_status: Tier2Status,
+        tier2: Option<Tier2Score>,
+        disagreement: bool,
+    },
+    /// A paused action was decided (by a person or its deadline).
+    #[serde(rename = "action.decided")]
+    ActionDecided { action: ActionView },
+}
+
+/// The one error envelope every non-2xx response carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code (`invalid_request`, `unauthorized`, ...): see `docs/API.md`.
+    pub code: String,
+    pub message: String,
+    /// The offending request field, as a dotted path, when one is to blame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` or `degraded`.
+    pub status: String,
+    pub version: String,
+    pub pending: u64,
+    pub classifier: String,
+    pub policy: String,
+}
+
+/// `POST /v1/login-codes` (approver token): a fresh one-time dashboard login URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginLink {
+    pub url: String,
+    pub expires_at_ms: i64,
+}
+
+/// `GET /v1/session` (dashboard cookie): the CSRF token the page sends back in `X-Gatehouse-Csrf`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub csrf_token: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_request_accepts_the_minimal_body_and_rejects_unknown_fields() {
+        let req: CheckRequest =
+            serde_json::from_str(r#"{"tool":"Bash","input":{"command":"ls"}}"#).unwrap();
+        assert_eq!(req.tool, "Bash");
+        assert_eq!(req.wait_ms, None);
+        let err = serde_json::from_str::<CheckRequest>(r#"{"tool":"Bash","input":{},"tol":1}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("tol"), "{err}");
+    }
+
+    #[test]
+    fn events_are_tagged_with_their_dotted_type() {
+        let ev = Event::ActionScored {
+            action_id: "act_1".into(),
+            tier2_status: Tier2Status::Scored,
+            tier2: Some(Tier2Score { score: 0.5, label: "benign".into(), model: "m".into() }),
+            disagreement: false,
+        };
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(v["type"], "action.scored");
+        assert_eq!(v["tier2_status"], "scored");
+    }
+
+    #[test]
+    fn tier2_status_round_trips_through_its_name() {
+        for s in [
+            Tier2Status::Pending,
+            Tier2Status::Scored,
+            Tier2Status::Error,
+            Tier2Status::Timeout,
+            Tier2Status::Dropped,
+            Tier2Status::Disabled,
+        ] {
+            assert_eq!(Tier2Status::parse(s.as_str()), Some(s));
+        }
+    }
+}
