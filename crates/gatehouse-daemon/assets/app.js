@@ -1,0 +1,759 @@
+// Gatehouse dashboard: lists paused agent tool calls live and lets a person approve or deny them.
+//
+// Data flow: `GET /v1/session` (CSRF token) → `GET /v1/actions` (pending + recent) → WebSocket
+// `/v1/events` for live changes, reconnecting with backoff and reloading the pending list on every
+// (re)connect since events may have been missed. Decisions go to `POST /v1/actions/{id}/decision`.
+//
+// Invariant: text that came from the daemon (tool inputs, reasons, notes...) only ever reaches the
+// page through `textContent` or attribute values, never as HTML: an agent controls those strings.
+'use strict';
+
+(() => {
+  const RECENT_LIMIT = 50;
+  const PENDING_LIMIT = 200;
+  const SOON_MS = 10_000;
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 15_000;
+  const TOAST_MS = 6_000;
+
+  const state = {
+    csrf: null,
+    signedOut: false,
+    /** @type {Map<string, object>} pending ActionViews by action_id */
+    pending: new Map(),
+    /** @type {object[]} decided ActionViews, newest first */
+    recent: [],
+    /** ids known to be decided: guards against a stale list racing a live event */
+    decided: new Set(),
+    /** ids the person dismissed with Esc / Later: not opened automatically again */
+    dismissed: new Set(),
+    /** ids this page just decided, so their `action.decided` echo is not reported as "elsewhere" */
+    decidedHere: new Set(),
+    current: null,
+    busy: false,
+    moreThanShown: false,
+    ws: null,
+    wsAttempt: 0,
+    reconnectTimer: null,
+    loadSeq: 0,
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const el = {};
+
+  // ---------------------------------------------------------------------------------------------
+  // DOM building: strings always become text nodes.
+
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === 'class') node.className = value;
+      else if (key === 'text') node.textContent = value;
+      else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? '' : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function setText(node, text) {
+    node.textContent = text === null || text === undefined || text === '' ? '—' : String(text);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Formatting.
+
+  const SUMMARY_KEYS = {
+    Bash: ['command'],
+    Read: ['file_path'],
+    Write: ['file_path'],
+    Edit: ['file_path'],
+    MultiEdit: ['file_path'],
+    NotebookEdit: ['notebook_path'],
+    Glob: ['pattern', 'path'],
+    Grep: ['pattern', 'path'],
+    WebFetch: ['url'],
+    WebSearch: ['query'],
+    Task: ['description'],
+  };
+
+  /** One line saying what the action does: for Bash the command, for file tools the path. */
+  function summarize(action) {
+    const input = action && action.input;
+    if (input === null || input === undefined) return '';
+    if (typeof input !== 'object') return oneLine(String(input));
+    const keys = SUMMARY_KEYS[action.tool] || [];
+    const parts = keys.map((k) => input[k]).filter((v) => typeof v === 'string' && v !== '');
+    if (parts.length) return oneLine(parts.join('  '));
+    for (const key of ['command', 'cmd', 'file_path', 'path', 'url', 'query']) {
+      if (typeof input[key] === 'string' && input[key] !== '') return oneLine(input[key]);
+    }
+    let json;
+    try { json = JSON.stringify(input); } catch { json = ''; }
+    return oneLine(json === '{}' ? '(no input)' : json);
+  }
+
+  function oneLine(text) {
+    const flat = text.replace(/\s*[\r\n]+\s*/g, ' ⏎ ').trim();
+    return flat.length > 300 ? flat.slice(0, 299) + '…' : flat;
+  }
+
+  function prettyJson(value) {
+    try { return JSON.stringify(value, null, 2) ?? 'null'; } catch { return String(value); }
+  }
+
+  function formatDuration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return `${s}s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+    const hr = Math.floor(m / 60);
+    if (hr < 48) return `${hr}h ${String(m % 60).padStart(2, '0')}m`;
+    return `${Math.floor(hr / 24)}d`;
+  }
+
+  function formatAge(sinceMs) {
+    const ms = Date.now() - sinceMs;
+    if (ms < 5_000) return 'just now';
+    return `${formatDuration(ms)} ago`;
+  }
+
+  function formatClock(ms) {
+    if (typeof ms !== 'number') return '';
+    const d = new Date(ms);
+    const sameDay = d.toDateString() === new Date().toDateString();
+    return sameDay ? d.toLocaleTimeString() : d.toLocaleString();
+  }
+
+  /** Text and class of a deadline countdown. */
+  function deadlineView(deadlineMs) {
+    if (typeof deadlineMs !== 'number') return { text: 'no deadline', cls: 'countdown none' };
+    const left = deadlineMs - Date.now();
+    if (left <= 0) return { text: 'expired', cls: 'countdown expired' };
+    const secs = Math.ceil(left / 1000);
+    const text = secs < 60 ? `${secs}s left` : `${formatDuration(left)} left`;
+    return { text, cls: left <= SOON_MS ? 'countdown soon' : 'countdown' };
+  }
+
+  function paintDeadline(node) {
+    const raw = node.dataset.deadline;
+    const view = deadlineView(raw === undefined || raw === '' ? null : Number(raw));
+    node.textContent = view.text;
+    node.className = view.cls;
+  }
+
+  function who(action) {
+    const parts = [];
+    parts.push(action.agent ? action.agent : 'unknown agent');
+    if (action.session_id) parts.push(`session ${action.session_id}`);
+    if (action.cwd) parts.push(action.cwd);
+    return parts.join(' · ');
+  }
+
+  /** Why an action carries no score, in words a person can act on. */
+  function tier2Words(action) {
+    switch (action.tier2_status) {
+      case 'pending': return 'scoring…';
+      case 'timeout': return 'classifier timed out';
+      case 'dropped': return 'not scored: scoring queue full';
+      case 'disabled': return 'no classifier configured';
+      case 'error': return action.tier2_error ? `classifier error: ${action.tier2_error}` : 'classifier error';
+      default: return 'not scored';
+    }
+  }
+
+  function scoreClass(score) {
+    if (score >= 0.7) return 'badge badge-high';
+    if (score >= 0.4) return 'badge badge-mid';
+    return 'badge badge-low';
+  }
+
+  function tier2Badge(action) {
+    const t = action.tier2;
+    if (t && typeof t.score === 'number') {
+      return h('span', {
+        class: scoreClass(t.score),
+        title: `tier-2 score ${t.score.toFixed(2)} (${t.label}) by ${t.model}`,
+        'data-testid': 'tier2-badge',
+      }, `${t.score.toFixed(2)} ${t.label || ''}`.trim());
+    }
+    return h('span', { class: 'badge badge-none', 'data-testid': 'tier2-badge' }, tier2Words(action));
+  }
+
+  function verdictBadge(action) {
+    const by = action.decision ? action.decision.decided_by : action.decided_by;
+    const verdict = action.decision ? action.decision.verdict : action.verdict;
+    let text;
+    let cls;
+    if (by === 'timeout') { text = 'Timed out'; cls = 'badge badge-timeout'; }
+    else if (by === 'human') { text = verdict === 'allow' ? 'Approved' : 'Denied'; }
+    else if (by === 'error') { text = 'Error: rejected'; cls = 'badge badge-reject'; }
+    else if (by === 'rule') { text = verdict === 'allow' ? 'Allowed by rule' : 'Rejected by rule'; }
+    else if (by === 'default') { text = verdict === 'allow' ? 'Allowed by default' : 'Rejected by default'; }
+    else { text = verdict || 'unknown'; }
+    if (!cls) cls = verdict === 'allow' ? 'badge badge-allow' : 'badge badge-reject';
+    return h('span', { class: cls, 'data-testid': 'verdict-badge' }, text);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // HTTP.
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  async function api(path, { method = 'GET', body } = {}) {
+    const headers = { Accept: 'application/json' };
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'manual' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      headers['X-Gatehouse-Csrf'] = state.csrf || '';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch {
+      throw new ApiError(0, 'network', 'Cannot reach the Gatehouse daemon.');
+    }
+    let data = null;
+    const text = await res.text().catch(() => '');
+    if (text) {
+      try { data = JSON.parse(text); } catch { data = null; }
+    }
+    if (res.status === 401) {
+      signOut();
+    }
+    if (!res.ok) {
+      const err = (data && data.error) || {};
+      const code = err.code || (res.type === 'opaqueredirect' ? 'redirected' : `http_${res.status}`);
+      throw new ApiError(res.status, code, err.message || res.statusText || 'Request failed');
+    }
+    return data;
+  }
+
+  async function loadSession() {
+    const info = await api('/v1/session');
+    state.csrf = info && info.csrf_token;
+  }
+
+  async function loadActions() {
+    const seq = ++state.loadSeq;
+    const [pendingList, recentList] = await Promise.all([
+      api(`/v1/actions?status=pending&limit=${PENDING_LIMIT}`),
+      api(`/v1/actions?status=decided&limit=${RECENT_LIMIT}`).catch((e) => {
+        if (e.status === 401) throw e;
+        return api(`/v1/actions?limit=${RECENT_LIMIT}`).catch(() => ({ actions: [] }));
+      }),
+    ]);
+    if (seq !== state.loadSeq || state.signedOut) return; // a newer load is in flight
+    const fresh = new Map();
+    for (const a of (pendingList && pendingList.actions) || []) {
+      if (a.verdict === 'pending' && !state.decided.has(a.action_id)) fresh.set(a.action_id, a);
+    }
+    state.moreThanShown = Boolean(pendingList && pendingList.next_before);
+    // Anything we thought pending that the daemon no longer lists was decided while we were away.
+    for (const id of state.pending.keys()) {
+      if (!fresh.has(id)) state.decided.add(id);
+    }
+    state.pending = fresh;
+    if (el.banner.dataset.kind === 'load-error') el.banner.hidden = true;
+    mergeRecent(((recentList && recentList.actions) || []).filter((a) => a.verdict !== 'pending'));
+    render();
+    reconcileModal();
+  }
+
+  function mergeRecent(actions) {
+    const byId = new Map(state.recent.map((a) => [a.action_id, a]));
+    for (const a of actions) {
+      byId.set(a.action_id, a);
+      state.decided.add(a.action_id);
+    }
+    state.recent = [...byId.values()]
+      .sort((x, y) => decidedAt(y) - decidedAt(x))
+      .slice(0, RECENT_LIMIT);
+  }
+
+  function decidedAt(a) {
+    return (a.decision && a.decision.decided_at_ms) || a.created_at_ms || 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Live events.
+
+  function connect() {
+    if (state.signedOut) return;
+    clearTimeout(state.reconnectTimer);
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let ws;
+    try {
+      ws = new WebSocket(`${scheme}//${location.host}/v1/events`);
+    } catch {
+      scheduleReconnect();
+      return;
+    }
+    state.ws = ws;
+    ws.addEventListener('open', () => {
+      if (state.ws !== ws) return;
+      state.wsAttempt = 0;
+      setConnection('connected');
+      (state.csrf ? Promise.resolve() : loadSession()).then(loadActions).catch(reportLoadError);
+    });
+    ws.addEventListener('message', (ev) => {
+      if (state.ws !== ws) return;
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch { return; }
+      handleEvent(msg);
+    });
+    ws.addEventListener('close', () => {
+      if (state.ws !== ws) return;
+      state.ws = null;
+      if (state.signedOut) return;
+      setConnection('reconnecting');
+      // A refused upgrade looks like any other drop; ask whether the session is still valid.
+      api('/v1/session').then((info) => {
+        if (info && info.csrf_token) state.csrf = info.csrf_token;
+      }).catch(() => {}).finally(scheduleReconnect);
+    });
+  }
+
+  function scheduleReconnect() {
+    if (state.signedOut) return;
+    clearTimeout(state.reconnectTimer);
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.wsAttempt);
+    state.wsAttempt += 1;
+    const delay = base / 2 + Math.random() * (base / 2);
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function handleEvent(msg) {
+    switch (msg && msg.type) {
+      case 'action.pending': {
+        const a = msg.action;
+        if (!a || !a.action_id || state.decided.has(a.action_id)) return;
+        const isNew = !state.pending.has(a.action_id);
+        state.pending.set(a.action_id, a);
+        render();
+        if (isNew) announce(`New action waiting: ${a.tool} ${summarize(a)}`);
+        if (!state.current) openNext();
+        else updatePosition();
+        break;
+      }
+      case 'action.scored': {
+        const a = state.pending.get(msg.action_id);
+        if (!a) return;
+        a.tier2_status = msg.tier2_status;
+        a.tier2 = msg.tier2 || null;
+        a.disagreement = Boolean(msg.disagreement);
+        if ('tier2_error' in msg) a.tier2_error = msg.tier2_error;
+        render();
+        if (state.current === a.action_id) fillModal(a);
+        break;
+      }
+      case 'action.decided': {
+        const a = msg.action;
+        if (!a || !a.action_id) return;
+        onDecided(a, !state.decidedHere.has(a.action_id));
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Records a decision, wherever it was made, and moves the modal on if it showed that action. */
+  function onDecided(action, elsewhere) {
+    const id = action.action_id;
+    const wasPending = state.pending.delete(id);
+    state.decided.add(id);
+    state.dismissed.delete(id);
+    mergeRecent([action]);
+    render();
+    if (state.current === id) {
+      if (elsewhere) {
+        const what = describeDecision(action);
+        toast(`${action.tool} was ${what} before you decided.`, 'warn');
+        announce(`The action on screen was ${what}.`);
+      }
+      openNext();
+    } else if (wasPending && elsewhere) {
+      announce(`${action.tool} ${summarize(action)}: ${describeDecision(action)}.`);
+    }
+  }
+
+  function describeDecision(action) {
+    const d = action.decision;
+    const by = d ? d.decided_by : action.decided_by;
+    const verdict = d ? d.verdict : action.verdict;
+    if (by === 'timeout') return 'rejected: its deadline passed';
+    if (by === 'human') return verdict === 'allow' ? 'approved elsewhere' : 'denied elsewhere';
+    return verdict === 'allow' ? `allowed (${by})` : `rejected (${by})`;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Rendering of the lists.
+
+  function pendingSorted() {
+    return [...state.pending.values()].sort((x, y) =>
+      (x.created_at_ms - y.created_at_ms) || String(x.action_id).localeCompare(String(y.action_id)));
+  }
+
+  function render() {
+    const pending = pendingSorted();
+    el.pendingList.replaceChildren(...pending.map(pendingRow));
+    el.pendingEmpty.hidden = pending.length > 0 || state.signedOut;
+    el.pendingMore.hidden = !state.moreThanShown;
+    el.recentList.replaceChildren(...state.recent.map(recentRow));
+    el.recentEmpty.hidden = state.recent.length > 0 || state.signedOut;
+    const n = pending.length;
+    el.pendingCount.textContent = `${n} pending`;
+    el.pendingCount.classList.toggle('has-pending', n > 0);
+    document.title = n > 0 ? `(${n}) Gatehouse` : 'Gatehouse';
+  }
+
+  function pendingRow(a) {
+    const deadline = h('span', {
+      class: 'countdown', 'data-deadline': typeof a.deadline_ms === 'number' ? a.deadline_ms : '',
+      'data-testid': 'row-deadline',
+    });
+    paintDeadline(deadline);
+    const button = h('button', {
+      type: 'button', class: 'row',
+      'aria-label': `Review ${a.tool}: ${summarize(a)}`,
+      onclick: () => openModal(a.action_id),
+    },
+    h('span', { class: 'tool', title: a.tool }, a.tool),
+    h('span', { class: 'row-main' },
+      h('span', { class: 'row-summary', title: summarize(a), 'data-testid': 'row-summary' }, summarize(a)),
+      h('span', { class: 'row-meta' },
+        a.disagreement ? h('span', { class: 'flag' }, 'classifier disagrees · ') : null,
+        who(a))),
+    tier2Badge(a),
+    h('span', { class: 'row-age', 'data-since': a.created_at_ms }, formatAge(a.created_at_ms)),
+    deadline);
+    return h('li', { 'data-testid': 'pending-row', 'data-action-id': a.action_id }, button);
+  }
+
+  function recentRow(a) {
+    const note = a.decision && a.decision.note ? ` · note: ${a.decision.note}` : '';
+    return h('li', { class: 'recent', 'data-testid': 'recent-row', 'data-action-id': a.action_id },
+      h('div', { class: 'row' },
+        h('span', { class: 'tool', title: a.tool }, a.tool),
+        h('div', { class: 'row-main' },
+          h('div', { class: 'row-summary', title: summarize(a) }, summarize(a)),
+          h('div', { class: 'row-meta' }, who(a) + note)),
+        h('span', { class: 'row-when' }, verdictBadge(a), ' ',
+          h('span', { title: new Date(decidedAt(a)).toLocaleString() }, formatClock(decidedAt(a))))));
+  }
+
+  /** Once a second: countdowns and ages, without rebuilding rows (keeps focus and hover). */
+  function tick() {
+    document.querySelectorAll('[data-deadline]').forEach(paintDeadline);
+    document.querySelectorAll('[data-since]').forEach((node) => {
+      node.textContent = formatAge(Number(node.dataset.since));
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The modal.
+
+  /** After a list (re)load: the action on screen may have been decided while we were away. */
+  function reconcileModal() {
+    const id = state.current;
+    if (id && !state.pending.has(id)) {
+      const decided = state.recent.find((a) => a.action_id === id);
+      toast(decided
+        ? `${decided.tool} was ${describeDecision(decided)} before you decided.`
+        : 'The action on screen is no longer pending.', 'warn');
+      openNext();
+    } else if (id) {
+      fillModal(state.pending.get(id));
+    } else {
+      openNext();
+    }
+  }
+
+  function nextCandidate() {
+    return pendingSorted().find((a) => !state.dismissed.has(a.action_id)) || null;
+  }
+
+  function openNext() {
+    const next = nextCandidate();
+    if (next) openModal(next.action_id);
+    else closeModal();
+  }
+
+  function openModal(id) {
+    const a = state.pending.get(id);
+    if (!a || state.signedOut) return;
+    const changed = state.current !== id;
+    state.current = id;
+    state.dismissed.delete(id);
+    if (changed) {
+      el.note.value = '';
+      showModalError(null);
+    }
+    fillModal(a);
+    setBusy(false);
+    if (!el.modal.open) el.modal.showModal();
+    if (changed || document.activeElement !== el.note) el.approve.focus();
+  }
+
+  function closeModal() {
+    state.current = null;
+    if (el.modal.open) el.modal.close('programmatic');
+  }
+
+  function updatePosition() {
+    if (!state.current) return;
+    const list = pendingSorted();
+    const index = list.findIndex((a) => a.action_id === state.current);
+    el.position.textContent = list.length > 1
+      ? `Paused action · ${index + 1} of ${list.length} waiting`
+      : 'Paused action';
+  }
+
+  function fillModal(a) {
+    el.title.textContent = a.tool;
+    el.summary.textContent = summarize(a) || '(no input)';
+    setText(el.rule, a.rule_id || (a.decided_by === 'default' ? 'none (policy default)' : null));
+    setText(el.reason, a.reason);
+    setText(el.agent, a.agent);
+    setText(el.session, a.session_id);
+    setText(el.cwd, a.cwd);
+    setText(el.id, a.action_id);
+    el.created.textContent = `${formatClock(a.created_at_ms)} (${formatAge(a.created_at_ms)})`;
+    el.input.textContent = prettyJson(a.input);
+    const hasContext = a.context !== null && a.context !== undefined &&
+      !(typeof a.context === 'object' && Object.keys(a.context).length === 0);
+    el.contextWrap.hidden = !hasContext;
+    el.context.textContent = hasContext ? prettyJson(a.context) : '';
+    el.disagreement.hidden = !a.disagreement;
+    el.tier2.replaceChildren(...tier2Detail(a));
+    el.deadline.dataset.deadline = typeof a.deadline_ms === 'number' ? String(a.deadline_ms) : '';
+    paintDeadline(el.deadline);
+    updatePosition();
+  }
+
+  function tier2Detail(a) {
+    const t = a.tier2;
+    if (t && typeof t.score === 'number') {
+      return [tier2Badge(a), h('span', { class: 'muted' }, `model ${t.model}`)];
+    }
+    return [h('span', { class: 'muted' }, tier2Words(a))];
+  }
+
+  function setBusy(busy) {
+    state.busy = busy;
+    el.approve.disabled = busy;
+    el.deny.disabled = busy;
+  }
+
+  function showModalError(text) {
+    el.modalError.hidden = !text;
+    el.modalError.textContent = text || '';
+  }
+
+  async function decide(decision) {
+    const id = state.current;
+    if (!id || state.busy) return;
+    const note = el.note.value.trim();
+    const body = note ? { decision, note } : { decision };
+    setBusy(true);
+    showModalError(null);
+    state.decidedHere.add(id);
+    try {
+      let result;
+      try {
+        result = await api(`/v1/actions/${encodeURIComponent(id)}/decision`, { method: 'POST', body });
+      } catch (e) {
+        if (e.status !== 403) throw e;
+        // The CSRF token may have been rotated: fetch a fresh one and try once more.
+        await loadSession();
+        result = await api(`/v1/actions/${encodeURIComponent(id)}/decision`, { method: 'POST', body });
+      }
+      const a = result && result.action_id ? result : { ...state.pending.get(id) };
+      const verb = decision === 'approve' ? 'Approved' : 'Denied';
+      announce(`${verb} ${a.tool || ''} ${summarize(a)}`);
+      toast(`${verb}: ${a.tool || ''} ${summarize(a)}`, decision === 'approve' ? 'ok' : 'bad');
+      if (result && result.action_id) onDecided(result, false);
+      else { state.pending.delete(id); state.decided.add(id); render(); if (state.current === id) openNext(); }
+    } catch (e) {
+      state.decidedHere.delete(id);
+      if (state.current !== id) return;
+      if (e.status === 401) return; // signOut() took over the page
+      if (e.status === 409 || e.code === 'already_decided') {
+        toast(`Someone else already decided this ${state.pending.get(id)?.tool || 'action'}. ${e.message || ''}`.trim(), 'warn');
+        announce('That action was already decided elsewhere.');
+        state.pending.delete(id);
+        state.decided.add(id);
+        render();
+        openNext();
+        loadActions().catch(reportLoadError);
+        return;
+      }
+      if (e.status === 404) {
+        toast('That action no longer exists.', 'warn');
+        state.pending.delete(id);
+        render();
+        openNext();
+        return;
+      }
+      setBusy(false);
+      showModalError(`Could not record the decision: ${e.message}`);
+    } finally {
+      if (state.current !== id) setBusy(false);
+    }
+  }
+
+  function onModalKey(ev) {
+    if (!el.modal.open || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    const t = ev.target;
+    const typing = t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT' || t.isContentEditable);
+    if (typing) return;
+    const key = ev.key.toLowerCase();
+    if (key === 'a') { ev.preventDefault(); decide('approve'); }
+    else if (key === 'd') { ev.preventDefault(); decide('deny'); }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Page state: connection, sign-out, announcements.
+
+  function setConnection(kind) {
+    const labels = {
+      connecting: 'Connecting…',
+      connected: 'Connected',
+      reconnecting: 'Reconnecting…',
+      'signed-out': 'Signed out',
+    };
+    el.conn.dataset.state = kind;
+    el.connText.textContent = labels[kind] || kind;
+  }
+
+  function signOut() {
+    if (state.signedOut) return;
+    state.signedOut = true;
+    clearTimeout(state.reconnectTimer);
+    if (state.ws) {
+      const ws = state.ws;
+      state.ws = null;
+      ws.close();
+    }
+    closeModal();
+    state.pending.clear();
+    state.recent = [];
+    setConnection('signed-out');
+    el.banner.className = 'banner';
+    el.banner.dataset.kind = 'signed-out';
+    el.banner.replaceChildren(
+      h('strong', {}, 'Not signed in: '),
+      'open the login link printed by ', h('code', {}, 'gatehouse serve'),
+      ', or run ', h('code', {}, 'gatehouse dashboard'), '.');
+    el.banner.hidden = false;
+    el.content.hidden = true;
+    render();
+  }
+
+  function reportLoadError(e) {
+    if (state.signedOut || (e && e.status === 401)) return;
+    console.error('gatehouse: could not load actions', e);
+    el.banner.className = 'banner';
+    el.banner.dataset.kind = 'load-error';
+    el.banner.textContent = `Could not load actions: ${e && e.message ? e.message : e}`;
+    el.banner.hidden = false;
+  }
+
+  function announce(text) {
+    // Clear first so the same message twice is still read out.
+    el.announcer.textContent = '';
+    setTimeout(() => { el.announcer.textContent = text; }, 50);
+  }
+
+  function toast(text, kind) {
+    const node = h('div', { class: `toast toast-${kind || 'ok'}`, 'data-testid': 'toast' }, text);
+    el.toasts.append(node);
+    setTimeout(() => node.remove(), TOAST_MS);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Start.
+
+  async function start() {
+    Object.assign(el, {
+      conn: $('connection-status'),
+      connText: document.querySelector('#connection-status .conn-text'),
+      pendingCount: $('pending-count'),
+      banner: $('banner'),
+      content: $('content'),
+      pendingList: $('pending-list'),
+      pendingEmpty: $('pending-empty'),
+      pendingMore: $('pending-more'),
+      recentList: $('recent-list'),
+      recentEmpty: $('recent-empty'),
+      announcer: $('announcer'),
+      toasts: $('toasts'),
+      modal: $('modal'),
+      position: $('modal-position'),
+      title: $('modal-title'),
+      deadline: $('modal-deadline'),
+      summary: $('modal-summary'),
+      disagreement: $('modal-disagreement'),
+      rule: $('modal-rule'),
+      reason: $('modal-reason'),
+      tier2: $('modal-tier2'),
+      agent: $('modal-agent'),
+      session: $('modal-session'),
+      cwd: $('modal-cwd'),
+      created: $('modal-created'),
+      id: $('modal-id'),
+      input: $('modal-input'),
+      contextWrap: $('modal-context-wrap'),
+      context: $('modal-context'),
+      note: $('modal-note'),
+      modalError: $('modal-error'),
+      approve: $('btn-approve'),
+      deny: $('btn-deny'),
+      later: $('btn-later'),
+    });
+
+    el.approve.addEventListener('click', () => decide('approve'));
+    el.deny.addEventListener('click', () => decide('deny'));
+    el.later.addEventListener('click', () => el.modal.close('dismissed'));
+    document.addEventListener('keydown', onModalKey);
+    // Esc (the dialog's cancel) and "Later" both land here: dismissed without deciding.
+    el.modal.addEventListener('close', () => {
+      if (el.modal.open) return; // reopened before this (queued) event ran
+      if (el.modal.returnValue !== 'programmatic' && state.current) {
+        state.dismissed.add(state.current);
+      }
+      el.modal.returnValue = '';
+      state.current = null;
+    });
+
+    render();
+    setInterval(tick, 1000);
+
+    try {
+      await loadSession();
+    } catch (e) {
+      if (e.status !== 401) {
+        setConnection('reconnecting');
+        reportLoadError(e);
+        scheduleReconnect();
+      }
+      return;
+    }
+    connect();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the browser end-to-end tests need on a fresh Debian machine:
+# Debian's Chromium (Playwright's own browser download is not used) and the
+# pinned npm packages of tests/e2e (and bench/peer, if present).
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+if [ ! -x /usr/bin/chromium ]; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update
+    $sudo apt-get install -y --no-install-recommends chromium chromium-driver
+fi
+
+if ! command -v npm >/dev/null 2>&1; then
+    echo "install-test-deps: npm not found; install Node.js 20 or newer" >&2
+    exit 1
+fi
+
+# `npm ci` wipes and reinstalls node_modules; skip it when the installed tree
+# already matches the lock file (npm writes node_modules/.package-lock.json).
+npm_ci() {
+    local dir="$1"
+    [ -f "$dir/package-lock.json" ] || return 0
+    if [ -f "$dir/node_modules/.package-lock.json" ] \
+        && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+        return 0
+    fi
+    (cd "$dir" && npm ci --no-audit --no-fund)
+}
+
+npm_ci "$repo_root/tests/e2e"
+if [ -d "$repo_root/bench/peer" ]; then
+    npm_ci "$repo_root/bench/peer"
+fi

@@ -1,0 +1,369 @@
+// Browser end-to-end tests of the dashboard against the real daemon: an agent's paused check is
+// approved or denied by clicking in Chromium, and the agent's waiting request gets that verdict.
+//
+// Run: `scripts/install-test-deps.sh && cargo build -p gatehouse && (cd tests/e2e && npm test)`.
+// Env: GATEHOUSE_BIN (default target/debug/gatehouse), CHROMIUM_PATH (default /usr/bin/chromium),
+// E2E_SCREENSHOT_DIR (default the OS temp dir).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const GATEHOUSE_BIN = resolve(REPO_ROOT, process.env.GATEHOUSE_BIN || 'target/debug/gatehouse');
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SCREENSHOT_DIR = process.env.E2E_SCREENSHOT_DIR || tmpdir();
+
+const STARTUP_TIMEOUT_MS = 30_000;
+const UI_TIMEOUT_MS = 15_000;
+const CHECK_TIMEOUT_MS = 20_000;
+const TEST_TIMEOUT_MS = 60_000;
+
+const POLICY = `# e2e policy: Read is allowed, Bash (and everything else) waits for a person.
+default = "pause"
+
+[[rules]]
+id = "read-ok"
+effect = "allow"
+tool = "Read"
+
+[[rules]]
+id = "pause-bash"
+effect = "pause"
+tool = "Bash"
+reason = "shell commands need a person's approval"
+`;
+
+const XSS = '<img src=x onerror=alert(1)>';
+
+/** @type {{ proc: import('node:child_process').ChildProcess, baseUrl: string, loginUrl: string,
+ *           agentToken: string, dataDir: string, output: string[] }} */
+let daemon;
+let browser;
+let context;
+let page;
+const pageErrors = [];
+const dialogs = [];
+
+// ---------------------------------------------------------------------------------------------
+// Harness.
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Starts `gatehouse serve` and resolves once it has printed its URL and login link. */
+async function startDaemon() {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-e2e-'));
+  const policyPath = join(dataDir, 'policy.toml');
+  await writeFile(policyPath, POLICY);
+  const proc = spawn(
+    GATEHOUSE_BIN,
+    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--policy', policyPath],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } },
+  );
+  const output = [];
+  createInterface({ input: proc.stderr }).on('line', (line) => output.push(`[stderr] ${line}`));
+
+  const ready = new Promise((resolvePromise, reject) => {
+    let baseUrl = null;
+    let loginUrl = null;
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      output.push(`[stdout] ${line}`);
+      const listening = line.match(/gatehouse listening on (http:\/\/\S+)/);
+      if (listening) baseUrl = listening[1].replace(/\/$/, '');
+      const login = line.match(/dashboard login: (http:\/\/\S+)/);
+      if (login) loginUrl = login[1];
+      if (baseUrl && loginUrl) resolvePromise({ baseUrl, loginUrl });
+    });
+    proc.once('error', reject);
+    proc.once('exit', (code, signal) =>
+      reject(new Error(`gatehouse exited early (code ${code}, signal ${signal}):\n${output.join('\n')}`)));
+  });
+  daemon = { proc, dataDir, output, baseUrl: '', loginUrl: '', agentToken: '' };
+  const { baseUrl, loginUrl } = await withTimeout(ready, STARTUP_TIMEOUT_MS,
+    `gatehouse serve printing its URLs (${GATEHOUSE_BIN})`);
+  daemon.baseUrl = baseUrl;
+  daemon.loginUrl = loginUrl;
+  daemon.agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
+}
+
+async function stopDaemon() {
+  if (!daemon) return;
+  const { proc, dataDir } = daemon;
+  if (proc.exitCode === null && proc.signalCode === null) {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+/** Sends an agent's check; resolves with {status, body} once the daemon answers. */
+function sendCheck(body) {
+  const request = fetch(`${daemon.baseUrl}/v1/check`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${daemon.agentToken}` },
+    body: JSON.stringify(body),
+  }).then(async (res) => ({ status: res.status, body: await res.json() }));
+  // Surface an early failure (bad token, bad body) instead of a UI timeout.
+  request.catch(() => {});
+  return withTimeout(request, CHECK_TIMEOUT_MS + (body.wait_ms || 0), `POST /v1/check ${body.tool_use_id}`);
+}
+
+function bashCheck(toolUseId, command, extra = {}) {
+  return {
+    tool: 'Bash',
+    input: { command, ...extra },
+    session_id: 'e2e',
+    agent: 'e2e-agent',
+    tool_use_id: toolUseId,
+    cwd: '/work/demo',
+    wait_ms: 30_000,
+  };
+}
+
+const byTestId = (id) => page.locator(`[data-testid="${id}"]`);
+
+async function waitVisible(locator, what) {
+  await locator.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS }).catch((e) => {
+    throw new Error(`${what} did not appear: ${e.message}\n--- daemon output ---\n${daemon.output.join('\n')}`);
+  });
+}
+
+/** Waits for the modal to show the action whose summary is `command`. */
+async function waitForModalWith(command) {
+  await waitVisible(byTestId('modal'), 'the approval modal');
+  await page.waitForFunction(
+    (cmd) => document.querySelector('[data-testid="modal-summary"]')?.textContent.includes(cmd),
+    command, { timeout: UI_TIMEOUT_MS },
+  );
+}
+
+async function pendingFromPage() {
+  return page.evaluate(async () => {
+    const res = await fetch('/v1/actions?status=pending&limit=200', { credentials: 'same-origin' });
+    return (await res.json()).actions;
+  });
+}
+
+async function screenshot(name) {
+  const path = join(SCREENSHOT_DIR, `gatehouse-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup.
+
+before(async () => {
+  await startDaemon();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: STARTUP_TIMEOUT_MS,
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
+  page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`); });
+  page.on('dialog', (dialog) => { dialogs.push(dialog.message()); dialog.dismiss().catch(() => {}); });
+
+  const res = await page.goto(daemon.loginUrl, { timeout: UI_TIMEOUT_MS });
+  assert.equal(new URL(page.url()).pathname, '/', 'login redirects to the dashboard');
+  assert.ok(res && res.ok(), `dashboard loads (status ${res && res.status()})`);
+  await page.waitForSelector('[data-testid="connection-status"][data-state="connected"]',
+    { timeout: UI_TIMEOUT_MS });
+}, { timeout: TEST_TIMEOUT_MS });
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await stopDaemon();
+}, { timeout: TEST_TIMEOUT_MS });
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+test('approving in the modal allows the waiting check; the input renders as text', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const command = 'git push origin main';
+  const check = sendCheck(bashCheck('t1', command, { note: XSS }));
+
+  await waitForModalWith(command);
+  const modal = byTestId('modal');
+  assert.equal(await modal.getAttribute('role'), 'dialog');
+  assert.equal(await modal.getAttribute('aria-modal'), 'true');
+  assert.equal(await byTestId('modal-tool').textContent(), 'Bash');
+  assert.equal(await byTestId('modal-summary').textContent(), command);
+
+  // The agent-controlled markup is shown literally, and never becomes an element.
+  const input = await byTestId('modal-input').textContent();
+  assert.ok(input.includes(`"command": "${command}"`), input);
+  assert.ok(input.includes(XSS), `input shows the markup literally: ${input}`);
+  assert.equal(await page.locator('img').count(), 0, 'no <img> element was created');
+
+  // Rule and reason are the daemon's own.
+  const [action] = (await pendingFromPage()).filter((a) => a.tool_use_id === 't1');
+  assert.ok(action, 'the daemon lists the paused action');
+  assert.equal(await byTestId('modal-reason').textContent(), action.reason || '—');
+  assert.equal(action.rule_id, 'pause-bash');
+  assert.equal(await byTestId('modal-rule').textContent(), 'pause-bash');
+  assert.match(await byTestId('modal-reason').textContent(), /shell commands need a person's approval/);
+  assert.equal(await byTestId('modal-session').textContent(), 'e2e');
+  assert.equal(await byTestId('modal-cwd').textContent(), '/work/demo');
+  assert.match(await byTestId('modal-deadline').textContent(), /^\d+s left$|^\d+m \d+s left$/);
+  assert.ok((await byTestId('modal-tier2').textContent()).trim().length > 0);
+
+  // The pending list shows it too, and Approve has the focus.
+  const row = page.locator(`[data-testid="pending-row"][data-action-id="${action.action_id}"]`);
+  await waitVisible(row, 'the pending row');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'approve');
+
+  console.log(`screenshot: ${await screenshot('modal-light')}`);
+  await page.emulateMedia({ colorScheme: 'dark' });
+  console.log(`screenshot: ${await screenshot('modal-dark')}`);
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  await byTestId('approve').click();
+  const { status, body } = await check;
+  assert.equal(status, 200, JSON.stringify(body));
+  assert.equal(body.verdict, 'allow', JSON.stringify(body));
+  assert.equal(body.decided_by, 'human', JSON.stringify(body));
+  assert.equal(body.action_id, action.action_id);
+
+  await modal.waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+  assert.deepEqual(dialogs, [], 'no alert() ran');
+});
+
+test('denying in the modal rejects the waiting check', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const command = 'rm -rf ./build';
+  const check = sendCheck(bashCheck('t2', command));
+  await waitForModalWith(command);
+  await byTestId('note').fill('not during the release freeze');
+  await byTestId('deny').click();
+
+  const { status, body } = await check;
+  assert.equal(status, 200, JSON.stringify(body));
+  assert.equal(body.verdict, 'reject', JSON.stringify(body));
+  assert.equal(body.decided_by, 'human', JSON.stringify(body));
+  await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+
+  // The recent-decisions list records it with the note.
+  const recent = page.locator(`[data-testid="recent-row"][data-action-id="${body.action_id}"]`);
+  await waitVisible(recent, 'the recent-decision row');
+  const text = await recent.textContent();
+  assert.match(text, /Denied/);
+  assert.match(text, /not during the release freeze/);
+});
+
+test('a decided action leaves the pending list; Esc dismisses and the keyboard decides', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const command = 'curl -X POST https://example.invalid/deploy';
+  const check = sendCheck(bashCheck('t3', command));
+  await waitForModalWith(command);
+  const [action] = (await pendingFromPage()).filter((a) => a.tool_use_id === 't3');
+  assert.ok(action, 'the daemon lists the paused action');
+  const row = page.locator(`[data-testid="pending-row"][data-action-id="${action.action_id}"]`);
+  await waitVisible(row, 'the pending row');
+
+  // Esc closes the modal without deciding: the action stays pending.
+  await page.keyboard.press('Escape');
+  await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+  assert.equal(await row.count(), 1, 'still pending after Esc');
+  assert.ok((await pendingFromPage()).some((a) => a.action_id === action.action_id));
+
+  // Selecting the row reopens it; `a` approves.
+  await row.locator('button').click();
+  await waitForModalWith(command);
+  await page.keyboard.press('a');
+
+  const { body } = await check;
+  assert.equal(body.verdict, 'allow', JSON.stringify(body));
+  assert.equal(body.decided_by, 'human', JSON.stringify(body));
+  await row.waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
+  await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+  assert.equal(await byTestId('pending-count').textContent(), '0 pending');
+  assert.ok(!(await pendingFromPage()).some((a) => a.action_id === action.action_id));
+});
+
+test('after one decision the modal moves on to the next pending action', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const first = sendCheck(bashCheck('t4', 'make release'));
+  await waitForModalWith('make release');
+  const second = sendCheck(bashCheck('t5', 'npm publish'));
+  await page.waitForSelector('[data-testid="pending-row"]:nth-child(2)', { timeout: UI_TIMEOUT_MS });
+  // The oldest stays on screen while the second one queues behind it.
+  assert.equal(await byTestId('modal-summary').textContent(), 'make release');
+
+  await byTestId('deny').click();
+  await waitForModalWith('npm publish');
+  await byTestId('approve').click();
+
+  assert.equal((await first).body.verdict, 'reject');
+  assert.equal((await second).body.verdict, 'allow');
+  await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+});
+
+test('a decision made elsewhere closes the modal and says so', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const check = sendCheck(bashCheck('t7', 'docker system prune -af'));
+  await waitForModalWith('docker system prune -af');
+  const [action] = (await pendingFromPage()).filter((a) => a.tool_use_id === 't7');
+  assert.ok(action, 'the daemon lists the paused action');
+
+  // Someone else (the CLI, with the approver token) denies it first.
+  const approverToken = (await readFile(join(daemon.dataDir, 'approver.token'), 'utf8')).trim();
+  const res = await fetch(`${daemon.baseUrl}/v1/actions/${encodeURIComponent(action.action_id)}/decision`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${approverToken}` },
+    body: JSON.stringify({ decision: 'deny', note: 'from the CLI' }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  assert.equal((await check).body.verdict, 'reject');
+
+  await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+  const toast = page.locator('[data-testid="toast"]', { hasText: 'denied elsewhere' });
+  await waitVisible(toast, 'the "decided elsewhere" notice');
+  const recent = page.locator(`[data-testid="recent-row"][data-action-id="${action.action_id}"]`);
+  await waitVisible(recent, 'the recent-decision row');
+  assert.match(await recent.textContent(), /Denied.*from the CLI|from the CLI.*Denied/s);
+});
+
+test('a page (re)loaded while an action waits opens the modal for it', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const check = sendCheck(bashCheck('t6', 'terraform apply'));
+  await waitForModalWith('terraform apply');
+  await page.reload({ timeout: UI_TIMEOUT_MS });
+  await waitForModalWith('terraform apply');
+  assert.equal(await page.locator('[data-testid="pending-row"]').count(), 1);
+  await byTestId('approve').click();
+  assert.equal((await check).body.verdict, 'allow');
+  await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+});
+
+test('without a session the page says how to sign in', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const anonymous = await browser.newContext();
+  try {
+    const other = await anonymous.newPage();
+    await other.goto(`${daemon.baseUrl}/`, { timeout: UI_TIMEOUT_MS });
+    const banner = other.locator('[data-testid="banner"]');
+    await banner.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    assert.match(await banner.textContent(), /Not signed in: open the login link printed by gatehouse serve, or run gatehouse dashboard/);
+    assert.equal(await other.locator('[data-testid="connection-status"]').getAttribute('data-state'), 'signed-out');
+  } finally {
+    await anonymous.close();
+  }
+});
+
+test('the page ran without script errors or CSP violations', async () => {
+  assert.deepEqual(pageErrors, []);
+  assert.equal(await byTestId('banner').isVisible(), false, 'no error banner');
+});
