@@ -59,6 +59,15 @@ impl Verdict {
             Verdict::Pending => "pending",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "allow" => Verdict::Allow,
+            "reject" => Verdict::Reject,
+            "pending" => Verdict::Pending,
+            _ => return None,
+        })
+    }
 }
 
 /// Who or what produced the verdict.
@@ -86,6 +95,17 @@ impl DecidedBy {
             DecidedBy::Timeout => "timeout",
             DecidedBy::Error => "error",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "rule" => DecidedBy::Rule,
+            "default" => DecidedBy::Default,
+            "human" => DecidedBy::Human,
+            "timeout" => DecidedBy::Timeout,
+            "error" => DecidedBy::Error,
+            _ => return None,
+        })
     }
 }
 
@@ -306,7 +326,11 @@ mod tests {
         let ev = Event::ActionScored {
             action_id: "act_1".into(),
             tier2_status: Tier2Status::Scored,
-            tier2: Some(Tier2Score { score: 0.5, label: "benign".into(), model: "m".into() }),
+            tier2: Some(Tier2Score {
+                score: 0.5,
+                label: "benign".into(),
+                model: "m".into(),
+            }),
             disagreement: false,
         };
         let v = serde_json::to_value(&ev).unwrap();

@@ -1,0 +1,291 @@
+//! Reading the ledger: a pool of read-only connections, and the queries that turn rows back
+//! into `ActionView`s (an action's row, its latest score, its decision).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use gatehouse_protocol::{ActionView, DecidedBy, DecisionRecord, Tier2Score, Tier2Status, Verdict};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Row, params_from_iter, types::Value as SqlValue,
+};
+use serde_json::{Value, json};
+
+use crate::{HistoryEntry, LedgerError, ListQuery, StatusFilter};
+
+/// Read-only connections handed out to blocking tasks; more are opened when all are busy.
+#[derive(Clone)]
+pub(crate) struct ReadPool {
+    path: PathBuf,
+    idle: Arc<Mutex<Vec<Connection>>>,
+    keep: usize,
+}
+
+impl ReadPool {
+    pub(crate) fn open(path: &Path, keep: usize) -> Result<ReadPool, LedgerError> {
+        let pool = ReadPool {
+            path: path.to_owned(),
+            idle: Arc::new(Mutex::new(Vec::with_capacity(keep))),
+            keep,
+        };
+        let first = pool.connect()?;
+        pool.put_back(first);
+        Ok(pool)
+    }
+
+    fn connect(&self) -> Result<Connection, LedgerError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))?;
+        Ok(conn)
+    }
+
+    fn take(&self) -> Result<Connection, LedgerError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.connect(),
+        }
+    }
+
+    fn put_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.keep
+        {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs a read on a blocking thread with a pooled connection.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let outcome = read(&conn);
+            pool.put_back(conn);
+            outcome
+        })
+        .await
+        .map_err(|err| LedgerError::CommitFailed(format!("ledger read task failed: {err}")))?
+    }
+}
+
+const VIEW_SELECT: &str = "
+SELECT a.id, a.created_at_ms, a.tool, a.input, a.session_id, a.agent, a.tool_use_id, a.cwd, a.context,
+       a.verdict, a.decided_by, a.rule_id, a.reason, a.deadline_ms, a.tier2_status,
+       s.status, s.score, s.label, s.model, s.error, s.disagreement,
+       d.verdict, d.decided_by, d.note, d.decided_at_ms
+FROM actions a
+LEFT JOIN scores s ON s.seq = (SELECT max(seq) FROM scores WHERE action_id = a.id)
+LEFT JOIN decisions d ON d.action_id = a.id";
+
+pub(crate) fn action(conn: &Connection, id: &str) -> Result<Option<ActionView>, LedgerError> {
+    let sql = format!("{VIEW_SELECT} WHERE a.id = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let row = stmt
+        .query_row([id], |row| Ok(view_from_row(row)))
+        .optional()?;
+    row.transpose()
+}
+
+pub(crate) fn pending(conn: &Connection) -> Result<Vec<ActionView>, LedgerError> {
+    let sql =
+        format!("{VIEW_SELECT} WHERE a.verdict = 'pending' AND d.action_id IS NULL ORDER BY a.seq");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([], |row| Ok(view_from_row(row)))?;
+    rows.map(|row| row?).collect()
+}
+
+pub(crate) fn list(conn: &Connection, query: &ListQuery) -> Result<Vec<ActionView>, LedgerError> {
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<SqlValue> = Vec::new();
+    match query.status {
+        Some(StatusFilter::Pending) => {
+            clauses.push("a.verdict = 'pending' AND d.action_id IS NULL")
+        }
+        Some(StatusFilter::Decided) => clauses.push("d.action_id IS NOT NULL"),
+        Some(StatusFilter::Allowed) => clauses.push("COALESCE(d.verdict, a.verdict) = 'allow'"),
+        Some(StatusFilter::Rejected) => clauses.push("COALESCE(d.verdict, a.verdict) = 'reject'"),
+        None => {}
+    }
+    if query.disagreements_only {
+        clauses.push("a.id IN (SELECT action_id FROM scores WHERE disagreement = 1)");
+    }
+    if let Some(before) = &query.before {
+        clauses.push("a.seq < COALESCE((SELECT seq FROM actions WHERE id = ?), -1)");
+        args.push(SqlValue::Text(before.clone()));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    args.push(SqlValue::Integer(i64::from(query.limit)));
+    let sql = format!("{VIEW_SELECT}{filter} ORDER BY a.seq DESC LIMIT ?");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |row| Ok(view_from_row(row)))?;
+    rows.map(|row| row?).collect()
+}
+
+pub(crate) fn count(conn: &Connection) -> Result<u64, LedgerError> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM actions", [], |row| row.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
+pub(crate) fn history(conn: &Connection, id: &str) -> Result<Vec<HistoryEntry>, LedgerError> {
+    let Some(view) = action(conn, id)? else {
+        return Ok(Vec::new());
+    };
+    let mut entries = Vec::new();
+    let (initial_verdict, initial_by): (String, String) = conn.query_row(
+        "SELECT verdict, decided_by FROM actions WHERE id = ?1",
+        [id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    entries.push(HistoryEntry {
+        at_ms: view.created_at_ms,
+        kind: "recorded",
+        detail: json!({
+            "verdict": initial_verdict, "decided_by": initial_by,
+            "rule_id": view.rule_id, "reason": view.reason, "deadline_ms": view.deadline_ms,
+        }),
+    });
+    let mut scores = conn.prepare_cached(
+        "SELECT recorded_at_ms, status, score, label, model, error, disagreement FROM scores WHERE action_id = ?1 ORDER BY seq",
+    )?;
+    let rows = scores.query_map([id], |row| {
+        Ok(HistoryEntry {
+            at_ms: row.get(0)?,
+            kind: "scored",
+            detail: json!({
+                "status": row.get::<_, String>(1)?, "score": row.get::<_, Option<f64>>(2)?,
+                "label": row.get::<_, Option<String>>(3)?, "model": row.get::<_, Option<String>>(4)?,
+                "error": row.get::<_, Option<String>>(5)?, "disagreement": row.get::<_, bool>(6)?,
+            }),
+        })
+    })?;
+    for row in rows {
+        entries.push(row?);
+    }
+    if let Some(decision) = &view.decision {
+        entries.push(HistoryEntry {
+            at_ms: decision.decided_at_ms,
+            kind: "decided",
+            detail: json!({
+                "verdict": decision.verdict, "decided_by": decision.decided_by, "note": decision.note,
+            }),
+        });
+    }
+    // Stable: facts recorded in the same millisecond keep their recording order.
+    entries.sort_by_key(|entry| entry.at_ms);
+    Ok(entries)
+}
+
+/// Turns one `VIEW_SELECT` row into the action as it stands now.
+fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
+    let id: String = row.get(0)?;
+    let corrupt = |what: &'static str, detail: String| LedgerError::Corrupt {
+        action_id: id.clone(),
+        what,
+        detail,
+    };
+    let json_column = |index: usize, what: &'static str| -> Result<Option<Value>, LedgerError> {
+        let text: Option<String> = row.get(index)?;
+        text.map(|t| serde_json::from_str(&t).map_err(|err| corrupt(what, err.to_string())))
+            .transpose()
+    };
+    let input = json_column(3, "input")?.unwrap_or(Value::Null);
+    let context = json_column(8, "context")?;
+    let verdict_text: String = row.get(9)?;
+    let decided_by_text: String = row.get(10)?;
+    let initial_verdict =
+        Verdict::parse(&verdict_text).ok_or_else(|| corrupt("verdict", verdict_text.clone()))?;
+    let initial_by = DecidedBy::parse(&decided_by_text)
+        .ok_or_else(|| corrupt("decided_by", decided_by_text.clone()))?;
+    let initial_tier2: String = row.get(14)?;
+
+    let score_status: Option<String> = row.get(15)?;
+    let tier2_status_text = score_status.unwrap_or(initial_tier2);
+    let tier2_status = Tier2Status::parse(&tier2_status_text)
+        .ok_or_else(|| corrupt("tier2_status", tier2_status_text.clone()))?;
+    let tier2 = match (
+        row.get::<_, Option<f64>>(16)?,
+        row.get::<_, Option<String>>(17)?,
+        row.get::<_, Option<String>>(18)?,
+    ) {
+        (Some(score), label, model) => Some(Tier2Score {
+            score,
+            label: label.unwrap_or_default(),
+            model: model.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let tier2_error: Option<String> = row.get(19)?;
+    let disagreement = row.get::<_, Option<bool>>(20)?.unwrap_or(false);
+
+    let decision = match row.get::<_, Option<String>>(21)? {
+        Some(verdict_text) => {
+            let by_text: String = row.get(22)?;
+            Some(DecisionRecord {
+                verdict: Verdict::parse(&verdict_text)
+                    .ok_or_else(|| corrupt("decision verdict", verdict_text.clone()))?,
+                decided_by: DecidedBy::parse(&by_text)
+                    .ok_or_else(|| corrupt("decision decided_by", by_text.clone()))?,
+                note: row.get(23)?,
+                decided_at_ms: row.get(24)?,
+            })
+        }
+        None => None,
+    };
+    let (verdict, decided_by) = match &decision {
+        Some(decision) => (decision.verdict, decision.decided_by),
+        None => (initial_verdict, initial_by),
+    };
+    let reason: String = row.get(12)?;
+    let reason = match &decision {
+        Some(decision) => decision_reason(decision, &reason),
+        None => reason,
+    };
+    Ok(ActionView {
+        action_id: id.clone(),
+        tool: row.get(2)?,
+        input,
+        session_id: row.get(4)?,
+        agent: row.get(5)?,
+        tool_use_id: row.get(6)?,
+        cwd: row.get(7)?,
+        context,
+        created_at_ms: row.get(1)?,
+        verdict,
+        decided_by,
+        rule_id: row.get(11)?,
+        reason,
+        deadline_ms: row.get(13)?,
+        tier2,
+        tier2_status,
+        tier2_error,
+        disagreement,
+        decision,
+    })
+}
+
+/// The reason an agent is given once a person or the deadline has decided a paused action.
+fn decision_reason(decision: &DecisionRecord, paused_because: &str) -> String {
+    let what = match (decision.decided_by, decision.verdict) {
+        (DecidedBy::Human, Verdict::Allow) => "approved by a person",
+        (DecidedBy::Human, _) => "denied by a person",
+        (DecidedBy::Timeout, _) => "no decision before the deadline",
+        (_, Verdict::Allow) => "allowed",
+        _ => "rejected",
+    };
+    match decision.note.as_deref().filter(|n| !n.is_empty()) {
+        Some(note) => format!("{what}: {note} (paused: {paused_because})"),
+        None => format!("{what} (paused: {paused_because})"),
+    }
+}

@@ -1,0 +1,260 @@
+//! The writer thread: owns the write connection and applies commands in group commits.
+//!
+//! *Invariant*: a caller's reply is sent only after the transaction holding its fact has
+//! committed; if the commit fails, every caller in the batch gets an error (fail closed).
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use gatehouse_protocol::Verdict;
+
+use crate::read;
+use crate::{
+    DecisionFact, DecisionOutcome, LedgerError, NewAction, Recorded, ScoreFact, ScoreOutcome,
+};
+
+type Reply<T> = oneshot::Sender<Result<T, LedgerError>>;
+
+pub(crate) enum Command {
+    Action(Box<NewAction>, Reply<Recorded>),
+    Score(Box<ScoreFact>, Reply<bool>),
+    Decision(Box<DecisionFact>, Reply<DecisionOutcome>),
+    Flush(Reply<()>),
+}
+
+/// A command applied inside the open transaction, waiting for the commit to answer.
+enum Applied {
+    Action(Result<Recorded, LedgerError>, Reply<Recorded>),
+    Score(Result<bool, LedgerError>, Reply<bool>),
+    Decision(Result<DecisionOutcome, LedgerError>, Reply<DecisionOutcome>),
+    Flush(Reply<()>),
+}
+
+impl Applied {
+    /// Answers the caller: its own outcome if the batch committed, else the commit's error.
+    fn answer(self, commit: &Result<(), String>) {
+        fn send<T>(outcome: Result<T, LedgerError>, reply: Reply<T>, commit: &Result<(), String>) {
+            let outcome = match commit {
+                Ok(()) => outcome,
+                Err(err) => Err(LedgerError::CommitFailed(err.clone())),
+            };
+            // The caller may have gone away (its request was cancelled); the fact stands.
+            let _ = reply.send(outcome);
+        }
+        match self {
+            Applied::Action(outcome, reply) => send(outcome, reply, commit),
+            Applied::Score(outcome, reply) => send(outcome, reply, commit),
+            Applied::Decision(outcome, reply) => send(outcome, reply, commit),
+            Applied::Flush(reply) => send(Ok(()), reply, commit),
+        }
+    }
+}
+
+pub(crate) fn spawn(
+    conn: Connection,
+    commands: mpsc::Receiver<Command>,
+    max_batch: usize,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("gatehouse-ledger-writer".into())
+        .spawn(move || run(conn, commands, max_batch))?;
+    Ok(())
+}
+
+fn run(mut conn: Connection, mut commands: mpsc::Receiver<Command>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    // Ends when every `Ledger` handle is dropped and the queue is drained.
+    while let Some(first) = commands.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match commands.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, &mut batch);
+    }
+    tracing::debug!("ledger writer stopped");
+}
+
+/// Applies every queued command in one transaction, commits once, then answers them all.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Command>) {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(err) => {
+            tracing::error!(%err, size = batch.len(), "ledger could not begin a transaction");
+            let err = Err(err.to_string());
+            for command in batch.drain(..) {
+                apply_nothing(command).answer(&err);
+            }
+            return;
+        }
+    };
+    let applied: Vec<Applied> = batch
+        .drain(..)
+        .map(|command| apply(&mut tx, command))
+        .collect();
+    let commit = tx.commit().map_err(|err| {
+        tracing::error!(%err, size = applied.len(), "ledger commit failed");
+        err.to_string()
+    });
+    for outcome in applied {
+        outcome.answer(&commit);
+    }
+}
+
+fn apply_nothing(command: Command) -> Applied {
+    match command {
+        Command::Action(_, reply) => Applied::Action(Err(LedgerError::WriterStopped), reply),
+        Command::Score(_, reply) => Applied::Score(Err(LedgerError::WriterStopped), reply),
+        Command::Decision(_, reply) => Applied::Decision(Err(LedgerError::WriterStopped), reply),
+        Command::Flush(reply) => Applied::Flush(reply),
+    }
+}
+
+/// Applies one command inside a savepoint, so its failure leaves the rest of the batch intact.
+fn apply(tx: &mut Transaction<'_>, command: Command) -> Applied {
+    match command {
+        Command::Action(action, reply) => {
+            Applied::Action(in_savepoint(tx, |c| insert_action(c, &action)), reply)
+        }
+        Command::Score(fact, reply) => {
+            Applied::Score(in_savepoint(tx, |c| insert_score(c, &fact)), reply)
+        }
+        Command::Decision(fact, reply) => {
+            Applied::Decision(in_savepoint(tx, |c| insert_decision(c, &fact)), reply)
+        }
+        Command::Flush(reply) => Applied::Flush(reply),
+    }
+}
+
+fn in_savepoint<T>(
+    tx: &mut Transaction<'_>,
+    f: impl FnOnce(&Connection) -> Result<T, LedgerError>,
+) -> Result<T, LedgerError> {
+    let savepoint = tx.savepoint()?;
+    let outcome = f(&savepoint)?;
+    savepoint.commit()?;
+    Ok(outcome)
+}
+
+fn insert_action(conn: &Connection, action: &NewAction) -> Result<Recorded, LedgerError> {
+    if let (Some(session), Some(tool_use)) = (&action.session_id, &action.tool_use_id) {
+        let existing: Option<String> = conn
+            .prepare_cached("SELECT id FROM actions WHERE session_id = ?1 AND tool_use_id = ?2")?
+            .query_row(params![session, tool_use], |row| row.get(0))
+            .optional()?;
+        if let Some(id) = existing {
+            let view = read::action(conn, &id)?.ok_or_else(|| LedgerError::Corrupt {
+                action_id: id.clone(),
+                what: "action",
+                detail: "indexed but not readable".into(),
+            })?;
+            return Ok(Recorded::Existing(Box::new(view)));
+        }
+    }
+    let input =
+        serde_json::to_string(&action.input).map_err(|err| corrupt(&action.id, "input", err))?;
+    let context = action
+        .context
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|err| corrupt(&action.id, "context", err))?;
+    conn.prepare_cached(
+        "INSERT INTO actions (id, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd,
+                              context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        action.id,
+        action.created_at_ms,
+        action.tool,
+        input,
+        action.session_id,
+        action.agent,
+        action.tool_use_id,
+        action.cwd,
+        context,
+        action.verdict.as_str(),
+        action.decided_by.as_str(),
+        action.rule_id,
+        action.reason,
+        action.deadline_ms,
+        action.tier2_status.as_str(),
+    ])?;
+    Ok(Recorded::Inserted)
+}
+
+fn insert_score(conn: &Connection, fact: &ScoreFact) -> Result<bool, LedgerError> {
+    let (status, score, label, model, explanation, error, disagreement) = match &fact.outcome {
+        ScoreOutcome::Scored {
+            score,
+            label,
+            model,
+            explanation,
+            disagreement,
+        } => (
+            "scored",
+            Some(*score),
+            Some(label.as_str()),
+            Some(model.as_str()),
+            explanation.as_deref(),
+            None,
+            *disagreement,
+        ),
+        ScoreOutcome::Error(err) => ("error", None, None, None, None, Some(err.as_str()), false),
+        ScoreOutcome::Timeout => ("timeout", None, None, None, None, None, false),
+        ScoreOutcome::Dropped => ("dropped", None, None, None, None, None, false),
+    };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO scores (action_id, recorded_at_ms, status, score, label, model, explanation, error, disagreement)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM actions WHERE id = ?1)",
+        )?
+        .execute(params![
+            fact.action_id,
+            fact.recorded_at_ms,
+            status,
+            score,
+            label,
+            model,
+            explanation,
+            error,
+            disagreement,
+        ])?;
+    Ok(inserted == 1)
+}
+
+fn insert_decision(conn: &Connection, fact: &DecisionFact) -> Result<DecisionOutcome, LedgerError> {
+    let Some(current) = read::action(conn, &fact.action_id)? else {
+        return Ok(DecisionOutcome::NotFound);
+    };
+    if current.verdict != Verdict::Pending {
+        return Ok(DecisionOutcome::AlreadyDecided(Box::new(current)));
+    }
+    conn.prepare_cached(
+        "INSERT INTO decisions (action_id, decided_at_ms, verdict, decided_by, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        fact.action_id,
+        fact.decided_at_ms,
+        fact.verdict.as_str(),
+        fact.decided_by.as_str(),
+        fact.note,
+    ])?;
+    let decided = read::action(conn, &fact.action_id)?.ok_or_else(|| LedgerError::Corrupt {
+        action_id: fact.action_id.clone(),
+        what: "action",
+        detail: "vanished while being decided".into(),
+    })?;
+    Ok(DecisionOutcome::Decided(Box::new(decided)))
+}
+
+fn corrupt(action_id: &str, what: &'static str, err: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Corrupt {
+        action_id: action_id.to_owned(),
+        what,
+        detail: err.to_string(),
+    }
+}
