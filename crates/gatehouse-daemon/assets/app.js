@@ -36,6 +36,9 @@
     wsAttempt: 0,
     reconnectTimer: null,
     loadSeq: 0,
+    /** event counter, and the count at which each pending action was last pushed to us */
+    eventSeq: 0,
+    seenAt: new Map(),
   };
 
   const $ = (id) => document.getElementById(id);
@@ -247,6 +250,7 @@
 
   async function loadActions() {
     const seq = ++state.loadSeq;
+    const eventMark = state.eventSeq;
     const [pendingList, recentList] = await Promise.all([
       api(`/v1/actions?status=pending&limit=${PENDING_LIMIT}`),
       api(`/v1/actions?status=decided&limit=${RECENT_LIMIT}`).catch((e) => {
@@ -260,9 +264,15 @@
       if (a.verdict === 'pending' && !state.decided.has(a.action_id)) fresh.set(a.action_id, a);
     }
     state.moreThanShown = Boolean(pendingList && pendingList.next_before);
-    // Anything we thought pending that the daemon no longer lists was decided while we were away.
-    for (const id of state.pending.keys()) {
-      if (!fresh.has(id)) state.decided.add(id);
+    for (const [id, a] of state.pending) {
+      if (fresh.has(id)) continue;
+      if ((state.seenAt.get(id) || 0) > eventMark || state.moreThanShown) {
+        // Arrived while the list was in flight, or beyond the page we read: keep it.
+        fresh.set(id, a);
+      } else {
+        // We thought it pending and the (complete) list says otherwise: decided while we were away.
+        state.decided.add(id);
+      }
     }
     state.pending = fresh;
     if (el.banner.dataset.kind === 'load-error') el.banner.hidden = true;
@@ -341,6 +351,7 @@
         if (!a || !a.action_id || state.decided.has(a.action_id)) return;
         const isNew = !state.pending.has(a.action_id);
         state.pending.set(a.action_id, a);
+        state.seenAt.set(a.action_id, ++state.eventSeq);
         render();
         if (isNew) announce(`New action waiting: ${a.tool} ${summarize(a)}`);
         if (!state.current) openNext();
@@ -373,6 +384,7 @@
   function onDecided(action, elsewhere) {
     const id = action.action_id;
     const wasPending = state.pending.delete(id);
+    state.seenAt.delete(id);
     state.decided.add(id);
     state.dismissed.delete(id);
     mergeRecent([action]);
