@@ -1,1 +1,33 @@
 //! Tier-1 rules engine: pure, synchronous, no IO, no tokio, no clock.
+//!
+//! A [`Policy`] is loaded once from TOML ([`Policy::from_toml`], or the embedded
+//! [`Policy::builtin_default`]) and then evaluates actions ([`Policy::evaluate`]) in microseconds.
+//! Loading reports every problem in the file at once, each with a line and column; evaluating
+//! cannot fail. The file format is documented in `docs/POLICY.md`.
+//!
+//! Code map:
+//! - `effect`: [`Effect`], the three verdicts and their precedence.
+//! - `load`: TOML to [`Policy`], with [`Diagnostic`]s.
+//! - `matcher`: precompiled globs, JSON pointers and argument tests.
+//! - `policy`: [`Policy`], [`ActionRef`], [`Evaluation`] and the evaluation hot path.
+//! - `diagnostic`: [`Diagnostic`], [`PolicyError`] and byte-offset to line/column mapping.
+//! - `builtin`: the embedded default policy and the tests that pin its verdicts.
+
+mod builtin;
+mod diagnostic;
+mod effect;
+mod load;
+mod matcher;
+mod policy;
+
+pub use builtin::BUILTIN_DEFAULT_TOML;
+pub use diagnostic::{Diagnostic, PolicyError};
+pub use effect::Effect;
+pub use policy::{ActionRef, Evaluation, Policy};
+
+impl Policy {
+    /// Loads and validates a policy, reporting every problem in the file at once.
+    pub fn from_toml(source: &str) -> Result<Policy, PolicyError> {
+        load::load(source)
+    }
+}

@@ -1,0 +1,929 @@
+//! Turns policy TOML into a compiled [`Policy`], collecting every problem with its line and column.
+//!
+//! The file is parsed into `toml`'s spanned document tree and walked by hand rather than through
+//! `serde`, so one pass can report every unknown key, bad value and broken pattern instead of
+//! stopping at the first. Syntax errors are reported on their own: a half-parsed file would only
+//! add misleading follow-on problems.
+//!
+//! Each rule key has one arm in [`Loader::rule`]; new kinds of condition (shell-aware, path and
+//! host rules) slot in as new keys that push new [`Condition`] variants.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use globset::{Glob, GlobSetBuilder};
+use serde_json::{Map, Number, Value};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diagnostic::{Diagnostics, PolicyError};
+use crate::effect::Effect;
+use crate::matcher::{ArgMatcher, ArgTest, JsonPointer, NameSet, compile_glob};
+use crate::policy::{Condition, Policy, Rule, ToolIndex, default_reason, precedence_order};
+
+type Item<'i> = Spanned<DeValue<'i>>;
+type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
+
+const TOP_KEYS: &[&str] = &["default", "rules"];
+const RULE_KEYS: &[&str] = &["id", "effect", "reason", "tool", "session", "agent", "args"];
+const MATCHER_KEYS: &[&str] = &["pointer", "equals", "prefix", "glob", "regex"];
+const MATCHER_OPERATIONS: &[&str] = &["equals", "prefix", "glob", "regex"];
+
+/// Used when a file does not say `default = ...`: fail closed, ask a human.
+const DEFAULT_EFFECT: Effect = Effect::Pause;
+
+pub(crate) fn load(source: &str) -> Result<Policy, PolicyError> {
+    let mut loader = Loader {
+        problems: Diagnostics::new(source),
+        first_id_at: HashMap::new(),
+    };
+    let (root, syntax_errors) = DeTable::parse_recoverable(source);
+    if !syntax_errors.is_empty() {
+        for error in &syntax_errors {
+            loader
+                .problems
+                .report(error.span().unwrap_or(0..0), error.message());
+        }
+        return Err(loader.problems.into_error());
+    }
+    let policy = loader.document(root.get_ref());
+    if loader.problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(loader.problems.into_error())
+    }
+}
+
+struct Loader<'s> {
+    problems: Diagnostics<'s>,
+    /// Byte offset of each rule id's first definition, to point back at it from a duplicate.
+    first_id_at: HashMap<String, usize>,
+}
+
+/// A rule as read so far. Problems are reported as found; a policy is only returned if none were.
+struct RuleDraft {
+    id: Option<Arc<str>>,
+    effect: Option<Effect>,
+    reason: Option<Arc<str>>,
+    tool_globs: Option<Vec<Glob>>,
+    session: Option<NameSet>,
+    agent: Option<NameSet>,
+    args: Vec<ArgMatcher>,
+}
+
+impl Loader<'_> {
+    fn document(&mut self, root: &DeTable<'_>) -> Policy {
+        let mut default_effect = DEFAULT_EFFECT;
+        let mut rules = Vec::new();
+        for (key, value) in root.iter() {
+            match key.get_ref().as_ref() {
+                "default" => {
+                    if let Some(effect) = self.effect("default", value) {
+                        default_effect = effect;
+                    }
+                }
+                "rules" => rules = self.rules(value),
+                other => {
+                    let hint = if RULE_KEYS.contains(&other) {
+                        "; rule fields belong under [[rules]]"
+                    } else {
+                        ""
+                    };
+                    self.unknown_key(key, "at the top level", TOP_KEYS, hint);
+                }
+            }
+        }
+        self.build(default_effect, rules)
+    }
+
+    fn build(&mut self, default_effect: Effect, drafts: Vec<RuleDraft>) -> Policy {
+        let mut globs = GlobSetBuilder::new();
+        let mut rule_of_glob = Vec::new();
+        let mut rules = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            // A draft without id or effect has been reported already.
+            let (Some(id), Some(effect)) = (draft.id, draft.effect) else {
+                continue;
+            };
+            let index = rules.len();
+            let tool_filtered = draft.tool_globs.is_some();
+            for glob in draft.tool_globs.into_iter().flatten() {
+                globs.add(glob);
+                rule_of_glob.push(index);
+            }
+            let conditions = draft
+                .session
+                .map(Condition::Session)
+                .into_iter()
+                .chain(draft.agent.map(Condition::Agent))
+                .chain(draft.args.into_iter().map(Condition::Arg))
+                .collect();
+            let reason = draft
+                .reason
+                .unwrap_or_else(|| format!("matched rule {id}").into());
+            rules.push(Rule {
+                id,
+                effect,
+                reason,
+                tool_filtered,
+                conditions,
+            });
+        }
+        let globs = globs.build().unwrap_or_else(|error| {
+            self.problems
+                .report(0..0, format!("cannot combine the tool globs: {error}"));
+            globset::GlobSet::empty()
+        });
+        Policy {
+            default_effect,
+            default_reason: default_reason(default_effect),
+            precedence: precedence_order(&rules),
+            rules: rules.into_boxed_slice(),
+            tools: ToolIndex {
+                globs,
+                rule_of_glob: rule_of_glob.into_boxed_slice(),
+            },
+        }
+    }
+
+    fn rules(&mut self, value: &Item<'_>) -> Vec<RuleDraft> {
+        let Some(items) = value.get_ref().as_array() else {
+            self.report(
+                value.span(),
+                format!(
+                    "`rules` must be an array of tables (write each rule under [[rules]]), found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|item| match item.get_ref().as_table() {
+                Some(table) => Some(self.rule(item.span(), table)),
+                None => {
+                    self.report(
+                        item.span(),
+                        format!(
+                            "a rule must be a table, found {}",
+                            item.get_ref().type_str()
+                        ),
+                    );
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn rule(&mut self, span: Range<usize>, table: &DeTable<'_>) -> RuleDraft {
+        let mut draft = RuleDraft {
+            id: None,
+            effect: None,
+            reason: None,
+            tool_globs: None,
+            session: None,
+            agent: None,
+            args: Vec::new(),
+        };
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "id" => draft.id = self.rule_id(value),
+                "effect" => draft.effect = self.effect("effect", value),
+                "reason" => draft.reason = self.reason(value),
+                "tool" => draft.tool_globs = self.name_globs("tool", value),
+                "session" => draft.session = self.name_set("session", value),
+                "agent" => draft.agent = self.name_set("agent", value),
+                "args" => draft.args = self.arg_matchers(value),
+                other => {
+                    let hint = if MATCHER_KEYS.contains(&other) {
+                        "; argument matchers go under [[rules.args]]"
+                    } else {
+                        ""
+                    };
+                    self.unknown_key(key, "in a rule", RULE_KEYS, hint);
+                }
+            }
+        }
+        // A missing key is pointed at the rule's `[[rules]]` header (or its inline table).
+        if !table.contains_key("id") {
+            self.report(span.clone(), "rule is missing `id`");
+        }
+        if !table.contains_key("effect") {
+            self.report(
+                span,
+                "rule is missing `effect` (one of `allow`, `reject`, `pause`)",
+            );
+        }
+        draft
+    }
+
+    fn rule_id(&mut self, value: &Item<'_>) -> Option<Arc<str>> {
+        let id = self.string("id", value)?;
+        if id.is_empty() {
+            self.report(value.span(), "rule `id` must not be empty");
+            return None;
+        }
+        if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.report(
+                value.span(),
+                format!("rule id `{id}` must not contain whitespace or control characters"),
+            );
+            return None;
+        }
+        if let Some(&first) = self.first_id_at.get(id) {
+            let line = self.problems.line_of(first);
+            self.report(
+                value.span(),
+                format!("duplicate rule id `{id}`; first defined on line {line}"),
+            );
+            return None;
+        }
+        self.first_id_at.insert(id.to_owned(), value.span().start);
+        Some(id.into())
+    }
+
+    fn effect(&mut self, key: &str, value: &Item<'_>) -> Option<Effect> {
+        let name = self.string(key, value)?;
+        let effect = Effect::from_name(name);
+        if effect.is_none() {
+            self.report(
+                value.span(),
+                format!("invalid effect `{name}`; expected `allow`, `reject` or `pause`"),
+            );
+        }
+        effect
+    }
+
+    fn reason(&mut self, value: &Item<'_>) -> Option<Arc<str>> {
+        let reason = self.string("reason", value)?;
+        if reason.trim().is_empty() {
+            self.report(
+                value.span(),
+                "`reason` must not be blank; leave it out for the default",
+            );
+            return None;
+        }
+        Some(reason.into())
+    }
+
+    /// A name or glob, or a non-empty array of them (`tool`, `session`, `agent`).
+    fn name_globs(&mut self, key: &str, value: &Item<'_>) -> Option<Vec<Glob>> {
+        let patterns: Vec<&Item<'_>> = match value.get_ref() {
+            DeValue::String(_) => vec![value],
+            DeValue::Array(items) if items.is_empty() => {
+                self.report(
+                    value.span(),
+                    format!("`{key}` is an empty list, which matches nothing; leave `{key}` out to match any"),
+                );
+                return None;
+            }
+            DeValue::Array(items) => items.iter().collect(),
+            other => {
+                self.report(
+                    value.span(),
+                    format!(
+                        "`{key}` must be a name or glob, or an array of them; found {}",
+                        other.type_str()
+                    ),
+                );
+                return None;
+            }
+        };
+        let mut globs = Vec::with_capacity(patterns.len());
+        let mut complete = true;
+        for pattern in patterns {
+            let glob = self
+                .string(key, pattern)
+                .and_then(|text| self.check(pattern.span(), compile_glob(text)));
+            match glob {
+                Some(glob) => globs.push(glob),
+                None => complete = false,
+            }
+        }
+        complete.then_some(globs)
+    }
+
+    fn name_set(&mut self, key: &str, value: &Item<'_>) -> Option<NameSet> {
+        let globs = self.name_globs(key, value)?;
+        self.check(value.span(), NameSet::new(globs))
+    }
+
+    /// `[[rules.args]]`, or an inline `args = [{ ... }]`.
+    fn arg_matchers(&mut self, value: &Item<'_>) -> Vec<ArgMatcher> {
+        let Some(items) = value.get_ref().as_array() else {
+            self.report(
+                value.span(),
+                format!(
+                    "`args` must be an array of tables (write each matcher under [[rules.args]]), found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|item| match item.get_ref().as_table() {
+                Some(table) => self.arg_matcher(item.span(), table),
+                None => {
+                    self.report(
+                        item.span(),
+                        format!(
+                            "an argument matcher must be a table, found {}",
+                            item.get_ref().type_str()
+                        ),
+                    );
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn arg_matcher(&mut self, span: Range<usize>, table: &DeTable<'_>) -> Option<ArgMatcher> {
+        let mut pointer = None;
+        let mut pointer_ok = true;
+        let mut operations: Vec<(&Key<'_>, &Item<'_>)> = Vec::new();
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "pointer" => {
+                    pointer = self
+                        .string("pointer", value)
+                        .and_then(|text| self.check(value.span(), JsonPointer::parse(text)));
+                    pointer_ok = pointer.is_some();
+                }
+                name if MATCHER_OPERATIONS.contains(&name) => operations.push((key, value)),
+                _ => self.unknown_key(key, "in an argument matcher", MATCHER_KEYS, ""),
+            }
+        }
+        if !table.contains_key("pointer") {
+            pointer_ok = false;
+            self.report(
+                span.clone(),
+                "argument matcher is missing `pointer` (a JSON pointer such as \"/command\")",
+            );
+        }
+        operations.sort_by_key(|(key, _)| key.span().start);
+        let test = match operations.as_slice() {
+            [] => {
+                self.report(
+                    span,
+                    "argument matcher needs one of `equals`, `prefix`, `glob` or `regex`",
+                );
+                None
+            }
+            [(key, value)] => self.arg_test(key.get_ref(), value),
+            [(first, _), rest @ ..] => {
+                for (key, _) in rest {
+                    self.report(
+                        key.span(),
+                        format!(
+                            "argument matcher has both `{}` and `{}`; give each test its own [[rules.args]] entry",
+                            first.get_ref(),
+                            key.get_ref()
+                        ),
+                    );
+                }
+                None
+            }
+        };
+        match (pointer, test) {
+            (Some(pointer), Some(test)) if pointer_ok => Some(ArgMatcher { pointer, test }),
+            _ => None,
+        }
+    }
+
+    fn arg_test(&mut self, operation: &str, value: &Item<'_>) -> Option<ArgTest> {
+        match operation {
+            "equals" => self.json(value).map(ArgTest::Equals),
+            "prefix" => self
+                .string("prefix", value)
+                .map(|text| ArgTest::Prefix(text.into())),
+            "glob" => {
+                let text = self.string("glob", value)?;
+                self.check(value.span(), ArgTest::glob(text))
+            }
+            "regex" => {
+                let text = self.string("regex", value)?;
+                self.check(value.span(), ArgTest::regex(text))
+            }
+            // Only called with one of MATCHER_OPERATIONS.
+            _ => None,
+        }
+    }
+
+    /// Converts a TOML value to the JSON value it stands for, reporting every part that has none.
+    fn json(&mut self, value: &Item<'_>) -> Option<Value> {
+        match value.get_ref() {
+            DeValue::String(text) => Some(Value::String(text.to_string())),
+            DeValue::Boolean(flag) => Some(Value::Bool(*flag)),
+            DeValue::Integer(integer) => {
+                let parsed = i64::from_str_radix(integer.as_str(), integer.radix()).ok();
+                if parsed.is_none() {
+                    self.report(value.span(), "integer does not fit in 64 bits");
+                }
+                parsed.map(Value::from)
+            }
+            DeValue::Float(float) => {
+                let number = float
+                    .as_str()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64);
+                if number.is_none() {
+                    self.report(
+                        value.span(),
+                        "`nan` and `inf` have no JSON equivalent and can never be equal to an input value",
+                    );
+                }
+                number.map(Value::Number)
+            }
+            DeValue::Datetime(_) => {
+                self.report(
+                    value.span(),
+                    "datetimes have no JSON equivalent; quote the value to compare it as a string",
+                );
+                None
+            }
+            DeValue::Array(items) => {
+                // Convert every element so each bad one is reported.
+                let converted: Vec<Option<Value>> =
+                    items.iter().map(|item| self.json(item)).collect();
+                converted
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(Value::Array)
+            }
+            DeValue::Table(table) => {
+                let mut map = Map::new();
+                let mut complete = true;
+                for (key, item) in table.iter() {
+                    match self.json(item) {
+                        Some(converted) => {
+                            map.insert(key.get_ref().to_string(), converted);
+                        }
+                        None => complete = false,
+                    }
+                }
+                complete.then_some(Value::Object(map))
+            }
+        }
+    }
+
+    fn string<'v>(&mut self, key: &str, value: &'v Item<'_>) -> Option<&'v str> {
+        let text = value.get_ref().as_str();
+        if text.is_none() {
+            self.report(
+                value.span(),
+                format!(
+                    "`{key}` must be a string, found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+        }
+        text
+    }
+
+    fn unknown_key(&mut self, key: &Key<'_>, place: &str, expected: &[&str], hint: &str) {
+        let expected = expected
+            .iter()
+            .map(|name| format!("`{name}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.report(
+            key.span(),
+            format!(
+                "unknown key `{}` {place}; expected one of {expected}{hint}",
+                key.get_ref()
+            ),
+        );
+    }
+
+    /// Reports a builder's failure at `span`.
+    fn check<T>(&mut self, span: Range<usize>, built: Result<T, String>) -> Option<T> {
+        built.map_err(|message| self.report(span, message)).ok()
+    }
+
+    fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.problems.report(span, message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Diagnostic;
+
+    fn diagnostics(source: &str) -> Vec<(usize, usize, String)> {
+        match load(source) {
+            Ok(_) => panic!("expected problems in:\n{source}"),
+            Err(error) => error
+                .diagnostics
+                .into_iter()
+                .map(
+                    |Diagnostic {
+                         line,
+                         column,
+                         message,
+                     }| (line, column, message),
+                )
+                .collect(),
+        }
+    }
+
+    /// One file, many mistakes: every one is reported, in file order, at the key or value at fault.
+    #[test]
+    fn several_mistakes_in_one_file_are_all_reported_with_positions() {
+        let source = r#"default = "deny"
+verbose = true
+
+[[rules]]
+id = "dup"
+effect = "allow"
+tool = "[Bash"
+
+[[rules]]
+id = "dup"
+effect = "block"
+prefix = "ls"
+[[rules.args]]
+pointer = "command"
+regex = "(unclosed"
+[[rules.args]]
+pointer = ""
+[[rules.args]]
+pointer = "/a"
+prefix = "x"
+glob = "y*"
+flags = "i"
+[[rules.args]]
+equals = 1
+
+[[rules]]
+reason = "no id, no effect"
+session = []
+agent = 7
+args = [{ pointer = "/when", equals = 1979-05-27 }, "oops"]
+"#;
+        let expected: &[(usize, usize, &str)] = &[
+            (
+                1,
+                11,
+                "invalid effect `deny`; expected `allow`, `reject` or `pause`",
+            ),
+            (2, 1, "unknown key `verbose` at the top level"),
+            (7, 8, "invalid glob `[Bash`: unclosed character class"),
+            (10, 6, "duplicate rule id `dup`; first defined on line 5"),
+            (11, 10, "invalid effect `block`"),
+            (
+                12,
+                1,
+                "unknown key `prefix` in a rule; expected one of `id`, `effect`, `reason`, `tool`, `session`, `agent`, `args`; argument matchers go under [[rules.args]]",
+            ),
+            (14, 11, "pointer `command` must start with '/'"),
+            (15, 9, "invalid regex: unclosed group"),
+            (
+                16,
+                1,
+                "argument matcher needs one of `equals`, `prefix`, `glob` or `regex`",
+            ),
+            (17, 11, "empty pointer"),
+            (21, 1, "argument matcher has both `prefix` and `glob`"),
+            (22, 1, "unknown key `flags` in an argument matcher"),
+            (23, 1, "argument matcher is missing `pointer`"),
+            (26, 1, "rule is missing `id`"),
+            (26, 1, "rule is missing `effect`"),
+            (28, 11, "`session` is an empty list, which matches nothing"),
+            (
+                29,
+                9,
+                "`agent` must be a name or glob, or an array of them; found integer",
+            ),
+            (30, 39, "datetimes have no JSON equivalent"),
+            (30, 53, "an argument matcher must be a table, found string"),
+        ];
+        let found = diagnostics(source);
+        let summary: Vec<_> = found.iter().map(|(l, c, m)| (*l, *c, m.as_str())).collect();
+        assert_eq!(found.len(), expected.len(), "{summary:#?}");
+        for ((line, column, message), (want_line, want_column, want)) in found.iter().zip(expected)
+        {
+            assert_eq!((line, column), (want_line, want_column), "{message}");
+            assert!(
+                message.starts_with(want),
+                "{message:?} should start with {want:?}"
+            );
+        }
+    }
+
+    /// One mistake per file: (name, source, line, column, start of the message).
+    #[test]
+    fn each_mistake_is_pinned_to_its_line_and_column() {
+        let rule = "[[rules]]\nid = \"r\"\neffect = \"allow\"\n";
+        let long_regex = format!(
+            "{rule}[[rules.args]]\npointer = \"/c\"\nregex = \"{}\"\n",
+            "a".repeat(5000)
+        );
+        let cases: Vec<(&str, String, usize, usize, &str)> = vec![
+            (
+                "default not a string",
+                "default = 1\n".into(),
+                1,
+                11,
+                "`default` must be a string, found integer",
+            ),
+            (
+                "rule key at top level",
+                "id = \"x\"\n".into(),
+                1,
+                1,
+                "unknown key `id` at the top level; expected one of `default`, `rules`; rule fields belong under [[rules]]",
+            ),
+            (
+                "rules is a table",
+                "[rules]\nid = \"x\"\n".into(),
+                1,
+                1,
+                "`rules` must be an array of tables",
+            ),
+            (
+                "rules is a number",
+                "rules = 3\n".into(),
+                1,
+                9,
+                "`rules` must be an array of tables",
+            ),
+            (
+                "rule is a string",
+                "rules = [\"x\"]\n".into(),
+                1,
+                10,
+                "a rule must be a table, found string",
+            ),
+            (
+                "id not a string",
+                "[[rules]]\nid = 1\neffect = \"allow\"\n".into(),
+                2,
+                6,
+                "`id` must be a string, found integer",
+            ),
+            (
+                "empty id",
+                "[[rules]]\nid = \"\"\neffect = \"allow\"\n".into(),
+                2,
+                6,
+                "rule `id` must not be empty",
+            ),
+            (
+                "id with space",
+                "[[rules]]\nid = \"a b\"\neffect = \"allow\"\n".into(),
+                2,
+                6,
+                "rule id `a b` must not contain whitespace",
+            ),
+            (
+                "effect wrong case",
+                "[[rules]]\nid = \"r\"\neffect = \"Allow\"\n".into(),
+                3,
+                10,
+                "invalid effect `Allow`",
+            ),
+            (
+                "missing effect",
+                "\n\n[[rules]]\nid = \"r\"\n".into(),
+                3,
+                1,
+                "rule is missing `effect`",
+            ),
+            (
+                "missing id",
+                "[[rules]]\neffect = \"pause\"\n".into(),
+                1,
+                1,
+                "rule is missing `id`",
+            ),
+            (
+                "inline rule missing id",
+                "rules = [ { effect = \"pause\" } ]\n".into(),
+                1,
+                11,
+                "rule is missing `id`",
+            ),
+            (
+                "blank reason",
+                format!("{rule}reason = \"  \"\n"),
+                4,
+                10,
+                "`reason` must not be blank",
+            ),
+            (
+                "empty tool",
+                format!("{rule}tool = \"\"\n"),
+                4,
+                8,
+                "empty pattern never matches anything",
+            ),
+            (
+                "tool list with a number",
+                format!("{rule}tool = [\"Bash\", 2]\n"),
+                4,
+                17,
+                "`tool` must be a string, found integer",
+            ),
+            (
+                "tool list with bad glob",
+                format!("{rule}tool = [\"Read\", \"{{a,\"]\n"),
+                4,
+                17,
+                "invalid glob `{a,`",
+            ),
+            (
+                "bad session glob",
+                format!("{rule}session = \"s[\"\n"),
+                4,
+                11,
+                "invalid glob `s[`",
+            ),
+            (
+                "args is a table",
+                format!("{rule}[rules.args]\npointer = \"/c\"\n"),
+                4,
+                1,
+                "`args` must be an array of tables",
+            ),
+            (
+                "missing pointer",
+                format!("{rule}[[rules.args]]\nprefix = \"x\"\n"),
+                4,
+                1,
+                "argument matcher is missing `pointer`",
+            ),
+            (
+                "pointer not a string",
+                format!("{rule}[[rules.args]]\npointer = [\"/c\"]\nprefix = \"x\"\n"),
+                5,
+                11,
+                "`pointer` must be a string, found array",
+            ),
+            (
+                "bad pointer escape",
+                format!("{rule}[[rules.args]]\npointer = \"/a~2\"\nprefix = \"x\"\n"),
+                5,
+                11,
+                "invalid escape in pointer `/a~2`",
+            ),
+            (
+                "prefix not a string",
+                format!("{rule}[[rules.args]]\npointer = \"/c\"\nprefix = 1\n"),
+                6,
+                10,
+                "`prefix` must be a string, found integer",
+            ),
+            (
+                "bad arg glob",
+                format!("{rule}[[rules.args]]\npointer = \"/c\"\nglob = \"[z-a]\"\n"),
+                6,
+                8,
+                "invalid glob `[z-a]`",
+            ),
+            (
+                "regex too long",
+                long_regex,
+                6,
+                9,
+                "regex is 5000 bytes long; the limit is 4096",
+            ),
+            (
+                "regex too complex",
+                format!(
+                    "{rule}[[rules.args]]\npointer = \"/c\"\nregex = '\\w{{1000}}\\w{{1000}}'\n"
+                ),
+                6,
+                9,
+                "regex is too complex",
+            ),
+            (
+                "regex not a string",
+                format!("{rule}[[rules.args]]\npointer = \"/c\"\nregex = true\n"),
+                6,
+                9,
+                "`regex` must be a string, found boolean",
+            ),
+            (
+                "equals nan",
+                format!("{rule}args = [{{ pointer = \"/c\", equals = [1, nan] }}]\n"),
+                4,
+                40,
+                "`nan` and `inf` have no JSON equivalent",
+            ),
+            (
+                "equals datetime in table",
+                format!("{rule}args = [{{ pointer = \"/c\", equals = {{ at = 07:32:00 }} }}]\n"),
+                4,
+                43,
+                "datetimes have no JSON equivalent",
+            ),
+            (
+                "equals beyond i64",
+                format!("{rule}args = [{{ pointer = \"/c\", equals = 9223372036854775808 }}]\n"),
+                4,
+                36,
+                "integer does not fit in 64 bits",
+            ),
+            (
+                "three operations",
+                format!("{rule}[[rules.args]]\nregex = \"a\"\npointer = \"/c\"\nequals = 1\n"),
+                7,
+                1,
+                "argument matcher has both `regex` and `equals`",
+            ),
+        ];
+        for (name, source, line, column, message) in cases {
+            let found = diagnostics(&source);
+            let (got_line, got_column, got) = &found[0];
+            assert_eq!(found.len(), 1, "{name}: {found:?}");
+            assert_eq!((*got_line, *got_column), (line, column), "{name}: {got}");
+            assert!(
+                got.starts_with(message),
+                "{name}: {got:?} should start with {message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_reported_without_follow_on_problems() {
+        let source = "[[rules]]\nid = \"r\"\neffect = allow\n";
+        let found = diagnostics(source);
+        assert!(!found.is_empty());
+        assert_eq!((found[0].0, found[0].1), (3, 10), "{found:?}");
+        assert!(
+            found[0].2.contains("string values must be quoted"),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .all(|(_, _, m)| !m.contains("missing `effect`")),
+            "{found:?}"
+        );
+
+        let found = diagnostics("[[rules]]\nid = \"a\"\nid = \"b\"\neffect = \"allow\"\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].0, found[0].1), (3, 1));
+        assert!(found[0].2.starts_with("duplicate key"), "{found:?}");
+    }
+
+    #[test]
+    fn error_display_lists_every_diagnostic_on_its_own_line() {
+        let error =
+            load("default = \"nope\"\n[[rules]]\nid = 5\neffect = \"allow\"\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "line 1, column 11: invalid effect `nope`; expected `allow`, `reject` or `pause`\n\
+             line 3, column 6: `id` must be a string, found integer"
+        );
+    }
+
+    #[test]
+    fn inline_and_table_forms_load_alike() {
+        let sources = [
+            r#"
+            default = "allow"
+            [[rules]]
+            id = "no-force-push"
+            effect = "reject"
+            reason = "force push"
+            tool = "Bash"
+            [[rules.args]]
+            pointer = "/command"
+            regex = '\bgit\s+push\b.*\s(--force|-f)\b'
+            "#,
+            r#"
+            default = "allow"
+            [[rules]]
+            id = "no-force-push"
+            effect = "reject"
+            reason = "force push"
+            tool = ["Bash"]
+            args = [{ pointer = "/command", regex = '\bgit\s+push\b.*\s(--force|-f)\b' }]
+            "#,
+            r#"
+            default = "allow"
+            rules = [
+              { id = "no-force-push", effect = "reject", reason = "force push", tool = "Bash",
+                args = [{ pointer = "/command", regex = '\bgit\s+push\b.*\s(--force|-f)\b' }] },
+            ]
+            "#,
+        ];
+        for source in sources {
+            let policy = load(source).unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(policy.rule_count(), 1);
+            assert_eq!(policy.default_effect(), Effect::Allow);
+            let input = match serde_json::json!({"command": "git push -f origin"}) {
+                Value::Object(map) => map,
+                _ => unreachable!(),
+            };
+            let verdict = policy.evaluate(&crate::ActionRef::new("Bash", &input));
+            assert_eq!(verdict.effect, Effect::Reject);
+            assert_eq!(&*verdict.reason, "force push");
+        }
+    }
+}

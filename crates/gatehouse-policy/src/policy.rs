@@ -1,0 +1,721 @@
+//! A loaded policy and its evaluation of one action: the Tier-1 hot path.
+//!
+//! *Invariant*: evaluation cannot fail and does not allocate beyond one small scratch vector for
+//! tool-glob hits; every verdict names the rule that decided it, or `None` for the default.
+
+use std::sync::Arc;
+
+use globset::{Candidate, GlobSet};
+use serde_json::{Map, Value};
+
+use crate::effect::Effect;
+use crate::matcher::{ArgMatcher, NameSet};
+
+/// A borrowed view of one action, as the daemon received it.
+#[derive(Clone, Copy, Debug)]
+pub struct ActionRef<'a> {
+    /// The tool the agent wants to call, e.g. `Bash` or `mcp__github__create_issue`.
+    pub tool: &'a str,
+    /// The tool's arguments.
+    pub input: &'a Map<String, Value>,
+    pub session_id: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    pub cwd: Option<&'a str>,
+}
+
+impl<'a> ActionRef<'a> {
+    /// An action with no session, agent or working directory.
+    pub fn new(tool: &'a str, input: &'a Map<String, Value>) -> Self {
+        ActionRef {
+            tool,
+            input,
+            session_id: None,
+            agent: None,
+            cwd: None,
+        }
+    }
+}
+
+/// Tier 1's verdict on one action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evaluation {
+    pub effect: Effect,
+    /// The rule that decided; `None` when no rule matched and the policy's default decided.
+    pub rule_id: Option<Arc<str>>,
+    /// Human-readable: the rule's `reason`, or a sentence naming the default.
+    pub reason: Arc<str>,
+}
+
+/// A compiled, validated policy. Cheap to share behind an `Arc`; immutable once built.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub(crate) default_effect: Effect,
+    pub(crate) default_reason: Arc<str>,
+    /// In file order.
+    pub(crate) rules: Box<[Rule]>,
+    /// Indices into `rules`: every `reject` in file order, then every `pause`, then every `allow`.
+    /// The first rule in this order that matches decides.
+    pub(crate) precedence: Box<[usize]>,
+    pub(crate) tools: ToolIndex,
+}
+
+/// One `[[rules]]` entry, compiled.
+#[derive(Clone, Debug)]
+pub(crate) struct Rule {
+    pub(crate) id: Arc<str>,
+    pub(crate) effect: Effect,
+    pub(crate) reason: Arc<str>,
+    /// Whether the rule names tools; if so, [`ToolIndex`] says whether the action's tool is one.
+    pub(crate) tool_filtered: bool,
+    /// Every condition must hold. Cheap ones come first.
+    pub(crate) conditions: Box<[Condition]>,
+}
+
+/// A condition of a rule other than its tool.
+#[derive(Clone, Debug)]
+pub(crate) enum Condition {
+    /// The action's session id matches; an action without one does not.
+    Session(NameSet),
+    /// The action's agent matches; an action without one does not.
+    Agent(NameSet),
+    /// A value in the input passes a test.
+    Arg(ArgMatcher),
+}
+
+/// Every rule's tool globs in one [`GlobSet`], so one match call tells which rules' tool
+/// conditions hold.
+#[derive(Clone, Debug)]
+pub(crate) struct ToolIndex {
+    pub(crate) globs: GlobSet,
+    /// For each glob in `globs`, the rule it belongs to. Non-decreasing: globs are added in rule
+    /// order.
+    pub(crate) rule_of_glob: Box<[usize]>,
+}
+
+impl Condition {
+    fn holds(&self, action: &ActionRef<'_>) -> bool {
+        match self {
+            Condition::Session(names) => action.session_id.is_some_and(|id| names.matches(id)),
+            Condition::Agent(names) => action.agent.is_some_and(|agent| names.matches(agent)),
+            Condition::Arg(matcher) => matcher.matches(action.input),
+        }
+    }
+}
+
+impl ToolIndex {
+    /// The indices of the rules whose tool globs match `tool`, sorted and without duplicates.
+    pub(crate) fn rules_matching(&self, tool: &str) -> Vec<usize> {
+        let mut hits = Vec::new();
+        if self.globs.is_empty() {
+            return hits;
+        }
+        self.globs
+            .matches_candidate_into(&Candidate::from_bytes(tool.as_bytes()), &mut hits);
+        for hit in &mut hits {
+            // `hit` came from `globs`, whose length equals `rule_of_glob`'s.
+            *hit = self.rule_of_glob.get(*hit).copied().unwrap_or(usize::MAX);
+        }
+        hits.dedup();
+        hits
+    }
+}
+
+impl Policy {
+    /// Decides one action: the first matching rule in precedence order (every `reject`, then every
+    /// `pause`, then every `allow`, each in file order), else the policy's default.
+    pub fn evaluate(&self, action: &ActionRef<'_>) -> Evaluation {
+        let tool_hits = self.tools.rules_matching(action.tool);
+        let decided_by = self.precedence.iter().find_map(|&index| {
+            let rule = self.rules.get(index)?;
+            let tool_holds = !rule.tool_filtered || tool_hits.binary_search(&index).is_ok();
+            let holds = tool_holds && rule.conditions.iter().all(|c| c.holds(action));
+            holds.then_some(rule)
+        });
+        match decided_by {
+            Some(rule) => Evaluation {
+                effect: rule.effect,
+                rule_id: Some(Arc::clone(&rule.id)),
+                reason: Arc::clone(&rule.reason),
+            },
+            None => Evaluation {
+                effect: self.default_effect,
+                rule_id: None,
+                reason: Arc::clone(&self.default_reason),
+            },
+        }
+    }
+
+    /// How many `[[rules]]` the policy holds.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The effect when no rule matches.
+    pub fn default_effect(&self) -> Effect {
+        self.default_effect
+    }
+}
+
+/// Orders rule indices for evaluation: strongest effect first, file order within an effect.
+pub(crate) fn precedence_order(rules: &[Rule]) -> Box<[usize]> {
+    Effect::BY_PRECEDENCE
+        .iter()
+        .flat_map(|&effect| {
+            rules
+                .iter()
+                .enumerate()
+                .filter(move |(_, rule)| rule.effect == effect)
+                .map(|(index, _)| index)
+        })
+        .collect()
+}
+
+/// The reason reported when no rule matched.
+pub(crate) fn default_reason(effect: Effect) -> Arc<str> {
+    format!("no rule matched; policy default is {effect}").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::effect::Effect::{Allow, Pause, Reject};
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("input must be an object, got {other}"),
+        }
+    }
+
+    fn load(source: &str) -> Policy {
+        Policy::from_toml(source).unwrap_or_else(|error| panic!("{error}\n--- in ---\n{source}"))
+    }
+
+    /// The id of the rule that decided, or `None` for the default.
+    fn decided_by(policy: &Policy, action: &ActionRef<'_>) -> Option<String> {
+        policy.evaluate(action).rule_id.map(|id| id.to_string())
+    }
+
+    #[test]
+    fn tool_conditions_match_names_globs_and_lists() {
+        let policy = load(
+            r#"
+            [[rules]]
+            id = "bash"
+            effect = "allow"
+            tool = "Bash"
+
+            [[rules]]
+            id = "github"
+            effect = "allow"
+            tool = "mcp__github__*"
+
+            [[rules]]
+            id = "search"
+            effect = "allow"
+            tool = ["Grep", "Gl?b", "Web{Search,Fetch}"]
+
+            [[rules]]
+            id = "mcp-any"
+            effect = "allow"
+            tool = "mcp__*"
+            "#,
+        );
+        let input = Map::new();
+        let cases = [
+            ("Bash", Some("bash")),
+            ("bash", None),
+            ("BashOutput", None),
+            ("mcp__github__create_issue", Some("github")),
+            ("mcp__gitlab__create_issue", Some("mcp-any")),
+            ("Grep", Some("search")),
+            ("Glob", Some("search")),
+            ("Gloob", None),
+            ("WebFetch", Some("search")),
+            ("WebSearch", Some("search")),
+            ("Read", None),
+            ("", None),
+        ];
+        for (tool, expected) in cases {
+            let action = ActionRef::new(tool, &input);
+            assert_eq!(
+                decided_by(&policy, &action).as_deref(),
+                expected,
+                "tool {tool:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rule_without_tool_matches_every_tool() {
+        let policy = load("[[rules]]\nid = \"any\"\neffect = \"reject\"\n");
+        let input = Map::new();
+        for tool in ["Bash", "Read", "mcp__x__y", ""] {
+            assert_eq!(
+                decided_by(&policy, &ActionRef::new(tool, &input)).as_deref(),
+                Some("any"),
+                "{tool}"
+            );
+        }
+    }
+
+    /// Each case is one argument condition (TOML) on a rule; does it hold for the input?
+    #[test]
+    fn argument_matchers() {
+        let cases: &[(&str, &str, Value, bool)] = &[
+            // prefix
+            (
+                "prefix hit",
+                r#"{ pointer = "/command", prefix = "git " }"#,
+                json!({"command": "git status"}),
+                true,
+            ),
+            (
+                "prefix miss",
+                r#"{ pointer = "/command", prefix = "git " }"#,
+                json!({"command": "gitk"}),
+                false,
+            ),
+            (
+                "prefix on number",
+                r#"{ pointer = "/n", prefix = "1" }"#,
+                json!({"n": 12}),
+                false,
+            ),
+            (
+                "prefix on absent",
+                r#"{ pointer = "/command", prefix = "" }"#,
+                json!({"cmd": "x"}),
+                false,
+            ),
+            // glob
+            (
+                "glob hit",
+                r#"{ pointer = "/file_path", glob = "/work/**/*.rs" }"#,
+                json!({"file_path": "/work/a/b.rs"}),
+                true,
+            ),
+            (
+                "glob crosses slashes",
+                r#"{ pointer = "/file_path", glob = "/work/*.rs" }"#,
+                json!({"file_path": "/work/a/b.rs"}),
+                true,
+            ),
+            (
+                "glob whole value",
+                r#"{ pointer = "/file_path", glob = "*.rs" }"#,
+                json!({"file_path": "b.rs.orig"}),
+                false,
+            ),
+            (
+                "glob on bool",
+                r#"{ pointer = "/flag", glob = "*" }"#,
+                json!({"flag": true}),
+                false,
+            ),
+            (
+                "glob on null",
+                r#"{ pointer = "/flag", glob = "*" }"#,
+                json!({"flag": null}),
+                false,
+            ),
+            // regex
+            (
+                "regex unanchored",
+                r#"{ pointer = "/command", regex = '\bsudo\b' }"#,
+                json!({"command": "echo x && sudo ls"}),
+                true,
+            ),
+            (
+                "regex anchored",
+                r#"{ pointer = "/command", regex = '^ls\b' }"#,
+                json!({"command": "echo; ls"}),
+                false,
+            ),
+            (
+                "regex on array",
+                r#"{ pointer = "/command", regex = "ls" }"#,
+                json!({"command": ["ls"]}),
+                false,
+            ),
+            (
+                "regex on object",
+                r#"{ pointer = "/command", regex = "ls" }"#,
+                json!({"command": {"ls": 1}}),
+                false,
+            ),
+            // equals
+            (
+                "equals string",
+                r#"{ pointer = "/mode", equals = "w" }"#,
+                json!({"mode": "w"}),
+                true,
+            ),
+            (
+                "equals string vs number",
+                r#"{ pointer = "/n", equals = "1" }"#,
+                json!({"n": 1}),
+                false,
+            ),
+            (
+                "equals integer",
+                r#"{ pointer = "/timeout", equals = 120000 }"#,
+                json!({"timeout": 120000}),
+                true,
+            ),
+            (
+                "equals integer vs float",
+                r#"{ pointer = "/timeout", equals = 5 }"#,
+                json!({"timeout": 5.0}),
+                true,
+            ),
+            (
+                "equals float",
+                r#"{ pointer = "/t", equals = 0.5 }"#,
+                json!({"t": 0.5}),
+                true,
+            ),
+            (
+                "equals hex integer",
+                r#"{ pointer = "/n", equals = 0x10 }"#,
+                json!({"n": 16}),
+                true,
+            ),
+            (
+                "equals underscored",
+                r#"{ pointer = "/n", equals = -1_000 }"#,
+                json!({"n": -1000}),
+                true,
+            ),
+            (
+                "equals integer miss",
+                r#"{ pointer = "/n", equals = 2 }"#,
+                json!({"n": 3}),
+                false,
+            ),
+            (
+                "equals true",
+                r#"{ pointer = "/run_in_background", equals = true }"#,
+                json!({"run_in_background": true}),
+                true,
+            ),
+            (
+                "equals false vs true",
+                r#"{ pointer = "/run_in_background", equals = false }"#,
+                json!({"run_in_background": true}),
+                false,
+            ),
+            (
+                "equals bool vs string",
+                r#"{ pointer = "/b", equals = true }"#,
+                json!({"b": "true"}),
+                false,
+            ),
+            (
+                "equals array",
+                r#"{ pointer = "/args", equals = ["push", "--force"] }"#,
+                json!({"args": ["push", "--force"]}),
+                true,
+            ),
+            (
+                "equals array order",
+                r#"{ pointer = "/args", equals = ["--force", "push"] }"#,
+                json!({"args": ["push", "--force"]}),
+                false,
+            ),
+            (
+                "equals object",
+                r#"{ pointer = "/opts", equals = { a = 1, b = { c = true } } }"#,
+                json!({"opts": {"b": {"c": true}, "a": 1}}),
+                true,
+            ),
+            (
+                "equals object subset",
+                r#"{ pointer = "/opts", equals = { a = 1 } }"#,
+                json!({"opts": {"a": 1, "b": 2}}),
+                false,
+            ),
+            (
+                "equals absent",
+                r#"{ pointer = "/n", equals = 0 }"#,
+                json!({}),
+                false,
+            ),
+            // pointers
+            (
+                "nested pointer",
+                r#"{ pointer = "/edits/0/file_path", prefix = "/etc/" }"#,
+                json!({"edits": [{"file_path": "/etc/hosts"}]}),
+                true,
+            ),
+            (
+                "nested pointer out of range",
+                r#"{ pointer = "/edits/1/file_path", prefix = "/" }"#,
+                json!({"edits": [{"file_path": "/etc/hosts"}]}),
+                false,
+            ),
+            (
+                "escaped pointer",
+                r#"{ pointer = "/a~1b", equals = 1 }"#,
+                json!({"a/b": 1}),
+                true,
+            ),
+        ];
+        for (name, matcher, input, expected) in cases {
+            let source = format!("[[rules]]\nid = \"r\"\neffect = \"allow\"\nargs = [{matcher}]\n");
+            let policy = load(&source);
+            let input = object(input.clone());
+            let verdict = policy.evaluate(&ActionRef::new("Any", &input));
+            assert_eq!(verdict.rule_id.is_some(), *expected, "{name}");
+            assert_eq!(verdict.effect == Allow, *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_condition_of_a_rule_must_hold() {
+        let policy = load(
+            r#"
+            [[rules]]
+            id = "force-push"
+            effect = "reject"
+            tool = "Bash"
+            session = "ci-*"
+            [[rules.args]]
+            pointer = "/command"
+            prefix = "git push"
+            [[rules.args]]
+            pointer = "/command"
+            regex = '\s(--force|-f)\b'
+            "#,
+        );
+        let cases = [
+            ("all hold", "Bash", "git push --force", Some("ci-1"), true),
+            (
+                "wrong tool",
+                "Shell",
+                "git push --force",
+                Some("ci-1"),
+                false,
+            ),
+            (
+                "first arg fails",
+                "Bash",
+                "echo git push --force",
+                Some("ci-1"),
+                false,
+            ),
+            (
+                "second arg fails",
+                "Bash",
+                "git push origin main",
+                Some("ci-1"),
+                false,
+            ),
+            ("session fails", "Bash", "git push -f", Some("dev-1"), false),
+            ("no session", "Bash", "git push -f", None, false),
+        ];
+        for (name, tool, command, session, expected) in cases {
+            let input = object(json!({ "command": command }));
+            let action = ActionRef {
+                session_id: session,
+                ..ActionRef::new(tool, &input)
+            };
+            assert_eq!(decided_by(&policy, &action).is_some(), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn session_and_agent_conditions() {
+        let policy = load(
+            r#"
+            [[rules]]
+            id = "trusted-agent-in-sandbox"
+            effect = "allow"
+            session = ["sandbox-*", "scratch"]
+            agent = "claude-code"
+
+            [[rules]]
+            id = "any-codex"
+            effect = "allow"
+            agent = "codex*"
+            "#,
+        );
+        let input = Map::new();
+        let cases = [
+            (
+                Some("sandbox-42"),
+                Some("claude-code"),
+                Some("trusted-agent-in-sandbox"),
+            ),
+            (
+                Some("scratch"),
+                Some("claude-code"),
+                Some("trusted-agent-in-sandbox"),
+            ),
+            (Some("scratch-2"), Some("claude-code"), None),
+            (Some("sandbox-42"), Some("claude-code-2"), None),
+            (Some("sandbox-42"), None, None),
+            (None, Some("claude-code"), None),
+            (None, Some("codex-cli"), Some("any-codex")),
+            (Some("prod"), Some("codex"), Some("any-codex")),
+            (None, None, None),
+        ];
+        for (session_id, agent, expected) in cases {
+            let action = ActionRef {
+                session_id,
+                agent,
+                ..ActionRef::new("Bash", &input)
+            };
+            assert_eq!(
+                decided_by(&policy, &action).as_deref(),
+                expected,
+                "session {session_id:?}, agent {agent:?}"
+            );
+        }
+    }
+
+    /// Rules that all match, listed in different file orders: the strongest effect wins, and among
+    /// equals the first in the file.
+    #[test]
+    fn precedence_is_reject_then_pause_then_allow_regardless_of_file_order() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("a", "allow"), ("p", "pause"), ("r", "reject")], "r"),
+            (&[("r", "reject"), ("p", "pause"), ("a", "allow")], "r"),
+            (&[("p", "pause"), ("r", "reject"), ("a", "allow")], "r"),
+            (&[("a", "allow"), ("p", "pause")], "p"),
+            (&[("p", "pause"), ("a", "allow")], "p"),
+            (&[("a1", "allow"), ("a2", "allow")], "a1"),
+            (&[("a2", "allow"), ("a1", "allow")], "a2"),
+            (
+                &[
+                    ("a", "allow"),
+                    ("r2", "reject"),
+                    ("p", "pause"),
+                    ("r1", "reject"),
+                ],
+                "r2",
+            ),
+            (&[("p2", "pause"), ("a", "allow"), ("p1", "pause")], "p2"),
+        ];
+        for (rules, winner) in cases {
+            let source: String = rules
+                .iter()
+                .map(|(id, effect)| format!("[[rules]]\nid = \"{id}\"\neffect = \"{effect}\"\n"))
+                .collect();
+            let policy = load(&source);
+            let input = Map::new();
+            let verdict = policy.evaluate(&ActionRef::new("Bash", &input));
+            assert_eq!(verdict.rule_id.as_deref(), Some(*winner), "{rules:?}");
+            let effect = rules.iter().find(|(id, _)| id == winner).map(|(_, e)| *e);
+            assert_eq!(Some(verdict.effect.as_str()), effect, "{rules:?}");
+        }
+    }
+
+    #[test]
+    fn a_stronger_rule_that_does_not_match_does_not_count() {
+        let policy = load(
+            r#"
+            [[rules]]
+            id = "reject-rm"
+            effect = "reject"
+            [[rules.args]]
+            pointer = "/command"
+            regex = '\brm\b'
+
+            [[rules]]
+            id = "allow-all"
+            effect = "allow"
+            "#,
+        );
+        let cases = [("rm -r x", Reject, "reject-rm"), ("ls", Allow, "allow-all")];
+        for (command, effect, rule) in cases {
+            let input = object(json!({ "command": command }));
+            let verdict = policy.evaluate(&ActionRef::new("Bash", &input));
+            assert_eq!(
+                (verdict.effect, verdict.rule_id.as_deref()),
+                (effect, Some(rule))
+            );
+        }
+    }
+
+    #[test]
+    fn default_effect_decides_when_no_rule_matches() {
+        let never = "[[rules]]\nid = \"never\"\neffect = \"reject\"\ntool = \"Nothing\"\n";
+        let cases = [
+            ("", Pause, "no rule matched; policy default is pause"),
+            (
+                "default = \"pause\"\n",
+                Pause,
+                "no rule matched; policy default is pause",
+            ),
+            (
+                "default = \"allow\"\n",
+                Allow,
+                "no rule matched; policy default is allow",
+            ),
+            (
+                "default = \"reject\"\n",
+                Reject,
+                "no rule matched; policy default is reject",
+            ),
+        ];
+        for (header, effect, reason) in cases {
+            let policy = load(&format!("{header}{never}"));
+            assert_eq!(policy.default_effect(), effect);
+            assert_eq!(policy.rule_count(), 1);
+            let input = Map::new();
+            let verdict = policy.evaluate(&ActionRef::new("Bash", &input));
+            let expected = Evaluation {
+                effect,
+                rule_id: None,
+                reason: reason.into(),
+            };
+            assert_eq!(verdict, expected, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn reasons_default_to_naming_the_rule() {
+        let policy = load(
+            r#"
+            [[rules]]
+            id = "explained"
+            effect = "pause"
+            reason = "network access needs a human"
+            tool = "WebFetch"
+
+            [[rules]]
+            id = "terse"
+            effect = "pause"
+            "#,
+        );
+        let input = Map::new();
+        let cases = [
+            ("WebFetch", "explained", "network access needs a human"),
+            ("Bash", "terse", "matched rule terse"),
+        ];
+        for (tool, rule, reason) in cases {
+            let verdict = policy.evaluate(&ActionRef::new(tool, &input));
+            assert_eq!(verdict.rule_id.as_deref(), Some(rule));
+            assert_eq!(&*verdict.reason, reason);
+        }
+    }
+
+    #[test]
+    fn an_empty_policy_pauses_everything() {
+        let policy = load("");
+        assert_eq!(policy.rule_count(), 0);
+        let input = object(json!({"command": "ls"}));
+        let verdict = policy.evaluate(&ActionRef::new("Bash", &input));
+        assert_eq!((verdict.effect, verdict.rule_id), (Pause, None));
+    }
+
+    #[test]
+    fn policy_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Policy>();
+        assert_send_sync::<Evaluation>();
+    }
+}
