@@ -1,0 +1,534 @@
+//! The benchmark's report: one Markdown document (printed and optionally written to a file) with a
+//! table per durability, gatehouse's ratios to the peer and the floor, the slow-classifier
+//! comparison, the targets with PASS/MISS, and the ledger check.
+
+use std::fmt::Write as _;
+
+use crate::load::LoadResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Floor,
+    Peer,
+    Gatehouse,
+}
+
+impl ServerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerKind::Floor => "floor",
+            ServerKind::Peer => "peer",
+            ServerKind::Gatehouse => "gatehouse",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    CrashSafe,
+    PowerSafe,
+}
+
+impl Durability {
+    pub const ALL: [Durability; 2] = [Durability::CrashSafe, Durability::PowerSafe];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::CrashSafe => "crash-safe",
+            Durability::PowerSafe => "power-safe",
+        }
+    }
+}
+
+/// The three load points every server gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// 1 connection at 20 checks/s: one agent.
+    Agent,
+    /// 4 connections at 2 000 checks/s in total.
+    Steady,
+    /// 32 connections, closed loop.
+    Max,
+}
+
+impl LoadKind {
+    pub const ALL: [LoadKind; 3] = [LoadKind::Agent, LoadKind::Steady, LoadKind::Max];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            LoadKind::Agent => "1 conn × 20/s",
+            LoadKind::Steady => "4 conn × 500/s",
+            LoadKind::Max => "32 conn, closed",
+        }
+    }
+}
+
+/// The figures of one measured load point.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub throughput: f64,
+    pub ok: u64,
+    pub errors: u64,
+    pub error_samples: Vec<String>,
+    /// Open loop: p99 of how late the client sent on an idle connection (its own pacing error).
+    pub send_late_p99_us: Option<f64>,
+}
+
+impl Summary {
+    pub fn of(r: &LoadResult) -> Self {
+        Summary {
+            p50_us: r.quantile_us(0.50),
+            p99_us: r.quantile_us(0.99),
+            p999_us: r.quantile_us(0.999),
+            throughput: r.throughput(),
+            ok: r.ok,
+            errors: r.errors,
+            error_samples: r.error_samples.clone(),
+            send_late_p99_us: (!r.send_late.is_empty())
+                .then(|| r.send_late.value_at_quantile(0.99) as f64 / 1000.0),
+        }
+    }
+
+    /// Usable for comparisons: something answered and nothing was wrong.
+    fn clean(&self) -> bool {
+        self.ok > 0 && self.errors == 0
+    }
+
+    pub fn one_line(&self) -> String {
+        format!(
+            "p50 {} µs, p99 {} µs, p99.9 {} µs, {:.0} checks/s, {} ok, {} errors, send late p99 {} µs",
+            us(self.p50_us),
+            us(self.p99_us),
+            us(self.p999_us),
+            self.throughput,
+            self.ok,
+            self.errors,
+            self.late()
+        )
+    }
+
+    fn late(&self) -> String {
+        self.send_late_p99_us.map_or_else(|| "–".into(), us)
+    }
+}
+
+/// A load point's result, or why it was not measured.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Measured(Summary),
+    Skipped(String),
+}
+
+impl Outcome {
+    fn summary(&self) -> Option<&Summary> {
+        match self {
+            Outcome::Measured(s) => Some(s),
+            Outcome::Skipped(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub server: ServerKind,
+    /// `None` for the floor, which has no ledger.
+    pub durability: Option<Durability>,
+    pub load: LoadKind,
+    pub outcome: Outcome,
+}
+
+/// Everything one run found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub quiet: String,
+    pub settings: String,
+    pub cells: Vec<Cell>,
+    /// Without and with the saturated slow classifier (gatehouse, crash-safe, steady load).
+    pub classifier: Option<(Outcome, Outcome)>,
+    /// One line per server instance: ledger rows left after SIGKILL vs. checks answered.
+    pub ledger_checks: Vec<String>,
+    /// Loud warnings (a server that could not run) and error samples.
+    pub notes: Vec<String>,
+}
+
+fn us(v: f64) -> String {
+    if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}×", a / b)
+    } else {
+        "–".into()
+    }
+}
+
+impl Report {
+    fn cell(
+        &self,
+        server: ServerKind,
+        durability: Option<Durability>,
+        load: LoadKind,
+    ) -> Option<&Outcome> {
+        self.cells
+            .iter()
+            .find(|c| c.server == server && c.durability == durability && c.load == load)
+            .map(|c| &c.outcome)
+    }
+
+    fn summary(
+        &self,
+        server: ServerKind,
+        durability: Durability,
+        load: LoadKind,
+    ) -> Option<&Summary> {
+        let durability = (server != ServerKind::Floor).then_some(durability);
+        self.cell(server, durability, load)?.summary()
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# Gatehouse fast-path benchmark\n");
+        let _ = writeln!(md, "{}\n", self.quiet);
+        let _ = writeln!(md, "{}\n", self.settings);
+        for d in Durability::ALL {
+            self.durability_section(&mut md, d);
+        }
+        self.classifier_section(&mut md);
+        self.targets_section(&mut md);
+        if !self.ledger_checks.is_empty() {
+            let _ = writeln!(
+                md,
+                "## Ledger check (rows on disk after SIGKILL vs. checks answered)\n"
+            );
+            for line in &self.ledger_checks {
+                let _ = writeln!(md, "- {line}");
+            }
+            md.push('\n');
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(md, "## Notes\n");
+            for line in &self.notes {
+                let _ = writeln!(md, "- {line}");
+            }
+            md.push('\n');
+        }
+        md
+    }
+
+    fn durability_section(&self, md: &mut String, d: Durability) {
+        let _ = writeln!(md, "## {}\n", d.as_str());
+        let _ = writeln!(
+            md,
+            "| server | load | p50 µs | p99 µs | p99.9 µs | checks/s | errors | send late p99 µs |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|"
+        );
+        for server in [ServerKind::Floor, ServerKind::Peer, ServerKind::Gatehouse] {
+            for load in LoadKind::ALL {
+                let durability = (server != ServerKind::Floor).then_some(d);
+                let name = server.as_str();
+                let label = load.label();
+                match self.cell(server, durability, load) {
+                    Some(Outcome::Measured(s)) => {
+                        let _ = writeln!(
+                            md,
+                            "| {name} | {label} | {} | {} | {} | {:.0} | {} | {} |",
+                            us(s.p50_us),
+                            us(s.p99_us),
+                            us(s.p999_us),
+                            s.throughput,
+                            s.errors,
+                            s.late()
+                        );
+                    }
+                    Some(Outcome::Skipped(why)) => {
+                        let _ = writeln!(
+                            md,
+                            "| {name} | {label} | – | – | – | – | not run: {why} | – |"
+                        );
+                    }
+                    None => {}
+                }
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\nRatios (latency: below 1 is better; throughput: above 1 is better):\n\n\
+             | load | p50 g/peer | p99 g/peer | p99.9 g/peer | checks/s g/peer | p50 g/floor | p99 g/floor | p99.9 g/floor | checks/s g/floor |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for load in LoadKind::ALL {
+            let g = self.summary(ServerKind::Gatehouse, d, load);
+            let mut row = format!("| {} ", load.label());
+            for other in [ServerKind::Peer, ServerKind::Floor] {
+                match (g, self.summary(other, d, load)) {
+                    (Some(g), Some(o)) => {
+                        let _ = write!(
+                            row,
+                            "| {} | {} | {} | {} ",
+                            ratio(g.p50_us, o.p50_us),
+                            ratio(g.p99_us, o.p99_us),
+                            ratio(g.p999_us, o.p999_us),
+                            ratio(g.throughput, o.throughput)
+                        );
+                    }
+                    _ => row.push_str("| – | – | – | – "),
+                }
+            }
+            let _ = writeln!(md, "{row}|");
+        }
+        md.push('\n');
+    }
+
+    fn classifier_section(&self, md: &mut String) {
+        let Some((without, with)) = &self.classifier else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "## Saturated slow classifier (gatehouse, crash-safe, {})\n\n\
+             | classifier | p50 µs | p99 µs | p99.9 µs | checks/s | errors |\n|---|---:|---:|---:|---:|---:|",
+            LoadKind::Steady.label()
+        );
+        for (name, o) in [
+            ("none", without),
+            ("fixed, 1 s delay, max_detached 4", with),
+        ] {
+            match o {
+                Outcome::Measured(s) => {
+                    let _ = writeln!(
+                        md,
+                        "| {name} | {} | {} | {} | {:.0} | {} |",
+                        us(s.p50_us),
+                        us(s.p99_us),
+                        us(s.p999_us),
+                        s.throughput,
+                        s.errors
+                    );
+                }
+                Outcome::Skipped(why) => {
+                    let _ = writeln!(md, "| {name} | – | – | – | – | not run: {why} |");
+                }
+            }
+        }
+        if let (Some(a), Some(b)) = (without.summary(), with.summary()) {
+            let _ = writeln!(md, "\np99 with / without: {}", ratio(b.p99_us, a.p99_us));
+        }
+        md.push('\n');
+    }
+
+    /// The targets, each with its measured value and PASS/MISS.
+    pub fn targets(&self) -> Vec<Target> {
+        use Durability::{CrashSafe, PowerSafe};
+        use ServerKind::{Gatehouse, Peer};
+        let g_steady = self.summary(Gatehouse, CrashSafe, LoadKind::Steady);
+        let p_steady = self.summary(Peer, CrashSafe, LoadKind::Steady);
+        let g_max = self.summary(Gatehouse, CrashSafe, LoadKind::Max);
+        let p_max = self.summary(Peer, CrashSafe, LoadKind::Max);
+        let g_power_max = self.summary(Gatehouse, PowerSafe, LoadKind::Max);
+        let classifier = self
+            .classifier
+            .as_ref()
+            .and_then(|(a, b)| Some((a.summary()?, b.summary()?)));
+
+        let vs = |g: Option<&Summary>, p: Option<&Summary>, f: fn(&Summary) -> f64| {
+            let (g, p) = (g?, p?);
+            Some((f(g) / f(p), g.clean() && p.clean()))
+        };
+        vec![
+            Target::new(
+                "crash-safe, 2 000/s: p50 ≤ 0.9× peer",
+                vs(g_steady, p_steady, |s| s.p50_us),
+                Bound::AtMost(0.9),
+                "×",
+            ),
+            Target::new(
+                "crash-safe, 2 000/s: p99 ≤ 0.7× peer",
+                vs(g_steady, p_steady, |s| s.p99_us),
+                Bound::AtMost(0.7),
+                "×",
+            ),
+            Target::new(
+                "crash-safe, 2 000/s: p99.9 ≤ 1 ms",
+                g_steady.map(|g| (g.p999_us, g.clean())),
+                Bound::AtMost(1000.0),
+                " µs",
+            ),
+            Target::new(
+                "crash-safe, max throughput ≥ 1.3× peer",
+                vs(g_max, p_max, |s| s.throughput),
+                Bound::AtLeast(1.3),
+                "×",
+            ),
+            Target::new(
+                "power-safe, 32 connections ≥ 50 000 checks/s",
+                g_power_max.map(|g| (g.throughput, g.clean())),
+                Bound::AtLeast(50_000.0),
+                " checks/s",
+            ),
+            Target::new(
+                "fast-path p99 with a saturated 1 s classifier ≤ 1.25× without",
+                classifier.map(|(a, b)| (b.p99_us / a.p99_us, a.clean() && b.clean())),
+                Bound::AtMost(1.25),
+                "×",
+            ),
+        ]
+    }
+
+    fn targets_section(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "## Targets\n\n| target | measured | result |\n|---|---:|---|"
+        );
+        for t in self.targets() {
+            let _ = writeln!(md, "| {} | {} | {} |", t.name, t.measured, t.verdict);
+        }
+        md.push('\n');
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Bound {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: &'static str,
+    pub measured: String,
+    /// `PASS`, `MISS`, `MISS (errors)` or `NOT RUN`.
+    pub verdict: &'static str,
+}
+
+impl Target {
+    /// `value`: the measured figure and whether the runs behind it were error-free.
+    fn new(name: &'static str, value: Option<(f64, bool)>, bound: Bound, unit: &str) -> Self {
+        let Some((v, clean)) = value else {
+            return Target {
+                name,
+                measured: "–".into(),
+                verdict: "NOT RUN",
+            };
+        };
+        let measured = if unit == "×" {
+            format!("{v:.2}×")
+        } else {
+            format!("{v:.0}{unit}")
+        };
+        let met = match bound {
+            Bound::AtMost(limit) => v <= limit,
+            Bound::AtLeast(limit) => v >= limit,
+        };
+        let verdict = match (met, clean) {
+            (_, false) => "MISS (errors)",
+            (true, true) => "PASS",
+            (false, true) => "MISS",
+        };
+        Target {
+            name,
+            measured,
+            verdict,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(p50: f64, p99: f64, p999: f64, throughput: f64, errors: u64) -> Outcome {
+        Outcome::Measured(Summary {
+            p50_us: p50,
+            p99_us: p99,
+            p999_us: p999,
+            throughput,
+            ok: 100,
+            errors,
+            error_samples: vec![],
+            send_late_p99_us: Some(12.0),
+        })
+    }
+
+    fn cell(
+        server: ServerKind,
+        durability: Option<Durability>,
+        load: LoadKind,
+        outcome: Outcome,
+    ) -> Cell {
+        Cell {
+            server,
+            durability,
+            load,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn targets_compare_gatehouse_with_the_peer() {
+        use Durability::*;
+        use LoadKind::*;
+        use ServerKind::*;
+        let report = Report {
+            cells: vec![
+                cell(
+                    Peer,
+                    Some(CrashSafe),
+                    Steady,
+                    s(100.0, 1000.0, 2000.0, 2000.0, 0),
+                ),
+                cell(
+                    Gatehouse,
+                    Some(CrashSafe),
+                    Steady,
+                    s(80.0, 800.0, 900.0, 2000.0, 0),
+                ),
+                cell(Peer, Some(CrashSafe), Max, s(0.0, 0.0, 0.0, 10_000.0, 0)),
+                cell(
+                    Gatehouse,
+                    Some(CrashSafe),
+                    Max,
+                    s(0.0, 0.0, 0.0, 14_000.0, 3),
+                ),
+            ],
+            classifier: Some((
+                s(50.0, 100.0, 200.0, 2000.0, 0),
+                s(50.0, 120.0, 300.0, 2000.0, 0),
+            )),
+            ..Report::default()
+        };
+        let verdicts: Vec<(&str, String)> = report
+            .targets()
+            .into_iter()
+            .map(|t| (t.verdict, t.measured))
+            .collect();
+        assert_eq!(
+            verdicts,
+            vec![
+                ("PASS", "0.80×".to_string()),
+                ("MISS", "0.80×".to_string()),
+                ("PASS", "900 µs".to_string()),
+                ("MISS (errors)", "1.40×".to_string()),
+                ("NOT RUN", "–".to_string()),
+                ("PASS", "1.20×".to_string()),
+            ]
+        );
+        let md = report.to_markdown();
+        assert!(
+            md.contains("| gatehouse | 4 conn × 500/s | 80.0 | 800 | 900 | 2000 | 0 | 12.0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 4 conn × 500/s | 0.80× | 0.80× | 0.45× | 1.00× | – | – | – | – |"),
+            "{md}"
+        );
+        assert!(md.contains("p99 with / without: 1.20×"), "{md}");
+    }
+}
