@@ -1,1 +1,299 @@
-//! Gatehouse daemon: composition root of the HTTP API, approvals, scoring and the ledger.
+//! Gatehouse daemon: the composition root. It loads the configuration, opens the ledger,
+//! builds the policy, classifier, approvals and scoring services, and serves the HTTP API.
+//!
+//! Lifecycle (`Daemon::start` then `Daemon::serve`): load config (every error at once) →
+//! prepare the data directory and tokens → load the policy → open the ledger → start the
+//! classifier → bind → restore pending actions → serve until the shutdown future resolves →
+//! stop accepting, release waiting requests (their actions stay pending), drain in-flight
+//! requests within a time limit → flush the ledger.
+
+pub mod api;
+pub mod app;
+pub mod approvals;
+pub mod auth;
+pub mod check;
+mod clock;
+pub mod config;
+pub mod events;
+pub mod metrics;
+pub mod scoring;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_classifier::{Classifier, SidecarClassifier, SidecarConfig, testing::Fixed};
+use gatehouse_ledger::{Ledger, LedgerConfig};
+use gatehouse_policy::Policy;
+use tokio::net::TcpListener;
+
+pub use app::{App, AppState};
+pub use clock::now_ms;
+pub use config::Config;
+
+use crate::approvals::Approvals;
+use crate::auth::{Auth, Tokens};
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::scoring::{Scoring, ScoringSettings};
+
+/// How long in-flight requests may take to finish once shutdown starts.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("cannot prepare the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the policy file {path}: {source}")]
+    PolicyRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the policy file {path} has errors:\n{errors}")]
+    Policy {
+        path: PathBuf,
+        errors: gatehouse_policy::PolicyError,
+    },
+    #[error(transparent)]
+    Ledger(#[from] gatehouse_ledger::LedgerError),
+    #[error("cannot start the classifier: {0}")]
+    Classifier(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What a caller (the binary, or a test) can override beyond the configuration.
+#[derive(Default)]
+pub struct Overrides {
+    /// Use this classifier instead of the configured one (tests inject test classifiers).
+    pub classifier: Option<Arc<dyn Classifier>>,
+}
+
+/// A daemon that is bound and ready to serve.
+pub struct Daemon {
+    state: AppState,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    data_dir: PathBuf,
+    tokens: Tokens,
+    login_url: String,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
+}
+
+impl Daemon {
+    pub async fn start(config: Config, overrides: Overrides) -> Result<Daemon, StartError> {
+        config.validate()?;
+        let data_dir = config.resolve_data_dir();
+        auth::prepare_data_dir(&data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let tokens = Tokens::load_or_create(&data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let (policy, policy_name) = load_policy(&config)?;
+
+        let mut ledger_config = LedgerConfig::new(data_dir.join("ledger.db"));
+        ledger_config.durability = config.durability().unwrap_or_default();
+        ledger_config.busy_timeout = Duration::from_millis(config.ledger.busy_timeout_ms);
+        let ledger = Ledger::open(ledger_config)?;
+
+        let classifier = match overrides.classifier {
+            Some(classifier) => Some(classifier),
+            None => build_classifier(&config)?,
+        };
+
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+
+        let events = Events::default();
+        let metrics = Arc::new(Metrics::default());
+        let approvals = Approvals::new(ledger.clone(), events.clone(), metrics.clone());
+        let scoring = Arc::new(Scoring::new(
+            classifier,
+            ScoringSettings {
+                max_detached: config.classifier.max_detached,
+                budget: Duration::from_millis(config.classifier.budget_ms),
+                detached_timeout: Duration::from_millis(config.classifier.detached_timeout_ms),
+                disagreement_threshold: config.classifier.disagreement_threshold,
+            },
+            ledger.clone(),
+            events.clone(),
+            metrics.clone(),
+        ));
+        let auth = Auth::new(
+            tokens.clone(),
+            Duration::from_secs(config.approvals.login_link_ttl_secs),
+            Duration::from_secs(config.approvals.session_ttl_secs),
+        );
+        let port = local_addr.port();
+        let mut allowed_hosts = vec![
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        if !local_addr.ip().is_loopback() {
+            allowed_hosts.push(local_addr.to_string());
+        }
+        let origin = if local_addr.ip().is_loopback() {
+            format!("http://127.0.0.1:{port}")
+        } else {
+            format!("http://{local_addr}")
+        };
+        let state = AppState(Arc::new(App {
+            policy: Arc::new(policy),
+            policy_name,
+            ledger,
+            approvals: approvals.clone(),
+            scoring,
+            events,
+            metrics,
+            auth,
+            deadline: Duration::from_millis(config.approvals.deadline_ms),
+            allowed_hosts,
+            origin,
+        }));
+        let restored = approvals.restore().await?;
+        if restored > 0 {
+            tracing::info!(restored, "pending actions restored from the ledger");
+        }
+        let (login_url, _) = state.login_link();
+        Ok(Daemon {
+            state,
+            listener,
+            local_addr,
+            data_dir,
+            tokens,
+            login_url,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        self.state.origin.clone()
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+
+    /// The one-time dashboard login URL issued at start-up.
+    pub fn login_url(&self) -> &str {
+        &self.login_url
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains: stops accepting, answers waiting
+    /// paused checks with "pending" (their actions stay pending in the ledger), lets in-flight
+    /// requests finish within `DRAIN_LIMIT`, and flushes the ledger.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Daemon {
+            state, listener, ..
+        } = self;
+        let router = api::router(state.clone());
+        let approvals = state.approvals.clone();
+        let (drain_started, drain_signal) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; releasing waiting requests");
+            approvals.shut_down();
+            let _ = drain_started.send(());
+        });
+        let drained = async {
+            // Once shutdown starts, in-flight requests get DRAIN_LIMIT to finish.
+            if drain_signal.await.is_ok() {
+                tokio::time::sleep(DRAIN_LIMIT).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server => served?,
+            () = drained => tracing::warn!("drain limit reached; closing remaining connections"),
+        }
+        if let Err(err) = state.ledger.flush().await {
+            tracing::error!(%err, "could not flush the ledger on shutdown");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn load_policy(config: &Config) -> Result<(Policy, String), StartError> {
+    match &config.policy {
+        None => Ok((Policy::builtin_default(), "builtin:default".into())),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| StartError::PolicyRead {
+                path: path.clone(),
+                source,
+            })?;
+            let policy = Policy::from_toml(&text).map_err(|errors| StartError::Policy {
+                path: path.clone(),
+                errors,
+            })?;
+            Ok((policy, path.display().to_string()))
+        }
+    }
+}
+
+fn build_classifier(config: &Config) -> Result<Option<Arc<dyn Classifier>>, StartError> {
+    let settings = &config.classifier;
+    Ok(match settings.kind.as_str() {
+        "fixed" => Some(Arc::new(Fixed {
+            score: settings.score,
+            label: settings.label.clone(),
+            delay: Duration::from_millis(settings.delay_ms),
+        })),
+        "sidecar" => {
+            let sidecar = SidecarClassifier::spawn(SidecarConfig {
+                command: settings.command.clone(),
+                model_name: settings.model.clone(),
+                env: Vec::new(),
+            })
+            .map_err(|err| StartError::Classifier(err.to_string()))?;
+            Some(Arc::new(sidecar))
+        }
+        _ => None,
+    })
+}

@@ -136,8 +136,12 @@ pub enum Recorded {
     /// The action is committed.
     Inserted,
     /// An action with the same `session_id` and `tool_use_id` was already recorded: nothing was
-    /// appended, and this is that action as it stands.
-    Existing(Box<ActionView>),
+    /// appended, and this is that action as it stands. `same_action` tells whether it has the
+    /// same tool, input and cwd as the one offered (a re-send) or not (a reused id).
+    Existing {
+        action: Box<ActionView>,
+        same_action: bool,
+    },
 }
 
 /// A tier-2 outcome to append for an action.

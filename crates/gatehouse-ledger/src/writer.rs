@@ -139,22 +139,31 @@ fn in_savepoint<T>(
 }
 
 fn insert_action(conn: &Connection, action: &NewAction) -> Result<Recorded, LedgerError> {
+    let input =
+        serde_json::to_string(&action.input).map_err(|err| corrupt(&action.id, "input", err))?;
     if let (Some(session), Some(tool_use)) = (&action.session_id, &action.tool_use_id) {
-        let existing: Option<String> = conn
-            .prepare_cached("SELECT id FROM actions WHERE session_id = ?1 AND tool_use_id = ?2")?
-            .query_row(params![session, tool_use], |row| row.get(0))
+        let existing: Option<(String, bool)> = conn
+            .prepare_cached(
+                "SELECT id, tool = ?3 AND input = ?4 AND cwd IS ?5 FROM actions
+                 WHERE session_id = ?1 AND tool_use_id = ?2",
+            )?
+            .query_row(
+                params![session, tool_use, action.tool, input, action.cwd],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
             .optional()?;
-        if let Some(id) = existing {
+        if let Some((id, same_action)) = existing {
             let view = read::action(conn, &id)?.ok_or_else(|| LedgerError::Corrupt {
                 action_id: id.clone(),
                 what: "action",
                 detail: "indexed but not readable".into(),
             })?;
-            return Ok(Recorded::Existing(Box::new(view)));
+            return Ok(Recorded::Existing {
+                action: Box::new(view),
+                same_action,
+            });
         }
     }
-    let input =
-        serde_json::to_string(&action.input).map_err(|err| corrupt(&action.id, "input", err))?;
     let context = action
         .context
         .as_ref()

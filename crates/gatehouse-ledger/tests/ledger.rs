@@ -1,5 +1,9 @@
 //! Integration tests of the ledger against a real SQLite file in a temporary directory.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap is a failed test"
+)]
 
 use std::time::Duration;
 
@@ -98,12 +102,33 @@ async fn a_resent_tool_use_reattaches_to_its_action() {
     first.tool_use_id = Some("t".into());
     let mut again = first.clone();
     again.id = "a2".into();
+    let mut edited = again.clone();
+    edited.input.insert("command".into(), json!("rm -rf ~"));
     assert!(matches!(
         ledger.record_action(first).await.unwrap(),
         Recorded::Inserted
     ));
     match ledger.record_action(again).await.unwrap() {
-        Recorded::Existing(view) => assert_eq!(view.action_id, "a1"),
+        Recorded::Existing {
+            action,
+            same_action,
+        } => {
+            assert_eq!(action.action_id, "a1");
+            assert!(same_action);
+        }
+        other => panic!("expected re-attach, got {other:?}"),
+    }
+    match ledger.record_action(edited).await.unwrap() {
+        Recorded::Existing {
+            action,
+            same_action,
+        } => {
+            assert_eq!(action.action_id, "a1");
+            assert!(
+                !same_action,
+                "an edited action under a reused tool_use_id is not the same"
+            );
+        }
         other => panic!("expected re-attach, got {other:?}"),
     }
     assert_eq!(ledger.count().await.unwrap(), 1);

@@ -1,0 +1,248 @@
+//! The one HTTP error type and its JSON envelope, and the body/query extractors that turn
+//! malformed input into that envelope (naming the offending field) instead of axum's plain text.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gatehouse_ledger::LedgerError;
+use gatehouse_protocol::{ErrorBody, ErrorEnvelope};
+use serde::de::DeserializeOwned;
+
+use crate::app::ActionError;
+use crate::check::CheckError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> ApiError {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message).with_field(field)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let envelope = ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
+        (self.status, axum::Json(envelope)).into_response()
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(err: LedgerError) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger_unavailable",
+            err.to_string(),
+        )
+    }
+}
+
+impl From<CheckError> for ApiError {
+    fn from(err: CheckError) -> ApiError {
+        match err {
+            CheckError::Invalid { field, message } => ApiError::invalid(field, message),
+            CheckError::ToolUseConflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "tool_use_conflict", message)
+                    .with_field("tool_use_id")
+            }
+            CheckError::Ledger(err) => err.into(),
+        }
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(err: ActionError) -> ApiError {
+        match err {
+            ActionError::NotFound(_) => ApiError::not_found(err.to_string()),
+            ActionError::AlreadyDecided(_) => {
+                ApiError::new(StatusCode::CONFLICT, "already_decided", err.to_string())
+            }
+            ActionError::Invalid { field, message } => ApiError::invalid(field, message),
+            ActionError::Ledger(err) => err.into(),
+        }
+    }
+}
+
+/// A JSON body: `Content-Type: application/json` required, at most the body limit, and a
+/// deserialisation error names the field it is about.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        decode(&bytes).map(ApiJson)
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the body is larger than {} bytes",
+                gatehouse_protocol::MAX_BODY_BYTES
+            ),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            rejection.body_text(),
+        )
+    }
+}
+
+/// Parses JSON, naming the field at fault.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let inner = err.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return malformed(inner);
+        }
+        let path = err.path().to_string();
+        let message = inner.to_string();
+        let field = if path == "." {
+            field_named_in(&message)
+        } else {
+            Some(path)
+        };
+        let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
+        match field {
+            Some(field) => error.with_field(field),
+            None => error,
+        }
+    })?;
+    de.end().map_err(|err| malformed(&err))?;
+    Ok(value)
+}
+
+fn malformed(err: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+        format!("the body is not valid JSON: {err}"),
+    )
+}
+
+/// Serde names a missing or unknown field only in its message: "missing field `tool`".
+fn field_named_in(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(message[start..end].to_owned())
+}
+
+/// A query string, with the same error envelope.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let message = err.inner().to_string();
+                let path = err.path().to_string();
+                let field = if path == "." {
+                    field_named_in(&message)
+                } else {
+                    Some(path)
+                };
+                let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
+                match field {
+                    Some(field) => error.with_field(field),
+                    None => error,
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_protocol::CheckRequest;
+
+    #[test]
+    fn decode_names_the_field_at_fault() {
+        let missing = decode::<CheckRequest>(br#"{"input":{}}"#).unwrap_err();
+        assert_eq!(missing.field.as_deref(), Some("tool"));
+        let mistyped = decode::<CheckRequest>(br#"{"tool":"Bash","input":"ls"}"#).unwrap_err();
+        assert_eq!(mistyped.field.as_deref(), Some("input"));
+        let unknown =
+            decode::<CheckRequest>(br#"{"tool":"Bash","input":{},"evil":1}"#).unwrap_err();
+        assert_eq!(unknown.field.as_deref(), Some("evil"));
+        let wait =
+            decode::<CheckRequest>(br#"{"tool":"Bash","input":{},"wait_ms":-1}"#).unwrap_err();
+        assert_eq!(wait.field.as_deref(), Some("wait_ms"));
+        let broken = decode::<CheckRequest>(br#"{"tool":"#).unwrap_err();
+        assert_eq!(broken.code, "malformed_json");
+        let trailing = decode::<CheckRequest>(br#"{"tool":"Bash","input":{}} x"#).unwrap_err();
+        assert_eq!(trailing.code, "malformed_json");
+    }
+}

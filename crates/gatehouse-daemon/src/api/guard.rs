@@ -1,0 +1,182 @@
+//! Who may call what: the Host check that runs before routing (DNS-rebinding defence), the
+//! Origin check for browsers, and the extractors that authenticate agents and approvers.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::error::ApiError;
+use crate::app::AppState;
+use crate::auth::{CSRF_HEADER, Caller, SESSION_COOKIE, secrets_match};
+
+/// Refuses any request whose Host is not one of this daemon's own names, before routing.
+pub async fn require_own_host(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    match host {
+        Some(host) if state.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) => {
+            next.run(request).await
+        }
+        _ => ApiError::forbidden(
+            "forbidden_host",
+            "the Host header does not name this daemon (requests must be addressed to 127.0.0.1, localhost or [::1] with its port)",
+        )
+        .into_response(),
+    }
+}
+
+/// Security headers every response carries.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A browser's Origin must be the daemon's own (or absent, for non-browser clients).
+pub fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    match headers.get(header::ORIGIN) {
+        None => true,
+        Some(origin) => origin.to_str().is_ok_and(|origin| {
+            state.allowed_hosts.iter().any(|host| {
+                origin
+                    .strip_prefix("http://")
+                    .is_some_and(|o| o.eq_ignore_ascii_case(host))
+            })
+        }),
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+/// Authenticates the request: a bearer token, else the dashboard's session cookie.
+fn authenticate(state: &AppState, parts: &Parts) -> Result<Caller, ApiError> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+        return state
+            .auth
+            .bearer(token.trim())
+            .ok_or_else(|| ApiError::unauthorized("the token is not valid"));
+    }
+    if let Some(cookie) = session_cookie(&parts.headers) {
+        return state.auth.session(cookie).ok_or_else(|| {
+            ApiError::unauthorized(
+                "the dashboard session has expired; open a new login link (`gatehouse dashboard`)",
+            )
+        });
+    }
+    Err(ApiError::unauthorized(
+        "missing credentials: send `Authorization: Bearer <token>` (tokens are in the data directory)",
+    ))
+}
+
+/// Any authenticated caller; handlers that serve both agents and approvers look at which.
+#[derive(Debug)]
+pub struct AnyCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AnyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(state, parts)?;
+        if let Caller::Dashboard { csrf } = &caller {
+            check_dashboard_request(state, parts, csrf)?;
+        }
+        Ok(AnyCaller(caller))
+    }
+}
+
+/// The agent token: may check actions, and nothing an approver does.
+#[derive(Debug)]
+pub struct AgentCaller;
+
+impl FromRequestParts<AppState> for AgentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match authenticate(state, parts)? {
+            Caller::Agent => Ok(AgentCaller),
+            _ => Err(ApiError::forbidden(
+                "forbidden",
+                "only the agent token may check actions; approver credentials cannot act for an agent",
+            )),
+        }
+    }
+}
+
+/// The approver token or a dashboard session: may decide and read the ledger.
+#[derive(Debug)]
+pub struct ApproverCaller(pub Caller);
+
+impl FromRequestParts<AppState> for ApproverCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match authenticate(state, parts)? {
+            Caller::Agent => Err(ApiError::forbidden(
+                "forbidden",
+                "the agent token cannot approve, deny or read the ledger",
+            )),
+            caller => {
+                if let Caller::Dashboard { csrf } = &caller {
+                    check_dashboard_request(state, parts, csrf)?;
+                }
+                Ok(ApproverCaller(caller))
+            }
+        }
+    }
+}
+
+/// A cookie-authenticated browser request must come from our own origin, and a state change
+/// must carry the session's CSRF token.
+fn check_dashboard_request(state: &AppState, parts: &Parts, csrf: &str) -> Result<(), ApiError> {
+    if !origin_allowed(state, &parts.headers) {
+        return Err(ApiError::forbidden(
+            "forbidden_origin",
+            "requests from other origins are refused",
+        ));
+    }
+    let safe = matches!(parts.method, Method::GET | Method::HEAD);
+    let sent = parts
+        .headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !safe && !secrets_match(sent, csrf) {
+        return Err(ApiError::forbidden(
+            "csrf",
+            "missing or wrong X-Gatehouse-Csrf header (get it from GET /v1/session)",
+        ));
+    }
+    Ok(())
+}

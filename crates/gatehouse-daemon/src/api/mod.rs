@@ -1,0 +1,62 @@
+//! The HTTP API (v1, documented in `docs/API.md`): routes, and thin handlers that extract,
+//! call the `App`, and convert. Every error is an `ApiError` with the one JSON envelope.
+
+mod actions;
+mod dashboard;
+pub mod error;
+mod events;
+pub mod guard;
+mod ops;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use gatehouse_protocol::{CheckRequest, CheckResponse, MAX_BODY_BYTES};
+
+use crate::app::AppState;
+use error::{ApiError, ApiJson};
+use guard::AgentCaller;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/check", post(check))
+        .route("/v1/actions", get(actions::list))
+        .route("/v1/actions/{id}", get(actions::get))
+        .route("/v1/actions/{id}/history", get(actions::history))
+        .route("/v1/actions/{id}/decision", post(actions::decide))
+        .route("/v1/disagreements", get(actions::disagreements))
+        .route("/v1/events", get(events::subscribe))
+        .route("/v1/session", get(dashboard::session))
+        .route("/v1/login-codes", post(dashboard::login_code))
+        .route("/", get(dashboard::index))
+        .route("/assets/app.js", get(dashboard::script))
+        .route("/assets/app.css", get(dashboard::stylesheet))
+        .route("/login", get(dashboard::login))
+        .route("/healthz", get(ops::health))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(guard::security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::require_own_host,
+        ))
+        .with_state(state)
+}
+
+/// `POST /v1/check`: may the agent run this tool call?
+async fn check(
+    state: axum::extract::State<AppState>,
+    _agent: AgentCaller,
+    ApiJson(request): ApiJson<CheckRequest>,
+) -> Result<Json<CheckResponse>, ApiError> {
+    Ok(Json(state.check(request).await?))
+}

@@ -1,0 +1,161 @@
+//! `App`: the daemon's services wired together, and the operations the HTTP layer calls.
+//! Nothing here knows about HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_ledger::{Ledger, LedgerError, ListQuery, StatusFilter};
+use gatehouse_policy::Policy;
+use gatehouse_protocol::{ActionList, ActionView, DecidedBy, Decision, Health, Verdict};
+
+use crate::approvals::{Approvals, DecideOutcome};
+use crate::auth::Auth;
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::scoring::Scoring;
+
+/// Shared state handed to every handler.
+#[derive(Clone, Debug)]
+pub struct AppState(pub Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct App {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) policy_name: String,
+    pub(crate) ledger: Ledger,
+    pub(crate) approvals: Arc<Approvals>,
+    pub(crate) scoring: Arc<Scoring>,
+    pub(crate) events: Events,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) auth: Auth,
+    /// How long a paused action waits for a person.
+    pub(crate) deadline: Duration,
+    /// Host headers this daemon answers to (`127.0.0.1:PORT`, `localhost:PORT`, `[::1]:PORT`).
+    pub(crate) allowed_hosts: Vec<String>,
+    /// The origin the dashboard is served from, for login links.
+    pub(crate) origin: String,
+}
+
+/// Why a request about one action could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("no action with id {0}")]
+    NotFound(String),
+    #[error("action {} was already decided", .0.action_id)]
+    AlreadyDecided(Box<ActionView>),
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// Most actions one listing returns.
+pub const MAX_LIST_LIMIT: u32 = 500;
+
+impl App {
+    /// The action as it stands, after waiting up to `wait` for a pending one to be decided.
+    pub async fn action(&self, action_id: &str, wait: Duration) -> Result<ActionView, ActionError> {
+        self.approvals
+            .wait(action_id, wait)
+            .await?
+            .ok_or_else(|| ActionError::NotFound(action_id.to_owned()))
+    }
+
+    /// A person's decision on a paused action.
+    pub async fn decide(
+        &self,
+        action_id: &str,
+        decision: Decision,
+        note: Option<String>,
+    ) -> Result<ActionView, ActionError> {
+        if note.as_ref().is_some_and(|n| n.len() > 4096) {
+            return Err(ActionError::Invalid {
+                field: "note",
+                message: "a note is at most 4096 bytes".into(),
+            });
+        }
+        let verdict = match decision {
+            Decision::Approve => Verdict::Allow,
+            Decision::Deny => Verdict::Reject,
+        };
+        match self
+            .approvals
+            .decide(action_id, verdict, DecidedBy::Human, note)
+            .await?
+        {
+            DecideOutcome::Decided(view) => Ok(view),
+            DecideOutcome::AlreadyDecided(view) => Err(ActionError::AlreadyDecided(Box::new(view))),
+            DecideOutcome::NotFound => Err(ActionError::NotFound(action_id.to_owned())),
+        }
+    }
+
+    /// A page of the ledger, newest first.
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        limit: Option<u32>,
+        before: Option<String>,
+        disagreements_only: bool,
+    ) -> Result<ActionList, ActionError> {
+        let status = match status {
+            None | Some("") | Some("all") => None,
+            Some(s) => Some(StatusFilter::parse(s).ok_or_else(|| ActionError::Invalid {
+                field: "status",
+                message: format!("`{s}` is not one of pending, decided, allow, reject, all"),
+            })?),
+        };
+        let limit = limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_LIST_LIMIT {
+            return Err(ActionError::Invalid {
+                field: "limit",
+                message: format!("limit must be between 1 and {MAX_LIST_LIMIT}"),
+            });
+        }
+        let actions = self
+            .ledger
+            .list(ListQuery {
+                status,
+                limit,
+                before,
+                disagreements_only,
+            })
+            .await?;
+        let next_before = (actions.len() == limit as usize)
+            .then(|| actions.last().map(|a| a.action_id.clone()))
+            .flatten();
+        Ok(ActionList {
+            actions,
+            next_before,
+        })
+    }
+
+    pub fn health(&self) -> Health {
+        Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            pending: self.approvals.pending_count() as u64,
+            classifier: self.scoring.model().to_owned(),
+            policy: self.policy_name.clone(),
+        }
+    }
+
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.approvals.pending_count())
+    }
+
+    /// A fresh one-time dashboard login URL and when it expires.
+    pub fn login_link(&self) -> (String, Duration) {
+        let (code, ttl) = self.auth.issue_login_code();
+        (format!("{}/login?code={code}", self.origin), ttl)
+    }
+}

@@ -1,0 +1,238 @@
+//! Paused actions waiting for a person: deadlines, decisions, and the requests waiting on them.
+//!
+//! *Invariant*: every paused action ends in exactly one decision. The ledger enforces it (one
+//! `decisions` row per action, appended by the single writer); whoever lands it — a person,
+//! the deadline timer, or the start-up sweep after a restart — then wakes the waiters with the
+//! decided action. A racing loser is told the action was already decided.
+//!
+//! Decisions travel through the ledger and per-action `watch` channels, never a lossy one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use gatehouse_ledger::{DecisionFact, DecisionOutcome, Ledger, LedgerError};
+use gatehouse_protocol::{ActionView, DecidedBy, Event, Verdict};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use crate::clock::now_ms;
+use crate::events::Events;
+use crate::metrics::Metrics;
+
+/// A paused action this daemon is tracking.
+struct Waiting {
+    decided: watch::Sender<Option<Arc<ActionView>>>,
+    deadline_timer: AbortHandle,
+}
+
+pub struct Approvals {
+    ledger: Ledger,
+    events: Events,
+    metrics: Arc<Metrics>,
+    waiting: Mutex<HashMap<String, Waiting>>,
+    /// Flips to true when the daemon shuts down: waiting requests answer "pending" at once.
+    shutdown: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Approvals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Approvals")
+            .field("pending", &self.pending_count())
+            .finish()
+    }
+}
+
+/// What a decision attempt did.
+#[derive(Debug)]
+pub enum DecideOutcome {
+    Decided(ActionView),
+    AlreadyDecided(ActionView),
+    NotFound,
+}
+
+impl Approvals {
+    pub fn new(ledger: Ledger, events: Events, metrics: Arc<Metrics>) -> Arc<Approvals> {
+        Arc::new(Approvals {
+            ledger,
+            events,
+            metrics,
+            waiting: Mutex::new(HashMap::new()),
+            shutdown: watch::Sender::new(false),
+        })
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.waiting.lock().map(|w| w.len()).unwrap_or(0)
+    }
+
+    /// Starts tracking a committed paused action: its deadline timer and its waiters.
+    pub fn track(self: &Arc<Self>, action_id: &str, deadline_ms: i64) {
+        let weak = Arc::downgrade(self);
+        let id = action_id.to_owned();
+        let delay = Duration::from_millis((deadline_ms - now_ms()).max(0) as u64);
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            expire(weak, id).await;
+        });
+        let entry = Waiting {
+            decided: watch::Sender::new(None),
+            deadline_timer: timer.abort_handle(),
+        };
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.insert(action_id.to_owned(), entry);
+        }
+    }
+
+    /// Lands a decision on a paused action, unless it already has one.
+    pub async fn decide(
+        &self,
+        action_id: &str,
+        verdict: Verdict,
+        decided_by: DecidedBy,
+        note: Option<String>,
+    ) -> Result<DecideOutcome, LedgerError> {
+        let fact = DecisionFact {
+            action_id: action_id.to_owned(),
+            decided_at_ms: now_ms(),
+            verdict,
+            decided_by,
+            note,
+        };
+        Ok(match self.ledger.record_decision(fact).await? {
+            DecisionOutcome::Decided(view) => {
+                self.metrics.decided(decided_by == DecidedBy::Timeout);
+                tracing::info!(
+                    action_id,
+                    verdict = verdict.as_str(),
+                    decided_by = decided_by.as_str(),
+                    "paused action decided"
+                );
+                self.settle(&view);
+                self.events.publish(&Event::ActionDecided {
+                    action: (*view).clone(),
+                });
+                DecideOutcome::Decided(*view)
+            }
+            DecisionOutcome::AlreadyDecided(view) => {
+                // Make sure nobody keeps waiting on it here (e.g. decided before a restart).
+                self.settle(&view);
+                DecideOutcome::AlreadyDecided(*view)
+            }
+            DecisionOutcome::NotFound => DecideOutcome::NotFound,
+        })
+    }
+
+    /// Wakes the action's waiters with its decided state and stops its timer.
+    fn settle(&self, view: &ActionView) {
+        let entry = self
+            .waiting
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&view.action_id));
+        if let Some(entry) = entry {
+            entry.deadline_timer.abort();
+            entry.decided.send_replace(Some(Arc::new(view.clone())));
+        }
+    }
+
+    /// The action as it stands after waiting up to `wait` for its decision.
+    /// `None` if the ledger has no such action.
+    pub async fn wait(
+        &self,
+        action_id: &str,
+        wait: Duration,
+    ) -> Result<Option<ActionView>, LedgerError> {
+        let receiver = self
+            .waiting
+            .lock()
+            .ok()
+            .and_then(|w| w.get(action_id).map(|entry| entry.decided.subscribe()));
+        if let Some(mut receiver) = receiver
+            && !wait.is_zero()
+        {
+            // A decision may have landed between the commit and `track`: look once first.
+            let current = self.ledger.action(action_id).await?;
+            if let Some(view) = &current
+                && view.verdict != Verdict::Pending
+            {
+                self.settle(view);
+                return Ok(current);
+            }
+            let mut shutdown = self.shutdown.subscribe();
+            tokio::select! {
+                decided = async { receiver.wait_for(Option::is_some).await.map(|view| view.clone()) } => {
+                    if let Ok(Some(view)) = decided {
+                        return Ok(Some((*view).clone()));
+                    }
+                }
+                _ = tokio::time::sleep(wait) => {}
+                _ = async { shutdown.wait_for(|stopping| *stopping).await.map(|_| ()) } => {}
+            }
+        }
+        // Not tracked here (decided already, never paused, or from before a restart),
+        // or still pending after the wait: the ledger says how it stands.
+        self.ledger.action(action_id).await
+    }
+
+    /// On start-up: track every action still pending in the ledger, and reject by timeout
+    /// those whose deadline passed while the daemon was down. Returns how many are pending.
+    pub async fn restore(self: &Arc<Self>) -> Result<usize, LedgerError> {
+        let now = now_ms();
+        for action in self.ledger.pending().await? {
+            match action.deadline_ms {
+                Some(deadline) if deadline > now => self.track(&action.action_id, deadline),
+                _ => {
+                    self.decide(&action.action_id, Verdict::Reject, DecidedBy::Timeout, None)
+                        .await?;
+                }
+            }
+        }
+        Ok(self.pending_count())
+    }
+
+    /// Becomes true when the daemon is shutting down (long-lived connections close on it).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Releases every waiting request (they answer "pending"; the actions stay pending in the
+    /// ledger) and stops the deadline timers; a restarted daemon picks them up again.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+        if let Ok(mut waiting) = self.waiting.lock() {
+            for (_, entry) in waiting.drain() {
+                entry.deadline_timer.abort();
+            }
+        }
+    }
+}
+
+/// The deadline timer's end: reject the action by timeout unless someone decided it first.
+/// If the ledger cannot take the rejection, the action stays pending and this tries again.
+async fn expire(approvals: Weak<Approvals>, action_id: String) {
+    loop {
+        let Some(live) = approvals.upgrade() else {
+            return;
+        };
+        match live
+            .decide(&action_id, Verdict::Reject, DecidedBy::Timeout, None)
+            .await
+        {
+            Ok(_) => return,
+            Err(err) => {
+                tracing::error!(action_id, %err, "could not record a deadline rejection; retrying");
+                let still_tracked = live
+                    .waiting
+                    .lock()
+                    .map(|waiting| waiting.contains_key(&action_id))
+                    .unwrap_or(false);
+                if !still_tracked {
+                    return;
+                }
+            }
+        }
+        drop(live);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,257 @@
+//! Who is calling: the agent and approver tokens in the data directory, one-time dashboard
+//! login codes, and the dashboard's cookie sessions with their CSRF tokens.
+//!
+//! *Boundary*: the agent token may only check actions; the approver token and dashboard
+//! sessions may only decide and read. Secrets are compared in constant time.
+
+use std::collections::HashMap;
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+pub const AGENT_TOKEN_FILE: &str = "agent.token";
+pub const APPROVER_TOKEN_FILE: &str = "approver.token";
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+pub const CSRF_HEADER: &str = "x-gatehouse-csrf";
+
+/// A fresh 256-bit secret, hex-encoded.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Constant-time comparison of two secrets.
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// Creates the data directory with mode 0700 (and tightens an existing one we own).
+pub fn prepare_data_dir(dir: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let meta = std::fs::metadata(dir)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Reads a token file, creating it (mode 0600) with a fresh secret on first start.
+fn load_or_create_token(path: &Path) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let token = new_secret();
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(token.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    Ok(token)
+}
+
+/// The two long-lived bearer tokens.
+#[derive(Clone)]
+pub struct Tokens {
+    pub agent: String,
+    pub approver: String,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tokens { .. }")
+    }
+}
+
+impl Tokens {
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<Tokens> {
+        Ok(Tokens {
+            agent: load_or_create_token(&data_dir.join(AGENT_TOKEN_FILE))?,
+            approver: load_or_create_token(&data_dir.join(APPROVER_TOKEN_FILE))?,
+        })
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Agent,
+    Approver,
+    /// A dashboard page with a session cookie; `csrf` is what it must echo on state changes.
+    Dashboard {
+        csrf: String,
+    },
+}
+
+struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+pub struct Auth {
+    tokens: Tokens,
+    login_codes: Mutex<HashMap<String, Instant>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    login_ttl: Duration,
+    session_ttl: Duration,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth { .. }")
+    }
+}
+
+impl Auth {
+    pub fn new(tokens: Tokens, login_ttl: Duration, session_ttl: Duration) -> Auth {
+        Auth {
+            tokens,
+            login_codes: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            login_ttl,
+            session_ttl,
+        }
+    }
+
+    /// Identifies a bearer token (`Authorization: Bearer …`).
+    pub fn bearer(&self, token: &str) -> Option<Caller> {
+        // Both comparisons always run, so timing does not tell which token was close.
+        let agent = secrets_match(token, &self.tokens.agent);
+        let approver = secrets_match(token, &self.tokens.approver);
+        match (agent, approver) {
+            (true, _) => Some(Caller::Agent),
+            (_, true) => Some(Caller::Approver),
+            _ => None,
+        }
+    }
+
+    /// Identifies a dashboard session cookie.
+    pub fn session(&self, cookie: &str) -> Option<Caller> {
+        let mut sessions = self.sessions.lock().ok()?;
+        let now = Instant::now();
+        sessions.retain(|_, s| s.expires > now);
+        sessions
+            .iter()
+            .find(|(token, _)| secrets_match(cookie, token))
+            .map(|(_, s)| Caller::Dashboard {
+                csrf: s.csrf.clone(),
+            })
+    }
+
+    /// A new one-time login code, valid for the login TTL.
+    pub fn issue_login_code(&self) -> (String, Duration) {
+        let code = new_secret();
+        if let Ok(mut codes) = self.login_codes.lock() {
+            let now = Instant::now();
+            codes.retain(|_, expires| *expires > now);
+            codes.insert(code.clone(), now + self.login_ttl);
+        }
+        (code, self.login_ttl)
+    }
+
+    /// Spends a login code: returns a new session cookie value if the code was valid.
+    pub fn redeem_login_code(&self, code: &str) -> Option<String> {
+        let valid = {
+            let mut codes = self.login_codes.lock().ok()?;
+            let now = Instant::now();
+            let found = codes
+                .iter()
+                .find(|(c, _)| secrets_match(code, c))
+                .map(|(c, e)| (c.clone(), *e));
+            match found {
+                Some((c, expires)) => {
+                    codes.remove(&c);
+                    expires > now
+                }
+                None => false,
+            }
+        };
+        if !valid {
+            return None;
+        }
+        let token = new_secret();
+        let session = Session {
+            csrf: new_secret(),
+            expires: Instant::now() + self.session_ttl,
+        };
+        self.sessions.lock().ok()?.insert(token.clone(), session);
+        Some(token)
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        self.session_ttl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Auth {
+        let tokens = Tokens {
+            agent: new_secret(),
+            approver: new_secret(),
+        };
+        Auth::new(tokens, Duration::from_secs(60), Duration::from_secs(60))
+    }
+
+    #[test]
+    fn tokens_identify_their_role_and_nothing_else() {
+        let auth = auth();
+        assert_eq!(auth.bearer(&auth.tokens.agent.clone()), Some(Caller::Agent));
+        assert_eq!(
+            auth.bearer(&auth.tokens.approver.clone()),
+            Some(Caller::Approver)
+        );
+        assert_eq!(auth.bearer("nope"), None);
+        assert_eq!(auth.bearer(""), None);
+    }
+
+    #[test]
+    fn a_login_code_works_once() {
+        let auth = auth();
+        let (code, _) = auth.issue_login_code();
+        let session = auth.redeem_login_code(&code).unwrap();
+        assert!(matches!(
+            auth.session(&session),
+            Some(Caller::Dashboard { .. })
+        ));
+        assert_eq!(
+            auth.redeem_login_code(&code),
+            None,
+            "a login code is single-use"
+        );
+        assert_eq!(auth.session("forged"), None);
+    }
+
+    #[test]
+    fn token_files_are_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        prepare_data_dir(&data).unwrap();
+        let first = Tokens::load_or_create(&data).unwrap();
+        let again = Tokens::load_or_create(&data).unwrap();
+        assert_eq!(first.agent, again.agent);
+        assert_ne!(first.agent, first.approver);
+        let mode = std::fs::metadata(data.join(AGENT_TOKEN_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let dir_mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
+    }
+}

@@ -1,0 +1,252 @@
+//! The life of one check: validate, evaluate the rules, commit the action, then either answer
+//! at once (fast path, scoring detached) or park it for a person (paused path, scoring awaited).
+//!
+//! *Invariant*: the agent is told a verdict only after the action is committed to the ledger;
+//! if the ledger cannot commit, the answer is `reject` with `decided_by: "error"` (fail closed).
+
+use std::time::{Duration, Instant};
+
+use gatehouse_classifier::ScoreRequest;
+use gatehouse_ledger::{LedgerError, NewAction, Recorded};
+use gatehouse_policy::{ActionRef, Effect};
+use gatehouse_protocol::{
+    ActionView, CheckRequest, CheckResponse, DEFAULT_WAIT_MS, DecidedBy, Event, MAX_WAIT_MS,
+    Tier2Status, Verdict,
+};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::clock::now_ms;
+use crate::scoring::{DetachedSlot, describe};
+
+/// Why a check was refused before anything was recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The `session_id` + `tool_use_id` were already used for a different action.
+    #[error("{0}")]
+    ToolUseConflict(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+const MAX_TOOL_LEN: usize = 256;
+const MAX_ID_LEN: usize = 512;
+const MAX_CWD_LEN: usize = 4096;
+
+fn validate(request: &CheckRequest) -> Result<Duration, CheckError> {
+    let invalid = |field, message: &str| CheckError::Invalid {
+        field,
+        message: message.to_owned(),
+    };
+    if request.tool.trim().is_empty() {
+        return Err(invalid("tool", "tool must be a non-empty string"));
+    }
+    if request.tool.len() > MAX_TOOL_LEN {
+        return Err(invalid("tool", "tool is longer than 256 bytes"));
+    }
+    for (field, value) in [
+        ("session_id", &request.session_id),
+        ("agent", &request.agent),
+        ("tool_use_id", &request.tool_use_id),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > MAX_ID_LEN) {
+            return Err(invalid(field, "longer than 512 bytes"));
+        }
+    }
+    if request.cwd.as_ref().is_some_and(|c| c.len() > MAX_CWD_LEN) {
+        return Err(invalid("cwd", "cwd is longer than 4096 bytes"));
+    }
+    let wait_ms = request.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
+    if wait_ms > MAX_WAIT_MS {
+        return Err(invalid("wait_ms", "wait_ms is at most 60000"));
+    }
+    Ok(Duration::from_millis(wait_ms))
+}
+
+fn new_action_id() -> String {
+    format!("act_{}", ulid::Ulid::new())
+}
+
+impl App {
+    pub async fn check(&self, request: CheckRequest) -> Result<CheckResponse, CheckError> {
+        let wait = validate(&request)?;
+        let started = Instant::now();
+        let evaluation = self.policy.evaluate(&ActionRef {
+            tool: &request.tool,
+            input: &request.input,
+            session_id: request.session_id.as_deref(),
+            agent: request.agent.as_deref(),
+            cwd: request.cwd.as_deref(),
+        });
+        let verdict = match evaluation.effect {
+            Effect::Allow => Verdict::Allow,
+            Effect::Reject => Verdict::Reject,
+            Effect::Pause => Verdict::Pending,
+        };
+        let decided_by = if evaluation.rule_id.is_some() {
+            DecidedBy::Rule
+        } else {
+            DecidedBy::Default
+        };
+        let created_at_ms = now_ms();
+        let (slot, tier2_status) = match verdict {
+            Verdict::Pending if self.scoring.enabled() => {
+                (DetachedSlot::Disabled, Tier2Status::Pending)
+            }
+            Verdict::Pending => (DetachedSlot::Disabled, Tier2Status::Disabled),
+            _ => {
+                let slot = self.scoring.reserve_detached();
+                let status = slot.status();
+                (slot, status)
+            }
+        };
+        // The classifier needs its own copy only when it will be asked.
+        let wants_score =
+            matches!(slot, DetachedSlot::Reserved(_)) || tier2_status == Tier2Status::Pending;
+        let id = new_action_id();
+        let score_request = wants_score.then(|| ScoreRequest {
+            action_id: id.clone(),
+            tool: request.tool.clone(),
+            input: Value::Object(request.input.clone()),
+            context: request.context.clone().map(Value::Object),
+            session_id: request.session_id.clone(),
+            agent: request.agent.clone(),
+            cwd: request.cwd.clone(),
+            deadline: Duration::ZERO,
+        });
+        let action = NewAction {
+            id: id.clone(),
+            created_at_ms,
+            tool: request.tool,
+            input: request.input,
+            session_id: request.session_id,
+            agent: request.agent,
+            tool_use_id: request.tool_use_id,
+            cwd: request.cwd,
+            context: request.context,
+            verdict,
+            decided_by,
+            rule_id: evaluation.rule_id.as_deref().map(str::to_owned),
+            reason: evaluation.reason.to_string(),
+            deadline_ms: (verdict == Verdict::Pending)
+                .then(|| created_at_ms + self.deadline.as_millis() as i64),
+            tier2_status,
+        };
+        let deadline_ms = action.deadline_ms;
+        match self.ledger.record_action(action).await {
+            Ok(Recorded::Inserted) => {}
+            Ok(Recorded::Existing {
+                action,
+                same_action,
+            }) => {
+                return self.reattach(*action, same_action, wait).await;
+            }
+            Err(err) => return Ok(self.ledger_failure(id, err)),
+        }
+
+        let response = if let Some(deadline_ms) = deadline_ms {
+            self.approvals.track(&id, deadline_ms);
+            self.park(&id, score_request, wait).await?
+        } else {
+            let response = CheckResponse {
+                action_id: id,
+                verdict,
+                decided_by,
+                rule_id: evaluation.rule_id.as_deref().map(str::to_owned),
+                reason: evaluation.reason.to_string(),
+                tier2: None,
+            };
+            if let (DetachedSlot::Reserved(permit), Some(score_request)) = (slot, score_request) {
+                self.scoring
+                    .spawn_detached(permit, score_request, verdict == Verdict::Allow);
+            }
+            self.metrics.fast_path_latency(started.elapsed());
+            response
+        };
+        self.metrics.check_answered(response.verdict);
+        Ok(response)
+    }
+
+    /// The paused path, after the action is committed: score it within the budget, record the
+    /// score, show it to the dashboards, then wait for a person up to `wait`.
+    async fn park(
+        &self,
+        id: &str,
+        score_request: Option<ScoreRequest>,
+        wait: Duration,
+    ) -> Result<CheckResponse, CheckError> {
+        if let Some(request) = score_request {
+            let outcome = self.scoring.score_paused(request).await;
+            if let (Tier2Status::Timeout, _, _) = describe(&outcome) {
+                tracing::info!(
+                    action_id = id,
+                    "paused action goes on without a score: the classifier's budget ran out"
+                );
+            }
+        }
+        let view = self
+            .ledger
+            .action(id)
+            .await?
+            .ok_or_else(|| LedgerError::Corrupt {
+                action_id: id.to_owned(),
+                what: "action",
+                detail: "committed but not readable".into(),
+            })?;
+        if view.verdict == Verdict::Pending {
+            self.events.publish(&Event::ActionPending {
+                action: view.clone(),
+            });
+        }
+        let decided = self.approvals.wait(id, wait).await?.unwrap_or(view);
+        Ok(decided.to_check_response())
+    }
+
+    /// A re-sent check for an action already recorded: answer with that action.
+    async fn reattach(
+        &self,
+        existing: ActionView,
+        same_action: bool,
+        wait: Duration,
+    ) -> Result<CheckResponse, CheckError> {
+        if !same_action {
+            return Err(CheckError::ToolUseConflict(format!(
+                "tool_use_id {:?} in session {:?} was already used for a different action ({})",
+                existing.tool_use_id.as_deref().unwrap_or_default(),
+                existing.session_id.as_deref().unwrap_or_default(),
+                existing.action_id
+            )));
+        }
+        let view = if existing.verdict == Verdict::Pending {
+            self.approvals
+                .wait(&existing.action_id, wait)
+                .await?
+                .unwrap_or(existing)
+        } else {
+            existing
+        };
+        let response = view.to_check_response();
+        self.metrics.check_answered(response.verdict);
+        Ok(response)
+    }
+
+    /// Fail closed: the ledger could not take the action, so the agent may not run it.
+    fn ledger_failure(&self, action_id: String, err: LedgerError) -> CheckResponse {
+        tracing::error!(action_id, %err, "ledger could not record a check; rejecting it");
+        self.metrics.ledger_failure();
+        self.metrics.check_answered(Verdict::Reject);
+        CheckResponse {
+            action_id,
+            verdict: Verdict::Reject,
+            decided_by: DecidedBy::Error,
+            rule_id: None,
+            reason: format!("rejected: the action could not be recorded in the ledger ({err})"),
+            tier2: None,
+        }
+    }
+}

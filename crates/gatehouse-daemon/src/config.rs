@@ -1,0 +1,303 @@
+//! Daemon configuration, in one place: defaults, then a TOML file, then `GATEHOUSE_*`
+//! environment variables, then command-line flags (applied by the binary).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use gatehouse_ledger::Durability;
+use serde::{Deserialize, Serialize};
+
+/// Default address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. A non-loopback address needs `allow_remote`.
+    pub listen: SocketAddr,
+    pub allow_remote: bool,
+    /// Where the ledger and tokens live; empty means the platform default (see `resolve_data_dir`).
+    pub data_dir: Option<PathBuf>,
+    /// Policy file; absent means the built-in default policy.
+    pub policy: Option<PathBuf>,
+    pub ledger: LedgerSettings,
+    pub classifier: ClassifierSettings,
+    pub approvals: ApprovalSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerSettings {
+    /// `crash-safe` (survives a killed daemon) or `power-safe` (survives power loss).
+    pub durability: String,
+    /// How long a commit waits for a lock held by another process before failing (closed).
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassifierSettings {
+    /// `none`, `sidecar` (run `command` and speak docs/SIDECAR.md) or `fixed` (a constant score
+    /// after `delay_ms`: for trying things out and benchmarks).
+    pub kind: String,
+    /// Program and arguments of the sidecar.
+    pub command: Vec<String>,
+    /// Model name recorded for sidecar scores when the sidecar does not name one.
+    pub model: Option<String>,
+    pub score: f64,
+    pub label: String,
+    pub delay_ms: u64,
+    /// How long a paused action waits for its score before going on without one.
+    pub budget_ms: u64,
+    /// Most detached (fast-path) scorings in flight; past it new scorings are dropped.
+    pub max_detached: usize,
+    /// How long a detached scoring may take before it is recorded as timed out.
+    pub detached_timeout_ms: u64,
+    /// A rules-allowed action scored at or above this is recorded as a disagreement.
+    pub disagreement_threshold: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// How long a paused action waits for a person before it is rejected by timeout.
+    pub deadline_ms: u64,
+    /// How long a dashboard login link stays valid.
+    pub login_link_ttl_secs: u64,
+    /// How long a dashboard session lasts.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 7400))),
+            allow_remote: false,
+            data_dir: None,
+            policy: None,
+            ledger: LedgerSettings::default(),
+            classifier: ClassifierSettings::default(),
+            approvals: ApprovalSettings::default(),
+        }
+    }
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        LedgerSettings {
+            durability: Durability::CrashSafe.as_str().into(),
+            busy_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl Default for ClassifierSettings {
+    fn default() -> Self {
+        ClassifierSettings {
+            kind: "none".into(),
+            command: Vec::new(),
+            model: None,
+            score: 0.0,
+            label: "benign".into(),
+            delay_ms: 0,
+            budget_ms: 2_000,
+            max_detached: 4,
+            detached_timeout_ms: 10_000,
+            disagreement_threshold: 0.8,
+        }
+    }
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        ApprovalSettings {
+            deadline_ms: 120_000,
+            login_link_ttl_secs: 3_600,
+            session_ttl_secs: 12 * 3_600,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Defaults, overlaid by `file` (if given) and then by `GATEHOUSE_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message,
+                })?
+            }
+            None => Config::default(),
+        };
+        let mut problems = Vec::new();
+        for (key, value) in env {
+            match key.as_str() {
+                "GATEHOUSE_LISTEN" => match value.parse() {
+                    Ok(addr) => config.listen = addr,
+                    Err(_) => problems.push(format!(
+                        "GATEHOUSE_LISTEN: `{value}` is not an address like 127.0.0.1:7400"
+                    )),
+                },
+                "GATEHOUSE_DATA_DIR" if !value.is_empty() => config.data_dir = Some(value.into()),
+                "GATEHOUSE_POLICY" if !value.is_empty() => config.policy = Some(value.into()),
+                "GATEHOUSE_DURABILITY" => config.ledger.durability = value,
+                _ => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(config)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|err| err.to_string())
+    }
+
+    /// The default configuration as a commented TOML file (`gatehouse config print-default`).
+    pub fn default_toml() -> String {
+        let body = toml::to_string_pretty(&Config::default()).unwrap_or_default();
+        format!(
+            "# Gatehouse configuration. Every key is optional; these are the defaults.\n\
+             # Precedence: defaults < this file < GATEHOUSE_* environment < command-line flags.\n\
+             # data_dir defaults to $GATEHOUSE_DATA_DIR, else $XDG_DATA_HOME/gatehouse, else ~/.local/share/gatehouse.\n\
+             # policy defaults to the built-in policy (docs/POLICY.md).\n\n{body}"
+        )
+    }
+
+    /// Every problem with the configuration at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if !self.listen.ip().is_loopback() && !self.allow_remote {
+            problems.push(format!(
+                "listen: {} is not a loopback address; Gatehouse answers only this machine unless you pass --allow-remote",
+                self.listen
+            ));
+        }
+        if self.durability().is_none() {
+            problems.push(format!(
+                "ledger.durability: `{}` is not one of crash-safe, power-safe",
+                self.ledger.durability
+            ));
+        }
+        let c = &self.classifier;
+        match c.kind.as_str() {
+            "none" | "fixed" => {}
+            "sidecar" if c.command.is_empty() => {
+                problems.push("classifier.command: a sidecar needs a command to run".into())
+            }
+            "sidecar" => {}
+            other => problems.push(format!(
+                "classifier.kind: `{other}` is not one of none, sidecar, fixed"
+            )),
+        }
+        if !(0.0..=1.0).contains(&c.score) {
+            problems.push("classifier.score: must be between 0 and 1".into());
+        }
+        if !(0.0..=1.0).contains(&c.disagreement_threshold) {
+            problems.push("classifier.disagreement_threshold: must be between 0 and 1".into());
+        }
+        if c.max_detached == 0 {
+            problems.push("classifier.max_detached: must be at least 1".into());
+        }
+        if self.approvals.deadline_ms == 0 {
+            problems.push("approvals.deadline_ms: must be at least 1".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    pub fn durability(&self) -> Option<Durability> {
+        Durability::parse(&self.ledger.durability)
+    }
+
+    /// `data_dir`, else `$XDG_DATA_HOME/gatehouse`, else `~/.local/share/gatehouse`.
+    pub fn resolve_data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(xdg).join("gatehouse");
+        }
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        home.join(".local/share/gatehouse")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &path,
+            "[classifier]\nmax_detached = 9\n[ledger]\ndurability = \"power-safe\"\n",
+        )
+        .unwrap();
+        let env = [("GATEHOUSE_DURABILITY".to_string(), "crash-safe".to_string())];
+        let config = Config::load(Some(&path), env).unwrap();
+        assert_eq!(config.classifier.max_detached, 9);
+        assert_eq!(config.durability(), Some(Durability::CrashSafe));
+        assert_eq!(config.approvals.deadline_ms, 120_000);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_reported() {
+        assert!(
+            Config::from_toml("lisen = \"x\"")
+                .unwrap_err()
+                .contains("lisen")
+        );
+        let mut config = Config {
+            listen: "0.0.0.0:7400".parse().unwrap(),
+            ..Config::default()
+        };
+        config.ledger.durability = "sometimes".into();
+        config.classifier.kind = "magic".into();
+        let err = config.validate().unwrap_err().to_string();
+        for needle in ["--allow-remote", "sometimes", "magic"] {
+            assert!(err.contains(needle), "{err}");
+        }
+        config.allow_remote = true;
+        config.ledger.durability = "power-safe".into();
+        config.classifier.kind = "none".into();
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn the_printed_default_parses_back_to_the_default() {
+        let text = Config::default_toml();
+        assert_eq!(Config::from_toml(&text).unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,375 @@
+//! Command-line interface: argument parsing and one function per subcommand.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use gatehouse_client::{ActionQuery, CheckOptions, Client};
+use gatehouse_daemon::auth::{AGENT_TOKEN_FILE, APPROVER_TOKEN_FILE};
+use gatehouse_daemon::{Config, Daemon, Overrides};
+use gatehouse_protocol::{CheckRequest, Decision, Event, Verdict};
+
+use crate::display;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "A local action firewall for AI agents."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where a running daemon is and how to find its tokens.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The daemon's URL.
+    #[arg(
+        long,
+        env = "GATEHOUSE_URL",
+        default_value = "http://127.0.0.1:7400",
+        global = true
+    )]
+    url: String,
+    /// The daemon's data directory (where its tokens are).
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl Target {
+    fn token(&self, file: &str, env: &str) -> Result<String> {
+        if let Ok(token) = std::env::var(env)
+            && !token.is_empty()
+        {
+            return Ok(token);
+        }
+        let config = Config {
+            data_dir: self.data_dir.clone(),
+            ..Config::default()
+        };
+        let path = config.resolve_data_dir().join(file);
+        let token = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {} (set {env} or --data-dir)", path.display()))?;
+        Ok(token.trim().to_owned())
+    }
+
+    fn approver(&self) -> Result<Client> {
+        let token = self.token(APPROVER_TOKEN_FILE, "GATEHOUSE_APPROVER_TOKEN")?;
+        Ok(Client::new(&self.url, &token)?)
+    }
+
+    fn agent(&self) -> Result<Client> {
+        let token = self.token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")?;
+        Ok(Client::new(&self.url, &token)?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve(ServeArgs),
+    /// Ask the daemon about one tool call (exit 0 allow, 3 reject, 1 error).
+    Check {
+        /// Tool name, e.g. Bash.
+        #[arg(long)]
+        tool: String,
+        /// The tool's input as a JSON object, e.g. '{"command":"ls"}'.
+        #[arg(long)]
+        input: String,
+        #[arg(long)]
+        session_id: Option<String>,
+        #[arg(long)]
+        tool_use_id: Option<String>,
+        #[arg(long)]
+        cwd: Option<String>,
+        /// Give up (and fail closed) after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List actions waiting for a decision.
+    Pending {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Approve a paused action.
+    Approve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Deny a paused action.
+    Deny {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Show recent actions from the ledger.
+    Ledger {
+        /// pending, decided, allow, reject or all.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Keep printing actions as they are paused, scored and decided.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print a fresh one-time login URL for the dashboard.
+    Dashboard {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the default configuration file.
+    PrintDefault,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (loopback unless --allow-remote).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Listen on a non-loopback address.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Data directory (ledger and tokens).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Policy file (TOML); the built-in policy if absent.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, env = "GATEHOUSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// crash-safe or power-safe.
+    #[arg(long)]
+    durability: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Command::Serve(serve_args) => serve(serve_args).await,
+        Command::Check {
+            tool,
+            input,
+            session_id,
+            tool_use_id,
+            cwd,
+            timeout,
+            target,
+        } => {
+            let input: serde_json::Value =
+                serde_json::from_str(&input).context("--input is not JSON")?;
+            let serde_json::Value::Object(input) = input else {
+                bail!("--input must be a JSON object");
+            };
+            let request = CheckRequest {
+                tool,
+                input,
+                session_id,
+                agent: Some("gatehouse-cli".into()),
+                tool_use_id,
+                cwd,
+                context: None,
+                wait_ms: None,
+            };
+            let options = CheckOptions {
+                total_deadline: Duration::from_secs(timeout),
+                ..CheckOptions::default()
+            };
+            let response = target.agent()?.check(&request, &options).await?;
+            println!("{}", serde_json::to_string_pretty(&response)?);
+            Ok(match response.verdict {
+                Verdict::Allow => ExitCode::SUCCESS,
+                _ => ExitCode::from(3),
+            })
+        }
+        Command::Pending { target } => {
+            let query = ActionQuery {
+                status: Some("pending".into()),
+                limit: Some(500),
+                before: None,
+            };
+            let list = target.approver()?.actions(&query).await?;
+            if list.actions.is_empty() {
+                println!("no pending actions");
+            }
+            for action in list.actions.iter().rev() {
+                println!("{}", display::line(action));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approve { id, note, target } => {
+            decide(&target, &id, Decision::Approve, note).await
+        }
+        Command::Deny { id, note, target } => decide(&target, &id, Decision::Deny, note).await,
+        Command::Ledger {
+            status,
+            limit,
+            follow,
+            target,
+        } => ledger(&target, status, limit, follow).await,
+        Command::Dashboard { target } => {
+            let link = target.approver()?.login_link().await?;
+            println!("{}", link.url);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::PrintDefault,
+        } => {
+            print!("{}", Config::default_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    config.allow_remote |= args.allow_remote;
+    if let Some(dir) = args.data_dir {
+        config.data_dir = Some(dir);
+    }
+    if let Some(policy) = args.policy {
+        config.policy = Some(policy);
+    }
+    if let Some(durability) = args.durability {
+        config.ledger.durability = durability;
+    }
+    let daemon = Daemon::start(config, Overrides::default()).await?;
+    println!("gatehouse listening on {}", daemon.base_url());
+    println!("data directory: {}", daemon.data_dir().display());
+    println!("dashboard login: {}", daemon.login_url());
+    daemon.serve(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+async fn decide(
+    target: &Target,
+    id: &str,
+    decision: Decision,
+    note: Option<String>,
+) -> Result<ExitCode> {
+    let action = target
+        .approver()?
+        .decide(id, decision, note.as_deref())
+        .await?;
+    println!("{}", display::line(&action));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ledger(
+    target: &Target,
+    status: Option<String>,
+    limit: u32,
+    follow: bool,
+) -> Result<ExitCode> {
+    let client = target.approver()?;
+    let list = client
+        .actions(&ActionQuery {
+            status,
+            limit: Some(limit),
+            before: None,
+        })
+        .await?;
+    for action in list.actions.iter().rev() {
+        println!("{}", display::line(action));
+    }
+    if !follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let token = target.token(APPROVER_TOKEN_FILE, "GATEHOUSE_APPROVER_TOKEN")?;
+    let ws_url = format!(
+        "{}/v1/events",
+        target.url.trim_end_matches('/').replacen("http", "ws", 1)
+    );
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url)?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .context("cannot open the daemon's event stream")?;
+    while let Some(message) = socket.next().await {
+        let message = message?;
+        let Ok(text) = message.to_text() else {
+            continue;
+        };
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Event>(text) {
+            Ok(Event::ActionPending { action }) => println!("paused   {}", display::line(&action)),
+            Ok(Event::ActionDecided { action }) => println!("decided  {}", display::line(&action)),
+            Ok(Event::ActionScored {
+                action_id,
+                tier2,
+                tier2_status,
+                disagreement,
+            }) => println!(
+                "scored   {action_id}  {}{}{}",
+                tier2_status.as_str(),
+                tier2
+                    .map(|t| format!(
+                        " {:.2} {} ({})",
+                        t.score,
+                        display::terminal_safe(&t.label, 30),
+                        display::terminal_safe(&t.model, 30)
+                    ))
+                    .unwrap_or_default(),
+                if disagreement { "  DISAGREEMENT" } else { "" }
+            ),
+            Err(err) => return Err(anyhow!("unexpected event from the daemon: {err}")),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
