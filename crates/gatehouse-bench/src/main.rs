@@ -505,3 +505,39 @@ fn take_one(outcomes: Vec<Outcome>) -> Outcome {
         .next()
         .unwrap_or_else(|| Outcome::Skipped("not run".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bench's checks must take the fast path under the real rules engine: each decided by
+    /// the named allow or reject rule, never by the default.
+    #[test]
+    fn bench_policy_decides_every_check_by_the_expected_rule() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/policy.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let policy = gatehouse_policy::Policy::from_toml(&text).unwrap();
+        for (body, verdict, rule) in CHECKS {
+            let check: serde_json::Value = serde_json::from_str(body).unwrap();
+            let tool = check["tool"].as_str().unwrap();
+            let input = check["input"].as_object().unwrap();
+            let eval = policy.evaluate(&gatehouse_policy::ActionRef::new(tool, input));
+            assert_eq!(eval.effect.as_str(), verdict, "{body}");
+            assert_eq!(eval.rule_id.as_deref(), Some(rule), "{body}");
+        }
+    }
+
+    #[test]
+    fn gatehouse_config_names_durability_and_classifier() {
+        let slow = gatehouse_config("power-safe", ClassifierSetting::SlowSaturated);
+        assert!(
+            slow.contains("[ledger]\ndurability = \"power-safe\""),
+            "{slow}"
+        );
+        assert!(slow.contains("kind = \"fixed\"\ndelay_ms = 1000"), "{slow}");
+        assert!(slow.contains("max_detached = 4"), "{slow}");
+        assert!(
+            gatehouse_config("crash-safe", ClassifierSetting::None).ends_with("kind = \"none\"\n")
+        );
+    }
+}
