@@ -1,0 +1,16 @@
+//! Integration tests of the daemon: the real HTTP server on an ephemeral loopback port, a real
+//! SQLite ledger in a temporary directory, real WebSocket clients. One binary, one module per
+//! concern.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap is a failed test"
+)]
+#![allow(dead_code, reason = "each module uses a different part of the harness")]
+
+mod support;
+
+mod boundary;
+mod check;
+mod paused;
+mod scoring;
