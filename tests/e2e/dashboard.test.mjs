@@ -40,6 +40,13 @@ tool = "Bash"
 reason = "shell commands need a person's approval"
 `;
 
+// A constant tier-2 score, so the page's score badge is exercised without a model.
+const CONFIG = `[classifier]
+kind = "fixed"
+score = 0.91
+label = "malicious"
+`;
+
 const XSS = '<img src=x onerror=alert(1)>';
 
 /** @type {{ proc: import('node:child_process').ChildProcess, baseUrl: string, loginUrl: string,
@@ -63,13 +70,16 @@ function withTimeout(promise, ms, what) {
 }
 
 /** Starts `gatehouse serve` and resolves once it has printed its URL and login link. */
-async function startDaemon() {
+async function startDaemon(config = CONFIG) {
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-e2e-'));
   const policyPath = join(dataDir, 'policy.toml');
+  const configPath = join(dataDir, 'config.toml');
   await writeFile(policyPath, POLICY);
+  await writeFile(configPath, config);
   const proc = spawn(
     GATEHOUSE_BIN,
-    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--policy', policyPath],
+    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--policy', policyPath,
+      '--config', configPath],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } },
   );
   const output = [];
@@ -90,17 +100,23 @@ async function startDaemon() {
     proc.once('exit', (code, signal) =>
       reject(new Error(`gatehouse exited early (code ${code}, signal ${signal}):\n${output.join('\n')}`)));
   });
-  daemon = { proc, dataDir, output, baseUrl: '', loginUrl: '', agentToken: '' };
-  const { baseUrl, loginUrl } = await withTimeout(ready, STARTUP_TIMEOUT_MS,
-    `gatehouse serve printing its URLs (${GATEHOUSE_BIN})`);
-  daemon.baseUrl = baseUrl;
-  daemon.loginUrl = loginUrl;
-  daemon.agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
+  const started = { proc, dataDir, output, baseUrl: '', loginUrl: '', agentToken: '' };
+  try {
+    const { baseUrl, loginUrl } = await withTimeout(ready, STARTUP_TIMEOUT_MS,
+      `gatehouse serve printing its URLs (${GATEHOUSE_BIN})`);
+    started.baseUrl = baseUrl;
+    started.loginUrl = loginUrl;
+    started.agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
+  } catch (e) {
+    await stopDaemon(started);
+    throw e;
+  }
+  return started;
 }
 
-async function stopDaemon() {
-  if (!daemon) return;
-  const { proc, dataDir } = daemon;
+async function stopDaemon(d) {
+  if (!d) return;
+  const { proc, dataDir } = d;
   if (proc.exitCode === null && proc.signalCode === null) {
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
@@ -112,10 +128,10 @@ async function stopDaemon() {
 }
 
 /** Sends an agent's check; resolves with {status, body} once the daemon answers. */
-function sendCheck(body) {
-  const request = fetch(`${daemon.baseUrl}/v1/check`, {
+function sendCheck(body, d = daemon) {
+  const request = fetch(`${d.baseUrl}/v1/check`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${daemon.agentToken}` },
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${d.agentToken}` },
     body: JSON.stringify(body),
   }).then(async (res) => ({ status: res.status, body: await res.json() }));
   // Surface an early failure (bad token, bad body) instead of a UI timeout.
@@ -169,7 +185,15 @@ async function screenshot(name) {
 // Setup.
 
 before(async () => {
-  await startDaemon();
+  daemon = await startDaemon();
+  // The daemon embeds the assets at compile time: testing a stale binary would test old files.
+  for (const file of ['index.html', 'app.js', 'app.css']) {
+    const route = file === 'index.html' ? '/' : `/assets/${file}`;
+    const served = await (await fetch(`${daemon.baseUrl}${route}`)).text();
+    const onDisk = await readFile(join(REPO_ROOT, 'crates/gatehouse-daemon/assets', file), 'utf8');
+    assert.ok(served === onDisk,
+      `${GATEHOUSE_BIN} serves an old ${file}: rebuild it (cargo build -p gatehouse) and rerun`);
+  }
   browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -191,7 +215,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close().catch(() => {});
-  await stopDaemon();
+  await stopDaemon(daemon);
 }, { timeout: TEST_TIMEOUT_MS });
 
 // ---------------------------------------------------------------------------------------------
@@ -224,7 +248,11 @@ test('approving in the modal allows the waiting check; the input renders as text
   assert.equal(await byTestId('modal-session').textContent(), 'e2e');
   assert.equal(await byTestId('modal-cwd').textContent(), '/work/demo');
   assert.match(await byTestId('modal-deadline').textContent(), /^\d+s left$|^\d+m \d+s left$/);
-  assert.ok((await byTestId('modal-tier2').textContent()).trim().length > 0);
+  // Tier 2 (the fixed test classifier) scored it before it was shown.
+  assert.equal(action.tier2_status, 'scored');
+  const tier2 = await byTestId('modal-tier2').textContent();
+  assert.match(tier2, /0\.91 malicious/);
+  assert.ok(tier2.includes(action.tier2.model), tier2);
 
   // The pending list shows it too, and Approve has the focus.
   const row = page.locator(`[data-testid="pending-row"][data-action-id="${action.action_id}"]`);
@@ -349,6 +377,41 @@ test('a page (re)loaded while an action waits opens the modal for it', { timeout
   await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
 });
 
+test('an action whose deadline passes leaves the modal and is recorded as timed out', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // A daemon of its own, with a short approval deadline and no classifier.
+  const short = await startDaemon('[approvals]\ndeadline_ms = 3000\n');
+  const shortContext = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  try {
+    const other = await shortContext.newPage();
+    const errors = [];
+    other.on('pageerror', (err) => errors.push(err.message));
+    await other.goto(short.loginUrl, { timeout: UI_TIMEOUT_MS });
+    await other.waitForSelector('[data-testid="connection-status"][data-state="connected"]',
+      { timeout: UI_TIMEOUT_MS });
+
+    const check = sendCheck(bashCheck('t8', 'sleep 1000'), short);
+    const modal = other.locator('[data-testid="modal"]');
+    await modal.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    assert.match(await other.locator('[data-testid="modal-deadline"]').textContent(), /^\ds left$|^expired$/);
+    assert.equal(await other.locator('[data-testid="modal-tier2"]').textContent(), 'no classifier configured');
+
+    const { body } = await check;
+    assert.equal(body.verdict, 'reject', JSON.stringify(body));
+    assert.equal(body.decided_by, 'timeout', JSON.stringify(body));
+    await modal.waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+    await other.locator('[data-testid="toast"]', { hasText: 'deadline passed' })
+      .waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    const recent = other.locator(`[data-testid="recent-row"][data-action-id="${body.action_id}"]`);
+    await recent.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    assert.match(await recent.textContent(), /Timed out/);
+    assert.equal(await other.locator('[data-testid="pending-row"]').count(), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await shortContext.close();
+    await stopDaemon(short);
+  }
+});
+
 test('without a session the page says how to sign in', { timeout: TEST_TIMEOUT_MS }, async () => {
   const anonymous = await browser.newContext();
   try {
@@ -358,6 +421,9 @@ test('without a session the page says how to sign in', { timeout: TEST_TIMEOUT_M
     await banner.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
     assert.match(await banner.textContent(), /Not signed in: open the login link printed by gatehouse serve, or run gatehouse dashboard/);
     assert.equal(await other.locator('[data-testid="connection-status"]').getAttribute('data-state'), 'signed-out');
+    const path = join(SCREENSHOT_DIR, 'gatehouse-signed-out.png');
+    await other.screenshot({ path });
+    console.log(`screenshot: ${path}`);
   } finally {
     await anonymous.close();
   }
@@ -366,4 +432,5 @@ test('without a session the page says how to sign in', { timeout: TEST_TIMEOUT_M
 test('the page ran without script errors or CSP violations', async () => {
   assert.deepEqual(pageErrors, []);
   assert.equal(await byTestId('banner').isVisible(), false, 'no error banner');
+  console.log(`screenshot: ${await screenshot('lists')}`);
 });

@@ -428,6 +428,7 @@
     const n = pending.length;
     el.pendingCount.textContent = `${n} pending`;
     el.pendingCount.classList.toggle('has-pending', n > 0);
+    el.pendingCount.hidden = state.signedOut;
     document.title = n > 0 ? `(${n}) Gatehouse` : 'Gatehouse';
   }
 
