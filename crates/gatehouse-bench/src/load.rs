@@ -188,7 +188,6 @@ fn run_connection(
         error_samples: Vec::new(),
         send_late: new_histogram()?,
     };
-    let mut pacer = Pacer::for_this_thread();
     let mut conn = Conn::connect(addr).ok();
     let record =
         |out: &mut ConnResult, conn: &mut Option<Conn>, i: u64, from: Instant, measured: bool| {
@@ -234,6 +233,7 @@ fn run_connection(
                 rate_per_connection,
                 Schedule::phase_of(k, spec.connections),
             );
+            let mut pacer = Pacer::for_this_thread(Some(schedule.interval()));
             let first_measured = schedule.first_at_or_after(window_start);
             let end = schedule.first_at_or_after(window_end);
             for i in 0..end {
@@ -258,7 +258,7 @@ fn run_connection(
             }
         }
         Mode::Closed => {
-            pacer.wait_until(start);
+            Pacer::new(None).wait_until(start);
             let mut i = 0u64;
             loop {
                 let sent = Instant::now();

@@ -60,6 +60,25 @@ enum Cmd {
         #[arg(long)]
         port: u16,
     },
+    /// Drive an already running server with the bench's checks (for profiling it with perf).
+    Drive {
+        /// The server's address, e.g. 127.0.0.1:7400.
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        /// File holding the agent token (a gatehouse data dir's `agent.token`).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Checks per second in total (open loop); closed loop if absent.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Expect the floor's static answer instead of the rules' verdicts.
+        #[arg(long)]
+        floor: bool,
+    },
 }
 
 /// The check bodies the load cycles through: two allowed and two rejected, all by rules.
@@ -95,8 +114,26 @@ enum ClassifierSetting {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if let Some(Cmd::FloorServer { port }) = cli.command {
-        return floor::serve(port);
+    match &cli.command {
+        Some(Cmd::FloorServer { port }) => return floor::serve(*port),
+        Some(Cmd::Drive {
+            addr,
+            token_file,
+            connections,
+            rate,
+            seconds,
+            floor,
+        }) => {
+            return drive(
+                *addr,
+                token_file.as_deref(),
+                *connections,
+                *rate,
+                *seconds,
+                *floor,
+            );
+        }
+        None => {}
     }
     ctrlc::set_handler(|| {
         eprintln!("\ninterrupted: stopping the servers");
@@ -324,7 +361,7 @@ impl Bench {
             }
         };
 
-        let requests = self.requests(kind, &server);
+        let requests = prepare(kind, &server.host, server.token.as_deref());
         let mut outcomes = Vec::new();
         let mut ok_total = 0;
         for &load in loads {
@@ -414,20 +451,6 @@ impl Bench {
         }
     }
 
-    fn requests(&self, kind: ServerKind, server: &Server) -> Vec<Prepared> {
-        CHECKS
-            .iter()
-            .map(|&(body, verdict, rule)| Prepared {
-                bytes: http::post_check(&server.host, server.token.as_deref(), body.as_bytes()),
-                // The floor answers the same static allow to everything.
-                expect: match kind {
-                    ServerKind::Floor => Expect::new("allow", None),
-                    _ => Expect::new(verdict, Some(rule)),
-                },
-            })
-            .collect()
-    }
-
     fn start(
         &self,
         kind: ServerKind,
@@ -487,6 +510,67 @@ impl Bench {
             }
         }
     }
+}
+
+/// The `drive` subcommand: one load point against a server someone else started.
+fn drive(
+    addr: std::net::SocketAddr,
+    token_file: Option<&Path>,
+    connections: usize,
+    rate: Option<f64>,
+    seconds: u64,
+    floor: bool,
+) -> Result<()> {
+    let token = match token_file {
+        Some(f) => {
+            Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?)
+        }
+        None => None,
+    };
+    let host = addr.to_string();
+    let requests = prepare(
+        if floor {
+            ServerKind::Floor
+        } else {
+            ServerKind::Gatehouse
+        },
+        &host,
+        token.as_deref().map(str::trim),
+    );
+    let mode = match rate {
+        Some(r) => Mode::Open {
+            rate_per_connection: r / connections.max(1) as f64,
+        },
+        None => Mode::Closed,
+    };
+    let spec = LoadSpec {
+        connections,
+        mode,
+        warmup: Duration::from_secs(1),
+        measure: Duration::from_secs(seconds),
+    };
+    let r = load::run(addr, &requests, &spec)?;
+    let s = Summary::of(&r);
+    println!("{}", s.one_line());
+    for e in &s.error_samples {
+        println!("error: {e}");
+    }
+    Ok(())
+}
+
+/// The bench's check requests for one server, each with the answer it must get.
+fn prepare(kind: ServerKind, host: &str, token: Option<&str>) -> Vec<Prepared> {
+    CHECKS
+        .iter()
+        .map(|&(body, verdict, rule)| Prepared {
+            bytes: http::post_check(host, token, body.as_bytes()),
+            // The floor answers the same static allow to everything.
+            expect: match kind {
+                ServerKind::Floor => Expect::new("allow", None),
+                _ => Expect::new(verdict, Some(rule)),
+            },
+        })
+        .collect()
 }
 
 fn gatehouse_config(durability: &str, classifier: ClassifierSetting) -> String {

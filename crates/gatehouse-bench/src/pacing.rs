@@ -29,6 +29,11 @@ impl Schedule {
         }
     }
 
+    /// Time between two sends.
+    pub fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval_ns.round() as u64)
+    }
+
     /// The phase of connection `k` of `n`.
     pub fn phase_of(k: usize, n: usize) -> f64 {
         if n == 0 {
@@ -79,6 +84,10 @@ pub fn corrected_latency(intended: Instant, done: Instant) -> Duration {
 pub struct Pacer {
     /// Estimate of how far past its target a sleep wakes up.
     overshoot: Duration,
+    /// The margin's ceiling: a quarter of the interval between sends, so that on a loaded
+    /// machine (where sleeps wake milliseconds late) the client still sleeps most of the time
+    /// instead of spinning away the CPU the server under test needs.
+    max_margin: Duration,
 }
 
 /// Bounds of the sleep margin.
@@ -87,24 +96,25 @@ const MAX_MARGIN: Duration = Duration::from_millis(2);
 /// Safety added to the overshoot estimate.
 const MARGIN_SLACK: Duration = Duration::from_micros(30);
 
-impl Default for Pacer {
-    fn default() -> Self {
+impl Pacer {
+    /// A pacer for sends `interval` apart (`None`: a single wait).
+    pub fn new(interval: Option<Duration>) -> Self {
+        let max_margin = interval.map_or(MAX_MARGIN, |i| (i / 4).clamp(MIN_MARGIN, MAX_MARGIN));
         Pacer {
             overshoot: Duration::from_micros(150),
+            max_margin,
         }
     }
-}
 
-impl Pacer {
     /// A pacer for the calling thread; lowers the thread's timer slack where the kernel allows.
-    pub fn for_this_thread() -> Self {
+    pub fn for_this_thread(interval: Option<Duration>) -> Self {
         lower_timer_slack();
-        Pacer::default()
+        Pacer::new(interval)
     }
 
     /// How long before a deadline the sleep ends and the spin begins.
     pub fn margin(&self) -> Duration {
-        (self.overshoot + MARGIN_SLACK).clamp(MIN_MARGIN, MAX_MARGIN)
+        (self.overshoot + MARGIN_SLACK).clamp(MIN_MARGIN, self.max_margin)
     }
 
     /// Folds one observed overshoot into the estimate: up at once, down slowly (1/64 per sample),
@@ -223,7 +233,7 @@ mod tests {
 
     #[test]
     fn wait_until_never_returns_early() {
-        let mut pacer = Pacer::for_this_thread();
+        let mut pacer = Pacer::for_this_thread(None);
         for micros in [0, 50, 300, 2_000, 10_000] {
             let deadline = Instant::now() + Duration::from_micros(micros);
             let late = pacer.wait_until(deadline);
@@ -239,7 +249,7 @@ mod tests {
 
     #[test]
     fn margin_rises_at_once_and_falls_slowly() {
-        let mut pacer = Pacer::default();
+        let mut pacer = Pacer::new(None);
         assert_eq!(pacer.margin(), Duration::from_micros(180));
         pacer.observe(Duration::from_micros(400));
         assert_eq!(pacer.margin(), Duration::from_micros(430));
@@ -251,5 +261,9 @@ mod tests {
         assert_eq!(pacer.margin(), MIN_MARGIN);
         pacer.observe(Duration::from_secs(1));
         assert_eq!(pacer.margin(), MAX_MARGIN);
+        // At 2 ms between sends the client spins at most a quarter of the time.
+        let mut fast = Pacer::new(Some(Duration::from_millis(2)));
+        fast.observe(Duration::from_secs(1));
+        assert_eq!(fast.margin(), Duration::from_micros(500));
     }
 }
