@@ -3,6 +3,9 @@
 //! *Invariant*: a caller's reply is sent only after the transaction holding its fact has
 //! committed; if the commit fails, every caller in the batch gets an error (fail closed).
 
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,8 +53,12 @@ impl Applied {
     }
 }
 
+/// The write connection, shared by the writer thread and (in crash-safe mode) requests that
+/// find it idle and commit inline.
+pub(crate) type SharedConnection = Arc<Mutex<Connection>>;
+
 pub(crate) fn spawn(
-    conn: Connection,
+    conn: SharedConnection,
     commands: mpsc::Receiver<Command>,
     max_batch: usize,
 ) -> std::io::Result<()> {
@@ -61,7 +68,7 @@ pub(crate) fn spawn(
     Ok(())
 }
 
-fn run(mut conn: Connection, mut commands: mpsc::Receiver<Command>, max_batch: usize) {
+fn run(conn: SharedConnection, mut commands: mpsc::Receiver<Command>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     // Ends when every `Ledger` handle is dropped and the queue is drained.
     while let Some(first) = commands.blocking_recv() {
@@ -72,28 +79,57 @@ fn run(mut conn: Connection, mut commands: mpsc::Receiver<Command>, max_batch: u
                 Err(_) => break,
             }
         }
+        // A panic while holding the lock cannot leave a transaction open (it rolls back on
+        // drop), so a poisoned connection is still usable.
+        let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
         commit_batch(&mut conn, &mut batch);
     }
     tracing::debug!("ledger writer stopped");
 }
 
+/// Commits one command on the caller's thread if the connection is idle; hands it back
+/// otherwise (it then goes to the writer thread's next group commit). It never waits: not for
+/// the writer, nor for another process's lock on the file (the writer thread does that).
+pub(crate) fn try_commit_inline(
+    conn: &SharedConnection,
+    busy_timeout: Duration,
+    command: Command,
+) -> Option<Command> {
+    let Ok(mut conn) = conn.try_lock() else {
+        return Some(command);
+    };
+    if conn.busy_timeout(Duration::ZERO).is_err() {
+        return Some(command);
+    }
+    let handed_back = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => {
+            commit_in(tx, &mut vec![command]);
+            None
+        }
+        Err(_) => Some(command),
+    };
+    if let Err(err) = conn.busy_timeout(busy_timeout) {
+        tracing::warn!(%err, "could not restore the ledger's busy timeout");
+    }
+    handed_back
+}
+
 /// Applies every queued command in one transaction, commits once, then answers them all.
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Command>) {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
+    match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => commit_in(tx, batch),
         Err(err) => {
             tracing::error!(%err, size = batch.len(), "ledger could not begin a transaction");
             let err = Err(err.to_string());
             for command in batch.drain(..) {
                 apply_nothing(command).answer(&err);
             }
-            return;
         }
-    };
-    let applied: Vec<Applied> = batch
-        .drain(..)
-        .map(|command| apply(&mut tx, command))
-        .collect();
+    }
+}
+
+fn commit_in(tx: Transaction<'_>, batch: &mut Vec<Command>) {
+    let applied: Vec<Applied> = batch.drain(..).map(|command| apply(&tx, command)).collect();
     let commit = tx.commit().map_err(|err| {
         tracing::error!(%err, size = applied.len(), "ledger commit failed");
         err.to_string()
@@ -112,30 +148,16 @@ fn apply_nothing(command: Command) -> Applied {
     }
 }
 
-/// Applies one command inside a savepoint, so its failure leaves the rest of the batch intact.
-fn apply(tx: &mut Transaction<'_>, command: Command) -> Applied {
+/// Applies one command. Each writes with a single statement, and SQLite undoes a failed
+/// statement alone without aborting the transaction, so one bad command leaves the rest of the
+/// batch intact without the cost of a savepoint per command.
+fn apply(tx: &Transaction<'_>, command: Command) -> Applied {
     match command {
-        Command::Action(action, reply) => {
-            Applied::Action(in_savepoint(tx, |c| insert_action(c, &action)), reply)
-        }
-        Command::Score(fact, reply) => {
-            Applied::Score(in_savepoint(tx, |c| insert_score(c, &fact)), reply)
-        }
-        Command::Decision(fact, reply) => {
-            Applied::Decision(in_savepoint(tx, |c| insert_decision(c, &fact)), reply)
-        }
+        Command::Action(action, reply) => Applied::Action(insert_action(tx, &action), reply),
+        Command::Score(fact, reply) => Applied::Score(insert_score(tx, &fact), reply),
+        Command::Decision(fact, reply) => Applied::Decision(insert_decision(tx, &fact), reply),
         Command::Flush(reply) => Applied::Flush(reply),
     }
-}
-
-fn in_savepoint<T>(
-    tx: &mut Transaction<'_>,
-    f: impl FnOnce(&Connection) -> Result<T, LedgerError>,
-) -> Result<T, LedgerError> {
-    let savepoint = tx.savepoint()?;
-    let outcome = f(&savepoint)?;
-    savepoint.commit()?;
-    Ok(outcome)
 }
 
 fn insert_action(conn: &Connection, action: &NewAction) -> Result<Recorded, LedgerError> {

@@ -377,29 +377,24 @@ async fn a_ledger_from_a_newer_version_is_refused() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_blocked_by_another_writer_fails_and_the_ledger_recovers() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
-    let mut config = LedgerConfig::new(&path);
-    config.busy_timeout = Duration::from_millis(50);
-    config.durability = Durability::PowerSafe;
-    let ledger = Ledger::open(config).unwrap();
-    let blocker = rusqlite::Connection::open(&path).unwrap();
-    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let err = ledger
-        .record_action(action("a", Verdict::Allow))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, LedgerError::CommitFailed(_)), "{err}");
-    blocker.execute_batch("ROLLBACK").unwrap();
-    ledger
-        .record_action(action("b", Verdict::Allow))
-        .await
-        .unwrap();
-    assert!(
-        ledger.action("a").await.unwrap().is_none(),
-        "a failed append leaves no row"
-    );
-    assert!(ledger.action("b").await.unwrap().is_some());
+    // Crash-safe commits inline when the writer is idle; power-safe always goes through the
+    // writer thread. Both must fail closed and recover.
+    for durability in [Durability::CrashSafe, Durability::PowerSafe] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let mut config = LedgerConfig::new(&path);
+        config.busy_timeout = Duration::from_millis(50);
+        config.durability = durability;
+        let ledger = Ledger::open(config).unwrap();
+        let blocker = rusqlite::Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = ledger.record_action(action("a", Verdict::Allow)).await.unwrap_err();
+        assert!(matches!(err, LedgerError::CommitFailed(_)), "{durability:?}: {err}");
+        blocker.execute_batch("ROLLBACK").unwrap();
+        ledger.record_action(action("b", Verdict::Allow)).await.unwrap();
+        assert!(ledger.action("a").await.unwrap().is_none(), "a failed append leaves no row");
+        assert!(ledger.action("b").await.unwrap().is_some());
+    }
 }
