@@ -1,0 +1,280 @@
+//! The `gatehouse` binary as a user runs it: `serve` as a real process, the CLI subcommands
+//! against it, a signal to stop it, and start-up refusals.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap is a failed test"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+const POLICY: &str = r#"
+default = "pause"
+[[rules]]
+id = "allow-read"
+effect = "allow"
+tool = "Read"
+
+[[rules]]
+id = "no-rm-rf"
+effect = "reject"
+tool = "Bash"
+[[rules.args]]
+pointer = "/command"
+regex = "rm -rf"
+"#;
+
+/// A `gatehouse serve` process; killed on drop if a test fails before stopping it.
+struct Served {
+    child: Child,
+    url: String,
+    data_dir: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.toml");
+        std::fs::write(&policy, POLICY).unwrap();
+        let data_dir = dir.path().join("data");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--policy"])
+            .arg(&policy)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("GATEHOUSE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .expect("serve prints where it listens")
+            .unwrap();
+        let url = first
+            .strip_prefix("gatehouse listening on ")
+            .expect(&first)
+            .to_owned();
+        // Keep draining stdout so the daemon never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Served {
+            child,
+            url,
+            data_dir,
+            _dir: dir,
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .args(["--url", &self.url])
+            .env("GATEHOUSE_DATA_DIR", &self.data_dir);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cli(args).output().unwrap()
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        wait_with_limit(&mut self.child, Duration::from_secs(15))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_with_limit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "process did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_paused_check_from_the_cli_is_approved_from_the_cli() {
+    let mut served = Served::start();
+    let allowed = served.run(&[
+        "check",
+        "--tool",
+        "Read",
+        "--input",
+        r#"{"file_path":"README.md"}"#,
+    ]);
+    assert!(allowed.status.success(), "{allowed:?}");
+    assert!(stdout(&allowed).contains(r#""verdict": "allow""#));
+
+    let mut waiting = served
+        .cli(&[
+            "check",
+            "--tool",
+            "Bash",
+            "--input",
+            r#"{"command":"git push\u001b[2J"}"#,
+            "--timeout",
+            "30",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the paused action is listed, then approve it by id.
+    let started = Instant::now();
+    let id = loop {
+        let pending = stdout(&served.run(&["pending"]));
+        if let Some(id) = pending.split_whitespace().find(|w| w.starts_with("act_")) {
+            assert!(
+                !pending.contains('\u{1b}'),
+                "terminal escapes in inputs are escaped: {pending:?}"
+            );
+            assert!(pending.contains("\\u{1b}[2J"), "{pending}");
+            break id.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the paused check never showed up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let approved = served.run(&["approve", &id, "--note", "ok from the cli"]);
+    assert!(approved.status.success(), "{approved:?}");
+    let status = wait_with_limit(&mut waiting, Duration::from_secs(10));
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut waiting.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(
+        status.success(),
+        "the waiting check exits 0 once approved: {out}"
+    );
+    assert!(out.contains(r#""decided_by": "human""#), "{out}");
+
+    let again = served.run(&["deny", &id]);
+    assert!(!again.status.success(), "a second decision is refused");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already_decided"),
+        "{again:?}"
+    );
+
+    let ledger = stdout(&served.run(&["ledger", "--limit", "5"]));
+    assert!(ledger.contains(&id) && ledger.contains("ALLOW"), "{ledger}");
+    let login = stdout(&served.run(&["dashboard"]));
+    assert!(
+        login.starts_with(&format!("{}/login?code=", served.url)),
+        "{login}"
+    );
+
+    let exit = served.terminate();
+    assert!(exit.success(), "SIGTERM is a clean shutdown: {exit:?}");
+}
+
+#[test]
+fn a_rejected_check_exits_3_and_an_undecided_one_fails_closed() {
+    let served = Served::start();
+    let rejected = served.run(&[
+        "check",
+        "--tool",
+        "Bash",
+        "--input",
+        r#"{"command":"rm -rf /"}"#,
+    ]);
+    assert_eq!(rejected.status.code(), Some(3), "{rejected:?}");
+    assert!(stdout(&rejected).contains(r#""rule_id": "no-rm-rf""#));
+    // Paused with no one to decide: the CLI gives up at its deadline and fails closed.
+    let undecided = served.run(&[
+        "check",
+        "--tool",
+        "Bash",
+        "--input",
+        r#"{"command":"ls"}"#,
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(undecided.status.code(), Some(1), "{undecided:?}");
+    assert!(
+        String::from_utf8_lossy(&undecided.stderr)
+            .to_lowercase()
+            .contains("time"),
+        "{undecided:?}"
+    );
+}
+
+fn serve_refuses(args: &[&str], dir: &Path) -> String {
+    let output = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("GATEHOUSE_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "serve should refuse {args:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn serve_refuses_a_remote_address_without_allow_remote_and_a_broken_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = serve_refuses(&["--listen", "0.0.0.0:0"], dir.path());
+    assert!(err.contains("--allow-remote"), "{err}");
+
+    let policy = dir.path().join("bad.toml");
+    std::fs::write(
+        &policy,
+        "default = \"maybe\"\n[[rules]]\nid = \"x\"\neffect = \"allow\"\ntool = \"[\"\n",
+    )
+    .unwrap();
+    let err = serve_refuses(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        err.contains("line 1") && err.contains("line 5"),
+        "every error with its line: {err}"
+    );
+}
+
+#[test]
+fn config_print_default_is_a_valid_config_file() {
+    let output = Command::new(BIN)
+        .args(["config", "print-default"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("durability = \"crash-safe\""), "{text}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gatehouse.toml");
+    std::fs::write(&path, &text).unwrap();
+    let config = gatehouse_daemon::Config::load(Some(&path), std::iter::empty()).unwrap();
+    assert_eq!(config, gatehouse_daemon::Config::default());
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test Gatehouse has, on a fresh Debian machine or a developer's: installs what the
+# tests need (Chromium, npm packages), checks formatting, lints and crate boundaries, runs the
+# Rust tests, the browser end-to-end tests and a quick benchmark smoke run.
+#
+# Usage: scripts/test.sh            everything (what CI runs)
+#        GATEHOUSE_SKIP_BENCH=1 scripts/test.sh    everything but the benchmark smoke run
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing test dependencies"
+scripts/install-test-deps.sh
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "crate boundaries"
+# The rules engine is pure: no async runtime, no IO stack.
+if cargo tree -p gatehouse-policy -e normal -i tokio --locked >/dev/null 2>&1; then
+    echo "gatehouse-policy must not depend on tokio" >&2
+    exit 1
+fi
+# The wire types stay plain data.
+if cargo tree -p gatehouse-protocol -e normal -i tokio --locked >/dev/null 2>&1; then
+    echo "gatehouse-protocol must not depend on tokio" >&2
+    exit 1
+fi
+echo "ok"
+
+step "rust tests"
+cargo test --workspace --locked
+
+step "browser end-to-end tests (headless Chromium)"
+cargo build -p gatehouse --locked
+GATEHOUSE_BIN="$PWD/target/debug/gatehouse" node --test --test-concurrency=1 tests/e2e/*.test.mjs
+
+if [ "${GATEHOUSE_SKIP_BENCH:-0}" != "1" ]; then
+    step "benchmark smoke run (figures are indicative only: --quick)"
+    cargo run --release --locked -p gatehouse-bench -- --quick
+fi
+
+step "all tests passed"
