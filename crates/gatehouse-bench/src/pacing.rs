@@ -176,6 +176,7 @@ mod tests {
         let t0 = Instant::now();
         let s = Schedule::new(t0, 500.0, 0.0);
         assert_eq!(s.intended(0), t0);
+        assert_eq!(s.interval(), Duration::from_millis(2));
         assert_eq!(s.intended(1) - t0, Duration::from_millis(2));
         assert_eq!(s.intended(500) - t0, Duration::from_secs(1));
         // A rate whose interval is not a whole number of nanoseconds still lands exactly.
