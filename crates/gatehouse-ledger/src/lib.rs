@@ -9,21 +9,31 @@
 //! *Invariant*: facts are appended, never rewritten (triggers in the schema refuse UPDATE and
 //! DELETE); an action has at most one decision (the `decisions` primary key), and only a
 //! paused action can be decided.
+//!
+//! *Tamper evidence*: every record is hash-chained (`chain.rs`) and the chain head is signed
+//! periodically (`signing.rs`). A ledger that fails verification when opened is **untrusted**:
+//! it still reads, but refuses every append until an operator looks at it (deny-all).
 
+mod chain;
 mod checkpoint;
 mod read;
 mod schema;
+mod signing;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use gatehouse_protocol::{ActionView, DecidedBy, Tier2Status, Verdict};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
+pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
 pub use schema::SCHEMA_VERSION;
+pub use signing::{Checkpoint, public_key};
 
 /// How hard a commit tries to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +75,18 @@ pub struct LedgerConfig {
     pub queue_depth: usize,
     /// How often the checkpointer moves the WAL into the database file.
     pub checkpoint_interval: Duration,
+    /// The Ed25519 key that signs checkpoints of the chain head (created, mode 0600, if
+    /// missing). `None`: no signed checkpoints.
+    pub signing_key: Option<PathBuf>,
+    /// How often the chain head is signed (when it moved); it is also signed on close.
+    pub sign_interval: Duration,
+    /// Verify the last this-many chain entries, the latest checkpoint, and SQLite's
+    /// `quick_check` when opening; a failure makes the ledger untrusted (deny-all). `None`
+    /// skips verification.
+    pub verify_tail: Option<u64>,
+    /// `PRAGMA max_page_count` on the write connection: a cap on the file's size (to test a
+    /// full disk). `None` leaves SQLite's default.
+    pub max_page_count: Option<u64>,
 }
 
 impl LedgerConfig {
@@ -76,6 +98,10 @@ impl LedgerConfig {
             max_batch: 512,
             queue_depth: 8192,
             checkpoint_interval: Duration::from_millis(500),
+            signing_key: None,
+            sign_interval: Duration::from_secs(60),
+            verify_tail: None,
+            max_page_count: None,
         }
     }
 }
@@ -104,6 +130,78 @@ pub enum LedgerError {
     },
     #[error("ledger I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the ledger's signing key: {0}")]
+    Key(String),
+    /// The ledger failed verification when it was opened: it refuses every append.
+    #[error("the ledger is untrusted and refuses to record anything: {0}")]
+    Untrusted(String),
+}
+
+/// Whether the ledger can be trusted to record (what `/healthz` reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerHealth {
+    Ok,
+    /// Appends fail (the reason says why): the ledger is untrusted, or the last commit failed
+    /// (disk full, locked file). A later successful commit ends the second kind.
+    Degraded(String),
+}
+
+/// Health shared by the writer (which records commit failures) and every handle.
+#[derive(Debug, Default)]
+pub(crate) struct Status {
+    untrusted: Mutex<Option<String>>,
+    failing: AtomicBool,
+    write_error: Mutex<Option<String>>,
+}
+
+impl Status {
+    pub(crate) fn write_ok(&self) {
+        if self.failing.swap(false, Ordering::AcqRel) {
+            *self
+                .write_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
+            tracing::info!("the ledger commits again");
+        }
+    }
+
+    pub(crate) fn write_failed(&self, reason: String) {
+        *self
+            .write_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+        self.failing.store(true, Ordering::Release);
+    }
+
+    fn untrusted(&self) -> Option<String> {
+        self.untrusted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn distrust(&self, reason: String) {
+        *self
+            .untrusted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
+    fn health(&self) -> LedgerHealth {
+        if let Some(reason) = self.untrusted() {
+            return LedgerHealth::Degraded(format!("ledger untrusted: {reason}"));
+        }
+        if self.failing.load(Ordering::Acquire)
+            && let Some(reason) = self
+                .write_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        {
+            return LedgerHealth::Degraded(format!("ledger cannot commit: {reason}"));
+        }
+        LedgerHealth::Ok
+    }
 }
 
 /// A new action with the rules' verdict, to append.
@@ -243,6 +341,8 @@ pub struct Ledger {
 struct Inner {
     commands: mpsc::Sender<writer::Command>,
     connection: writer::SharedConnection,
+    status: Arc<Status>,
+    signer: Option<Signer>,
     /// Commit on the caller's thread when the writer is idle (crash-safe only: a power-safe
     /// commit waits for fsync, which must stay on the writer thread).
     commit_inline: bool,
@@ -265,17 +365,80 @@ impl std::fmt::Debug for Ledger {
 impl Ledger {
     /// Opens (creating if needed) the ledger, migrates it, and starts its writer and
     /// checkpointer threads. Refuses a ledger written by a newer schema.
+    ///
+    /// With `verify_tail`, the tail of the chain, the latest checkpoint and SQLite's
+    /// `quick_check` are verified first; a failure does not stop the open but leaves the
+    /// ledger untrusted (see `health`): it reads, and refuses every append. So does a missing
+    /// ledger file beside an existing signing key: a new empty ledger never silently replaces
+    /// one that was there.
     pub fn open(config: LedgerConfig) -> Result<Ledger, LedgerError> {
+        let existed = config.path.exists();
+        let key_existed = config.signing_key.as_ref().is_some_and(|key| key.exists());
         let write_conn = schema::open_write_connection(&config)?;
+        if let Some(pages) = config.max_page_count {
+            set_max_page_count(&write_conn, pages)?;
+        }
+        let key = config
+            .signing_key
+            .as_deref()
+            .map(signing::load_or_create_key)
+            .transpose()?;
+        let status = Arc::new(Status::default());
+        if !existed && key_existed {
+            status.distrust(format!(
+                "the ledger file {} is missing but its signing key exists: the ledger was deleted or moved; \
+                 restore it, or move the key away to start a new ledger",
+                config.path.display()
+            ));
+        }
+        if let Some(tail) = config.verify_tail {
+            let options = VerifyOptions {
+                tail: Some(tail),
+                public_key: key.as_ref().map(|k| k.verifying_key().to_bytes()),
+                ..VerifyOptions::default()
+            };
+            match chain::verify(&write_conn, &options) {
+                Ok(report) => tracing::info!(
+                    entries = report.entries,
+                    checked = report.checked,
+                    checkpoints = report.checkpoints,
+                    "ledger verified"
+                ),
+                Err(failure) => status.distrust(failure.to_string()),
+            }
+        }
+        if let Some(reason) = status.untrusted() {
+            tracing::error!(
+                path = %config.path.display(),
+                %reason,
+                "THE LEDGER FAILED VERIFICATION: refusing to record or allow any action until it is repaired"
+            );
+        }
+        let head = chain::load_head(&write_conn).ok();
         let reads = read::ReadPool::open(&config.path, 4)?;
         let checkpointer = checkpoint::Checkpointer::start(&config)?;
         let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
-        let connection = Arc::new(std::sync::Mutex::new(write_conn));
+        let connection = Arc::new(Mutex::new(writer::Writer {
+            conn: write_conn,
+            head,
+            status: status.clone(),
+        }));
         writer::spawn(connection.clone(), rx, config.max_batch.max(1))?;
+        let signer = match key {
+            Some(key) => Some(Signer::start(
+                connection.clone(),
+                status.clone(),
+                key,
+                config.sign_interval,
+            )?),
+            None => None,
+        };
         Ok(Ledger {
             inner: Arc::new(Inner {
                 commands: tx,
                 connection,
+                status,
+                signer,
                 commit_inline: config.durability == Durability::CrashSafe,
                 busy_timeout: config.busy_timeout,
                 reads,
@@ -294,8 +457,70 @@ impl Ledger {
         self.inner.durability
     }
 
+    /// `Ok`, or `Degraded` with the reason appends fail.
+    pub fn health(&self) -> LedgerHealth {
+        self.inner.status.health()
+    }
+
+    /// Checks the file, the chain (all of it, or the tail) and the checkpoints against this
+    /// ledger's signing key. Read-only; runs beside the writer.
+    pub async fn verify(&self, mut options: VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
+        if options.public_key.is_none() {
+            options.public_key = self.inner.signer.as_ref().map(|s| s.public_key());
+        }
+        self.inner
+            .reads
+            .run(move |conn| Ok(chain::verify(conn, &options)))
+            .await
+            .unwrap_or_else(|err| {
+                Err(VerifyFailure {
+                    chain_seq: None,
+                    detail: err.to_string(),
+                })
+            })
+    }
+
+    /// Signs the current chain head now (unless the latest checkpoint already covers it) and
+    /// returns the latest checkpoint. Refused while the ledger is untrusted: signing a broken
+    /// chain would vouch for it.
+    pub async fn sign_checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        let Some(signer) = &self.inner.signer else {
+            return Ok(None);
+        };
+        let job = signer.job();
+        tokio::task::spawn_blocking(move || job.sign())
+            .await
+            .map_err(|err| LedgerError::CommitFailed(format!("signing task failed: {err}")))?
+    }
+
+    /// The most recent signed checkpoint, if any.
+    pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        self.inner
+            .reads
+            .run(|conn| Ok(signing::latest(conn)?))
+            .await
+    }
+
+    /// Changes the cap on the file's size (`PRAGMA max_page_count`); `None` lifts it.
+    pub fn set_max_page_count(&self, pages: Option<u64>) -> Result<(), LedgerError> {
+        let writer = self
+            .inner
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        set_max_page_count(&writer.conn, pages.unwrap_or(UNLIMITED_PAGES))
+    }
+
+    fn refuse_if_untrusted(&self) -> Result<(), LedgerError> {
+        match self.inner.status.untrusted() {
+            Some(reason) => Err(LedgerError::Untrusted(reason)),
+            None => Ok(()),
+        }
+    }
+
     /// Appends an action; answers once it is committed.
     pub async fn record_action(&self, action: NewAction) -> Result<Recorded, LedgerError> {
+        self.refuse_if_untrusted()?;
         self.call(|reply| writer::Command::Action(Box::new(action), reply))
             .await
     }
@@ -303,6 +528,7 @@ impl Ledger {
     /// Appends a tier-2 outcome. Returns `false` (and appends nothing) if the action does not
     /// exist: a back-filled score is best-effort, so the caller logs and drops it.
     pub async fn record_score(&self, fact: ScoreFact) -> Result<bool, LedgerError> {
+        self.refuse_if_untrusted()?;
         self.call(|reply| writer::Command::Score(Box::new(fact), reply))
             .await
     }
@@ -312,6 +538,7 @@ impl Ledger {
         &self,
         fact: DecisionFact,
     ) -> Result<DecisionOutcome, LedgerError> {
+        self.refuse_if_untrusted()?;
         self.call(|reply| writer::Command::Decision(Box::new(fact), reply))
             .await
     }
@@ -381,4 +608,169 @@ impl Ledger {
             .map_err(|_| LedgerError::WriterStopped)?;
         answer.await.map_err(|_| LedgerError::WriterStopped)?
     }
+}
+
+/// SQLite's largest page count: no cap.
+const UNLIMITED_PAGES: u64 = 0xffff_fffe;
+
+fn set_max_page_count(conn: &rusqlite::Connection, pages: u64) -> Result<(), LedgerError> {
+    let _: i64 = conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |row| {
+        row.get(0)
+    })?;
+    Ok(())
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: sign the head one last time so a clean shutdown leaves a
+        // checkpoint that covers every record.
+        if let Some(signer) = self.signer.take() {
+            let job = signer.job();
+            signer.stop();
+            if let Err(err) = job.sign() {
+                tracing::warn!(%err, "could not sign the ledger's final checkpoint");
+            }
+        }
+    }
+}
+
+/// A thread that signs the chain head every `interval` when it has moved.
+struct Signer {
+    job: SignJob,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What signing needs: the writer (for the head and to store the checkpoint) and the key.
+#[derive(Clone)]
+struct SignJob {
+    connection: writer::SharedConnection,
+    status: Arc<Status>,
+    key: Arc<ed25519_dalek::SigningKey>,
+}
+
+impl SignJob {
+    fn sign(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        if let Some(reason) = self.status.untrusted() {
+            return Err(LedgerError::Untrusted(reason));
+        }
+        let mut writer = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let head = match writer.head {
+            Some(head) => head,
+            None => {
+                let head = chain::load_head(&writer.conn)?;
+                writer.head = Some(head);
+                head
+            }
+        };
+        let latest = signing::latest(&writer.conn)?;
+        if latest.as_ref().is_some_and(|c| c.chain_seq == head.seq) || head.seq == 0 {
+            return Ok(latest);
+        }
+        let checkpoint = Checkpoint::sign(&self.key, head, now_ms());
+        signing::insert(&writer.conn, &checkpoint)?;
+        tracing::debug!(chain_seq = head.seq, "ledger checkpoint signed");
+        Ok(Some(checkpoint))
+    }
+}
+
+impl Signer {
+    fn start(
+        connection: writer::SharedConnection,
+        status: Arc<Status>,
+        key: ed25519_dalek::SigningKey,
+        interval: Duration,
+    ) -> Result<Signer, LedgerError> {
+        let job = SignJob {
+            connection,
+            status,
+            key: Arc::new(key),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("gatehouse-ledger-signer".into())
+            .spawn({
+                let job = job.clone();
+                let stop = stop.clone();
+                move || {
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::park_timeout(interval);
+                        if stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        if let Err(err) = job.sign() {
+                            tracing::warn!(%err, "could not sign a ledger checkpoint");
+                        }
+                    }
+                }
+            })?;
+        Ok(Signer {
+            job,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn job(&self) -> SignJob {
+        self.job.clone()
+    }
+
+    fn public_key(&self) -> [u8; 32] {
+        self.job.key.verifying_key().to_bytes()
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Verifies a ledger file without opening it for writing (`gatehouse ledger verify`).
+pub fn verify_file(path: &Path, options: &VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
+    let conn = open_read_only(path).map_err(|err| VerifyFailure {
+        chain_seq: None,
+        detail: err.to_string(),
+    })?;
+    chain::verify(&conn, options)
+}
+
+/// The most recent signed checkpoint in a ledger file (`gatehouse ledger checkpoint --export`).
+pub fn latest_checkpoint_in_file(path: &Path) -> Result<Option<Checkpoint>, LedgerError> {
+    let conn = open_read_only(path)?;
+    Ok(signing::latest(&conn)?)
+}
+
+fn open_read_only(path: &Path) -> Result<rusqlite::Connection, LedgerError> {
+    if !path.exists() {
+        return Err(LedgerError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no ledger at {}", path.display()),
+        )));
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(2))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version < 2 {
+        return Err(LedgerError::CommitFailed(format!(
+            "the ledger at {} has schema version {version}, from before the hash chain; start the daemon once to migrate it",
+            path.display()
+        )));
+    }
+    Ok(conn)
 }

@@ -5,7 +5,10 @@ use rusqlite::Connection;
 use crate::{Durability, LedgerConfig, LedgerError};
 
 /// Migrations in order; the ledger's `user_version` is how many have been applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_hash_chain.sql"),
+];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -43,6 +46,16 @@ fn migrate(conn: &mut Connection, config: &LedgerConfig) -> Result<(), LedgerErr
         let version = index as i64 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if version == 2 {
+            // Records written before the chain existed are chained now, in time order.
+            let chained = crate::chain::backfill(&tx)?;
+            if chained > 0 {
+                tracing::info!(
+                    chained,
+                    "ledger records from before the hash chain were chained"
+                );
+            }
+        }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
         tracing::info!(version, path = %config.path.display(), "ledger schema migrated");

@@ -2,6 +2,10 @@
 //!
 //! *Invariant*: a caller's reply is sent only after the transaction holding its fact has
 //! committed; if the commit fails, every caller in the batch gets an error (fail closed).
+//!
+//! *Invariant*: every record is chained (`chain.rs`) in the statement sequence that writes it;
+//! the chain head lives beside the connection, under the same mutex, and is reloaded from the
+//! database whenever a transaction does not commit.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -11,9 +15,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use gatehouse_protocol::Verdict;
 
+use crate::chain::{self, ChainHead, Kind};
 use crate::read;
 use crate::{
     DecisionFact, DecisionOutcome, LedgerError, NewAction, Recorded, ScoreFact, ScoreOutcome,
+    Status,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, LedgerError>>;
@@ -34,6 +40,15 @@ enum Applied {
 }
 
 impl Applied {
+    fn error(&self) -> Option<&LedgerError> {
+        match self {
+            Applied::Action(Err(err), _)
+            | Applied::Score(Err(err), _)
+            | Applied::Decision(Err(err), _) => Some(err),
+            _ => None,
+        }
+    }
+
     /// Answers the caller: its own outcome if the batch committed, else the commit's error.
     fn answer(self, commit: &Result<(), String>) {
         fn send<T>(outcome: Result<T, LedgerError>, reply: Reply<T>, commit: &Result<(), String>) {
@@ -53,9 +68,17 @@ impl Applied {
     }
 }
 
-/// The write connection, shared by the writer thread and (in crash-safe mode) requests that
-/// find it idle and commit inline.
-pub(crate) type SharedConnection = Arc<Mutex<Connection>>;
+/// The write connection and the chain head it appends to.
+pub(crate) struct Writer {
+    pub(crate) conn: Connection,
+    /// The committed head; `None` when unknown (after a failed transaction), reloaded then.
+    pub(crate) head: Option<ChainHead>,
+    pub(crate) status: Arc<Status>,
+}
+
+/// The writer, shared by the writer thread and (in crash-safe mode) requests that find it idle
+/// and commit inline.
+pub(crate) type SharedConnection = Arc<Mutex<Writer>>;
 
 pub(crate) fn spawn(
     conn: SharedConnection,
@@ -81,8 +104,8 @@ fn run(conn: SharedConnection, mut commands: mpsc::Receiver<Command>, max_batch:
         }
         // A panic while holding the lock cannot leave a transaction open (it rolls back on
         // drop), so a poisoned connection is still usable.
-        let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-        commit_batch(&mut conn, &mut batch);
+        let mut writer = conn.lock().unwrap_or_else(PoisonError::into_inner);
+        commit_batch(&mut writer, &mut batch);
     }
     tracing::debug!("ledger writer stopped");
 }
@@ -95,31 +118,39 @@ pub(crate) fn try_commit_inline(
     busy_timeout: Duration,
     command: Command,
 ) -> Option<Command> {
-    let Ok(mut conn) = conn.try_lock() else {
+    let Ok(mut guard) = conn.try_lock() else {
         return Some(command);
     };
-    if conn.busy_timeout(Duration::ZERO).is_err() {
+    let writer = &mut *guard;
+    if writer.conn.busy_timeout(Duration::ZERO).is_err() {
         return Some(command);
     }
-    let handed_back = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    let handed_back = match writer
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+    {
         Ok(tx) => {
-            commit_in(tx, &mut vec![command]);
+            commit_in(tx, &mut writer.head, &writer.status, &mut vec![command]);
             None
         }
         Err(_) => Some(command),
     };
-    if let Err(err) = conn.busy_timeout(busy_timeout) {
+    if let Err(err) = writer.conn.busy_timeout(busy_timeout) {
         tracing::warn!(%err, "could not restore the ledger's busy timeout");
     }
     handed_back
 }
 
 /// Applies every queued command in one transaction, commits once, then answers them all.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Command>) {
-    match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => commit_in(tx, batch),
+fn commit_batch(writer: &mut Writer, batch: &mut Vec<Command>) {
+    match writer
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+    {
+        Ok(tx) => commit_in(tx, &mut writer.head, &writer.status, batch),
         Err(err) => {
             tracing::error!(%err, size = batch.len(), "ledger could not begin a transaction");
+            writer.status.write_failed(err.to_string());
             let err = Err(err.to_string());
             for command in batch.drain(..) {
                 apply_nothing(command).answer(&err);
@@ -128,14 +159,85 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Command>) {
     }
 }
 
-fn commit_in(tx: Transaction<'_>, batch: &mut Vec<Command>) {
-    let applied: Vec<Applied> = batch.drain(..).map(|command| apply(&tx, command)).collect();
-    let commit = tx.commit().map_err(|err| {
-        tracing::error!(%err, size = applied.len(), "ledger commit failed");
-        err.to_string()
-    });
+/// The chain head while a transaction is open, and whether the transaction can still commit.
+pub(crate) struct Cursor {
+    head: ChainHead,
+    /// Set when a record was written but its chain entry was not, or SQLite rolled the
+    /// transaction back on its own (disk full, I/O error): the whole batch must fail.
+    broken: Option<String>,
+}
+
+fn commit_in(
+    tx: Transaction<'_>,
+    head: &mut Option<ChainHead>,
+    status: &Status,
+    batch: &mut Vec<Command>,
+) {
+    let start = match *head {
+        Some(head) => Ok(head),
+        None => chain::load_head(&tx).map_err(|err| format!("cannot read the chain head: {err}")),
+    };
+    let mut cursor = Cursor {
+        head: start.clone().unwrap_or(ChainHead::GENESIS),
+        broken: start.err(),
+    };
+    let mut applied = Vec::with_capacity(batch.len());
+    for command in batch.drain(..) {
+        let outcome = match cursor.broken {
+            None => apply(&tx, command, &mut cursor),
+            Some(_) => apply_nothing(command),
+        };
+        // A full disk or an I/O error can make SQLite roll the whole transaction back; what
+        // follows would then run outside it, so the batch stops here.
+        if cursor.broken.is_none() && tx.is_autocommit() {
+            cursor.broken = Some(match outcome.error() {
+                Some(err) => err.to_string(),
+                None => "SQLite rolled the transaction back".into(),
+            });
+        }
+        applied.push(outcome);
+    }
+    let commit = match cursor.broken.take() {
+        None => tx.commit().map_err(|err| err.to_string()),
+        Some(reason) => {
+            // Ignore the outcome: SQLite may have rolled back already.
+            let _ = tx.rollback();
+            Err(reason)
+        }
+    };
+    match &commit {
+        Ok(()) => {
+            *head = Some(cursor.head);
+            status.write_ok();
+        }
+        Err(err) => {
+            tracing::error!(%err, size = applied.len(), "ledger commit failed");
+            *head = None;
+            status.write_failed(err.clone());
+        }
+    }
     for outcome in applied {
         outcome.answer(&commit);
+    }
+}
+
+/// Chains a record just written. If the entry cannot be appended the record must not commit
+/// alone: the batch is marked broken and rolled back.
+fn chain_record(
+    tx: &Connection,
+    cursor: &mut Cursor,
+    kind: Kind,
+    record: i64,
+) -> Result<(), LedgerError> {
+    match chain::append(tx, cursor.head, kind, record) {
+        Ok(head) => {
+            cursor.head = head;
+            Ok(())
+        }
+        Err(err) => {
+            cursor.broken = Some(format!("cannot chain the {} record: {err}", kind.as_str()));
+            Err(err.into())
+        }
     }
 }
 
@@ -151,16 +253,24 @@ fn apply_nothing(command: Command) -> Applied {
 /// Applies one command. Each writes with a single statement, and SQLite undoes a failed
 /// statement alone without aborting the transaction, so one bad command leaves the rest of the
 /// batch intact without the cost of a savepoint per command.
-fn apply(tx: &Transaction<'_>, command: Command) -> Applied {
+fn apply(tx: &Transaction<'_>, command: Command, cursor: &mut Cursor) -> Applied {
     match command {
-        Command::Action(action, reply) => Applied::Action(insert_action(tx, &action), reply),
-        Command::Score(fact, reply) => Applied::Score(insert_score(tx, &fact), reply),
-        Command::Decision(fact, reply) => Applied::Decision(insert_decision(tx, &fact), reply),
+        Command::Action(action, reply) => {
+            Applied::Action(insert_action(tx, &action, cursor), reply)
+        }
+        Command::Score(fact, reply) => Applied::Score(insert_score(tx, &fact, cursor), reply),
+        Command::Decision(fact, reply) => {
+            Applied::Decision(insert_decision(tx, &fact, cursor), reply)
+        }
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
 
-fn insert_action(conn: &Connection, action: &NewAction) -> Result<Recorded, LedgerError> {
+fn insert_action(
+    conn: &Connection,
+    action: &NewAction,
+    cursor: &mut Cursor,
+) -> Result<Recorded, LedgerError> {
     let input =
         serde_json::to_string(&action.input).map_err(|err| corrupt(&action.id, "input", err))?;
     if let (Some(session), Some(tool_use)) = (&action.session_id, &action.tool_use_id) {
@@ -214,10 +324,15 @@ fn insert_action(conn: &Connection, action: &NewAction) -> Result<Recorded, Ledg
         action.deadline_ms,
         action.tier2_status.as_str(),
     ])?;
+    chain_record(conn, cursor, Kind::Action, conn.last_insert_rowid())?;
     Ok(Recorded::Inserted)
 }
 
-fn insert_score(conn: &Connection, fact: &ScoreFact) -> Result<bool, LedgerError> {
+fn insert_score(
+    conn: &Connection,
+    fact: &ScoreFact,
+    cursor: &mut Cursor,
+) -> Result<bool, LedgerError> {
     let (status, score, label, model, explanation, error, disagreement) = match &fact.outcome {
         ScoreOutcome::Scored {
             score,
@@ -254,16 +369,26 @@ fn insert_score(conn: &Connection, fact: &ScoreFact) -> Result<bool, LedgerError
             error,
             disagreement,
         ])?;
+    if inserted == 1 {
+        chain_record(conn, cursor, Kind::Score, conn.last_insert_rowid())?;
+    }
     Ok(inserted == 1)
 }
 
-fn insert_decision(conn: &Connection, fact: &DecisionFact) -> Result<DecisionOutcome, LedgerError> {
+fn insert_decision(
+    conn: &Connection,
+    fact: &DecisionFact,
+    cursor: &mut Cursor,
+) -> Result<DecisionOutcome, LedgerError> {
     let Some(current) = read::action(conn, &fact.action_id)? else {
         return Ok(DecisionOutcome::NotFound);
     };
     if current.verdict != Verdict::Pending {
         return Ok(DecisionOutcome::AlreadyDecided(Box::new(current)));
     }
+    let action_seq: i64 = conn
+        .prepare_cached("SELECT seq FROM actions WHERE id = ?1")?
+        .query_row([&fact.action_id], |row| row.get(0))?;
     conn.prepare_cached(
         "INSERT INTO decisions (action_id, decided_at_ms, verdict, decided_by, note) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
@@ -274,6 +399,7 @@ fn insert_decision(conn: &Connection, fact: &DecisionFact) -> Result<DecisionOut
         fact.decided_by.as_str(),
         fact.note,
     ])?;
+    chain_record(conn, cursor, Kind::Decision, action_seq)?;
     let decided = read::action(conn, &fact.action_id)?.ok_or_else(|| LedgerError::Corrupt {
         action_id: fact.action_id.clone(),
         what: "action",

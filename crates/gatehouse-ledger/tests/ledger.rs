@@ -390,11 +390,491 @@ async fn a_commit_blocked_by_another_writer_fails_and_the_ledger_recovers() {
         let ledger = Ledger::open(config).unwrap();
         let blocker = rusqlite::Connection::open(&path).unwrap();
         blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let err = ledger.record_action(action("a", Verdict::Allow)).await.unwrap_err();
-        assert!(matches!(err, LedgerError::CommitFailed(_)), "{durability:?}: {err}");
+        let err = ledger
+            .record_action(action("a", Verdict::Allow))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LedgerError::CommitFailed(_)),
+            "{durability:?}: {err}"
+        );
         blocker.execute_batch("ROLLBACK").unwrap();
-        ledger.record_action(action("b", Verdict::Allow)).await.unwrap();
-        assert!(ledger.action("a").await.unwrap().is_none(), "a failed append leaves no row");
+        ledger
+            .record_action(action("b", Verdict::Allow))
+            .await
+            .unwrap();
+        assert!(
+            ledger.action("a").await.unwrap().is_none(),
+            "a failed append leaves no row"
+        );
         assert!(ledger.action("b").await.unwrap().is_some());
+    }
+}
+
+// ---- The hash chain, verification, untrusted ledgers, full disks and signed checkpoints ----
+
+use gatehouse_ledger::{LedgerHealth, VerifyOptions};
+
+fn path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("ledger.db")
+}
+
+/// A ledger with one of each kind of record: a1 (allow), p1 (paused, scored, decided), p2
+/// (paused), a2 (allow, scored): 7 chain entries.
+async fn filled(ledger: &Ledger) {
+    ledger
+        .record_action(action("a1", Verdict::Allow))
+        .await
+        .unwrap();
+    ledger
+        .record_action(action("p1", Verdict::Pending))
+        .await
+        .unwrap();
+    ledger
+        .record_score(ScoreFact {
+            action_id: "p1".into(),
+            recorded_at_ms: 1_001,
+            outcome: ScoreOutcome::Timeout,
+        })
+        .await
+        .unwrap();
+    ledger
+        .record_action(action("p2", Verdict::Pending))
+        .await
+        .unwrap();
+    ledger
+        .record_decision(decision("p1", Verdict::Allow, DecidedBy::Human))
+        .await
+        .unwrap();
+    ledger
+        .record_action(action("a2", Verdict::Allow))
+        .await
+        .unwrap();
+    ledger
+        .record_score(ScoreFact {
+            action_id: "a2".into(),
+            recorded_at_ms: 1_002,
+            outcome: ScoreOutcome::Error("boom".into()),
+        })
+        .await
+        .unwrap();
+}
+
+/// A connection of someone with write access to the file who removed the append-only triggers.
+fn attacker(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    let raw = rusqlite::Connection::open(path(dir)).unwrap();
+    for table in ["actions", "scores", "decisions", "chain", "checkpoints"] {
+        for op in ["update", "delete"] {
+            raw.execute_batch(&format!("DROP TRIGGER IF EXISTS {table}_append_only_{op}"))
+                .unwrap();
+        }
+    }
+    raw.execute_batch("DROP TRIGGER IF EXISTS decisions_only_for_paused")
+        .unwrap();
+    raw
+}
+
+fn full() -> VerifyOptions {
+    VerifyOptions::default()
+}
+
+#[tokio::test]
+async fn every_record_is_chained_and_the_chain_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(&dir);
+    filled(&ledger).await;
+    let report = ledger.verify(full()).await.unwrap();
+    assert_eq!(report.entries, 7);
+    assert_eq!(report.checked, 7);
+    let tail = ledger
+        .verify(VerifyOptions {
+            tail: Some(2),
+            ..full()
+        })
+        .await
+        .unwrap();
+    assert_eq!((tail.entries, tail.checked), (7, 2));
+    assert_eq!(tail.head, report.head);
+    // Re-sends, refused decisions and scores for missing actions append nothing.
+    let mut again = action("x", Verdict::Allow);
+    again.session_id = Some("s".into());
+    again.tool_use_id = Some("t".into());
+    ledger.record_action(again.clone()).await.unwrap();
+    again.id = "y".into();
+    ledger.record_action(again).await.unwrap();
+    ledger
+        .record_decision(decision("a1", Verdict::Reject, DecidedBy::Human))
+        .await
+        .unwrap();
+    let missing = ScoreFact {
+        action_id: "zz".into(),
+        recorded_at_ms: 1,
+        outcome: ScoreOutcome::Dropped,
+    };
+    ledger.record_score(missing).await.unwrap();
+    assert_eq!(ledger.verify(full()).await.unwrap().entries, 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_through_both_commit_paths_keep_one_chain() {
+    for durability in [Durability::CrashSafe, Durability::PowerSafe] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = LedgerConfig::new(path(&dir));
+        config.durability = durability;
+        let ledger = Ledger::open(config).unwrap();
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let ledger = ledger.clone();
+                tokio::spawn(async move {
+                    let id = format!("a{i}");
+                    let verdict = if i % 2 == 0 {
+                        Verdict::Pending
+                    } else {
+                        Verdict::Allow
+                    };
+                    ledger.record_action(action(&id, verdict)).await.unwrap();
+                    let score = ScoreFact {
+                        action_id: id.clone(),
+                        recorded_at_ms: 1_001,
+                        outcome: ScoreOutcome::Timeout,
+                    };
+                    ledger.record_score(score).await.unwrap();
+                    if verdict == Verdict::Pending {
+                        ledger
+                            .record_decision(decision(&id, Verdict::Reject, DecidedBy::Timeout))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let report = ledger.verify(full()).await.unwrap();
+        assert_eq!(report.entries, 500, "{durability:?}");
+    }
+}
+
+#[tokio::test]
+async fn verify_names_the_first_edited_deleted_reordered_or_inserted_record() {
+    // (what the attacker does, the first bad chain entry if the fault is in one, words in the message)
+    let cases: &[(&str, Option<i64>, &str)] = &[
+        ("UPDATE actions SET input = '{\"command\":\"rm -rf ~\"}' WHERE id = 'p1'", Some(2), "edited"),
+        ("UPDATE decisions SET verdict = 'reject' WHERE action_id = 'p1'", Some(5), "edited"),
+        ("UPDATE scores SET error = 'fine' WHERE action_id = 'a2'", Some(7), "edited"),
+        ("DELETE FROM scores WHERE action_id = 'p1'", Some(3), "deleted"),
+        ("DELETE FROM decisions", Some(5), "deleted"),
+        ("DELETE FROM chain WHERE seq = 4; DELETE FROM actions WHERE id = 'p2'", Some(4), "deleted"),
+        (
+            "UPDATE chain SET seq = -1 WHERE seq = 3; UPDATE chain SET seq = 3 WHERE seq = 4;
+             UPDATE chain SET seq = 4 WHERE seq = -1",
+            Some(3),
+            "reordered",
+        ),
+        (
+            "UPDATE actions SET created_at_ms = 5 WHERE id = 'a1'",
+            Some(1),
+            "edited",
+        ),
+        (
+            "INSERT INTO decisions (action_id, decided_at_ms, verdict, decided_by) VALUES ('p2', 3, 'allow', 'human')",
+            None,
+            "not in the chain",
+        ),
+        (
+            "INSERT INTO actions (id, created_at_ms, tool, input, verdict, decided_by, reason, tier2_status)
+             VALUES ('evil', 1, 'Bash', '{}', 'allow', 'rule', 'x', 'disabled')",
+            None,
+            "not in the chain",
+        ),
+    ];
+    for (attack, first_bad, words) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = open(&dir);
+        filled(&ledger).await;
+        ledger.verify(full()).await.unwrap();
+        attacker(&dir).execute_batch(attack).unwrap();
+        let failure = ledger.verify(full()).await.unwrap_err();
+        assert_eq!(failure.chain_seq, *first_bad, "{attack}: {failure}");
+        assert!(failure.to_string().contains(words), "{attack}: {failure}");
+        let file = gatehouse_ledger::verify_file(&path(&dir), &full()).unwrap_err();
+        assert_eq!(file, failure, "verifying the file finds the same fault");
+    }
+}
+
+#[tokio::test]
+async fn a_truncated_chain_is_caught_by_its_signed_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = LedgerConfig::new(path(&dir));
+    config.signing_key = Some(dir.path().join("ledger.key"));
+    let ledger = Ledger::open(config.clone()).unwrap();
+    filled(&ledger).await;
+    let checkpoint = ledger.sign_checkpoint().await.unwrap().unwrap();
+    assert_eq!(checkpoint.chain_seq, 7);
+    checkpoint.verify_signature().unwrap();
+    assert_eq!(ledger.verify(full()).await.unwrap().checkpoints, 1);
+    // Cut the last two records and their entries: the chain itself still links up.
+    attacker(&dir)
+        .execute_batch(
+            "DELETE FROM chain WHERE seq > 5; DELETE FROM scores WHERE action_id = 'a2';
+             DELETE FROM actions WHERE id = 'a2'",
+        )
+        .unwrap();
+    let failure = ledger.verify(full()).await.unwrap_err();
+    assert!(failure.to_string().contains("truncated"), "{failure}");
+    // Deleting the checkpoint too hides it from the ledger, but not from an exported copy.
+    attacker(&dir)
+        .execute_batch("DELETE FROM checkpoints")
+        .unwrap();
+    ledger.verify(full()).await.unwrap();
+    let anchored = VerifyOptions {
+        anchors: vec![checkpoint.clone()],
+        ..full()
+    };
+    let failure = ledger.verify(anchored).await.unwrap_err();
+    assert!(failure.to_string().contains("truncated"), "{failure}");
+    // A forged checkpoint (signed with another key, or with a bad signature) is refused.
+    let mut forged = checkpoint.clone();
+    forged.chain_seq = 5;
+    let failure = ledger
+        .verify(VerifyOptions {
+            anchors: vec![forged],
+            ..full()
+        })
+        .await
+        .unwrap_err();
+    assert!(failure.to_string().contains("bad signature"), "{failure}");
+    let json = serde_json::to_value(&checkpoint).unwrap();
+    for field in [
+        "chain_seq",
+        "head_hash",
+        "created_at_ms",
+        "public_key",
+        "signature",
+    ] {
+        assert!(json.get(field).is_some(), "{json}");
+    }
+    let back: gatehouse_ledger::Checkpoint = serde_json::from_value(json).unwrap();
+    assert_eq!(back, checkpoint);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_signing_key_is_private_and_checkpoints_are_signed_on_close() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ledger.key");
+    let mut config = LedgerConfig::new(path(&dir));
+    config.signing_key = Some(key.clone());
+    {
+        let ledger = Ledger::open(config.clone()).unwrap();
+        filled(&ledger).await;
+        assert!(ledger.latest_checkpoint().await.unwrap().is_none());
+    }
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let latest = gatehouse_ledger::latest_checkpoint_in_file(&path(&dir))
+        .unwrap()
+        .expect("closing the ledger signs its head");
+    assert_eq!(latest.chain_seq, 7);
+    assert_eq!(
+        Some(latest.public_key),
+        gatehouse_ledger::public_key(&key).unwrap()
+    );
+    // A checkpoint by a key that is not the data directory's is refused.
+    let options = VerifyOptions {
+        public_key: Some([7; 32]),
+        ..full()
+    };
+    let failure = gatehouse_ledger::verify_file(&path(&dir), &options).unwrap_err();
+    assert!(
+        failure.to_string().contains("not this ledger's"),
+        "{failure}"
+    );
+    // Periodic signing: the head moved, so the signer thread signs it again.
+    config.sign_interval = Duration::from_millis(20);
+    let ledger = Ledger::open(config).unwrap();
+    ledger
+        .record_action(action("later", Verdict::Allow))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let latest = ledger.latest_checkpoint().await.unwrap().unwrap();
+        if latest.chain_seq == 8 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never signed the new head"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn verifying(dir: &tempfile::TempDir) -> LedgerConfig {
+    let mut config = LedgerConfig::new(path(dir));
+    config.verify_tail = Some(10_000);
+    config.signing_key = Some(dir.path().join("ledger.key"));
+    config
+}
+
+#[tokio::test]
+async fn a_tampered_ledger_opens_untrusted_and_refuses_every_append() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let ledger = Ledger::open(verifying(&dir)).unwrap();
+        filled(&ledger).await;
+        assert_eq!(ledger.health(), LedgerHealth::Ok);
+    }
+    attacker(&dir)
+        .execute_batch("UPDATE actions SET verdict = 'allow', deadline_ms = NULL WHERE id = 'p2'")
+        .unwrap();
+    let ledger = Ledger::open(verifying(&dir)).unwrap();
+    let LedgerHealth::Degraded(reason) = ledger.health() else {
+        panic!("a tampered ledger must not be healthy");
+    };
+    assert!(reason.contains("chain entry 4"), "{reason}");
+    let err = ledger
+        .record_action(action("new", Verdict::Allow))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Untrusted(_)), "{err}");
+    let err = ledger
+        .record_decision(decision("p2", Verdict::Allow, DecidedBy::Human))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Untrusted(_)), "{err}");
+    assert!(
+        ledger.sign_checkpoint().await.is_err(),
+        "never vouch for a broken chain"
+    );
+    // Still readable, for the person investigating.
+    assert_eq!(ledger.count().await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn a_corrupted_file_is_never_trusted_nor_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let ledger = Ledger::open(verifying(&dir)).unwrap();
+        for i in 0..400 {
+            let mut big = action(&format!("a{i}"), Verdict::Allow);
+            big.reason = "x".repeat(300);
+            ledger.record_action(big).await.unwrap();
+        }
+    }
+    let file = path(&dir);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let len = bytes.len();
+    assert!(len > 64 * 1024, "{len}");
+    for b in &mut bytes[len / 2..len / 2 + 4096] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    match Ledger::open(verifying(&dir)) {
+        Ok(ledger) => {
+            let health = ledger.health();
+            assert!(matches!(health, LedgerHealth::Degraded(_)), "{health:?}");
+            let err = ledger
+                .record_action(action("new", Verdict::Allow))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, LedgerError::Untrusted(_)), "{err}");
+        }
+        Err(err) => assert!(!err.to_string().is_empty()),
+    }
+    assert!(gatehouse_ledger::verify_file(&file, &full()).is_err());
+    assert_eq!(
+        std::fs::read(&file).unwrap().len(),
+        len,
+        "the broken file is left as it was"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_ledger_beside_its_key_is_not_silently_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let ledger = Ledger::open(verifying(&dir)).unwrap();
+        filled(&ledger).await;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path(&dir).display()));
+    }
+    let ledger = Ledger::open(verifying(&dir)).unwrap();
+    let LedgerHealth::Degraded(reason) = ledger.health() else {
+        panic!("a vanished ledger must not be healthy");
+    };
+    assert!(reason.contains("missing"), "{reason}");
+    assert!(
+        ledger
+            .record_action(action("new", Verdict::Allow))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_ledger_from_before_the_chain_is_migrated_and_chained() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let raw = rusqlite::Connection::open(path(&dir)).unwrap();
+        raw.execute_batch(include_str!("../migrations/0001_init.sql"))
+            .unwrap();
+        raw.execute_batch(
+            "INSERT INTO actions (id, created_at_ms, tool, input, verdict, decided_by, reason, deadline_ms, tier2_status)
+             VALUES ('old1', 10, 'Bash', '{}', 'pending', 'rule', 'r', 99, 'pending'),
+                    ('old2', 20, 'Read', '{}', 'allow', 'rule', 'r', NULL, 'disabled');
+             INSERT INTO scores (action_id, recorded_at_ms, status) VALUES ('old1', 15, 'timeout');
+             INSERT INTO decisions (action_id, decided_at_ms, verdict, decided_by) VALUES ('old1', 30, 'reject', 'human');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let ledger = Ledger::open(verifying(&dir)).unwrap();
+    assert_eq!(ledger.health(), LedgerHealth::Ok);
+    assert_eq!(ledger.verify(full()).await.unwrap().entries, 4);
+    ledger
+        .record_action(action("new", Verdict::Allow))
+        .await
+        .unwrap();
+    assert_eq!(ledger.verify(full()).await.unwrap().entries, 5);
+    assert_eq!(gatehouse_ledger::SCHEMA_VERSION, 2);
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_closed_degrades_and_recovers() {
+    for durability in [Durability::CrashSafe, Durability::PowerSafe] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = LedgerConfig::new(path(&dir));
+        config.durability = durability;
+        config.max_page_count = Some(40);
+        let ledger = Ledger::open(config).unwrap();
+        let mut accepted = 0;
+        let err = loop {
+            let mut big = action(&format!("a{accepted}"), Verdict::Allow);
+            big.reason = "x".repeat(2_000);
+            match ledger.record_action(big).await {
+                Ok(_) => accepted += 1,
+                Err(err) => break err,
+            }
+            assert!(accepted < 1_000, "the cap never bit");
+        };
+        assert!(err.to_string().contains("full"), "{durability:?}: {err}");
+        let LedgerHealth::Degraded(reason) = ledger.health() else {
+            panic!("a full disk must degrade the ledger");
+        };
+        assert!(reason.contains("full"), "{reason}");
+        assert_eq!(ledger.count().await.unwrap(), accepted);
+        ledger.set_max_page_count(None).unwrap();
+        ledger
+            .record_action(action("after", Verdict::Allow))
+            .await
+            .unwrap();
+        assert_eq!(ledger.health(), LedgerHealth::Ok);
+        let report = ledger.verify(full()).await.unwrap();
+        assert_eq!(report.entries, accepted + 1, "{durability:?}");
     }
 }

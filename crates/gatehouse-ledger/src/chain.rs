@@ -1,0 +1,548 @@
+//! The hash chain: every record (action, score, decision) gets one entry in the `chain` table,
+//! in commit order, whose hash covers the record's stored values and the previous entry's hash.
+//! Editing, deleting, reordering or inserting a record outside the writer breaks the chain;
+//! `verify` walks it and names the first entry that does not hold.
+//!
+//! Encoding (version 1), hashed with SHA-256:
+//!
+//! ```text
+//! "gatehouse.ledger.chain.v1\0"
+//! u64be(seq) || prev_hash[32] || value(kind) || u64be(record) || u32be(n) || value(col_1) .. value(col_n)
+//! value: 0x00 NULL | 0x01 i64be INTEGER | 0x02 f64-bits-be REAL | 0x03 u32be(len) UTF-8 TEXT | 0x04 u32be(len) BLOB
+//! ```
+//!
+//! The columns are the record's, as SQLite stores them, in the order of `RECORD_SQL` below; the
+//! first entry's `prev_hash` is 32 zero bytes. *Invariant*: only the writer appends, inside the
+//! transaction that appends the record, so a record and its entry commit or vanish together.
+
+use std::collections::HashSet;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::signing::{self, Checkpoint};
+
+const DOMAIN: &[u8] = b"gatehouse.ledger.chain.v1\0";
+
+/// The kinds of record the chain covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Action,
+    Score,
+    Decision,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Action => "action",
+            Kind::Score => "score",
+            Kind::Decision => "decision",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "action" => Some(Kind::Action),
+            "score" => Some(Kind::Score),
+            "decision" => Some(Kind::Decision),
+            _ => None,
+        }
+    }
+
+    /// The record's columns, selected by its `record` number (for a decision, the decided
+    /// action's `actions.seq`). The first column is the record's action id, for messages.
+    fn record_sql(self) -> &'static str {
+        match self {
+            Kind::Action => {
+                "SELECT id, seq, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd,
+                        context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status
+                 FROM actions WHERE seq = ?1"
+            }
+            Kind::Score => {
+                "SELECT action_id, seq, recorded_at_ms, status, score, label, model, explanation,
+                        error, disagreement
+                 FROM scores WHERE seq = ?1"
+            }
+            Kind::Decision => {
+                "SELECT d.action_id, a.seq, d.decided_at_ms, d.verdict, d.decided_by, d.note
+                 FROM decisions d JOIN actions a ON a.id = d.action_id WHERE a.seq = ?1"
+            }
+        }
+    }
+}
+
+/// The last entry of the chain: how many entries it has and the last hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: [u8; 32],
+}
+
+impl ChainHead {
+    pub const GENESIS: ChainHead = ChainHead {
+        seq: 0,
+        hash: [0; 32],
+    };
+}
+
+/// The head as stored: the last entry, or the genesis head of an empty chain.
+pub(crate) fn load_head(conn: &Connection) -> rusqlite::Result<ChainHead> {
+    let head = conn
+        .prepare_cached("SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })
+        .optional()?;
+    Ok(match head {
+        Some((seq, hash)) => ChainHead {
+            seq,
+            hash: hash.try_into().unwrap_or([0; 32]),
+        },
+        None => ChainHead::GENESIS,
+    })
+}
+
+/// Appends the entry for a record just written in the same transaction, and returns the new
+/// head. The hash is computed from the row as stored (read back), the way `verify` reads it.
+pub(crate) fn append(
+    conn: &Connection,
+    head: ChainHead,
+    kind: Kind,
+    record: i64,
+) -> rusqlite::Result<ChainHead> {
+    let seq = head.seq + 1;
+    let hash = match read_record(conn, kind, record)? {
+        Some((_, encoded)) => entry_hash(seq, &head.hash, kind, record, &encoded),
+        None => return Err(rusqlite::Error::QueryReturnedNoRows),
+    };
+    conn.prepare_cached(
+        "INSERT INTO chain (seq, kind, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        seq,
+        kind.as_str(),
+        record,
+        &head.hash[..],
+        &hash[..]
+    ])?;
+    Ok(ChainHead { seq, hash })
+}
+
+/// Chains every record not yet in the chain, oldest first (the migration to schema 2 uses it
+/// for records written before the chain existed).
+pub(crate) fn backfill(conn: &Connection) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, record FROM (
+             SELECT 'action' AS kind, seq AS record, created_at_ms AS at, 0 AS o FROM actions
+             UNION ALL SELECT 'score', seq, recorded_at_ms, 1 FROM scores
+             UNION ALL SELECT 'decision', a.seq, d.decided_at_ms, 2
+                 FROM decisions d JOIN actions a ON a.id = d.action_id) r
+         WHERE NOT EXISTS (SELECT 1 FROM chain c WHERE c.kind = r.kind AND c.record = r.record)
+         ORDER BY at, o, record",
+    )?;
+    let records: Vec<(String, i64)> = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut head = load_head(conn)?;
+    for (kind, record) in &records {
+        let kind = Kind::parse(kind).unwrap_or(Kind::Action);
+        head = append(conn, head, kind, *record)?;
+    }
+    Ok(records.len() as u64)
+}
+
+/// The record's action id and its encoded columns, if it exists.
+fn read_record(
+    conn: &Connection,
+    kind: Kind,
+    record: i64,
+) -> rusqlite::Result<Option<(String, Vec<u8>)>> {
+    conn.prepare_cached(kind.record_sql())?
+        .query_row([record], |row| {
+            let columns = row.as_ref().column_count();
+            let mut encoded = Vec::with_capacity(256);
+            encoded.extend_from_slice(&(columns as u32).to_be_bytes());
+            for index in 0..columns {
+                encode_value(&mut encoded, row.get_ref(index)?);
+            }
+            let action_id = match row.get_ref(0)? {
+                ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+                _ => String::new(),
+            };
+            Ok((action_id, encoded))
+        })
+        .optional()
+}
+
+fn encode_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
+    match value {
+        ValueRef::Null => out.push(0),
+        ValueRef::Integer(i) => {
+            out.push(1);
+            out.extend_from_slice(&i.to_be_bytes());
+        }
+        ValueRef::Real(f) => {
+            out.push(2);
+            out.extend_from_slice(&f.to_bits().to_be_bytes());
+        }
+        ValueRef::Text(bytes) => {
+            out.push(3);
+            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+        ValueRef::Blob(bytes) => {
+            out.push(4);
+            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            out.extend_from_slice(bytes);
+        }
+    }
+}
+
+fn entry_hash(seq: i64, prev: &[u8; 32], kind: Kind, record: i64, columns: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(DOMAIN);
+    hasher.update((seq as u64).to_be_bytes());
+    hasher.update(prev);
+    let mut kind_value = Vec::with_capacity(16);
+    encode_value(&mut kind_value, ValueRef::Text(kind.as_str().as_bytes()));
+    hasher.update(&kind_value);
+    hasher.update((record as u64).to_be_bytes());
+    hasher.update(columns);
+    hasher.finalize().into()
+}
+
+/// How much of the ledger `verify` checks.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Check only the last this-many chain entries (and the latest checkpoint); `None` checks
+    /// every entry and every checkpoint.
+    pub tail: Option<u64>,
+    /// Run SQLite's full `integrity_check` instead of `quick_check`.
+    pub full_integrity_check: bool,
+    /// The public key checkpoints must be signed with (the data directory's key). A checkpoint
+    /// signed with another key is a failure; without it, any valid signature is accepted.
+    pub public_key: Option<[u8; 32]>,
+    /// Checkpoints kept elsewhere (exported earlier) that the chain must still match.
+    pub anchors: Vec<Checkpoint>,
+}
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries in the chain.
+    pub entries: u64,
+    /// Entries whose hashes were recomputed (all of them unless `tail` was set).
+    pub checked: u64,
+    pub head: ChainHead,
+    /// Checkpoints (stored and anchors) whose signature and hash were checked.
+    pub checkpoints: u64,
+}
+
+/// Why the ledger cannot be trusted: the first thing found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{detail}", .chain_seq.map(|s| format!("chain entry {s}: ")).unwrap_or_default())]
+pub struct VerifyFailure {
+    /// The first bad chain entry, when the fault is in one.
+    pub chain_seq: Option<i64>,
+    pub detail: String,
+}
+
+impl VerifyFailure {
+    fn at(seq: i64, detail: impl Into<String>) -> VerifyFailure {
+        VerifyFailure {
+            chain_seq: Some(seq),
+            detail: detail.into(),
+        }
+    }
+
+    fn general(detail: impl Into<String>) -> VerifyFailure {
+        VerifyFailure {
+            chain_seq: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+fn damaged(err: rusqlite::Error) -> VerifyFailure {
+    VerifyFailure::general(format!("the ledger database cannot be read: {err}"))
+}
+
+/// Checks the file's integrity, the chain, and the checkpoints. Read-only.
+pub(crate) fn verify(
+    conn: &Connection,
+    options: &VerifyOptions,
+) -> Result<VerifyReport, VerifyFailure> {
+    integrity(conn, options.full_integrity_check)?;
+    let last: i64 = conn
+        .query_row("SELECT coalesce(max(seq), 0) FROM chain", [], |row| {
+            row.get(0)
+        })
+        .map_err(damaged)?;
+    let from = match options.tail {
+        Some(n) => (last - n as i64 + 1).max(1),
+        None => 1,
+    };
+    let mut prev = if from == 1 {
+        [0; 32]
+    } else {
+        hash_at(conn, from - 1)?.ok_or_else(|| {
+            VerifyFailure::at(from - 1, "is missing: the chain was cut (entries deleted)")
+        })?
+    };
+    let mut seen: HashSet<(Kind, i64)> = HashSet::new();
+    let mut expected = from;
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, kind, record, prev_hash, hash FROM chain WHERE seq >= ?1 ORDER BY seq",
+        )
+        .map_err(damaged)?;
+    let mut rows = stmt.query([from]).map_err(damaged)?;
+    while let Some(row) = rows.next().map_err(damaged)? {
+        let seq: i64 = row.get(0).map_err(damaged)?;
+        let kind_text: String = row.get(1).map_err(damaged)?;
+        let record: i64 = row.get(2).map_err(damaged)?;
+        let prev_hash: Vec<u8> = row.get(3).map_err(damaged)?;
+        let hash: Vec<u8> = row.get(4).map_err(damaged)?;
+        if seq != expected {
+            return Err(VerifyFailure::at(
+                expected,
+                format!("is missing (the next entry is {seq}): entries were deleted"),
+            ));
+        }
+        let kind = Kind::parse(&kind_text)
+            .ok_or_else(|| VerifyFailure::at(seq, format!("has an unknown kind {kind_text:?}")))?;
+        if prev_hash != prev {
+            return Err(VerifyFailure::at(
+                seq,
+                format!(
+                    "does not follow entry {}: the chain was cut, reordered or rewritten",
+                    seq - 1
+                ),
+            ));
+        }
+        let Some((action_id, encoded)) = read_record(conn, kind, record).map_err(damaged)? else {
+            return Err(VerifyFailure::at(
+                seq,
+                format!(
+                    "its {} record ({}) is missing: it was deleted",
+                    kind.as_str(),
+                    describe(conn, kind, record)
+                ),
+            ));
+        };
+        let computed = entry_hash(seq, &prev, kind, record, &encoded);
+        if hash != computed {
+            return Err(VerifyFailure::at(
+                seq,
+                format!(
+                    "its {} record for action {action_id} does not match its hash: the record was edited or moved",
+                    kind.as_str()
+                ),
+            ));
+        }
+        if !seen.insert((kind, record)) {
+            return Err(VerifyFailure::at(
+                seq,
+                format!(
+                    "chains the {} record of action {action_id} a second time",
+                    kind.as_str()
+                ),
+            ));
+        }
+        prev = computed;
+        expected += 1;
+    }
+    if expected != last + 1 {
+        return Err(VerifyFailure::at(
+            expected,
+            "is missing: entries were deleted",
+        ));
+    }
+    let head = ChainHead {
+        seq: last,
+        hash: prev,
+    };
+    unchained(conn, options.tail.is_some(), last)?;
+    let checkpoints = checkpoints(conn, options, head)?;
+    Ok(VerifyReport {
+        entries: last.max(0) as u64,
+        checked: (last - from + 1).max(0) as u64,
+        head,
+        checkpoints,
+    })
+}
+
+fn integrity(conn: &Connection, full: bool) -> Result<(), VerifyFailure> {
+    let pragma = if full {
+        "PRAGMA integrity_check"
+    } else {
+        "PRAGMA quick_check"
+    };
+    let mut stmt = conn.prepare(pragma).map_err(damaged)?;
+    let problems: Vec<String> = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(damaged)?
+        .collect::<Result<_, _>>()
+        .map_err(damaged)?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    let shown: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
+    Err(VerifyFailure::general(format!(
+        "SQLite {} failed: the file is damaged: {}",
+        pragma.trim_start_matches("PRAGMA "),
+        shown.join("; ")
+    )))
+}
+
+fn hash_at(conn: &Connection, seq: i64) -> Result<Option<[u8; 32]>, VerifyFailure> {
+    let hash: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT hash FROM chain WHERE seq = ?1")
+        .and_then(|mut stmt| stmt.query_row([seq], |row| row.get(0)).optional())
+        .map_err(damaged)?;
+    Ok(hash.map(|h| h.try_into().unwrap_or([0xff; 32])))
+}
+
+fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
+    let action: Option<String> = match kind {
+        Kind::Action | Kind::Decision => conn
+            .query_row("SELECT id FROM actions WHERE seq = ?1", [record], |row| {
+                row.get(0)
+            })
+            .ok(),
+        Kind::Score => None,
+    };
+    match (kind, action) {
+        (Kind::Score, _) => format!("scores.seq {record}"),
+        (_, Some(id)) => format!("action {id}, actions.seq {record}"),
+        (_, None) => format!("actions.seq {record}"),
+    }
+}
+
+/// Every record must have its entry: one inserted behind the writer's back has none. The
+/// totals are compared first (cheap), and the first unchained record is named if they differ.
+fn unchained(conn: &Connection, tail_only: bool, entries: i64) -> Result<(), VerifyFailure> {
+    let records: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM actions) + (SELECT count(*) FROM scores)
+                  + (SELECT count(*) FROM decisions)",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(damaged)?;
+    if tail_only && records == entries {
+        return Ok(());
+    }
+    let queries = [
+        (
+            "action",
+            "SELECT a.id, a.seq FROM actions a WHERE NOT EXISTS
+                 (SELECT 1 FROM chain c WHERE c.kind = 'action' AND c.record = a.seq) ORDER BY a.seq LIMIT 1",
+        ),
+        (
+            "score",
+            "SELECT s.action_id, s.seq FROM scores s WHERE NOT EXISTS
+                 (SELECT 1 FROM chain c WHERE c.kind = 'score' AND c.record = s.seq) ORDER BY s.seq LIMIT 1",
+        ),
+        (
+            "decision",
+            "SELECT d.action_id, a.seq FROM decisions d JOIN actions a ON a.id = d.action_id
+             WHERE NOT EXISTS (SELECT 1 FROM chain c WHERE c.kind = 'decision' AND c.record = a.seq)
+             ORDER BY a.seq LIMIT 1",
+        ),
+    ];
+    for (kind, sql) in queries {
+        let found: Option<(String, i64)> = conn
+            .query_row(sql, [], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+            .map_err(damaged)?;
+        if let Some((action_id, seq)) = found {
+            return Err(VerifyFailure::general(format!(
+                "the {kind} record of action {action_id} ({kind} seq {seq}) is not in the chain: it was inserted behind the ledger's back"
+            )));
+        }
+    }
+    if records != entries {
+        return Err(VerifyFailure::general(format!(
+            "the ledger holds {records} records but its chain has {entries} entries"
+        )));
+    }
+    Ok(())
+}
+
+/// Stored checkpoints (all of them, or the latest with `tail`) and the given anchors must be
+/// validly signed and match the chain.
+fn checkpoints(
+    conn: &Connection,
+    options: &VerifyOptions,
+    head: ChainHead,
+) -> Result<u64, VerifyFailure> {
+    let sql = if options.tail.is_some() {
+        "SELECT seq, chain_seq, head_hash, created_at_ms, public_key, signature FROM checkpoints ORDER BY seq DESC LIMIT 1"
+    } else {
+        "SELECT seq, chain_seq, head_hash, created_at_ms, public_key, signature FROM checkpoints ORDER BY seq"
+    };
+    let mut stmt = conn.prepare(sql).map_err(damaged)?;
+    let stored: Vec<(i64, Checkpoint)> = stmt
+        .query_map([], |row| {
+            Ok((row.get(0)?, signing::checkpoint_from_row(row)?))
+        })
+        .map_err(damaged)?
+        .collect::<Result<_, _>>()
+        .map_err(damaged)?;
+    let mut count = 0;
+    for (seq, checkpoint) in &stored {
+        check_checkpoint(
+            conn,
+            options,
+            head,
+            checkpoint,
+            &format!("stored checkpoint {seq}"),
+        )?;
+        count += 1;
+    }
+    for anchor in &options.anchors {
+        check_checkpoint(conn, options, head, anchor, "the anchored checkpoint")?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn check_checkpoint(
+    conn: &Connection,
+    options: &VerifyOptions,
+    head: ChainHead,
+    checkpoint: &Checkpoint,
+    name: &str,
+) -> Result<(), VerifyFailure> {
+    if let Err(err) = checkpoint.verify_signature() {
+        return Err(VerifyFailure::general(format!(
+            "{name} has a bad signature: {err}"
+        )));
+    }
+    if let Some(key) = options.public_key
+        && checkpoint.public_key != key
+    {
+        return Err(VerifyFailure::general(format!(
+            "{name} was signed with a key that is not this ledger's"
+        )));
+    }
+    if checkpoint.chain_seq > head.seq {
+        return Err(VerifyFailure::general(format!(
+            "{name} vouches for {} chain entries but the chain has only {}: the ledger was truncated",
+            checkpoint.chain_seq, head.seq
+        )));
+    }
+    if checkpoint.chain_seq == 0 {
+        return Ok(());
+    }
+    match hash_at(conn, checkpoint.chain_seq)? {
+        Some(hash) if hash == checkpoint.head_hash => Ok(()),
+        _ => Err(VerifyFailure::at(
+            checkpoint.chain_seq,
+            format!("does not match {name}: the chain was rewritten"),
+        )),
+    }
+}
