@@ -850,6 +850,7 @@ async fn approver_calls_use_the_documented_routes() -> anyhow::Result<()> {
             pending: 2,
             classifier: "disabled".into(),
             policy: "default".into(),
+            reason: None,
         })?;
         let link = serde_json::to_value(LoginLink {
             url: "http://127.0.0.1:7400/login?code=x".into(),

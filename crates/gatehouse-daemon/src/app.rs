@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_ledger::{Ledger, LedgerError, ListQuery, StatusFilter};
+use gatehouse_ledger::{Ledger, LedgerError, LedgerHealth, ListQuery, StatusFilter};
 use gatehouse_policy::Policy;
 use gatehouse_protocol::{ActionList, ActionView, DecidedBy, Decision, Health, Verdict};
 
@@ -140,13 +140,23 @@ impl App {
     }
 
     pub fn health(&self) -> Health {
+        let (status, reason) = match self.ledger.health() {
+            LedgerHealth::Ok => ("ok", None),
+            LedgerHealth::Degraded(reason) => ("degraded", Some(reason)),
+        };
         Health {
-            status: "ok".into(),
+            status: status.into(),
+            reason,
             version: env!("CARGO_PKG_VERSION").into(),
             pending: self.approvals.pending_count() as u64,
             classifier: self.scoring.model().to_owned(),
             policy: self.policy_name.clone(),
         }
+    }
+
+    /// The ledger (tests reach it to change its limits, tools to verify it).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     pub fn metrics_text(&self) -> String {

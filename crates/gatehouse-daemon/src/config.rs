@@ -32,6 +32,15 @@ pub struct LedgerSettings {
     pub durability: String,
     /// How long a commit waits for a lock held by another process before failing (closed).
     pub busy_timeout_ms: u64,
+    /// At start-up, verify this many of the newest hash-chain entries (plus the latest signed
+    /// checkpoint and SQLite's quick_check); on failure the daemon rejects every check. 0 skips
+    /// the check (not recommended).
+    pub verify_tail: u64,
+    /// How often the chain head is signed (it is also signed at shutdown).
+    pub sign_interval_secs: u64,
+    /// Cap on the ledger file's size in 4 KiB pages (`PRAGMA max_page_count`); 0 means no cap.
+    /// Past it, checks are rejected and `/healthz` reports `degraded` until space returns.
+    pub max_page_count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +98,9 @@ impl Default for LedgerSettings {
         LedgerSettings {
             durability: Durability::CrashSafe.as_str().into(),
             busy_timeout_ms: 2_000,
+            verify_tail: 10_000,
+            sign_interval_secs: 60,
+            max_page_count: 0,
         }
     }
 }
@@ -222,6 +234,9 @@ impl Config {
         }
         if c.max_detached == 0 {
             problems.push("classifier.max_detached: must be at least 1".into());
+        }
+        if self.ledger.sign_interval_secs == 0 {
+            problems.push("ledger.sign_interval_secs: must be at least 1".into());
         }
         if self.approvals.deadline_ms == 0 {
             problems.push("approvals.deadline_ms: must be at least 1".into());

@@ -39,6 +39,9 @@ use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::scoring::{Scoring, ScoringSettings};
 
+/// The Ed25519 key that signs ledger checkpoints, in the data directory (mode 0600).
+pub const LEDGER_KEY_FILE: &str = "ledger.key";
+
 /// How long in-flight requests may take to finish once shutdown starts.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
@@ -114,7 +117,16 @@ impl Daemon {
         let mut ledger_config = LedgerConfig::new(data_dir.join("ledger.db"));
         ledger_config.durability = config.durability().unwrap_or_default();
         ledger_config.busy_timeout = Duration::from_millis(config.ledger.busy_timeout_ms);
+        ledger_config.signing_key = Some(data_dir.join(LEDGER_KEY_FILE));
+        ledger_config.sign_interval = Duration::from_secs(config.ledger.sign_interval_secs);
+        ledger_config.verify_tail =
+            (config.ledger.verify_tail > 0).then_some(config.ledger.verify_tail);
+        ledger_config.max_page_count =
+            (config.ledger.max_page_count > 0).then_some(config.ledger.max_page_count);
+        // A ledger that fails verification opens untrusted: every check is then rejected
+        // (decided_by "error") and /healthz says why; it is never replaced by an empty one.
         let ledger = Ledger::open(ledger_config)?;
+        let ledger_trusted = ledger.health() == gatehouse_ledger::LedgerHealth::Ok;
 
         let classifier = match overrides.classifier {
             Some(classifier) => Some(classifier),
@@ -180,9 +192,17 @@ impl Daemon {
             allowed_hosts,
             origin,
         }));
-        let restored = approvals.restore().await?;
-        if restored > 0 {
-            tracing::info!(restored, "pending actions restored from the ledger");
+        if ledger_trusted {
+            let restored = approvals.restore().await?;
+            if restored > 0 {
+                tracing::info!(restored, "pending actions restored from the ledger");
+            }
+        } else {
+            tracing::error!(
+                health = ?state.ledger.health(),
+                "serving in deny-all mode: every check is rejected until the ledger is repaired \
+                 (see `gatehouse ledger verify`)"
+            );
         }
         let (login_url, _) = state.login_link();
         Ok(Daemon {
@@ -254,6 +274,13 @@ impl Daemon {
         }
         if let Err(err) = state.ledger.flush().await {
             tracing::error!(%err, "could not flush the ledger on shutdown");
+        }
+        match state.ledger.sign_checkpoint().await {
+            Ok(Some(checkpoint)) => {
+                tracing::info!(chain_seq = checkpoint.chain_seq, "ledger checkpoint signed")
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(%err, "could not sign the ledger checkpoint on shutdown"),
         }
         tracing::info!("stopped");
         Ok(())

@@ -266,7 +266,9 @@ impl VerifyFailure {
 }
 
 fn damaged(err: rusqlite::Error) -> VerifyFailure {
-    VerifyFailure::general(format!("the ledger database cannot be read: {err}"))
+    VerifyFailure::general(format!(
+        "the ledger database is damaged or unreadable: {err}"
+    ))
 }
 
 /// Checks the file's integrity, the chain, and the checkpoints. Read-only.

@@ -291,6 +291,9 @@ pub struct Health {
     pub pending: u64,
     pub classifier: String,
     pub policy: String,
+    /// Why the status is `degraded` (e.g. the ledger failed verification, or cannot commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// `POST /v1/login-codes` (approver token): a fresh one-time dashboard login URL.
