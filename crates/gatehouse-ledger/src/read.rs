@@ -143,17 +143,18 @@ pub(crate) fn history(conn: &Connection, id: &str) -> Result<Vec<HistoryEntry>, 
         return Ok(Vec::new());
     };
     let mut entries = Vec::new();
-    let (initial_verdict, initial_by): (String, String) = conn.query_row(
-        "SELECT verdict, decided_by FROM actions WHERE id = ?1",
+    // The row as recorded: the view's verdict and reason are the decision's once decided.
+    let (initial_verdict, initial_by, initial_reason): (String, String, String) = conn.query_row(
+        "SELECT verdict, decided_by, reason FROM actions WHERE id = ?1",
         [id],
-        |row| Ok((row.get(0)?, row.get(1)?)),
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
     entries.push(HistoryEntry {
         at_ms: view.created_at_ms,
         kind: "recorded",
         detail: json!({
             "verdict": initial_verdict, "decided_by": initial_by,
-            "rule_id": view.rule_id, "reason": view.reason, "deadline_ms": view.deadline_ms,
+            "rule_id": view.rule_id, "reason": initial_reason, "deadline_ms": view.deadline_ms,
         }),
     });
     let mut scores = conn.prepare_cached(

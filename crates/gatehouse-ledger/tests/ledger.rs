@@ -361,6 +361,14 @@ async fn pending_actions_survive_a_reopen() {
             .unwrap(),
         DecisionOutcome::Decided(_)
     ));
+    let history = ledger.history("p").await.unwrap();
+    let kinds: Vec<_> = history.iter().map(|h| h.kind).collect();
+    assert_eq!(kinds, ["recorded", "decided"]);
+    assert_eq!(
+        history[0].detail["verdict"], "pending",
+        "history keeps the row as recorded"
+    );
+    assert_eq!(history[0].detail["reason"], "because");
 }
 
 #[tokio::test]

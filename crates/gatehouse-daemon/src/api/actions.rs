@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gatehouse_protocol::{ActionList, ActionView, DecisionRequest, MAX_WAIT_MS};
 use serde::Deserialize;
 
-use crate::api::error::{ApiError, ApiJson, ApiQuery};
+use crate::api::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::api::guard::{AnyCaller, ApproverCaller};
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -24,7 +24,7 @@ pub struct WaitQuery {
 pub async fn get(
     State(state): State<AppState>,
     AnyCaller(caller): AnyCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let wait_ms = query.wait_ms.unwrap_or(0);
@@ -81,7 +81,7 @@ pub async fn disagreements(
 pub async fn history(
     State(state): State<AppState>,
     _approver: ApproverCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let history = state.ledger.history(&id).await?;
     if history.is_empty() {
@@ -96,7 +96,7 @@ pub async fn history(
 pub async fn decide(
     State(state): State<AppState>,
     _approver: ApproverCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Json<ActionView>, ApiError> {
     Ok(Json(

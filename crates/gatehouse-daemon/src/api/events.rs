@@ -2,6 +2,7 @@
 //! a connection that falls behind is closed (the dashboard reloads on reconnect).
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -15,8 +16,11 @@ pub async fn subscribe(
     State(state): State<AppState>,
     _approver: ApproverCaller,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
+    })?;
     if !origin_allowed(&state, &headers) {
         return Err(ApiError::forbidden(
             "forbidden_origin",

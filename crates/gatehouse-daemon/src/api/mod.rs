@@ -44,11 +44,12 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(guard::security_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::require_own_host,
         ))
+        // Outermost, so even the Host check's refusals carry the security headers.
+        .layer(middleware::from_fn(guard::security_headers))
         .with_state(state)
 }
 
