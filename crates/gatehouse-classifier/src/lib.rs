@@ -8,12 +8,15 @@
 //! - [`Classifier`] is what the daemon calls, once per action, with a [`ScoreRequest`].
 //! - [`SidecarClassifier`] runs the user's model as a child process speaking newline-delimited JSON
 //!   (the protocol is in `docs/SIDECAR.md`; `tools/sidecar/reference_sidecar.py` is a working one).
+//! - [`BuiltinClassifier`] is the default model: a calibrated logistic regression compiled into
+//!   the binary (`docs/MODEL.md`); [`evaluate`] measures it on labelled actions.
 //! - [`BlockingPool`] runs CPU-bound in-process inference off the async workers, bounded.
 //! - [`testing`] holds small classifiers with known behaviour for the daemon's tests and benchmark.
 //!
 //! *Invariant*: a [`Score`] handed out by this crate is finite and within `[0, 1]`. A model that
 //! answers anything else gets an error, never a clamped score (a clamped NaN would read as "safe").
 
+mod builtin;
 mod pool;
 mod sidecar;
 pub mod testing;
@@ -24,6 +27,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde::{Serialize, Serializer};
 
+pub use builtin::{
+    BuiltinClassifier, EvalExample, EvalSet, Metrics, ModelLoadError, SourceMetrics, evaluate,
+    evaluate_by_source, fnv1a,
+};
 pub use pool::BlockingPool;
 pub use sidecar::{
     INITIAL_BACKOFF, MAX_BACKOFF, MAX_REPLY_LINE_BYTES, SidecarClassifier, SidecarConfig,
