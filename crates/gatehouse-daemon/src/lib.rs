@@ -27,6 +27,7 @@ use std::time::Duration;
 use gatehouse_classifier::{Classifier, SidecarClassifier, SidecarConfig, testing::Fixed};
 use gatehouse_ledger::{Ledger, LedgerConfig};
 use gatehouse_policy::Policy;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use app::{App, AppState};
@@ -254,6 +255,12 @@ impl Daemon {
         let router = api::router(state.clone());
         let approvals = state.approvals.clone();
         let (drain_started, drain_signal) = tokio::sync::oneshot::channel::<()>();
+        // Answers are small and latency is the point: no Nagle delay on them.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "could not set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; releasing waiting requests");
