@@ -15,13 +15,22 @@ pub enum Effect {
     Allow,
     /// Refuse the action.
     Reject,
-    /// Hold the action until a human (or Tier 2) decides.
+    /// Hold the action until a person decides (Tier 2 only advises).
     Pause,
 }
 
 impl Effect {
     /// Every effect, strongest first.
     pub(crate) const BY_PRECEDENCE: [Effect; 3] = [Effect::Reject, Effect::Pause, Effect::Allow];
+
+    /// How restrictive the effect is: allow < pause < reject.
+    pub(crate) fn strength(self) -> u8 {
+        match self {
+            Effect::Allow => 0,
+            Effect::Pause => 1,
+            Effect::Reject => 2,
+        }
+    }
 
     /// The lowercase name used in policy files and on the wire.
     pub fn as_str(self) -> &'static str {

@@ -14,13 +14,16 @@
 //! - `builtin`: the embedded default policy and the tests that pin its verdicts.
 
 mod builtin;
+mod command;
 mod diagnostic;
 mod effect;
 mod load;
 mod matcher;
 mod policy;
+pub mod shell;
 
-pub use builtin::BUILTIN_DEFAULT_TOML;
+pub use builtin::{BUILTIN_DEFAULT_TOML, BUILTIN_DEVELOPER_TOML, BUILTIN_STRICT_TOML};
+pub use command::{NoResolver, PathResolver};
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use effect::Effect;
 pub use policy::{ActionRef, Evaluation, Policy};

@@ -12,21 +12,69 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use globset::{Glob, GlobSetBuilder};
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde_json::{Map, Number, Value};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::command::{CommandCondition, Root};
 use crate::diagnostic::{Diagnostics, PolicyError};
 use crate::effect::Effect;
 use crate::matcher::{ArgMatcher, ArgTest, JsonPointer, NameSet, compile_glob};
-use crate::policy::{Condition, Policy, Rule, ToolIndex, default_reason, precedence_order};
+use crate::policy::{
+    Condition, Policy, ProgramIndex, Rule, ShellSettings, ToolIndex, default_reason,
+    precedence_order,
+};
 
 type Item<'i> = Spanned<DeValue<'i>>;
 type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
 
-const TOP_KEYS: &[&str] = &["default", "rules"];
-const RULE_KEYS: &[&str] = &["id", "effect", "reason", "tool", "session", "agent", "args"];
+const TOP_KEYS: &[&str] = &[
+    "include",
+    "default",
+    "opaque",
+    "max_input_bytes",
+    "shell",
+    "rules",
+];
+const RULE_KEYS: &[&str] = &[
+    "id", "effect", "reason", "tool", "session", "agent", "args", "command",
+];
+const SHELL_KEYS: &[&str] = &["tools", "pointer"];
+const COMMAND_KEYS: &[&str] = &[
+    "pointer",
+    "program",
+    "args_prefix",
+    "has_flag",
+    "has_all_flags",
+    "arg",
+    "args_all",
+    "args_within",
+    "args_outside",
+    "writes",
+    "reads",
+    "redirects_outside",
+    "dynamic",
+];
+/// Tools that run shell commands unless a policy's `[shell] tools` says otherwise.
+pub(crate) const DEFAULT_SHELL_TOOLS: &[&str] = &[
+    "Bash",
+    "bash",
+    "shell",
+    "Shell",
+    "sh",
+    "run_shell_command",
+    "execute_command",
+    "exec_command",
+    "local_shell",
+    "terminal",
+];
+/// Where a shell tool's command text is unless a policy's `[shell] pointer` says otherwise.
+pub(crate) const DEFAULT_SHELL_POINTER: &str = "/command";
+/// The default `max_input_bytes`: 64 KiB.
+pub(crate) const DEFAULT_MAX_INPUT_BYTES: usize = 64 * 1024;
+/// How deep builtin policies may include each other.
+const MAX_INCLUDE_DEPTH: usize = 4;
 const MATCHER_KEYS: &[&str] = &["pointer", "equals", "prefix", "glob", "regex"];
 const MATCHER_OPERATIONS: &[&str] = &["equals", "prefix", "glob", "regex"];
 
@@ -34,9 +82,24 @@ const MATCHER_OPERATIONS: &[&str] = &["equals", "prefix", "glob", "regex"];
 const DEFAULT_EFFECT: Effect = Effect::Pause;
 
 pub(crate) fn load(source: &str) -> Result<Policy, PolicyError> {
+    let (settings, drafts, mut loader) = load_parts(source, 0)?;
+    let policy = loader.build(settings, drafts);
+    if loader.problems.is_empty() {
+        Ok(policy)
+    } else {
+        Err(loader.problems.into_error())
+    }
+}
+
+/// Reads a file into its settings and rule drafts (includes merged), without compiling indexes.
+fn load_parts(
+    source: &str,
+    depth: usize,
+) -> Result<(Settings, Vec<RuleDraft>, Loader<'_>), PolicyError> {
     let mut loader = Loader {
         problems: Diagnostics::new(source),
         first_id_at: HashMap::new(),
+        depth,
     };
     let (root, syntax_errors) = DeTable::parse_recoverable(source);
     if !syntax_errors.is_empty() {
@@ -47,9 +110,9 @@ pub(crate) fn load(source: &str) -> Result<Policy, PolicyError> {
         }
         return Err(loader.problems.into_error());
     }
-    let policy = loader.document(root.get_ref());
+    let (settings, drafts) = loader.document(root.get_ref());
     if loader.problems.is_empty() {
-        Ok(policy)
+        Ok((settings, drafts, loader))
     } else {
         Err(loader.problems.into_error())
     }
@@ -59,6 +122,31 @@ struct Loader<'s> {
     problems: Diagnostics<'s>,
     /// Byte offset of each rule id's first definition, to point back at it from a duplicate.
     first_id_at: HashMap<String, usize>,
+    /// How many includes deep this file is.
+    depth: usize,
+}
+
+/// Top-level settings; `None` = not given (an including file's value, or the default, applies).
+#[derive(Default)]
+struct Settings {
+    default: Option<Effect>,
+    opaque: Option<Effect>,
+    max_input_bytes: Option<usize>,
+    shell_tools: Option<Vec<Glob>>,
+    shell_pointer: Option<JsonPointer>,
+}
+
+impl Settings {
+    /// `self` over `base`: what this file says wins over what it includes.
+    fn over(self, base: Settings) -> Settings {
+        Settings {
+            default: self.default.or(base.default),
+            opaque: self.opaque.or(base.opaque),
+            max_input_bytes: self.max_input_bytes.or(base.max_input_bytes),
+            shell_tools: self.shell_tools.or(base.shell_tools),
+            shell_pointer: self.shell_pointer.or(base.shell_pointer),
+        }
+    }
 }
 
 /// A rule as read so far. Problems are reported as found; a policy is only returned if none were.
@@ -70,19 +158,39 @@ struct RuleDraft {
     session: Option<NameSet>,
     agent: Option<NameSet>,
     args: Vec<ArgMatcher>,
+    command: Option<CommandCondition>,
+    /// The literal program names of `command.program` (for the index), if all are literal.
+    program_names: Option<Vec<String>>,
+    program_globs: Vec<Glob>,
+    /// Where the id is, to report a duplicate coming from an include.
+    id_span: Range<usize>,
 }
 
 impl Loader<'_> {
-    fn document(&mut self, root: &DeTable<'_>) -> Policy {
-        let mut default_effect = DEFAULT_EFFECT;
+    fn document(&mut self, root: &DeTable<'_>) -> (Settings, Vec<RuleDraft>) {
+        let mut settings = Settings::default();
+        let mut included = Settings::default();
+        let mut included_rules = Vec::new();
         let mut rules = Vec::new();
         for (key, value) in root.iter() {
             match key.get_ref().as_ref() {
-                "default" => {
-                    if let Some(effect) = self.effect("default", value) {
-                        default_effect = effect;
+                "include" => {
+                    (included, included_rules) = self.includes(value);
+                }
+                "default" => settings.default = self.effect("default", value),
+                "opaque" => {
+                    settings.opaque = self.effect("opaque", value);
+                    if settings.opaque == Some(Effect::Allow) {
+                        self.report(
+                            value.span(),
+                            "`opaque` must be `pause` or `reject`: a command that cannot be analysed is never allowed",
+                        );
                     }
                 }
+                "max_input_bytes" => {
+                    settings.max_input_bytes = self.positive("max_input_bytes", value)
+                }
+                "shell" => self.shell(value, &mut settings),
                 "rules" => rules = self.rules(value),
                 other => {
                     let hint = if RULE_KEYS.contains(&other) {
@@ -94,12 +202,122 @@ impl Loader<'_> {
                 }
             }
         }
-        self.build(default_effect, rules)
+        for draft in &rules {
+            if let Some(id) = &draft.id
+                && included_rules
+                    .iter()
+                    .any(|d: &RuleDraft| d.id.as_deref() == Some(&**id))
+            {
+                self.report(
+                    draft.id_span.clone(),
+                    format!("duplicate rule id `{id}`; an included policy defines it"),
+                );
+            }
+        }
+        included_rules.extend(rules);
+        (settings.over(included), included_rules)
     }
 
-    fn build(&mut self, default_effect: Effect, drafts: Vec<RuleDraft>) -> Policy {
+    /// `include = ["builtin:developer", ...]`: the named builtin policies' settings and rules.
+    fn includes(&mut self, value: &Item<'_>) -> (Settings, Vec<RuleDraft>) {
+        let mut settings = Settings::default();
+        let mut drafts = Vec::new();
+        let Some(items) = value.get_ref().as_array() else {
+            self.report(
+                value.span(),
+                format!(
+                    "`include` must be an array of policy names such as \"builtin:developer\", found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+            return (settings, drafts);
+        };
+        for item in items {
+            let Some(name) = self.string("include", item) else {
+                continue;
+            };
+            let Some(source) = crate::builtin::source(name) else {
+                self.report(
+                    item.span(),
+                    format!(
+                        "unknown policy `{name}`; expected one of {}",
+                        crate::builtin::NAMES
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                continue;
+            };
+            if self.depth >= MAX_INCLUDE_DEPTH {
+                self.report(item.span(), "includes nest too deeply");
+                continue;
+            }
+            match load_parts(source, self.depth + 1) {
+                Ok((theirs, rules, _)) => {
+                    settings = theirs.over(settings);
+                    drafts.extend(rules);
+                }
+                Err(error) => self.report(
+                    item.span(),
+                    format!("included policy `{name}` is invalid: {error}"),
+                ),
+            }
+        }
+        // Rules of an included file are positioned in that file; never report them here.
+        for draft in &mut drafts {
+            draft.id_span = 0..0;
+        }
+        (settings, drafts)
+    }
+
+    fn shell(&mut self, value: &Item<'_>, settings: &mut Settings) {
+        let Some(table) = value.get_ref().as_table() else {
+            self.report(
+                value.span(),
+                format!(
+                    "`shell` must be a table, found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+            return;
+        };
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "tools" => settings.shell_tools = self.name_globs("tools", value),
+                "pointer" => {
+                    settings.shell_pointer = self
+                        .string("pointer", value)
+                        .and_then(|text| self.check(value.span(), JsonPointer::parse(text)));
+                }
+                _ => self.unknown_key(key, "in [shell]", SHELL_KEYS, ""),
+            }
+        }
+    }
+
+    fn positive(&mut self, key: &str, value: &Item<'_>) -> Option<usize> {
+        let parsed = match value.get_ref() {
+            DeValue::Integer(integer) => i64::from_str_radix(integer.as_str(), integer.radix())
+                .ok()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n > 0),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.report(value.span(), format!("`{key}` must be a positive integer"));
+        }
+        parsed
+    }
+
+    fn build(&mut self, settings: Settings, drafts: Vec<RuleDraft>) -> Policy {
+        let default_effect = settings.default.unwrap_or(DEFAULT_EFFECT);
         let mut globs = GlobSetBuilder::new();
         let mut rule_of_glob = Vec::new();
+        let mut program_globs = GlobSetBuilder::new();
+        let mut rule_of_program_glob = Vec::new();
+        let mut programs = ProgramIndex::default();
+        let mut any_program = Vec::new();
         let mut rules = Vec::with_capacity(drafts.len());
         for draft in drafts {
             // A draft without id or effect has been reported already.
@@ -111,6 +329,26 @@ impl Loader<'_> {
             for glob in draft.tool_globs.into_iter().flatten() {
                 globs.add(glob);
                 rule_of_glob.push(index);
+            }
+            if let Some(command) = &draft.command {
+                match (&draft.program_names, &command.program) {
+                    (_, None) => any_program.push(index),
+                    (Some(names), Some(_)) => {
+                        for name in names {
+                            programs
+                                .by_name
+                                .entry(name.clone())
+                                .or_default()
+                                .push(index);
+                        }
+                    }
+                    (None, Some(_)) => {
+                        for glob in &draft.program_globs {
+                            program_globs.add(glob.clone());
+                            rule_of_program_glob.push(index);
+                        }
+                    }
+                }
             }
             let conditions = draft
                 .session
@@ -128,6 +366,7 @@ impl Loader<'_> {
                 reason,
                 tool_filtered,
                 conditions,
+                command: draft.command,
             });
         }
         let globs = globs.build().unwrap_or_else(|error| {
@@ -135,15 +374,57 @@ impl Loader<'_> {
                 .report(0..0, format!("cannot combine the tool globs: {error}"));
             globset::GlobSet::empty()
         });
+        if !rule_of_program_glob.is_empty() {
+            programs.globs = program_globs.build().ok();
+            programs.rule_of_glob = rule_of_program_glob.into_boxed_slice();
+        }
+        programs.any = any_program.into_boxed_slice();
+        let precedence = precedence_order(&rules);
+        let mut rank = vec![0; rules.len()];
+        for (position, &index) in precedence.iter().enumerate() {
+            if let Some(slot) = rank.get_mut(index) {
+                *slot = position;
+            }
+        }
+        let untooled = precedence
+            .iter()
+            .copied()
+            .filter(|&i| {
+                rules
+                    .get(i)
+                    .is_some_and(|r: &Rule| !r.tool_filtered && r.command.is_none())
+            })
+            .collect();
+        let shell_tools = settings.shell_tools.unwrap_or_else(|| {
+            DEFAULT_SHELL_TOOLS
+                .iter()
+                .filter_map(|name| compile_glob(name).ok())
+                .collect()
+        });
+        let shell_tools = NameSet::new(shell_tools).unwrap_or_else(|error| {
+            self.problems.report(0..0, error);
+            NameSet::empty()
+        });
+        let shell_pointer = settings.shell_pointer.unwrap_or_else(|| {
+            JsonPointer::parse(DEFAULT_SHELL_POINTER).unwrap_or_else(|_| JsonPointer::never())
+        });
         Policy {
             default_effect,
             default_reason: default_reason(default_effect),
-            precedence: precedence_order(&rules),
+            rank: rank.into_boxed_slice(),
             rules: rules.into_boxed_slice(),
             tools: ToolIndex {
                 globs,
                 rule_of_glob: rule_of_glob.into_boxed_slice(),
             },
+            untooled,
+            programs,
+            shell: ShellSettings {
+                tools: shell_tools,
+                pointer: shell_pointer,
+            },
+            opaque_effect: settings.opaque.unwrap_or(Effect::Pause),
+            max_input_bytes: settings.max_input_bytes.unwrap_or(DEFAULT_MAX_INPUT_BYTES),
         }
     }
 
@@ -185,16 +466,24 @@ impl Loader<'_> {
             session: None,
             agent: None,
             args: Vec::new(),
+            command: None,
+            program_names: None,
+            program_globs: Vec::new(),
+            id_span: 0..0,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
-                "id" => draft.id = self.rule_id(value),
+                "id" => {
+                    draft.id_span = value.span();
+                    draft.id = self.rule_id(value);
+                }
                 "effect" => draft.effect = self.effect("effect", value),
                 "reason" => draft.reason = self.reason(value),
                 "tool" => draft.tool_globs = self.name_globs("tool", value),
                 "session" => draft.session = self.name_set("session", value),
                 "agent" => draft.agent = self.name_set("agent", value),
                 "args" => draft.args = self.arg_matchers(value),
+                "command" => self.command(value, &mut draft),
                 other => {
                     let hint = if MATCHER_KEYS.contains(&other) {
                         "; argument matchers go under [[rules.args]]"
@@ -218,10 +507,161 @@ impl Loader<'_> {
         draft
     }
 
+    /// `command = { program = "git", args_prefix = ["push"], ... }`.
+    fn command(&mut self, value: &Item<'_>, draft: &mut RuleDraft) {
+        let Some(table) = value.get_ref().as_table() else {
+            self.report(
+                value.span(),
+                format!(
+                    "`command` must be a table such as {{ program = \"git\" }}, found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+            return;
+        };
+        let mut condition = CommandCondition::default();
+        for (key, value) in table.iter() {
+            match key.get_ref().as_ref() {
+                "pointer" => {
+                    condition.pointer = self
+                        .string("pointer", value)
+                        .and_then(|text| self.check(value.span(), JsonPointer::parse(text)));
+                }
+                "program" => {
+                    let Some(globs) = self.name_globs("program", value) else {
+                        continue;
+                    };
+                    let literal: Vec<String> = globs
+                        .iter()
+                        .map(|g| g.glob().to_owned())
+                        .filter(|g| !g.contains(['*', '?', '[', '{', '\\']))
+                        .collect();
+                    if literal.len() == globs.len() {
+                        draft.program_names = Some(literal);
+                    }
+                    draft.program_globs = globs.clone();
+                    condition.program = self.glob_set(value, globs);
+                }
+                "args_prefix" => {
+                    if let Some(globs) = self.name_globs("args_prefix", value) {
+                        condition.args_prefix =
+                            globs.into_iter().map(|g| g.compile_matcher()).collect();
+                    }
+                }
+                "has_flag" | "has_all_flags" => {
+                    let key_name = key.get_ref().to_string();
+                    let Some(flags) = self.strings(&key_name, value) else {
+                        continue;
+                    };
+                    for (flag, span) in &flags {
+                        if !flag.starts_with('-') {
+                            self.report(
+                                span.clone(),
+                                format!("flag `{flag}` must start with `-`, e.g. \"--force\""),
+                            );
+                        }
+                    }
+                    let flags = flags.into_iter().map(|(f, _)| f.into()).collect();
+                    if key_name == "has_flag" {
+                        condition.has_flag = flags;
+                    } else {
+                        condition.has_all_flags = flags;
+                    }
+                }
+                "arg" | "args_all" | "writes" | "reads" => {
+                    let key_name = key.get_ref().to_string();
+                    let set = self
+                        .name_globs(&key_name, value)
+                        .and_then(|globs| self.glob_set(value, globs));
+                    match key_name.as_str() {
+                        "arg" => condition.arg = set,
+                        "args_all" => condition.args_all = set,
+                        "writes" => condition.writes = set,
+                        _ => condition.reads = set,
+                    }
+                }
+                "args_within" | "args_outside" | "redirects_outside" => {
+                    let key_name = key.get_ref().to_string();
+                    let Some(roots) = self.strings(&key_name, value) else {
+                        continue;
+                    };
+                    let mut parsed = Vec::new();
+                    for (root, span) in roots {
+                        if root == "$CWD" {
+                            parsed.push(Root::Cwd);
+                        } else if root.starts_with('/') || root == "~" || root.starts_with("~/") {
+                            parsed.push(Root::Dir(crate::command::lexical(&root, None)));
+                        } else {
+                            self.report(
+                                span,
+                                format!("`{root}` is not a root; use \"$CWD\", an absolute path or a path under ~"),
+                            );
+                        }
+                    }
+                    match key_name.as_str() {
+                        "args_within" => condition.within = parsed,
+                        "args_outside" => condition.outside = parsed,
+                        _ => condition.redirects_outside = parsed,
+                    }
+                }
+                "dynamic" => match value.get_ref() {
+                    DeValue::Boolean(flag) => condition.dynamic = *flag,
+                    other => self.report(
+                        value.span(),
+                        format!("`dynamic` must be a boolean, found {}", other.type_str()),
+                    ),
+                },
+                _ => self.unknown_key(key, "in a command condition", COMMAND_KEYS, ""),
+            }
+        }
+        draft.command = Some(condition);
+    }
+
+    fn glob_set(&mut self, value: &Item<'_>, globs: Vec<Glob>) -> Option<GlobSet> {
+        let mut builder = GlobSetBuilder::new();
+        for glob in globs {
+            builder.add(glob);
+        }
+        let built = builder
+            .build()
+            .map_err(|error| format!("cannot build glob set: {error}"));
+        self.check(value.span(), built)
+    }
+
+    /// A string or a non-empty array of strings, each with its span.
+    fn strings(&mut self, key: &str, value: &Item<'_>) -> Option<Vec<(String, Range<usize>)>> {
+        let items: Vec<&Item<'_>> = match value.get_ref() {
+            DeValue::String(_) => vec![value],
+            DeValue::Array(items) if !items.is_empty() => items.iter().collect(),
+            other => {
+                self.report(
+                    value.span(),
+                    format!(
+                        "`{key}` must be a string or a non-empty array of strings; found {}",
+                        other.type_str()
+                    ),
+                );
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push((self.string(key, item)?.to_owned(), item.span()));
+        }
+        Some(out)
+    }
+
     fn rule_id(&mut self, value: &Item<'_>) -> Option<Arc<str>> {
         let id = self.string("id", value)?;
         if id.is_empty() {
             self.report(value.span(), "rule `id` must not be empty");
+            return None;
+        }
+        if id.starts_with("builtin:") {
+            self.report(
+                value.span(),
+                format!("rule id `{id}` must not start with `builtin:`, which names Gatehouse's own decisions"),
+            );
             return None;
         }
         if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -577,7 +1017,7 @@ args = [{ pointer = "/when", equals = 1979-05-27 }, "oops"]
             (
                 12,
                 1,
-                "unknown key `prefix` in a rule; expected one of `id`, `effect`, `reason`, `tool`, `session`, `agent`, `args`; argument matchers go under [[rules.args]]",
+                "unknown key `prefix` in a rule; expected one of `id`, `effect`, `reason`, `tool`, `session`, `agent`, `args`, `command`; argument matchers go under [[rules.args]]",
             ),
             (14, 11, "pointer `command` must start with '/'"),
             (15, 9, "invalid regex: unclosed group"),
@@ -635,7 +1075,7 @@ args = [{ pointer = "/when", equals = 1979-05-27 }, "oops"]
                 "id = \"x\"\n".into(),
                 1,
                 1,
-                "unknown key `id` at the top level; expected one of `default`, `rules`; rule fields belong under [[rules]]",
+                "unknown key `id` at the top level; expected one of `include`, `default`, `opaque`, `max_input_bytes`, `shell`, `rules`; rule fields belong under [[rules]]",
             ),
             (
                 "rules is a table",

@@ -46,6 +46,11 @@ impl NameSet {
             .map_err(|error| format!("cannot build glob set: {error}"))
     }
 
+    /// Matches nothing.
+    pub(crate) fn empty() -> NameSet {
+        NameSet(GlobSet::empty())
+    }
+
     pub(crate) fn matches(&self, name: &str) -> bool {
         self.0
             .is_match_candidate(&Candidate::from_bytes(name.as_bytes()))
@@ -94,6 +99,13 @@ impl JsonPointer {
         Ok(JsonPointer {
             tokens: tokens.into_boxed_slice(),
         })
+    }
+
+    /// A pointer that resolves to nothing (a fallback that cannot happen for valid constants).
+    pub(crate) fn never() -> JsonPointer {
+        JsonPointer {
+            tokens: Box::new([]),
+        }
     }
 
     /// Looks the pointer up in an action's input without cloning or allocating.

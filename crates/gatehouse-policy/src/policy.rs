@@ -1,15 +1,19 @@
 //! A loaded policy and its evaluation of one action: the Tier-1 hot path.
 //!
-//! *Invariant*: evaluation cannot fail and does not allocate beyond one small scratch vector for
-//! tool-glob hits; every verdict names the rule that decided it, or `None` for the default.
+//! *Invariant*: evaluation cannot fail; every verdict names the rule that decided it (a built-in
+//! id such as `builtin:opaque` for decisions no rule made), or `None` for the default. An opaque
+//! shell command, or an input over the size cap, is never allowed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use globset::{Candidate, GlobSet};
 use serde_json::{Map, Value};
 
+use crate::command::{CommandCondition, Context, NoResolver, PathResolver};
 use crate::effect::Effect;
-use crate::matcher::{ArgMatcher, NameSet};
+use crate::matcher::{ArgMatcher, JsonPointer, NameSet};
+use crate::shell::{self, ParsedCommand, SimpleCommand};
 
 /// A borrowed view of one action, as the daemon received it.
 #[derive(Clone, Copy, Debug)]
@@ -51,12 +55,37 @@ pub struct Evaluation {
 pub struct Policy {
     pub(crate) default_effect: Effect,
     pub(crate) default_reason: Arc<str>,
-    /// In file order.
+    /// In file order (included rules first).
     pub(crate) rules: Box<[Rule]>,
-    /// Indices into `rules`: every `reject` in file order, then every `pause`, then every `allow`.
-    /// The first rule in this order that matches decides.
-    pub(crate) precedence: Box<[usize]>,
+    /// For each rule, its position in precedence order: every `reject` in file order, then every
+    /// `pause`, then every `allow`. Among matching rules, the lowest rank decides.
+    pub(crate) rank: Box<[usize]>,
     pub(crate) tools: ToolIndex,
+    /// Rules without a `command` condition and without `tool`, in precedence order.
+    pub(crate) untooled: Box<[usize]>,
+    pub(crate) programs: ProgramIndex,
+    pub(crate) shell: ShellSettings,
+    /// What an opaque shell command gets (`reject` or `pause`).
+    pub(crate) opaque_effect: Effect,
+    /// Inputs with more string bytes than this are never allowed.
+    pub(crate) max_input_bytes: usize,
+}
+
+/// Which tools run shell commands and where their command text is.
+#[derive(Clone, Debug)]
+pub(crate) struct ShellSettings {
+    pub(crate) tools: NameSet,
+    pub(crate) pointer: JsonPointer,
+}
+
+/// Command rules by the program they name, so a simple command meets only its candidates.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProgramIndex {
+    pub(crate) by_name: HashMap<String, Vec<usize>>,
+    pub(crate) globs: Option<GlobSet>,
+    pub(crate) rule_of_glob: Box<[usize]>,
+    /// Command rules without `program`.
+    pub(crate) any: Box<[usize]>,
 }
 
 /// One `[[rules]]` entry, compiled.
@@ -66,9 +95,12 @@ pub(crate) struct Rule {
     pub(crate) effect: Effect,
     pub(crate) reason: Arc<str>,
     /// Whether the rule names tools; if so, [`ToolIndex`] says whether the action's tool is one.
+    /// A command rule that names no tool applies to the policy's shell tools.
     pub(crate) tool_filtered: bool,
     /// Every condition must hold. Cheap ones come first.
     pub(crate) conditions: Box<[Condition]>,
+    /// Structural match on each simple command of a shell command.
+    pub(crate) command: Option<CommandCondition>,
 }
 
 /// A condition of a rule other than its tool.
@@ -120,32 +152,214 @@ impl ToolIndex {
     }
 }
 
+/// The built-in decisions that no rule names.
+pub(crate) const OPAQUE_RULE_ID: &str = "builtin:opaque";
+pub(crate) const TOO_LONG_RULE_ID: &str = "builtin:input-too-long";
+
+/// The strongest verdict found so far while combining per-command results.
+struct Strongest<'p> {
+    found: Option<(Effect, Option<&'p Rule>, Option<String>)>,
+}
+
+impl<'p> Strongest<'p> {
+    fn offer(&mut self, effect: Effect, rule: Option<&'p Rule>, why: Option<String>) {
+        let stronger = match &self.found {
+            None => true,
+            Some((current, _, _)) => effect.strength() > current.strength(),
+        };
+        if stronger {
+            self.found = Some((effect, rule, why));
+        }
+    }
+}
+
 impl Policy {
-    /// Decides one action: the first matching rule in precedence order (every `reject`, then every
-    /// `pause`, then every `allow`, each in file order), else the policy's default.
+    /// Decides one action with no symlink resolution ([`NoResolver`]).
     pub fn evaluate(&self, action: &ActionRef<'_>) -> Evaluation {
+        self.evaluate_with(action, &NoResolver)
+    }
+
+    /// Decides one action. Rules without a `command` condition see the action as a whole; for a
+    /// shell tool, each simple command of the parsed command line is decided on its own by the
+    /// command rules. The verdict is the most restrictive of all of them: any `reject`, then any
+    /// `pause` (an opaque command counts as the policy's `opaque` effect), then `allow` when a
+    /// whole-action allow rule matched or every simple command was allowed; else the default.
+    pub fn evaluate_with(&self, action: &ActionRef<'_>, resolver: &dyn PathResolver) -> Evaluation {
         let tool_hits = self.tools.rules_matching(action.tool);
-        let decided_by = self.precedence.iter().find_map(|&index| {
-            let rule = self.rules.get(index)?;
-            let tool_holds = !rule.tool_filtered || tool_hits.binary_search(&index).is_ok();
-            let holds = tool_holds && rule.conditions.iter().all(|c| c.holds(action));
-            holds.then_some(rule)
+        let is_shell = self.shell.tools.matches(action.tool);
+        let too_long = input_exceeds(action.input, self.max_input_bytes);
+        let mut strongest = Strongest { found: None };
+
+        // Whole-action rules.
+        let mut candidates: Vec<usize> = tool_hits
+            .iter()
+            .copied()
+            .filter(|&i| self.rules.get(i).is_some_and(|r| r.command.is_none()))
+            .chain(self.untooled.iter().copied())
+            .collect();
+        candidates.sort_unstable_by_key(|&i| self.rank.get(i).copied().unwrap_or(usize::MAX));
+        let whole = candidates.iter().find_map(|&i| {
+            let rule = self.rules.get(i)?;
+            rule.conditions
+                .iter()
+                .all(|c| c.holds(action))
+                .then_some(rule)
         });
-        match decided_by {
-            Some(rule) => Evaluation {
-                effect: rule.effect,
+        let whole_allows = whole.is_some_and(|r| r.effect == Effect::Allow);
+        if let Some(rule) = whole {
+            strongest.offer(rule.effect, Some(rule), None);
+        }
+
+        // Per simple command.
+        let mut all_commands_allowed = None::<&Rule>;
+        let mut every_allowed = true;
+        let mut any_command = false;
+        if too_long {
+            strongest.offer(
+                Effect::Pause,
+                None,
+                Some(format!(
+                    "input is longer than {} bytes; too long to check",
+                    self.max_input_bytes
+                )),
+            );
+        } else {
+            let cx = Context {
+                cwd: action.cwd,
+                resolver,
+            };
+            let mut parsed: Vec<(Option<&JsonPointer>, ParsedCommand)> = Vec::new();
+            if is_shell && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
+            {
+                parsed.push((None, shell::parse(text)));
+            }
+            for (pointer, _) in self.rules.iter().filter_map(|r| {
+                let command = r.command.as_ref()?;
+                Some((command.pointer.as_ref()?, r))
+            }) {
+                if parsed
+                    .iter()
+                    .any(|(p, _)| p.is_some_and(|p| std::ptr::eq(p, pointer)))
+                {
+                    continue;
+                }
+                if let Some(Value::String(text)) = pointer.resolve(action.input) {
+                    parsed.push((Some(pointer), shell::parse(text)));
+                }
+            }
+            for (pointer, command_line) in &parsed {
+                if let Some(why) = command_line.opaque.first() {
+                    strongest.offer(
+                        self.opaque_effect,
+                        None,
+                        Some(format!("the command cannot be analysed statically: {why}")),
+                    );
+                }
+                for command in &command_line.commands {
+                    any_command = true;
+                    let decided =
+                        self.decide_command(command, *pointer, action, is_shell, &tool_hits, &cx);
+                    match decided {
+                        Some(rule) => {
+                            strongest.offer(rule.effect, Some(rule), None);
+                            if rule.effect == Effect::Allow {
+                                all_commands_allowed.get_or_insert(rule);
+                            } else {
+                                every_allowed = false;
+                            }
+                        }
+                        None => every_allowed = false,
+                    }
+                }
+            }
+        }
+
+        let verdict = match strongest.found {
+            Some((effect @ (Effect::Reject | Effect::Pause), rule, why)) => {
+                Some((effect, rule, why))
+            }
+            _ if whole_allows => whole.map(|r| (Effect::Allow, Some(r), None)),
+            _ if any_command && every_allowed => {
+                all_commands_allowed.map(|r| (Effect::Allow, Some(r), None))
+            }
+            _ => None,
+        };
+        match verdict {
+            Some((effect, Some(rule), _)) => Evaluation {
+                effect,
                 rule_id: Some(Arc::clone(&rule.id)),
                 reason: Arc::clone(&rule.reason),
             },
-            None => Evaluation {
-                effect: self.default_effect,
-                rule_id: None,
-                reason: Arc::clone(&self.default_reason),
+            Some((effect, None, why)) => Evaluation {
+                effect,
+                rule_id: Some(Arc::from(if too_long {
+                    TOO_LONG_RULE_ID
+                } else {
+                    OPAQUE_RULE_ID
+                })),
+                reason: why.unwrap_or_default().into(),
             },
+            None => {
+                // The default never allows what cannot be known.
+                Evaluation {
+                    effect: self.default_effect,
+                    rule_id: None,
+                    reason: Arc::clone(&self.default_reason),
+                }
+            }
         }
     }
 
-    /// How many `[[rules]]` the policy holds.
+    /// The first command rule, in precedence order, that matches one simple command.
+    fn decide_command(
+        &self,
+        command: &SimpleCommand,
+        pointer: Option<&JsonPointer>,
+        action: &ActionRef<'_>,
+        is_shell: bool,
+        tool_hits: &[usize],
+        cx: &Context<'_>,
+    ) -> Option<&Rule> {
+        let mut candidates: Vec<usize> = Vec::new();
+        if let Some(list) = self.programs.by_name.get(&command.program) {
+            candidates.extend_from_slice(list);
+        }
+        if let Some(globs) = &self.programs.globs {
+            let mut hits = Vec::new();
+            globs.matches_candidate_into(
+                &Candidate::from_bytes(command.program.as_bytes()),
+                &mut hits,
+            );
+            candidates.extend(
+                hits.into_iter()
+                    .filter_map(|h| self.programs.rule_of_glob.get(h).copied()),
+            );
+        }
+        candidates.extend_from_slice(&self.programs.any);
+        candidates.sort_unstable_by_key(|&i| self.rank.get(i).copied().unwrap_or(usize::MAX));
+        candidates.dedup();
+        candidates.into_iter().find_map(|i| {
+            let rule = self.rules.get(i)?;
+            let condition = rule.command.as_ref()?;
+            let same_text = match (condition.pointer.as_ref(), pointer) {
+                (None, None) => true,
+                (Some(a), Some(b)) => std::ptr::eq(a, b),
+                _ => false,
+            };
+            let tool_holds = if rule.tool_filtered {
+                tool_hits.binary_search(&i).is_ok()
+            } else {
+                is_shell
+            };
+            let holds = same_text
+                && tool_holds
+                && rule.conditions.iter().all(|c| c.holds(action))
+                && condition.matches(command, rule.effect, cx);
+            holds.then_some(rule)
+        })
+    }
+
+    /// How many `[[rules]]` the policy holds (included rules count).
     pub fn rule_count(&self) -> usize {
         self.rules.len()
     }
@@ -154,6 +368,38 @@ impl Policy {
     pub fn default_effect(&self) -> Effect {
         self.default_effect
     }
+
+    /// The effect of an opaque shell command.
+    pub fn opaque_effect(&self) -> Effect {
+        self.opaque_effect
+    }
+}
+
+/// Whether the strings of `input` (keys and values) add up to more than `limit` bytes.
+fn input_exceeds(input: &Map<String, Value>, limit: usize) -> bool {
+    fn walk(value: &Value, budget: &mut usize) -> bool {
+        match value {
+            Value::String(text) => spend(text.len(), budget),
+            Value::Array(items) => items.iter().any(|item| walk(item, budget)),
+            Value::Object(map) => map
+                .iter()
+                .any(|(key, item)| spend(key.len(), budget) || walk(item, budget)),
+            _ => spend(8, budget),
+        }
+    }
+    fn spend(bytes: usize, budget: &mut usize) -> bool {
+        match budget.checked_sub(bytes) {
+            Some(left) => {
+                *budget = left;
+                false
+            }
+            None => true,
+        }
+    }
+    let mut budget = limit;
+    input
+        .iter()
+        .any(|(key, item)| spend(key.len(), &mut budget) || walk(item, &mut budget))
 }
 
 /// Orders rule indices for evaluation: strongest effect first, file order within an effect.

@@ -1,0 +1,344 @@
+//! The `command` condition of a rule: structural matching on one parsed simple command, and the
+//! path reasoning it needs (`~`, `cwd`, `..`, symlinks through a caller-supplied resolver).
+
+use std::path::{Path, PathBuf};
+
+use globset::{Candidate, GlobMatcher, GlobSet};
+
+use crate::effect::Effect;
+use crate::matcher::JsonPointer;
+use crate::shell::{SimpleCommand, WordKind};
+
+/// Resolves symlinks for path rules. The engine does no IO; the daemon supplies one that asks the
+/// filesystem (resolving through the nearest existing ancestor), tests a fake.
+pub trait PathResolver {
+    /// The canonical form of an absolute path, or `None` when it cannot be resolved.
+    fn canonicalize(&self, path: &Path) -> Option<PathBuf>;
+}
+
+/// Resolves nothing: paths are judged as written (lexically normalised).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoResolver;
+
+impl PathResolver for NoResolver {
+    fn canonicalize(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// A root for `args_within` / `args_outside`.
+#[derive(Clone, Debug)]
+pub(crate) enum Root {
+    /// The action's working directory (`"$CWD"` in policy files).
+    Cwd,
+    /// A fixed directory, absolute or under `~`, without trailing `/`.
+    Dir(String),
+}
+
+/// A compiled `command = { ... }` condition.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CommandCondition {
+    /// Where the command text is; `None` = the policy's `[shell] pointer`.
+    pub(crate) pointer: Option<JsonPointer>,
+    pub(crate) program: Option<GlobSet>,
+    pub(crate) args_prefix: Vec<GlobMatcher>,
+    pub(crate) has_flag: Vec<Box<str>>,
+    pub(crate) has_all_flags: Vec<Box<str>>,
+    pub(crate) arg: Option<GlobSet>,
+    pub(crate) args_all: Option<GlobSet>,
+    pub(crate) within: Vec<Root>,
+    pub(crate) outside: Vec<Root>,
+    pub(crate) writes: Option<GlobSet>,
+    pub(crate) reads: Option<GlobSet>,
+    /// Some redirection's file lies outside every root (a non-literal file counts as outside).
+    pub(crate) redirects_outside: Vec<Root>,
+    /// An allow rule normally needs a fully static command; `dynamic = true` waives that.
+    pub(crate) dynamic: bool,
+}
+
+/// What a command condition may look at besides the command.
+pub(crate) struct Context<'a> {
+    pub(crate) cwd: Option<&'a str>,
+    pub(crate) resolver: &'a dyn PathResolver,
+}
+
+fn glob_hit(set: &GlobSet, text: &str) -> bool {
+    set.is_match_candidate(&Candidate::from_bytes(text.as_bytes()))
+}
+
+impl CommandCondition {
+    pub(crate) fn matches(
+        &self,
+        command: &SimpleCommand,
+        effect: Effect,
+        cx: &Context<'_>,
+    ) -> bool {
+        if let Some(program) = &self.program
+            && !glob_hit(program, &command.program)
+        {
+            return false;
+        }
+        if effect == Effect::Allow {
+            if !command.trusted_path || !(command.is_static || self.dynamic) {
+                return false;
+            }
+            if command.args_from_input && (self.args_all.is_some() || !self.within.is_empty()) {
+                return false;
+            }
+        }
+        if !self.args_prefix.is_empty() {
+            let mut positionals = command.positionals();
+            for glob in &self.args_prefix {
+                let hit = positionals
+                    .next()
+                    .and_then(|w| w.text.as_deref())
+                    .is_some_and(|text| glob.is_match(text));
+                if !hit {
+                    return false;
+                }
+            }
+        }
+        if !self.has_flag.is_empty() && !self.has_flag.iter().any(|f| command.has_flag(f)) {
+            return false;
+        }
+        if !self.has_all_flags.iter().all(|f| command.has_flag(f)) {
+            return false;
+        }
+        if let Some(set) = &self.arg {
+            let hit = command
+                .words
+                .iter()
+                .filter(|w| w.kind != WordKind::Flag)
+                .filter_map(|w| w.text.as_deref())
+                .any(|text| word_forms(text, cx).iter().any(|form| glob_hit(set, form)));
+            if !hit {
+                return false;
+            }
+        }
+        if let Some(set) = &self.args_all {
+            let mut any = false;
+            for word in command.positionals() {
+                any = true;
+                let Some(text) = word.text.as_deref() else {
+                    return false;
+                };
+                let trimmed = text.trim_start_matches("./").trim_end_matches('/');
+                if !(glob_hit(set, text) || glob_hit(set, trimmed)) {
+                    return false;
+                }
+            }
+            if !any {
+                return false;
+            }
+        }
+        if !self.within.is_empty() {
+            for word in command.words.iter().filter(|w| w.kind != WordKind::Flag) {
+                let Some(text) = word.text.as_deref() else {
+                    return false;
+                };
+                if !path_forms(text, cx)
+                    .iter()
+                    .all(|form| self.within.iter().any(|root| inside(form, root, cx)))
+                {
+                    return false;
+                }
+            }
+        }
+        if !self.outside.is_empty() {
+            let hit = command
+                .words
+                .iter()
+                .filter(|w| w.kind != WordKind::Flag)
+                .filter_map(|w| w.text.as_deref())
+                .any(|text| {
+                    path_forms(text, cx)
+                        .iter()
+                        .any(|form| !self.outside.iter().any(|root| inside(form, root, cx)))
+                });
+            if !hit {
+                return false;
+            }
+        }
+        if !self.redirects_outside.is_empty() {
+            let hit = command.redirects.iter().any(|r| match r.target.as_deref() {
+                None => true,
+                Some(target) => path_forms(target, cx).iter().any(|form| {
+                    !self
+                        .redirects_outside
+                        .iter()
+                        .any(|root| inside(form, root, cx))
+                }),
+            });
+            if !hit {
+                return false;
+            }
+        }
+        for (set, want_write) in [(&self.writes, true), (&self.reads, false)] {
+            let Some(set) = set else { continue };
+            let hit = command
+                .redirects
+                .iter()
+                .filter(|r| if want_write { r.write } else { r.read })
+                .filter_map(|r| r.target.as_deref())
+                .any(|target| {
+                    word_forms(target, cx)
+                        .iter()
+                        .any(|form| glob_hit(set, form))
+                });
+            if !hit {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The spellings a word is matched under: as written, after a leading `@` (curl's `-d @file`),
+/// after the first `=` (dd's `of=/dev/sda`), and each of those as a normalised path.
+fn word_forms(text: &str, cx: &Context<'_>) -> Vec<String> {
+    let mut forms = vec![text.to_owned()];
+    if let Some(rest) = text.strip_prefix('@') {
+        forms.push(rest.to_owned());
+    }
+    if let Some((_, rest)) = text.split_once('=') {
+        forms.push(rest.to_owned());
+        if let Some(file) = rest.strip_prefix('@').or_else(|| rest.strip_prefix('<')) {
+            forms.push(file.to_owned());
+        }
+    }
+    let written = forms.clone();
+    for form in written {
+        for path in path_forms(&form, cx) {
+            if !forms.contains(&path) {
+                forms.push(path);
+            }
+        }
+    }
+    forms
+}
+
+/// A path as normalised lexically against `cwd`, plus its canonical form when the resolver knows
+/// it. A relative path without a `cwd` is kept relative (`..` preserved at its start).
+fn path_forms(text: &str, cx: &Context<'_>) -> Vec<String> {
+    let mut forms = Vec::with_capacity(2);
+    let lexical = lexical(text, cx.cwd);
+    if lexical.starts_with('/')
+        && let Some(canonical) = cx.resolver.canonicalize(Path::new(&lexical))
+        && let Some(canonical) = canonical.to_str()
+        && canonical != lexical
+    {
+        forms.push(canonical.to_owned());
+    }
+    forms.insert(0, lexical);
+    forms
+}
+
+/// Joins `text` to `cwd` when relative and resolves `.` and `..` without touching the disk.
+pub(crate) fn lexical(text: &str, cwd: Option<&str>) -> String {
+    let (root, rest): (&str, String) = if let Some(rest) = text.strip_prefix('/') {
+        ("/", rest.to_owned())
+    } else if text == "~" || text.starts_with("~/") {
+        ("~/", text.get(2..).unwrap_or("").to_owned())
+    } else if let Some(cwd) = cwd.filter(|c| c.starts_with('/')) {
+        ("/", format!("{}/{text}", cwd.trim_start_matches('/')))
+    } else {
+        ("", text.to_owned())
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if root.is_empty() {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match root {
+        "~/" if joined.is_empty() => "~".to_owned(),
+        "/" if joined.is_empty() => "/".to_owned(),
+        "" if joined.is_empty() => ".".to_owned(),
+        _ => format!("{root}{joined}"),
+    }
+}
+
+fn inside(path: &str, root: &Root, cx: &Context<'_>) -> bool {
+    let root = match root {
+        Root::Cwd => match cx.cwd {
+            Some(cwd) => lexical(cwd, None),
+            // Without a cwd, a relative path that does not climb out counts as inside.
+            None => {
+                return !path.starts_with('/')
+                    && !path.starts_with('~')
+                    && path != ".."
+                    && !path.starts_with("../");
+            }
+        },
+        Root::Dir(dir) => dir.clone(),
+    };
+    if root == "/" {
+        return path.starts_with('/');
+    }
+    path == root
+        || path
+            .strip_prefix(root.as_str())
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexical_paths() {
+        let cases = [
+            ("a/b", Some("/w/p"), "/w/p/a/b"),
+            ("../../etc", Some("/w/p"), "/etc"),
+            ("../../../../..", Some("/w/p"), "/"),
+            ("~/.ssh/../.ssh/id", None, "~/.ssh/id"),
+            ("~", None, "~"),
+            ("$HOME", None, "$HOME"),
+            ("../x", None, "../x"),
+            ("./target/", None, "target"),
+            ("/a/./b/../c", None, "/a/c"),
+            (".", None, "."),
+        ];
+        for (text, cwd, expected) in cases {
+            assert_eq!(lexical(text, cwd), expected, "{text} in {cwd:?}");
+        }
+    }
+
+    struct Links;
+    impl PathResolver for Links {
+        fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+            let text = path.to_str()?;
+            text.strip_prefix("/w/p/link")
+                .map(|rest| PathBuf::from(format!("/home/me/.ssh{rest}")))
+        }
+    }
+
+    #[test]
+    fn within_and_outside_use_lexical_and_canonical_forms() {
+        let cx = Context {
+            cwd: Some("/w/p"),
+            resolver: &Links,
+        };
+        let forms = path_forms("link/id_rsa", &cx);
+        assert_eq!(forms, vec!["/w/p/link/id_rsa", "/home/me/.ssh/id_rsa"]);
+        assert!(inside("/w/p/x", &Root::Cwd, &cx));
+        assert!(!inside("/w/px", &Root::Cwd, &cx));
+        assert!(inside("/tmp/a", &Root::Dir("/tmp".into()), &cx));
+        let none = Context {
+            cwd: None,
+            resolver: &NoResolver,
+        };
+        assert!(inside("src/x", &Root::Cwd, &none));
+        assert!(!inside("../x", &Root::Cwd, &none));
+        assert!(!inside("~/x", &Root::Cwd, &none));
+    }
+}

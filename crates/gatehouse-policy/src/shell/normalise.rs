@@ -1,0 +1,1085 @@
+//! From a simple command as written to what it runs: wrappers unwrapped, shells recursed into,
+//! interpreters and `eval` declared opaque, options of known commands spelled one way.
+
+use super::words::{Text, home_form};
+use super::{ParsedCommand, RawCommand, Stdin, parse_into};
+
+/// One simple command after normalisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimpleCommand {
+    /// The program's name without directory or quotes: `/bin/rm`, `\rm` and `'rm'` are `rm`.
+    pub program: String,
+    /// Named bare or from a system directory (`/bin`, `/usr/bin`, ...); `./rm` is not.
+    pub trusted_path: bool,
+    /// The words after the program, options normalised.
+    pub words: Vec<Word>,
+    pub redirects: Vec<Redirect>,
+    /// Every word is known statically (no variables, no substitutions).
+    pub is_static: bool,
+    /// More arguments arrive at run time (`xargs rm`, `find -exec rm {} ;`).
+    pub args_from_input: bool,
+}
+
+/// One word of a simple command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Word {
+    /// `None` when the word is not known statically.
+    pub text: Option<String>,
+    pub kind: WordKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WordKind {
+    /// An option, in its canonical spelling for known commands (`--recursive`).
+    Flag,
+    /// The value of the option before it (`-m MESSAGE`, `--output=FILE`).
+    Value,
+    /// An operand: a subcommand, a path, a URL...
+    Positional,
+}
+
+/// A redirection of a simple command (or of a group it belongs to).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    /// The file; `None` when not known statically.
+    pub target: Option<String>,
+    pub read: bool,
+    pub write: bool,
+}
+
+impl SimpleCommand {
+    /// The operands (positional words), in order.
+    pub fn positionals(&self) -> impl Iterator<Item = &Word> {
+        self.words.iter().filter(|w| w.kind == WordKind::Positional)
+    }
+
+    /// Whether the command carries an option in its canonical spelling.
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.words
+            .iter()
+            .any(|w| w.kind == WordKind::Flag && w.text.as_deref() == Some(flag))
+    }
+}
+
+/// Variables whose assignment changes what later commands run or load.
+pub(crate) fn dangerous_variable(name: &str) -> bool {
+    matches!(
+        name,
+        "PATH"
+            | "IFS"
+            | "LD_PRELOAD"
+            | "LD_LIBRARY_PATH"
+            | "LD_AUDIT"
+            | "DYLD_INSERT_LIBRARIES"
+            | "DYLD_LIBRARY_PATH"
+            | "BASH_ENV"
+            | "ENV"
+            | "PROMPT_COMMAND"
+            | "SHELLOPTS"
+            | "BASHOPTS"
+            | "PS4"
+            | "GIT_SSH_COMMAND"
+            | "GIT_SSH"
+            | "GIT_EXEC_PATH"
+            | "GIT_EDITOR"
+            | "GIT_PAGER"
+            | "GIT_CONFIG_PARAMETERS"
+            | "GIT_CONFIG_GLOBAL"
+            | "PAGER"
+            | "EDITOR"
+            | "VISUAL"
+            | "PYTHONSTARTUP"
+            | "PYTHONPATH"
+            | "NODE_OPTIONS"
+            | "PERL5OPT"
+            | "RUBYOPT"
+    ) || name.starts_with("BASH_FUNC_")
+}
+
+pub(crate) fn normalise(raw: RawCommand, depth: u8, out: &mut ParsedCommand) {
+    for (name, _) in &raw.assignments {
+        if dangerous_variable(name) {
+            out.mark_opaque(format!(
+                "assigns {name}, which changes what the command runs"
+            ));
+        }
+    }
+    let mut words = Vec::with_capacity(raw.args.len() + 1);
+    words.push(raw.name);
+    words.extend(raw.args);
+    emit(&words, &raw.redirects, &raw.stdin, false, depth, out);
+}
+
+const TRUSTED_DIRS: &[&str] = &[
+    "/bin",
+    "/usr/bin",
+    "/sbin",
+    "/usr/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/opt/homebrew/bin",
+];
+
+const SHELLS: &[&str] = &[
+    "sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "csh", "tcsh", "rbash", "yash",
+];
+
+/// Splits `/usr/bin/rm` into (`rm`, trusted).
+fn program_name(name: &str) -> (String, bool) {
+    match name.rsplit_once('/') {
+        None => (name.to_owned(), true),
+        Some((dir, base)) => {
+            let dir = if dir.is_empty() { "/" } else { dir };
+            (base.to_owned(), TRUSTED_DIRS.contains(&dir) || dir == "/")
+        }
+    }
+}
+
+/// Emits the simple command `words` (program first) and whatever it runs in turn.
+fn emit(
+    words: &[Text],
+    redirects: &[Redirect],
+    stdin: &Stdin,
+    from_input: bool,
+    depth: u8,
+    out: &mut ParsedCommand,
+) {
+    let Some((first, args)) = words.split_first() else {
+        return;
+    };
+    let name = match first {
+        Text::Literal(name) if !name.is_empty() => name,
+        Text::Literal(_) => {
+            out.mark_opaque("empty command name");
+            return;
+        }
+        _ => {
+            out.mark_opaque("expansion in command position");
+            return;
+        }
+    };
+    let (program, trusted_path) = program_name(name);
+    let mut inner: Option<(usize, bool)> = None; // (index into args, args from input)
+    match program.as_str() {
+        "sudo" | "doas" => {
+            let at = skip_options(
+                args,
+                &[
+                    "-u",
+                    "-g",
+                    "-C",
+                    "-D",
+                    "-h",
+                    "-p",
+                    "-r",
+                    "-t",
+                    "-U",
+                    "-T",
+                    "--user",
+                    "--group",
+                    "--chdir",
+                    "--prompt",
+                    "--close-from",
+                    "--host",
+                    "--role",
+                    "--type",
+                    "--other-user",
+                    "--command-timeout",
+                ],
+                0,
+            );
+            if at < args.len() {
+                inner = Some((at, from_input));
+            }
+        }
+        "env" => {
+            let mut at = 0;
+            while let Some(word) = args.get(at) {
+                let Some(text) = word.as_literal() else { break };
+                if text == "-S" || text.starts_with("--split-string") || text.starts_with("-S") {
+                    out.mark_opaque("env -S splits a string into a command");
+                    break;
+                }
+                if text == "--" {
+                    at += 1;
+                    break;
+                }
+                if text.starts_with('-') {
+                    at += if matches!(text, "-u" | "-C" | "--unset" | "--chdir") {
+                        2
+                    } else {
+                        1
+                    };
+                    continue;
+                }
+                if let Some((var, _)) = text.split_once('=') {
+                    if dangerous_variable(var) {
+                        out.mark_opaque(format!(
+                            "assigns {var}, which changes what the command runs"
+                        ));
+                    }
+                    at += 1;
+                    continue;
+                }
+                break;
+            }
+            if at < args.len() {
+                inner = Some((at, from_input));
+            }
+        }
+        "timeout" => {
+            let at = skip_options(args, &["-s", "-k", "--signal", "--kill-after"], 1);
+            if at < args.len() {
+                inner = Some((at, from_input));
+            }
+        }
+        "nice" | "ionice" | "nohup" | "setsid" | "time" | "exec" | "builtin" | "stdbuf"
+        | "unbuffer" | "caffeinate" | "chronic" | "command" => {
+            if program == "command"
+                && args
+                    .iter()
+                    .any(|a| matches!(a.as_literal(), Some("-v" | "-V")))
+            {
+                // `command -v x` only looks a name up.
+            } else {
+                let at = skip_options(
+                    args,
+                    &[
+                        "-n",
+                        "-c",
+                        "-p",
+                        "-a",
+                        "-f",
+                        "-o",
+                        "-i",
+                        "-e",
+                        "-t",
+                        "-w",
+                        "--adjustment",
+                    ],
+                    0,
+                );
+                if at < args.len() {
+                    inner = Some((at, from_input));
+                }
+            }
+        }
+        "busybox" => {
+            if !args.is_empty() {
+                inner = Some((0, from_input));
+            }
+        }
+        "xargs" => {
+            let at = skip_options(
+                args,
+                &[
+                    "-n",
+                    "-L",
+                    "-I",
+                    "-d",
+                    "-P",
+                    "-s",
+                    "-E",
+                    "-a",
+                    "--max-args",
+                    "--max-lines",
+                    "--replace",
+                    "--delimiter",
+                    "--max-procs",
+                    "--max-chars",
+                    "--eof",
+                    "--arg-file",
+                ],
+                0,
+            );
+            if at < args.len() {
+                inner = Some((at, true));
+            }
+        }
+        "find" => {
+            let mut at = 0;
+            while at < args.len() {
+                if matches!(
+                    args.get(at).and_then(Text::as_literal),
+                    Some("-exec" | "-execdir" | "-ok" | "-okdir")
+                ) {
+                    let start = at + 1;
+                    let mut end = start;
+                    while end < args.len()
+                        && !matches!(args.get(end).and_then(Text::as_literal), Some(";" | "+"))
+                    {
+                        end += 1;
+                    }
+                    if let Some(command) = args.get(start..end) {
+                        emit(command, redirects, &Stdin::Inherit, true, depth, out);
+                    }
+                    at = end;
+                }
+                at += 1;
+            }
+        }
+        "watch" => {
+            let at = skip_options(args, &["-n", "-d", "--interval", "--differences"], 0);
+            let script: Option<Vec<&str>> = args
+                .get(at..)
+                .unwrap_or(&[])
+                .iter()
+                .map(Text::as_literal)
+                .collect();
+            match script {
+                Some(parts) if !parts.is_empty() => parse_into(&parts.join(" "), depth + 1, out),
+                Some(_) => {}
+                None => out.mark_opaque("watch with a non-literal command"),
+            }
+        }
+        "eval" => out.mark_opaque("eval runs a string as a command"),
+        "source" | "." => out.mark_opaque("source runs a script file whose contents are unknown"),
+        "alias" | "trap" | "fc" | "coproc" | "enable" => {
+            out.mark_opaque(format!("{program} defines or runs commands indirectly"));
+        }
+        _ if SHELLS.contains(&program.as_str()) || program == "su" => {
+            shell(&program, args, stdin, depth, out);
+        }
+        _ => interpreter(&program, args, stdin, out),
+    }
+    if program == "git" && git_configures_commands(args) {
+        out.mark_opaque("git -c can run arbitrary commands");
+    }
+
+    let own_args = match inner {
+        Some((at, _)) => args.get(..at).unwrap_or(args),
+        None => args,
+    };
+    let is_static = own_args.iter().all(|a| matches!(a, Text::Literal(_)));
+    let normalised = normalise_words(&program, own_args);
+    out.commands.push(SimpleCommand {
+        program,
+        trusted_path,
+        words: normalised,
+        redirects: redirects.to_vec(),
+        is_static,
+        args_from_input: from_input,
+    });
+    if let Some((at, from_input)) = inner
+        && let Some(rest) = args.get(at..)
+    {
+        emit(rest, redirects, stdin, from_input, depth, out);
+    }
+}
+
+/// Whether git's own options (before the subcommand) set configuration, which can name commands.
+fn git_configures_commands(args: &[Text]) -> bool {
+    let mut at = 0;
+    while let Some(text) = args.get(at).and_then(Text::as_literal) {
+        if git_config_override(Some(text)) {
+            return true;
+        }
+        if !text.starts_with('-') {
+            return false;
+        }
+        // Skip the value of -C, --git-dir, --work-tree, --namespace.
+        at += if matches!(text, "-C" | "--git-dir" | "--work-tree" | "--namespace") {
+            2
+        } else {
+            1
+        };
+    }
+    false
+}
+
+fn git_config_override(word: Option<&str>) -> bool {
+    matches!(word, Some("-c" | "--config-env" | "--exec-path"))
+        || word.is_some_and(|w| w.starts_with("--config-env=") || w.starts_with("--exec-path="))
+}
+
+/// The index of the first operand in `args`, after options (those in `with_value` take the next
+/// word) and `skip_operands` leading operands (e.g. the duration of `timeout`).
+fn skip_options(args: &[Text], with_value: &[&str], skip_operands: usize) -> usize {
+    let mut at = 0;
+    let mut operands = 0;
+    while let Some(word) = args.get(at) {
+        let Some(text) = word.as_literal() else {
+            return at;
+        };
+        if text == "--" {
+            return at + 1 + skip_operands.saturating_sub(operands);
+        }
+        if text.starts_with('-') && text.len() > 1 {
+            at += if with_value.contains(&text) { 2 } else { 1 };
+            continue;
+        }
+        if operands < skip_operands {
+            operands += 1;
+            at += 1;
+            continue;
+        }
+        return at;
+    }
+    at
+}
+
+/// `bash -c '...'`, `bash script.sh`, `... | bash`, `bash <<EOF`.
+fn shell(program: &str, args: &[Text], stdin: &Stdin, depth: u8, out: &mut ParsedCommand) {
+    let mut command_mode = false;
+    let mut at = 0;
+    while let Some(word) = args.get(at) {
+        let Some(text) = word.as_literal() else { break };
+        if text == "--" || text == "-" {
+            at += 1;
+            break;
+        }
+        if (text.starts_with('-') || text.starts_with('+')) && text.len() > 1 {
+            if text == "-o" || text == "+o" || text == "-O" || text == "+O" {
+                at += 2;
+                continue;
+            }
+            if text == "--command" || (!text.starts_with("--") && text.contains('c')) {
+                command_mode = true;
+            }
+            at += 1;
+            continue;
+        }
+        break;
+    }
+    match (command_mode, args.get(at)) {
+        (true, Some(Text::Literal(script))) => parse_into(script, depth + 1, out),
+        (true, _) => out.mark_opaque(format!("{program} -c with a script that is not literal")),
+        (false, Some(_)) if program != "su" => {
+            out.mark_opaque(format!(
+                "{program} runs a script file whose contents are unknown"
+            ));
+        }
+        (false, _) => match stdin {
+            Stdin::Pipe => out.mark_opaque(format!("pipes into {program}")),
+            Stdin::Text(Some(script)) => parse_into(script, depth + 1, out),
+            Stdin::Text(None) => {
+                out.mark_opaque(format!("feeds a non-literal script to {program}"))
+            }
+            Stdin::Inherit => out.mark_opaque(format!("starts an interactive {program}")),
+        },
+    }
+}
+
+/// Inline interpreters, code piped to interpreters, and awk programs that run commands.
+fn interpreter(program: &str, args: &[Text], stdin: &Stdin, out: &mut ParsedCommand) {
+    let literal = |a: &Text| a.as_literal().map(str::to_owned);
+    let family = interpreter_family(program);
+    if matches!(program, "awk" | "gawk" | "mawk" | "nawk") {
+        let code_runs = args.iter().any(|a| match a.as_literal() {
+            Some(text) => {
+                !text.starts_with('-')
+                    && (text.contains("system") || text.contains("getline") || text.contains('|'))
+            }
+            None => true,
+        });
+        if code_runs {
+            out.mark_opaque(format!("{program} program that may run commands"));
+        }
+        return;
+    }
+    let Some(family) = family else { return };
+    let mut script_file = false;
+    let mut module = false;
+    for arg in args {
+        let Some(text) = literal(arg) else {
+            out.mark_opaque(format!("{program} with arguments that are not literal"));
+            return;
+        };
+        let inline = match family {
+            Family::Python => text == "-c" || (is_cluster(&text) && text.contains('c')),
+            Family::Node => {
+                matches!(text.as_str(), "-e" | "--eval" | "-p" | "--print" | "-pe")
+                    || text.starts_with("--eval=")
+                    || text.starts_with("--print=")
+            }
+            Family::Php => text == "-r" || text == "-R" || text == "-B" || text == "-E",
+            Family::Deno => text == "eval",
+            Family::Pwsh => {
+                let lower = text.to_ascii_lowercase();
+                lower.starts_with("-c") || lower.starts_with("-e") || lower == "-command"
+            }
+            Family::EFlag => is_cluster(&text) && (text.contains('e') || text.contains('E')),
+        };
+        if inline {
+            out.mark_opaque(format!("{program} runs inline code"));
+            return;
+        }
+        if text == "-m" {
+            module = true;
+        }
+        if !text.starts_with('-') {
+            script_file = true;
+            break;
+        }
+    }
+    if !script_file && !module && !matches!(stdin, Stdin::Inherit) {
+        out.mark_opaque(format!("feeds code to {program} on standard input"));
+    }
+}
+
+enum Family {
+    Python,
+    Node,
+    Php,
+    Deno,
+    Pwsh,
+    /// `-e CODE`, possibly in a cluster: perl, ruby, lua, Rscript, osascript, julia, bun.
+    EFlag,
+}
+
+fn interpreter_family(program: &str) -> Option<Family> {
+    if program.starts_with("python") || program == "pypy" || program == "pypy3" {
+        return Some(Family::Python);
+    }
+    Some(match program {
+        "node" | "nodejs" => Family::Node,
+        "php" => Family::Php,
+        "deno" => Family::Deno,
+        "pwsh" | "powershell" => Family::Pwsh,
+        "perl" | "ruby" | "lua" | "luajit" | "Rscript" | "osascript" | "julia" | "bun" | "irb"
+        | "tclsh" | "jshell" => Family::EFlag,
+        _ if program.starts_with("perl5") || program.starts_with("lua5") => Family::EFlag,
+        _ => return None,
+    })
+}
+
+/// `-abc`: a cluster of short options.
+fn is_cluster(text: &str) -> bool {
+    text.len() > 1
+        && text.starts_with('-')
+        && !text.starts_with("--")
+        && text[1..].chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// How a known command spells its options.
+struct Spec {
+    /// Short letter → canonical option.
+    shorts: &'static [(char, &'static [&'static str])],
+    /// Long alias → canonical option.
+    longs: &'static [(&'static str, &'static str)],
+    /// Canonical options that take a value.
+    values: &'static [&'static str],
+    /// Unknown letters make the word an operand (chmod's `-x` is a mode).
+    unknown_is_operand: bool,
+}
+
+const RM: Spec = Spec {
+    shorts: &[
+        ('r', &["--recursive"]),
+        ('R', &["--recursive"]),
+        ('f', &["--force"]),
+        ('i', &["--interactive"]),
+        ('I', &["--interactive"]),
+        ('v', &["--verbose"]),
+        ('d', &["--dir"]),
+    ],
+    longs: &[],
+    values: &[],
+    unknown_is_operand: false,
+};
+const CP: Spec = Spec {
+    shorts: &[
+        ('r', &["--recursive"]),
+        ('R', &["--recursive"]),
+        ('f', &["--force"]),
+        ('i', &["--interactive"]),
+        ('v', &["--verbose"]),
+        ('a', &["--archive"]),
+        ('p', &["--preserve"]),
+        ('n', &["--no-clobber"]),
+        ('l', &["--link"]),
+        ('s', &["--symbolic-link"]),
+        ('u', &["--update"]),
+        ('t', &["--target-directory"]),
+        ('T', &["--no-target-directory"]),
+    ],
+    longs: &[],
+    values: &["--target-directory"],
+    unknown_is_operand: false,
+};
+const MV: Spec = Spec {
+    shorts: &[
+        ('f', &["--force"]),
+        ('i', &["--interactive"]),
+        ('n', &["--no-clobber"]),
+        ('v', &["--verbose"]),
+        ('u', &["--update"]),
+        ('t', &["--target-directory"]),
+        ('T', &["--no-target-directory"]),
+    ],
+    longs: &[],
+    values: &["--target-directory"],
+    unknown_is_operand: false,
+};
+const CHMOD: Spec = Spec {
+    shorts: &[
+        ('R', &["--recursive"]),
+        ('v', &["--verbose"]),
+        ('c', &["--changes"]),
+        ('f', &["--silent"]),
+    ],
+    longs: &[("--quiet", "--silent")],
+    values: &["--reference"],
+    unknown_is_operand: true,
+};
+const CHOWN: Spec = Spec {
+    shorts: &[
+        ('R', &["--recursive"]),
+        ('v', &["--verbose"]),
+        ('c', &["--changes"]),
+        ('f', &["--silent"]),
+        ('h', &["--no-dereference"]),
+    ],
+    longs: &[("--quiet", "--silent")],
+    values: &["--reference", "--from"],
+    unknown_is_operand: false,
+};
+const CURL: Spec = Spec {
+    shorts: &[
+        ('d', &["--data"]),
+        ('F', &["--form"]),
+        ('T', &["--upload-file"]),
+        ('o', &["--output"]),
+        ('O', &["--remote-name"]),
+        ('s', &["--silent"]),
+        ('S', &["--show-error"]),
+        ('L', &["--location"]),
+        ('f', &["--fail"]),
+        ('X', &["--request"]),
+        ('H', &["--header"]),
+        ('u', &["--user"]),
+        ('k', &["--insecure"]),
+        ('I', &["--head"]),
+        ('A', &["--user-agent"]),
+        ('e', &["--referer"]),
+        ('b', &["--cookie"]),
+        ('c', &["--cookie-jar"]),
+        ('x', &["--proxy"]),
+        ('K', &["--config"]),
+        ('v', &["--verbose"]),
+        ('i', &["--include"]),
+        ('w', &["--write-out"]),
+        ('m', &["--max-time"]),
+        ('C', &["--continue-at"]),
+        ('r', &["--range"]),
+        ('E', &["--cert"]),
+        ('G', &["--get"]),
+    ],
+    longs: &[
+        ("--data-binary", "--data"),
+        ("--data-raw", "--data"),
+        ("--data-ascii", "--data"),
+        ("--data-urlencode", "--data"),
+        ("--json", "--data"),
+        ("--form-string", "--form"),
+        ("--upload", "--upload-file"),
+    ],
+    values: &[
+        "--data",
+        "--form",
+        "--upload-file",
+        "--output",
+        "--request",
+        "--header",
+        "--user",
+        "--user-agent",
+        "--referer",
+        "--cookie",
+        "--cookie-jar",
+        "--proxy",
+        "--config",
+        "--write-out",
+        "--max-time",
+        "--continue-at",
+        "--range",
+        "--cert",
+        "--connect-timeout",
+        "--retry",
+        "--url",
+        "--resolve",
+        "--connect-to",
+    ],
+    unknown_is_operand: false,
+};
+const WGET: Spec = Spec {
+    shorts: &[
+        ('O', &["--output-document"]),
+        ('q', &["--quiet"]),
+        ('c', &["--continue"]),
+        ('r', &["--recursive"]),
+        ('P', &["--directory-prefix"]),
+        ('N', &["--timestamping"]),
+        ('v', &["--verbose"]),
+        ('i', &["--input-file"]),
+        ('U', &["--user-agent"]),
+        ('T', &["--timeout"]),
+        ('t', &["--tries"]),
+        ('o', &["--output-file"]),
+    ],
+    longs: &[
+        ("--body-file", "--post-file"),
+        ("--body-data", "--post-data"),
+    ],
+    values: &[
+        "--output-document",
+        "--directory-prefix",
+        "--input-file",
+        "--user-agent",
+        "--timeout",
+        "--tries",
+        "--output-file",
+        "--post-file",
+        "--post-data",
+        "--header",
+        "--method",
+    ],
+    unknown_is_operand: false,
+};
+const GIT_GLOBAL: Spec = Spec {
+    shorts: &[
+        ('C', &["-C"]),
+        ('c', &["-c"]),
+        ('p', &["--paginate"]),
+        ('P', &["--no-pager"]),
+    ],
+    longs: &[],
+    values: &[
+        "-C",
+        "-c",
+        "--git-dir",
+        "--work-tree",
+        "--namespace",
+        "--config-env",
+    ],
+    unknown_is_operand: false,
+};
+const GIT_PUSH: Spec = Spec {
+    shorts: &[
+        ('f', &["--force"]),
+        ('u', &["--set-upstream"]),
+        ('d', &["--delete"]),
+        ('n', &["--dry-run"]),
+        ('v', &["--verbose"]),
+        ('q', &["--quiet"]),
+        ('o', &["--push-option"]),
+    ],
+    longs: &[
+        ("--force-with-lease", "--force-with-lease"),
+        ("--mirror", "--mirror"),
+    ],
+    values: &["--push-option", "--repo", "--receive-pack", "--exec"],
+    unknown_is_operand: false,
+};
+const GIT_CLEAN: Spec = Spec {
+    shorts: &[
+        ('f', &["--force"]),
+        ('d', &["-d"]),
+        ('x', &["-x"]),
+        ('X', &["-X"]),
+        ('n', &["--dry-run"]),
+        ('i', &["--interactive"]),
+        ('q', &["--quiet"]),
+        ('e', &["--exclude"]),
+    ],
+    longs: &[],
+    values: &["--exclude"],
+    unknown_is_operand: false,
+};
+const GIT_BRANCH: Spec = Spec {
+    shorts: &[
+        ('D', &["--delete", "--force"]),
+        ('d', &["--delete"]),
+        ('f', &["--force"]),
+        ('m', &["--move"]),
+        ('M', &["--move", "--force"]),
+        ('c', &["--copy"]),
+        ('C', &["--copy", "--force"]),
+        ('r', &["--remotes"]),
+        ('a', &["--all"]),
+        ('v', &["--verbose"]),
+        ('l', &["--list"]),
+        ('u', &["--set-upstream-to"]),
+    ],
+    longs: &[],
+    values: &["--set-upstream-to"],
+    unknown_is_operand: false,
+};
+const GIT_COMMIT: Spec = Spec {
+    shorts: &[
+        ('a', &["--all"]),
+        ('m', &["--message"]),
+        ('F', &["--file"]),
+        ('v', &["--verbose"]),
+        ('q', &["--quiet"]),
+        ('s', &["--signoff"]),
+        ('n', &["--no-verify"]),
+        ('e', &["--edit"]),
+        ('C', &["--reuse-message"]),
+        ('c', &["--reedit-message"]),
+        ('t', &["--template"]),
+        ('S', &["--gpg-sign"]),
+        ('p', &["--patch"]),
+    ],
+    longs: &[],
+    values: &[
+        "--message",
+        "--file",
+        "--reuse-message",
+        "--reedit-message",
+        "--template",
+        "--author",
+        "--date",
+        "--fixup",
+        "--squash",
+    ],
+    unknown_is_operand: false,
+};
+const GIT_GENERIC: Spec = Spec {
+    shorts: &[
+        ('f', &["--force"]),
+        ('q', &["--quiet"]),
+        ('v', &["--verbose"]),
+        ('A', &["--all"]),
+        ('u', &["--update"]),
+        ('p', &["--patch"]),
+        ('n', &["--dry-run"]),
+        ('i', &["--interactive"]),
+        ('b', &["-b"]),
+        ('B', &["-B"]),
+        ('m', &["--message"]),
+        ('d', &["--delete"]),
+        ('r', &["-r"]),
+    ],
+    longs: &[],
+    values: &["-b", "-B", "--message"],
+    unknown_is_operand: false,
+};
+const GENERIC: Spec = Spec {
+    shorts: &[],
+    longs: &[],
+    values: &[],
+    unknown_is_operand: false,
+};
+
+fn spec_for(program: &str) -> Option<&'static Spec> {
+    Some(match program {
+        "rm" | "rmdir" | "shred" | "unlink" => &RM,
+        "cp" | "install" => &CP,
+        "mv" => &MV,
+        "chmod" => &CHMOD,
+        "chown" | "chgrp" => &CHOWN,
+        "curl" => &CURL,
+        "wget" => &WGET,
+        _ => return None,
+    })
+}
+
+fn git_spec(subcommand: &str) -> &'static Spec {
+    match subcommand {
+        "push" => &GIT_PUSH,
+        "clean" => &GIT_CLEAN,
+        "branch" => &GIT_BRANCH,
+        "commit" => &GIT_COMMIT,
+        _ => &GIT_GENERIC,
+    }
+}
+
+/// Spells the options of `program`'s words one way.
+fn normalise_words(program: &str, args: &[Text]) -> Vec<Word> {
+    let mut out = Vec::with_capacity(args.len() + 2);
+    if program == "git" {
+        let split = normalise_with(&GIT_GLOBAL, args, &mut out, true);
+        if let Some((sub, rest)) = args.get(split..).and_then(<[Text]>::split_first) {
+            let sub_text = sub.as_literal().unwrap_or("");
+            out.push(Word {
+                text: sub.as_literal().map(str::to_owned),
+                kind: WordKind::Positional,
+            });
+            normalise_with(git_spec(sub_text), rest, &mut out, false);
+            if sub_text == "push" {
+                force_refspecs(&mut out);
+            }
+        }
+        return out;
+    }
+    match spec_for(program) {
+        Some(spec) => {
+            normalise_with(spec, args, &mut out, false);
+        }
+        None if SHELLS.contains(&program) => {
+            // Split clusters so `-lc` reads as `-l -c`.
+            for arg in args {
+                match arg.as_literal() {
+                    Some(text) if is_cluster(text) => {
+                        for c in text.chars().skip(1) {
+                            out.push(Word {
+                                text: Some(format!("-{c}")),
+                                kind: WordKind::Flag,
+                            });
+                        }
+                    }
+                    _ => push_generic(arg, &mut out),
+                }
+            }
+        }
+        None => {
+            normalise_with(&GENERIC, args, &mut out, false);
+        }
+    }
+    out
+}
+
+fn push_generic(arg: &Text, out: &mut Vec<Word>) {
+    let text = arg.as_literal().map(home_form);
+    let kind = match &text {
+        Some(t) if t.starts_with('-') && t.len() > 1 => WordKind::Flag,
+        _ => WordKind::Positional,
+    };
+    out.push(Word { text, kind });
+}
+
+/// Normalises `args` with `spec`; with `stop_at_operand`, returns the index of the first operand
+/// without consuming it (git's subcommand).
+fn normalise_with(spec: &Spec, args: &[Text], out: &mut Vec<Word>, stop_at_operand: bool) -> usize {
+    let mut at = 0;
+    let mut operands_only = false;
+    while let Some(arg) = args.get(at) {
+        at += 1;
+        let Some(text) = arg.as_literal() else {
+            if stop_at_operand {
+                return at - 1;
+            }
+            out.push(Word {
+                text: None,
+                kind: WordKind::Positional,
+            });
+            continue;
+        };
+        let text = home_form(text);
+        if operands_only || text == "-" || !text.starts_with('-') {
+            if stop_at_operand {
+                return at - 1;
+            }
+            out.push(Word {
+                text: Some(text),
+                kind: WordKind::Positional,
+            });
+            continue;
+        }
+        if text == "--" {
+            operands_only = true;
+            out.push(Word {
+                text: Some(text),
+                kind: WordKind::Flag,
+            });
+            continue;
+        }
+        if let Some(long) = text.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((name, value)) => (format!("--{name}"), Some(value.to_owned())),
+                None => (text.clone(), None),
+            };
+            let canonical = spec
+                .longs
+                .iter()
+                .find(|(alias, _)| *alias == name)
+                .map_or(name.clone(), |(_, canonical)| (*canonical).to_owned());
+            let takes_value = spec.values.contains(&canonical.as_str());
+            out.push(Word {
+                text: Some(canonical),
+                kind: WordKind::Flag,
+            });
+            match value {
+                Some(value) => out.push(Word {
+                    text: Some(home_form(&value)),
+                    kind: WordKind::Value,
+                }),
+                None if takes_value => at = take_value(args, at, out),
+                None => {}
+            }
+            continue;
+        }
+        // A cluster of short options.
+        if spec.shorts.is_empty() {
+            out.push(Word {
+                text: Some(text),
+                kind: WordKind::Flag,
+            });
+            continue;
+        }
+        let letters: Vec<char> = text.chars().skip(1).collect();
+        if spec.unknown_is_operand
+            && letters
+                .iter()
+                .any(|c| !spec.shorts.iter().any(|(s, _)| s == c))
+        {
+            out.push(Word {
+                text: Some(text),
+                kind: WordKind::Positional,
+            });
+            continue;
+        }
+        for (index, letter) in letters.iter().enumerate() {
+            let Some((_, canonicals)) = spec.shorts.iter().find(|(s, _)| s == letter) else {
+                out.push(Word {
+                    text: Some(format!("-{letter}")),
+                    kind: WordKind::Flag,
+                });
+                continue;
+            };
+            for canonical in *canonicals {
+                out.push(Word {
+                    text: Some((*canonical).to_owned()),
+                    kind: WordKind::Flag,
+                });
+            }
+            let takes_value = canonicals.iter().any(|c| spec.values.contains(c));
+            if takes_value {
+                let rest: String = letters.iter().skip(index + 1).collect();
+                if rest.is_empty() {
+                    at = take_value(args, at, out);
+                } else {
+                    out.push(Word {
+                        text: Some(home_form(&rest)),
+                        kind: WordKind::Value,
+                    });
+                }
+                break;
+            }
+        }
+    }
+    at
+}
+
+fn take_value(args: &[Text], at: usize, out: &mut Vec<Word>) -> usize {
+    match args.get(at) {
+        Some(value) => {
+            out.push(Word {
+                text: value.as_literal().map(home_form),
+                kind: WordKind::Value,
+            });
+            at + 1
+        }
+        None => at,
+    }
+}
+
+/// `git push origin +main` force-pushes `main`: spell it `--force main`.
+fn force_refspecs(words: &mut Vec<Word>) {
+    let mut forced = false;
+    for word in words.iter_mut() {
+        if word.kind == WordKind::Positional
+            && let Some(text) = &mut word.text
+            && let Some(rest) = text.strip_prefix('+')
+        {
+            *text = rest.to_owned();
+            forced = true;
+        }
+    }
+    if forced {
+        words.push(Word {
+            text: Some("--force".to_owned()),
+            kind: WordKind::Flag,
+        });
+    }
+}

@@ -1,0 +1,253 @@
+//! Quote removal: the static value of one shell word, or why it has none.
+
+use tree_sitter::Node;
+
+/// The value of a word after quote removal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Text {
+    /// Known statically; `$HOME`, `${HOME}` and a leading `~` are spelled `~`.
+    Literal(String),
+    /// Depends on run-time state (a variable, a command substitution, a glob brace expansion).
+    Dynamic,
+    /// A deliberate obfuscation (`$IFS`): the whole command line is opaque.
+    Opaque(&'static str),
+}
+
+impl Text {
+    pub(crate) fn as_literal(&self) -> Option<&str> {
+        match self {
+            Text::Literal(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// Spells `$HOME/...` and `${HOME}/...` as `~/...`.
+pub(crate) fn home_form(text: &str) -> String {
+    for prefix in ["${HOME}", "$HOME"] {
+        if let Some(rest) = text.strip_prefix(prefix)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return format!("~{rest}");
+        }
+    }
+    text.to_owned()
+}
+
+/// The static value of `node` (any word-like node), or why it has none.
+pub(crate) fn literal(node: Node<'_>, source: &[u8]) -> Text {
+    let mut out = String::new();
+    match append(node, source, &mut out) {
+        Ok(()) => Text::Literal(out),
+        Err(text) => text,
+    }
+}
+
+fn append(node: Node<'_>, source: &[u8], out: &mut String) -> Result<(), Text> {
+    let raw = node.utf8_text(source).unwrap_or("");
+    match node.kind() {
+        "word" | "number" | "command_name" => {
+            if node.kind() == "command_name"
+                && let Some(child) = node.named_child(0)
+            {
+                return append(child, source, out);
+            }
+            if is_brace_expansion(raw) {
+                return Err(Text::Dynamic);
+            }
+            unescape_unquoted(raw, out);
+            Ok(())
+        }
+        "raw_string" => {
+            out.push_str(raw.get(1..raw.len().saturating_sub(1)).unwrap_or(""));
+            Ok(())
+        }
+        "ansi_c_string" => {
+            let inner = raw
+                .strip_prefix("$'")
+                .and_then(|s| s.strip_suffix('\''))
+                .unwrap_or("");
+            decode_ansi_c(inner, out);
+            Ok(())
+        }
+        "string" | "translated_string" => {
+            let mut cursor = node.walk();
+            let parts: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+            if parts.is_empty() {
+                return Ok(());
+            }
+            // Text between named children (e.g. a lone `$`) is literal too; walk by byte ranges.
+            let start = node.start_byte() + if node.kind() == "string" { 1 } else { 2 };
+            let end = node.end_byte().saturating_sub(1);
+            let mut at = start;
+            for part in parts {
+                if part.start_byte() > at {
+                    let gap = source.get(at..part.start_byte()).unwrap_or(&[]);
+                    unescape_double_quoted(&String::from_utf8_lossy(gap), out);
+                }
+                if part.kind() == "string_content" {
+                    unescape_double_quoted(part.utf8_text(source).unwrap_or(""), out);
+                } else {
+                    append(part, source, out)?;
+                }
+                at = part.end_byte();
+            }
+            if end > at {
+                let gap = source.get(at..end).unwrap_or(&[]);
+                unescape_double_quoted(&String::from_utf8_lossy(gap), out);
+            }
+            Ok(())
+        }
+        "concatenation" => {
+            let mut cursor = node.walk();
+            let parts: Vec<Node<'_>> = node.children(&mut cursor).collect();
+            let mut result = Ok(());
+            for part in parts {
+                let step = if part.is_named() {
+                    append(part, source, out)
+                } else {
+                    out.push_str(part.utf8_text(source).unwrap_or(""));
+                    Ok(())
+                };
+                // Keep looking: a later `$IFS` must still make the whole line opaque.
+                if let Err(error) = step {
+                    if matches!(error, Text::Opaque(_)) {
+                        return Err(error);
+                    }
+                    result = Err(error);
+                }
+            }
+            result
+        }
+        "simple_expansion" | "expansion" => {
+            let name = raw
+                .trim_start_matches('$')
+                .trim_start_matches('{')
+                .trim_end_matches('}');
+            if name.contains("IFS") {
+                return Err(Text::Opaque("uses $IFS to hide word boundaries"));
+            }
+            if name == "HOME" && out.is_empty() {
+                out.push('~');
+                return Ok(());
+            }
+            Err(Text::Dynamic)
+        }
+        "command_substitution" | "process_substitution" | "arithmetic_expansion" => {
+            Err(Text::Dynamic)
+        }
+        "string_content" => {
+            unescape_double_quoted(raw, out);
+            Ok(())
+        }
+        // Anything else in a word position (arrays, brace expressions, extglobs...) is not a
+        // static string.
+        _ => Err(Text::Dynamic),
+    }
+}
+
+/// `{a,b}` and `{1..3}` outside quotes expand to several words.
+fn is_brace_expansion(raw: &str) -> bool {
+    let Some(open) = raw.find('{') else {
+        return false;
+    };
+    raw[open..]
+        .find('}')
+        .is_some_and(|close| raw[open..open + close].contains([',']) || raw.contains(".."))
+}
+
+/// Removes backslash escapes from an unquoted word (`\rm` → `rm`), and spells a leading
+/// `$HOME`-free `~` as is.
+fn unescape_unquoted(raw: &str, out: &mut String) {
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('\n') | None => {}
+                Some(next) => out.push(next),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// Inside double quotes, a backslash escapes only `$`, `` ` ``, `"`, `\` and a newline.
+fn unescape_double_quoted(raw: &str, out: &mut String) {
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.peek() {
+                Some('$' | '`' | '"' | '\\') => {
+                    if let Some(next) = chars.next() {
+                        out.push(next);
+                    }
+                }
+                Some('\n') => {
+                    chars.next();
+                }
+                _ => out.push(c),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// Decodes the escapes of `$'...'` (`\x72\x6d` is `rm`).
+fn decode_ansi_c(raw: &str, out: &mut String) {
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(kind) = chars.next() else {
+            out.push('\\');
+            break;
+        };
+        let mut number = |radix: u32, max: usize, first: Option<char>| {
+            let mut digits = String::new();
+            if let Some(first) = first {
+                digits.push(first);
+            }
+            while digits.len() < max {
+                match chars.peek() {
+                    Some(d) if d.is_digit(radix) => {
+                        digits.push(*d);
+                        chars.next();
+                    }
+                    _ => break,
+                }
+            }
+            u32::from_str_radix(&digits, radix)
+                .ok()
+                .and_then(char::from_u32)
+        };
+        let decoded = match kind {
+            'n' => Some('\n'),
+            't' => Some('\t'),
+            'r' => Some('\r'),
+            'a' => Some('\x07'),
+            'b' => Some('\x08'),
+            'e' | 'E' => Some('\x1b'),
+            'f' => Some('\x0c'),
+            'v' => Some('\x0b'),
+            '\\' => Some('\\'),
+            '\'' => Some('\''),
+            '"' => Some('"'),
+            '?' => Some('?'),
+            'x' => number(16, 2, None),
+            'u' => number(16, 4, None),
+            'U' => number(16, 8, None),
+            '0'..='7' => number(8, 3, Some(kind)),
+            other => {
+                out.push('\\');
+                Some(other)
+            }
+        };
+        if let Some(decoded) = decoded {
+            out.push(decoded);
+        }
+    }
+}
