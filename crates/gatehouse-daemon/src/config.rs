@@ -46,9 +46,12 @@ pub struct LedgerSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClassifierSettings {
-    /// `none`, `sidecar` (run `command` and speak docs/SIDECAR.md) or `fixed` (a constant score
-    /// after `delay_ms`: for trying things out and benchmarks).
+    /// `builtin` (the embedded model, docs/MODEL.md), `none`, `sidecar` (run `command` and speak
+    /// docs/SIDECAR.md) or `fixed` (a constant score after `delay_ms`: for trying things out and
+    /// benchmarks).
     pub kind: String,
+    /// Weights for the built-in model (e.g. retrained ones); the embedded weights if absent.
+    pub weights: Option<PathBuf>,
     /// Program and arguments of the sidecar.
     pub command: Vec<String>,
     /// Model name recorded for sidecar scores when the sidecar does not name one.
@@ -108,7 +111,8 @@ impl Default for LedgerSettings {
 impl Default for ClassifierSettings {
     fn default() -> Self {
         ClassifierSettings {
-            kind: "none".into(),
+            kind: "builtin".into(),
+            weights: None,
             command: Vec::new(),
             model: None,
             score: 0.0,
@@ -217,7 +221,7 @@ impl Config {
         }
         let c = &self.classifier;
         match c.kind.as_str() {
-            "none" | "fixed" => {}
+            "none" | "fixed" | "builtin" => {}
             "sidecar" if c.command.is_empty() => {
                 problems.push("classifier.command: a sidecar needs a command to run".into())
             }

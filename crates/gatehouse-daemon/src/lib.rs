@@ -24,10 +24,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_classifier::{Classifier, SidecarClassifier, SidecarConfig, testing::Fixed};
+use axum::serve::ListenerExt;
+use gatehouse_classifier::{
+    BuiltinClassifier, Classifier, SidecarClassifier, SidecarConfig, testing::Fixed,
+};
 use gatehouse_ledger::{Ledger, LedgerConfig};
 use gatehouse_policy::Policy;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use app::{App, AppState};
@@ -314,6 +316,14 @@ fn load_policy(config: &Config) -> Result<(Policy, String), StartError> {
 fn build_classifier(config: &Config) -> Result<Option<Arc<dyn Classifier>>, StartError> {
     let settings = &config.classifier;
     Ok(match settings.kind.as_str() {
+        "builtin" => {
+            let model = match &settings.weights {
+                Some(path) => BuiltinClassifier::from_file(path),
+                None => BuiltinClassifier::embedded(),
+            }
+            .map_err(|err| StartError::Classifier(err.to_string()))?;
+            Some(Arc::new(model))
+        }
         "fixed" => Some(Arc::new(Fixed {
             score: settings.score,
             label: settings.label.clone(),

@@ -75,7 +75,12 @@ pub struct Setup {
 impl Default for Setup {
     fn default() -> Self {
         Setup {
-            config: Config::default(),
+            // Tests choose their classifier; by default none, so tier-2 facts are deterministic.
+            config: {
+                let mut config = Config::default();
+                config.classifier.kind = "none".into();
+                config
+            },
             classifier: None,
             policy: TEST_POLICY.to_owned(),
             data_dir: None,
