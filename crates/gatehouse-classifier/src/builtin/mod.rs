@@ -242,7 +242,7 @@ impl BuiltinClassifier {
             score,
             label: label.to_owned(),
             model: self.model.name.clone(),
-            explanation: explain(&fired),
+            explanation: explain(&fired, score >= self.model.threshold / 2.0),
         }
     }
 
@@ -288,8 +288,10 @@ fn read_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     Some((u32::from_le_bytes(*head), rest))
 }
 
-/// A sentence naming the signals that fired, or `None` when only n-grams spoke.
-fn explain(fired: &[String]) -> Option<String> {
+/// A sentence naming the signals that fired, or `None` when only n-grams spoke. The relation to the
+/// task is named only for a flagged action: "unrelated to the task" beside a low score would
+/// mislead (word overlap is a weak signal that the other features often outweigh).
+fn explain(fired: &[String], flagged: bool) -> Option<String> {
     let phrases: Vec<&str> = fired
         .iter()
         .filter_map(|name| {
@@ -306,8 +308,8 @@ fn explain(fired: &[String]) -> Option<String> {
                 "upload" => "uploads data",
                 "decode" => "decodes a payload",
                 "ctx_inj1" | "ctx_inj2" => "injection-style text in the context",
-                "sim0" => "unrelated to the user's task",
-                n if n.ends_with("_mismatch") => "outside what the task asked for",
+                "sim0" if flagged => "unrelated to the user's task",
+                n if flagged && n.ends_with("_mismatch") => "outside what the task asked for",
                 _ => return None,
             })
         })
