@@ -298,7 +298,7 @@ impl Daemon {
 
 fn load_policy(config: &Config) -> Result<(Policy, String), StartError> {
     match &config.policy {
-        None => Ok((Policy::builtin_default(), "builtin:default".into())),
+        None => Ok((Policy::builtin_default(), "builtin:developer".into())),
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| StartError::PolicyRead {
                 path: path.clone(),
