@@ -124,15 +124,99 @@ const SHELLS: &[&str] = &[
     "sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "csh", "tcsh", "rbash", "yash",
 ];
 
-/// Splits `/usr/bin/rm` into (`rm`, trusted).
+/// Splits `/usr/bin/rm` into (`rm`, trusted). Names are lowercased: on a case-insensitive
+/// filesystem (macOS) `RM` runs `rm`.
 fn program_name(name: &str) -> (String, bool) {
     match name.rsplit_once('/') {
-        None => (name.to_owned(), true),
+        None => (name.to_lowercase(), true),
         Some((dir, base)) => {
             let dir = if dir.is_empty() { "/" } else { dir };
-            (base.to_owned(), TRUSTED_DIRS.contains(&dir) || dir == "/")
+            (
+                base.to_lowercase(),
+                TRUSTED_DIRS.contains(&dir) || dir == "/",
+            )
         }
     }
+}
+
+/// Options of ordinary tools that run commands or write arbitrary files (GTFOBins-style).
+fn runs_commands(program: &str, args: &[Text]) -> Option<&'static str> {
+    let words: Vec<&str> = args.iter().filter_map(Text::as_literal).collect();
+    let has = |needles: &[&str]| {
+        words.iter().any(|w| {
+            needles.iter().any(|n| {
+                *w == *n
+                    || (n.starts_with("--")
+                        && w.strip_prefix(n).is_some_and(|rest| rest.starts_with('=')))
+            })
+        })
+    };
+    match program {
+        "sed" | "gsed" => words
+            .iter()
+            .any(|w| !w.starts_with('-') && sed_runs_or_writes(w))
+            .then_some("sed script that runs commands or writes files"),
+        "tar" | "gtar" | "bsdtar" => has(&[
+            "--to-command",
+            "--checkpoint-action",
+            "--use-compress-program",
+            "-I",
+            "--rsh-command",
+            "--info-script",
+            "--new-volume-script",
+            "-F",
+        ])
+        .then_some("tar option that runs a command"),
+        "zip" => has(&["-TT", "--unzip-command"]).then_some("zip option that runs a command"),
+        "git" => {
+            let sub = words.iter().find(|w| !w.starts_with('-')).copied();
+            let runs = match sub {
+                Some("rebase") => has(&["-x", "--exec"]),
+                Some("bisect") => words.contains(&"run"),
+                Some("submodule") => words.contains(&"foreach"),
+                Some("grep") => has(&["-O", "--open-files-in-pager"]),
+                Some("fetch" | "pull" | "clone" | "ls-remote" | "push") => {
+                    has(&["--upload-pack", "--receive-pack", "--exec", "-u"])
+                }
+                Some("filter-branch" | "difftool" | "mergetool") => true,
+                _ => false,
+            };
+            runs.then_some("git option that runs a command")
+        }
+        "cargo" => has(&["--config"]).then_some("cargo --config can name a runner"),
+        _ => None,
+    }
+}
+
+/// GNU sed's `e` command, the `e` flag of `s///`, and `w`/`W` file writes (best effort).
+fn sed_runs_or_writes(script: &str) -> bool {
+    let bytes = script.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let before = if i == 0 {
+            b';'
+        } else {
+            bytes.get(i - 1).copied().unwrap_or(b';')
+        };
+        let after = bytes.get(i + 1).copied().unwrap_or(b' ');
+        let command_start = matches!(before, b';' | b'\n' | b'{' | b'}' | b' ' | b'/' | b'$')
+            || before.is_ascii_digit();
+        if matches!(b, b'e' | b'w' | b'W')
+            && command_start
+            && matches!(after, b' ' | b';' | b'\n' | b'}')
+        {
+            return true;
+        }
+    }
+    // s/a/b/e and s/a/b/w FILE: flags after the third delimiter.
+    if let Some(rest) = script.trim_start().strip_prefix('s')
+        && let Some(delimiter) = rest.chars().next()
+    {
+        let parts: Vec<&str> = rest[delimiter.len_utf8()..].splitn(3, delimiter).collect();
+        if let Some(flags) = parts.get(2) {
+            return flags.contains(['e', 'w', 'W']);
+        }
+    }
+    false
 }
 
 /// Emits the simple command `words` (program first) and whatever it runs in turn.
@@ -342,6 +426,9 @@ fn emit(
         }
         _ => interpreter(&program, args, stdin, out),
     }
+    if let Some(why) = runs_commands(&program, args) {
+        out.mark_opaque(why);
+    }
     if program == "git" && git_configures_commands(args) {
         out.mark_opaque("git -c can run arbitrary commands");
     }
@@ -468,7 +555,11 @@ fn interpreter(program: &str, args: &[Text], stdin: &Stdin, out: &mut ParsedComm
         let code_runs = args.iter().any(|a| match a.as_literal() {
             Some(text) => {
                 !text.starts_with('-')
-                    && (text.contains("system") || text.contains("getline") || text.contains('|'))
+                    && (text.contains("system")
+                        || text.contains("getline")
+                        || text.contains('|')
+                        || text.contains("> \"")
+                        || text.contains(">\""))
             }
             None => true,
         });
