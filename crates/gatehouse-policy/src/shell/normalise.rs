@@ -129,6 +129,7 @@ const SHELLS: &[&str] = &[
 fn program_name(name: &str) -> (String, bool) {
     match name.rsplit_once('/') {
         None => (name.to_lowercase(), true),
+        Some((_, "")) => (name.to_lowercase(), false),
         Some((dir, base)) => {
             let dir = if dir.is_empty() { "/" } else { dir };
             (
