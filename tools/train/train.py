@@ -42,6 +42,7 @@ C = 8.0
 THRESHOLD = 0.5
 CRATE = os.path.join(ROOT, "crates", "gatehouse-classifier")
 
+ARGS = None
 WHEELS = {}  # name -> (version, sha256), read from data-requirements.txt
 
 
@@ -118,7 +119,7 @@ def matrix(examples, header):
 
 
 def fit(X, y):
-    clf = LogisticRegression(C=C, solver="liblinear", max_iter=2000, tol=1e-6, random_state=SEED)
+    clf = LogisticRegression(C=ARGS.c, solver="liblinear", max_iter=2000, tol=1e-6, random_state=SEED)
     clf.fit(X, y)
     w = clf.coef_[0].astype(np.float32)
     b = float(clf.intercept_[0])
@@ -205,7 +206,10 @@ def main():
     ap.add_argument("--vectors", default=os.path.join(CRATE, "tests", "fixtures", "builtin_vectors.json"))
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache"))
     ap.add_argument("--skip-cross-source", action="store_true", help="faster: skip the cross-source and cross-template models")
+    ap.add_argument("--c", type=float, default=C, help="inverse L2 strength of the logistic regression")
     args = ap.parse_args()
+    global ARGS
+    ARGS = args
 
     read_pins()
     paths = fetch(args.cache)
