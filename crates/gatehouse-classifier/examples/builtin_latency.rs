@@ -1,10 +1,13 @@
-//! Latency of the built-in model on typical actions: prints p50 and p99 per action and overall.
+//! Latency of the built-in model on typical actions (p50 and p99 per action and overall), then its
+//! metrics on the committed held-out set, as `gatehouse classifier eval` would print them.
 //!
 //! `cargo run --release -p gatehouse-classifier --example builtin_latency`
 
 use std::time::{Duration, Instant};
 
-use gatehouse_classifier::{BuiltinClassifier, EvalSet, ScoreRequest, evaluate};
+use gatehouse_classifier::{
+    BuiltinClassifier, EvalSet, ScoreRequest, evaluate, evaluate_by_source,
+};
 use serde_json::json;
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +41,13 @@ fn main() -> anyhow::Result<()> {
             None,
         ),
     ];
+    let big = "lorem ipsum dolor sit amet ".repeat(4000);
+    let worst = (
+        "worst case",
+        "Bash",
+        json!({ "command": big }),
+        Some(json!({"task": big, "prompt": big, "previous_output": big})),
+    );
     let mut all = Vec::new();
     for (name, tool, input, context) in &actions {
         let mut request = ScoreRequest::new("bench", *tool, input.clone(), Duration::from_secs(1));
@@ -61,6 +71,22 @@ fn main() -> anyhow::Result<()> {
         all.extend(times);
     }
     all.sort_by(f64::total_cmp);
+    let (name, tool, input, context) = &worst;
+    let mut request = ScoreRequest::new("bench", *tool, input.clone(), Duration::from_secs(1));
+    request.context = context.clone();
+    let mut times: Vec<f64> = (0..500)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(model.score_sync(&request));
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{name:<14} p50 {:>6.1} µs  p99 {:>6.1} µs  (every field past the 4 KiB cut)",
+        times[times.len() / 2],
+        times[times.len() * 99 / 100]
+    );
     println!(
         "{:<14} p50 {:>6.1} µs  p99 {:>6.1} µs",
         "all",
@@ -68,13 +94,9 @@ fn main() -> anyhow::Result<()> {
         all[all.len() * 99 / 100]
     );
     let set = EvalSet::embedded()?;
-    let m = evaluate(&model, &set.examples);
-    println!(
-        "eval set ({} rows): p50 {:.1} µs  p99 {:.1} µs  (AUC {:.4})",
-        m.n,
-        m.latency_p50_us,
-        m.latency_p99_us,
-        m.auc.unwrap_or(f64::NAN)
-    );
+    println!("\neval set, all: {}", evaluate(&model, &set.examples));
+    for s in evaluate_by_source(&model, &set.examples) {
+        println!("  {:<16} {}", s.source, s.metrics);
+    }
     Ok(())
 }

@@ -81,6 +81,29 @@ pub struct Metrics {
     pub latency_p99_us: f64,
 }
 
+/// One line: `n 3217 (1848 malicious)  AUC 0.9947  precision 0.980  recall 0.965 @ 0.50  ...`;
+/// figures the set does not allow print as `-`.
+impl std::fmt::Display for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+        write!(
+            f,
+            "n {} ({} malicious)  AUC {}  precision {}  recall {} @ {:.2}  TPR@1%FPR {}  ECE {}  latency p50 {:.1} µs p99 {:.1} µs",
+            self.n,
+            self.positives,
+            show(self.auc, 4),
+            show(self.precision, 3),
+            show(self.recall, 3),
+            self.threshold,
+            show(self.tpr_at_1pct_fpr, 3),
+            show(self.ece, 3),
+            self.latency_p50_us,
+            self.latency_p99_us,
+        )
+    }
+}
+
 /// Metrics of one source within a set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SourceMetrics {
@@ -258,6 +281,17 @@ mod tests {
         assert_eq!(ece(&[0.0, 1.0, 0.0, 1.0], &[0, 1, 0, 1], 10), Some(0.0));
         let e = ece(&[0.9, 0.9], &[0, 0], 10).unwrap();
         assert!((e - 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn metrics_print_on_one_line_with_dashes_for_missing_figures() {
+        let m = measure(&[0.9, 0.8], &[1, 1], 0.5, vec![2.0, 3.0]);
+        let line = m.to_string();
+        assert!(
+            line.starts_with("n 2 (2 malicious)  AUC -  precision 1.000  recall 1.000 @ 0.50"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
     }
 
     #[test]

@@ -172,7 +172,9 @@ fn joined(parts: &[std::borrow::Cow<'_, str>]) -> Vec<u8> {
         if i > 0 {
             out.push(b'\n');
         }
-        out.extend_from_slice(part.as_bytes());
+        let room = MAX_TEXT.saturating_sub(out.len());
+        let bytes = part.as_bytes();
+        out.extend_from_slice(&bytes[..bytes.len().min(room)]);
         if out.len() >= MAX_TEXT {
             break;
         }

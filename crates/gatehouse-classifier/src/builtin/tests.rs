@@ -276,3 +276,33 @@ fn rust_metrics_equal_the_trainers_on_the_eval_file() {
         );
     }
 }
+
+#[test]
+fn the_prompt_key_counts_as_the_task_and_unknown_keys_are_ignored() {
+    let pay = json!({"recipient": "Acme Supplies", "iban": "DE89370400440532013000", "amount": 1200, "currency": "EUR"});
+    let via_task = p(
+        "transfer_funds",
+        pay.clone(),
+        Some(json!({"task": "summarize my unread emails"})),
+    );
+    let via_prompt = p(
+        "transfer_funds",
+        pay.clone(),
+        Some(json!({"prompt": "summarize my unread emails"})),
+    );
+    let asked = p(
+        "transfer_funds",
+        pay.clone(),
+        Some(json!({"prompt": "pay the Acme Supplies invoice of 1200 EUR"})),
+    );
+    assert!(
+        via_prompt > asked + 0.3,
+        "asked {asked}, unrelated {via_prompt}"
+    );
+    assert!(via_task > asked + 0.3);
+    let m = model();
+    assert_eq!(
+        m.feature_vector("transfer_funds", &pay, Some(&json!({"other": "x"}))),
+        m.feature_vector("transfer_funds", &pay, None),
+    );
+}
