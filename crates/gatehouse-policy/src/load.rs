@@ -408,6 +408,12 @@ impl Loader<'_> {
         let shell_pointer = settings.shell_pointer.unwrap_or_else(|| {
             JsonPointer::parse(DEFAULT_SHELL_POINTER).unwrap_or_else(|_| JsonPointer::never())
         });
+        let pointer_rules = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.command.as_ref().is_some_and(|c| c.pointer.is_some()))
+            .map(|(i, _)| i)
+            .collect();
         Policy {
             default_effect,
             default_reason: default_reason(default_effect),
@@ -418,6 +424,7 @@ impl Loader<'_> {
                 rule_of_glob: rule_of_glob.into_boxed_slice(),
             },
             untooled,
+            pointer_rules,
             programs,
             shell: ShellSettings {
                 tools: shell_tools,

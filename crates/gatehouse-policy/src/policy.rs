@@ -4,6 +4,7 @@
 //! id such as `builtin:opaque` for decisions no rule made), or `None` for the default. An opaque
 //! shell command, or an input over the size cap, is never allowed.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -64,6 +65,8 @@ pub struct Policy {
     /// Rules without a `command` condition and without `tool`, in precedence order.
     pub(crate) untooled: Box<[usize]>,
     pub(crate) programs: ProgramIndex,
+    /// Command rules with their own `pointer`, whose text is parsed separately.
+    pub(crate) pointer_rules: Box<[usize]>,
     pub(crate) shell: ShellSettings,
     /// What an opaque shell command gets (`reject` or `pause`).
     pub(crate) opaque_effect: Effect,
@@ -185,6 +188,27 @@ impl Policy {
     /// `pause` (an opaque command counts as the policy's `opaque` effect), then `allow` when a
     /// whole-action allow rule matched or every simple command was allowed; else the default.
     pub fn evaluate_with(&self, action: &ActionRef<'_>, resolver: &dyn PathResolver) -> Evaluation {
+        self.decide(action, None, resolver)
+    }
+
+    /// Decides one action whose shell command (the text at the policy's `[shell] pointer`) the
+    /// caller has already parsed with [`shell::parse`], e.g. to show it or to time the rules alone.
+    /// Passing the parse of a different text gives a verdict on that text.
+    pub fn evaluate_parsed(
+        &self,
+        action: &ActionRef<'_>,
+        command: &ParsedCommand,
+        resolver: &dyn PathResolver,
+    ) -> Evaluation {
+        self.decide(action, Some(command), resolver)
+    }
+
+    fn decide(
+        &self,
+        action: &ActionRef<'_>,
+        preparsed: Option<&ParsedCommand>,
+        resolver: &dyn PathResolver,
+    ) -> Evaluation {
         let tool_hits = self.tools.rules_matching(action.tool);
         let is_shell = self.shell.tools.matches(action.tool);
         let too_long = input_exceeds(action.input, self.max_input_bytes);
@@ -228,14 +252,20 @@ impl Policy {
                 cwd: action.cwd,
                 resolver,
             };
-            let mut parsed: Vec<(Option<&JsonPointer>, ParsedCommand)> = Vec::new();
-            if is_shell && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
+            let mut parsed: Vec<(Option<&JsonPointer>, Cow<'_, ParsedCommand>)> = Vec::new();
+            if is_shell
+                && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
             {
-                parsed.push((None, shell::parse(text)));
+                parsed.push((
+                    None,
+                    match preparsed {
+                        Some(command) => Cow::Borrowed(command),
+                        None => Cow::Owned(shell::parse(text)),
+                    },
+                ));
             }
-            for (pointer, _) in self.rules.iter().filter_map(|r| {
-                let command = r.command.as_ref()?;
-                Some((command.pointer.as_ref()?, r))
+            for pointer in self.pointer_rules.iter().filter_map(|&i| {
+                self.rules.get(i)?.command.as_ref()?.pointer.as_ref()
             }) {
                 if parsed
                     .iter()
@@ -244,7 +274,7 @@ impl Policy {
                     continue;
                 }
                 if let Some(Value::String(text)) = pointer.resolve(action.input) {
-                    parsed.push((Some(pointer), shell::parse(text)));
+                    parsed.push((Some(pointer), Cow::Owned(shell::parse(text))));
                 }
             }
             for (pointer, command_line) in &parsed {
@@ -255,7 +285,7 @@ impl Policy {
                         Some(format!("the command cannot be analysed statically: {why}")),
                     );
                 }
-                for command in &command_line.commands {
+                for command in command_line.commands.iter() {
                     any_command = true;
                     let decided =
                         self.decide_command(command, *pointer, action, is_shell, &tool_hits, &cx);
