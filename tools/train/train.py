@@ -207,7 +207,17 @@ def main():
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache"))
     ap.add_argument("--skip-cross-source", action="store_true", help="faster: skip the cross-source and cross-template models")
     ap.add_argument("--c", type=float, default=C, help="inverse L2 strength of the logistic regression")
+    ap.add_argument("--check", action="store_true",
+                    help="retrain into a temporary directory and fail unless the weights, eval set and "
+                         "vectors equal the committed ones byte for byte")
     args = ap.parse_args()
+    committed = None
+    if args.check:
+        import tempfile
+        committed = {"weights": args.out, "eval set": args.eval_out, "vectors": args.vectors}
+        tmp = tempfile.mkdtemp(prefix="gatehouse-train-check-")
+        args.out, args.metrics = os.path.join(tmp, "builtin.bin"), os.path.join(tmp, "metrics.json")
+        args.eval_out, args.vectors = os.path.join(tmp, "eval.jsonl"), os.path.join(tmp, "builtin_vectors.json")
     global ARGS
     ARGS = args
 
@@ -328,6 +338,12 @@ def main():
     with open(args.vectors, "w") as f:
         json.dump(vectors, f, indent=1, sort_keys=True, ensure_ascii=False)
         f.write("\n")
+    if committed is not None:
+        fresh = {"weights": args.out, "eval set": args.eval_out, "vectors": args.vectors}
+        differ = [k for k in committed if sha256(committed[k]) != sha256(fresh[k])]
+        for k in committed:
+            print(f"{k}: {'DIFFERS' if k in differ else 'identical'} ({committed[k]} vs {fresh[k]})", file=sys.stderr)
+        sys.exit(1 if differ else 0)
     print(json.dumps(report["heldout"], indent=1), file=sys.stderr)
     print(json.dumps(report["cross_source"], indent=1), file=sys.stderr)
     print(json.dumps(report["cross_template"], indent=1), file=sys.stderr)
