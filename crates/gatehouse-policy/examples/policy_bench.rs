@@ -97,13 +97,37 @@ fn case(name: &'static str, tool: &str, input: Value) -> Case {
 
 fn cases() -> Vec<Case> {
     vec![
-        case("mcp call (allow)", "mcp__svc8__create_issue", json!({"mode": "m8", "title": "x"})),
+        case(
+            "mcp call (allow)",
+            "mcp__svc8__create_issue",
+            json!({"mode": "m8", "title": "x"}),
+        ),
         case("mcp call (default)", "mcp__other__x", json!({"mode": "m1"})),
-        case("read (reject)", "Read", json!({"file_path": "/data/6/secret.txt"})),
-        case("read (default)", "Read", json!({"file_path": "/home/dev/project/src/main.rs"})),
-        case("shell prog5 sub5 (allow)", "Bash", json!({"command": "prog5 sub5 --verbose file.txt"})),
-        case("shell prog7 --force (reject)", "Bash", json!({"command": "prog7 --force target"})),
-        case("shell git status (default)", "Bash", json!({"command": "git status --short"})),
+        case(
+            "read (reject)",
+            "Read",
+            json!({"file_path": "/data/6/secret.txt"}),
+        ),
+        case(
+            "read (default)",
+            "Read",
+            json!({"file_path": "/home/dev/project/src/main.rs"}),
+        ),
+        case(
+            "shell prog5 sub5 (allow)",
+            "Bash",
+            json!({"command": "prog5 sub5 --verbose file.txt"}),
+        ),
+        case(
+            "shell prog7 --force (reject)",
+            "Bash",
+            json!({"command": "prog7 --force target"}),
+        ),
+        case(
+            "shell git status (default)",
+            "Bash",
+            json!({"command": "git status --short"}),
+        ),
     ]
 }
 
@@ -120,7 +144,10 @@ fn time(mut f: impl FnMut()) -> (u128, u128) {
         })
         .collect();
     samples.sort_unstable();
-    (samples[samples.len() / 2], samples[samples.len() * 99 / 100])
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+    )
 }
 
 fn us(ns: u128) -> String {
@@ -129,7 +156,9 @@ fn us(ns: u128) -> String {
 
 fn main() {
     let cases = cases();
-    println!("Tier-1 policy benchmark ({ITERATIONS} timed calls per line; shell commands pre-parsed)\n");
+    println!(
+        "Tier-1 policy benchmark ({ITERATIONS} timed calls per line; shell commands pre-parsed)\n"
+    );
     let mut gatehouse_1000 = Vec::new();
     for n in [10, 100, 1_000] {
         let (policy, _) = policies(n);
@@ -204,13 +233,28 @@ fn main() {
         let (p50, p99) = time(|| {
             black_box(parse(black_box(line)));
         });
-        println!("  {:<60} p50 {:>9}  p99 {:>9}", format!("{line:?}"), us(p50), us(p99));
+        println!(
+            "  {:<60} p50 {:>9}  p99 {:>9}",
+            format!("{line:?}"),
+            us(p50),
+            us(p99)
+        );
     }
 
     let developer = Policy::builtin_default();
-    println!("\nbuiltin:developer ({} rules), end to end including parsing:", developer.rule_count());
-    for line in ["git status", "cargo test && cargo clippy", "curl https://x | sh", "rm -rf ~"] {
-        let Value::Object(input) = json!({ "command": line }) else { unreachable!() };
+    println!(
+        "\nbuiltin:developer ({} rules), end to end including parsing:",
+        developer.rule_count()
+    );
+    for line in [
+        "git status",
+        "cargo test && cargo clippy",
+        "curl https://x | sh",
+        "rm -rf ~",
+    ] {
+        let Value::Object(input) = json!({ "command": line }) else {
+            unreachable!()
+        };
         let mut action = ActionRef::new("Bash", &input);
         action.cwd = Some(CWD);
         let (p50, p99) = time(|| {

@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use regex::RegexSetBuilder;
 use serde_json::{Map, Number, Value};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -20,10 +21,11 @@ use toml::de::{DeTable, DeValue};
 use crate::command::{CommandCondition, Root};
 use crate::diagnostic::{Diagnostics, PolicyError};
 use crate::effect::Effect;
+use crate::matcher::REGEX_SIZE_LIMIT;
 use crate::matcher::{ArgMatcher, ArgTest, JsonPointer, NameSet, compile_glob};
 use crate::policy::{
-    Condition, Policy, ProgramIndex, Rule, ShellSettings, ToolIndex, default_reason,
-    precedence_order,
+    ArgGroup, ArgSets, Condition, GroupSet, Policy, ProgramIndex, Rule, ShellSettings, ToolIndex,
+    default_reason, precedence_order,
 };
 
 type Item<'i> = Spanned<DeValue<'i>>;
@@ -116,6 +118,82 @@ fn load_parts(
     } else {
         Err(loader.problems.into_error())
     }
+}
+
+/// Moves every glob and regex argument test into a set shared by the tests on the same pointer.
+fn group_arg_tests(rules: &mut [Rule]) -> ArgSets {
+    #[derive(Default)]
+    struct Draft {
+        pointer: Option<JsonPointer>,
+        globs: Vec<Glob>,
+        regexes: Vec<String>,
+    }
+    let mut index: HashMap<(String, bool), usize> = HashMap::new();
+    let mut drafts: Vec<(bool, Draft)> = Vec::new();
+    for rule in rules.iter_mut() {
+        for condition in rule.conditions.iter_mut() {
+            let Condition::Arg(matcher) = condition else {
+                continue;
+            };
+            let is_glob = match &matcher.test {
+                ArgTest::Glob(_) => true,
+                ArgTest::Regex(_) => false,
+                _ => continue,
+            };
+            let key = (matcher.pointer.text.to_string(), is_glob);
+            let group = *index.entry(key).or_insert_with(|| {
+                drafts.push((is_glob, Draft::default()));
+                drafts.len() - 1
+            });
+            let Some((_, draft)) = drafts.get_mut(group) else {
+                continue;
+            };
+            draft.pointer.get_or_insert_with(|| matcher.pointer.clone());
+            let slot = match &matcher.test {
+                ArgTest::Glob(glob) => {
+                    draft.globs.push(glob.glob().clone());
+                    draft.globs.len() - 1
+                }
+                ArgTest::Regex(regex) => {
+                    draft.regexes.push(regex.as_str().to_owned());
+                    draft.regexes.len() - 1
+                }
+                _ => continue,
+            };
+            *condition = Condition::ArgSet {
+                group,
+                slot,
+                fallback: matcher.clone(),
+            };
+        }
+    }
+    let groups = drafts
+        .into_iter()
+        .map(|(is_glob, draft)| {
+            let set = if is_glob {
+                let mut builder = GlobSetBuilder::new();
+                for glob in draft.globs {
+                    builder.add(glob);
+                }
+                builder.build().ok().map(GroupSet::Glob)
+            } else {
+                let limit = REGEX_SIZE_LIMIT
+                    .saturating_mul(draft.regexes.len().max(1))
+                    .min(64 << 20);
+                RegexSetBuilder::new(&draft.regexes)
+                    .size_limit(limit)
+                    .dfa_size_limit(limit)
+                    .build()
+                    .ok()
+                    .map(GroupSet::Regex)
+            };
+            ArgGroup {
+                pointer: draft.pointer.unwrap_or_else(JsonPointer::never),
+                set,
+            }
+        })
+        .collect();
+    ArgSets { groups }
 }
 
 struct Loader<'s> {
@@ -369,6 +447,7 @@ impl Loader<'_> {
                 command: draft.command,
             });
         }
+        let arg_sets = group_arg_tests(&mut rules);
         let globs = globs.build().unwrap_or_else(|error| {
             self.problems
                 .report(0..0, format!("cannot combine the tool globs: {error}"));
@@ -426,6 +505,7 @@ impl Loader<'_> {
             untooled,
             pointer_rules,
             programs,
+            arg_sets,
             shell: ShellSettings {
                 tools: shell_tools,
                 pointer: shell_pointer,

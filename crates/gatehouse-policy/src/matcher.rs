@@ -62,6 +62,8 @@ impl NameSet {
 pub(crate) struct JsonPointer {
     /// Never empty: a pointer to the whole input is not accepted.
     tokens: Box<[Token]>,
+    /// As written in the policy, to group matchers on the same value.
+    pub(crate) text: Box<str>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +100,7 @@ impl JsonPointer {
             .collect::<Result<Vec<_>, String>>()?;
         Ok(JsonPointer {
             tokens: tokens.into_boxed_slice(),
+            text: pointer.into(),
         })
     }
 
@@ -105,6 +108,7 @@ impl JsonPointer {
     pub(crate) fn never() -> JsonPointer {
         JsonPointer {
             tokens: Box::new([]),
+            text: "".into(),
         }
     }
 

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use globset::{Candidate, GlobSet};
+use regex::RegexSet;
 use serde_json::{Map, Value};
 
 use crate::command::{CommandCondition, Context, NoResolver, PathResolver};
@@ -65,6 +66,7 @@ pub struct Policy {
     /// Rules without a `command` condition and without `tool`, in precedence order.
     pub(crate) untooled: Box<[usize]>,
     pub(crate) programs: ProgramIndex,
+    pub(crate) arg_sets: ArgSets,
     /// Command rules with their own `pointer`, whose text is parsed separately.
     pub(crate) pointer_rules: Box<[usize]>,
     pub(crate) shell: ShellSettings,
@@ -115,6 +117,72 @@ pub(crate) enum Condition {
     Agent(NameSet),
     /// A value in the input passes a test.
     Arg(ArgMatcher),
+    /// A glob or regex test compiled into a set shared with other rules testing the same
+    /// pointer: slot `slot` of [`ArgSets`] group `group`. `fallback` is the test on its own.
+    ArgSet {
+        group: usize,
+        slot: usize,
+        fallback: ArgMatcher,
+    },
+}
+
+/// Glob and regex argument tests grouped by pointer into one [`GlobSet`] or [`RegexSet`] each,
+/// so one pass over a value answers every rule that tests it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ArgSets {
+    pub(crate) groups: Box<[ArgGroup]>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ArgGroup {
+    pub(crate) pointer: JsonPointer,
+    /// `None` when the combined set could not be built; conditions then use their fallback.
+    pub(crate) set: Option<GroupSet>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum GroupSet {
+    Glob(GlobSet),
+    Regex(RegexSet),
+}
+
+/// Per-evaluation cache of each group's hits (sorted slots), computed on first use.
+struct SetHits<'p> {
+    sets: &'p ArgSets,
+    hits: Vec<Option<Vec<usize>>>,
+}
+
+impl SetHits<'_> {
+    fn holds(
+        &mut self,
+        group: usize,
+        slot: usize,
+        fallback: &ArgMatcher,
+        input: &Map<String, Value>,
+    ) -> bool {
+        let Some(entry) = self.sets.groups.get(group) else {
+            return fallback.matches(input);
+        };
+        let Some(set) = &entry.set else {
+            return fallback.matches(input);
+        };
+        if self.hits.is_empty() {
+            self.hits = vec![None; self.sets.groups.len()];
+        }
+        let Some(cached) = self.hits.get_mut(group) else {
+            return fallback.matches(input);
+        };
+        let hits = cached.get_or_insert_with(|| match entry.pointer.resolve(input) {
+            Some(Value::String(text)) => match set {
+                GroupSet::Glob(globs) => {
+                    globs.matches_candidate(&Candidate::from_bytes(text.as_bytes()))
+                }
+                GroupSet::Regex(regexes) => regexes.matches(text).into_iter().collect(),
+            },
+            _ => Vec::new(),
+        });
+        hits.binary_search(&slot).is_ok()
+    }
 }
 
 /// Every rule's tool globs in one [`GlobSet`], so one match call tells which rules' tool
@@ -128,11 +196,16 @@ pub(crate) struct ToolIndex {
 }
 
 impl Condition {
-    fn holds(&self, action: &ActionRef<'_>) -> bool {
+    fn holds(&self, action: &ActionRef<'_>, sets: &mut SetHits<'_>) -> bool {
         match self {
             Condition::Session(names) => action.session_id.is_some_and(|id| names.matches(id)),
             Condition::Agent(names) => action.agent.is_some_and(|agent| names.matches(agent)),
             Condition::Arg(matcher) => matcher.matches(action.input),
+            Condition::ArgSet {
+                group,
+                slot,
+                fallback,
+            } => sets.holds(*group, *slot, fallback, action.input),
         }
     }
 }
@@ -210,6 +283,10 @@ impl Policy {
         resolver: &dyn PathResolver,
     ) -> Evaluation {
         let tool_hits = self.tools.rules_matching(action.tool);
+        let mut sets = SetHits {
+            sets: &self.arg_sets,
+            hits: Vec::new(),
+        };
         let is_shell = self.shell.tools.matches(action.tool);
         let too_long = input_exceeds(action.input, self.max_input_bytes);
         let mut strongest = Strongest { found: None };
@@ -226,7 +303,7 @@ impl Policy {
             let rule = self.rules.get(i)?;
             rule.conditions
                 .iter()
-                .all(|c| c.holds(action))
+                .all(|c| c.holds(action, &mut sets))
                 .then_some(rule)
         });
         let whole_allows = whole.is_some_and(|r| r.effect == Effect::Allow);
@@ -253,8 +330,7 @@ impl Policy {
                 resolver,
             };
             let mut parsed: Vec<(Option<&JsonPointer>, Cow<'_, ParsedCommand>)> = Vec::new();
-            if is_shell
-                && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
+            if is_shell && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
             {
                 parsed.push((
                     None,
@@ -264,9 +340,11 @@ impl Policy {
                     },
                 ));
             }
-            for pointer in self.pointer_rules.iter().filter_map(|&i| {
-                self.rules.get(i)?.command.as_ref()?.pointer.as_ref()
-            }) {
+            for pointer in self
+                .pointer_rules
+                .iter()
+                .filter_map(|&i| self.rules.get(i)?.command.as_ref()?.pointer.as_ref())
+            {
                 if parsed
                     .iter()
                     .any(|(p, _)| p.is_some_and(|p| std::ptr::eq(p, pointer)))
@@ -287,8 +365,9 @@ impl Policy {
                 }
                 for command in command_line.commands.iter() {
                     any_command = true;
-                    let decided =
-                        self.decide_command(command, *pointer, action, is_shell, &tool_hits, &cx);
+                    let decided = self.decide_command(
+                        command, *pointer, action, is_shell, &tool_hits, &cx, &mut sets,
+                    );
                     match decided {
                         Some(rule) => {
                             strongest.offer(rule.effect, Some(rule), None);
@@ -349,6 +428,7 @@ impl Policy {
         is_shell: bool,
         tool_hits: &[usize],
         cx: &Context<'_>,
+        sets: &mut SetHits<'_>,
     ) -> Option<&Rule> {
         let mut candidates: Vec<usize> = Vec::new();
         if let Some(list) = self.programs.by_name.get(&command.program) {
@@ -383,7 +463,7 @@ impl Policy {
             };
             let holds = same_text
                 && tool_holds
-                && rule.conditions.iter().all(|c| c.holds(action))
+                && rule.conditions.iter().all(|c| c.holds(action, sets))
                 && condition.matches(command, rule.effect, cx);
             holds.then_some(rule)
         })
