@@ -228,6 +228,14 @@ impl ToolIndex {
     }
 }
 
+/// What a command rule looks at besides the simple command.
+struct Subject<'a, 'r> {
+    action: &'a ActionRef<'a>,
+    is_shell: bool,
+    tool_hits: &'a [usize],
+    cx: Context<'r>,
+}
+
 /// The built-in decisions that no rule names.
 pub(crate) const OPAQUE_RULE_ID: &str = "builtin:opaque";
 pub(crate) const TOO_LONG_RULE_ID: &str = "builtin:input-too-long";
@@ -325,9 +333,14 @@ impl Policy {
                 )),
             );
         } else {
-            let cx = Context {
-                cwd: action.cwd,
-                resolver,
+            let subject = Subject {
+                action,
+                is_shell,
+                tool_hits: &tool_hits,
+                cx: Context {
+                    cwd: action.cwd,
+                    resolver,
+                },
             };
             let mut parsed: Vec<(Option<&JsonPointer>, Cow<'_, ParsedCommand>)> = Vec::new();
             if is_shell && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
@@ -365,9 +378,7 @@ impl Policy {
                 }
                 for command in command_line.commands.iter() {
                     any_command = true;
-                    let decided = self.decide_command(
-                        command, *pointer, action, is_shell, &tool_hits, &cx, &mut sets,
-                    );
+                    let decided = self.decide_command(command, *pointer, &subject, &mut sets);
                     match decided {
                         Some(rule) => {
                             strongest.offer(rule.effect, Some(rule), None);
@@ -424,12 +435,15 @@ impl Policy {
         &self,
         command: &SimpleCommand,
         pointer: Option<&JsonPointer>,
-        action: &ActionRef<'_>,
-        is_shell: bool,
-        tool_hits: &[usize],
-        cx: &Context<'_>,
+        subject: &Subject<'_, '_>,
         sets: &mut SetHits<'_>,
     ) -> Option<&Rule> {
+        let Subject {
+            action,
+            is_shell,
+            tool_hits,
+            cx,
+        } = subject;
         let mut candidates: Vec<usize> = Vec::new();
         if let Some(list) = self.programs.by_name.get(&command.program) {
             candidates.extend_from_slice(list);
@@ -459,7 +473,7 @@ impl Policy {
             let tool_holds = if rule.tool_filtered {
                 tool_hits.binary_search(&i).is_ok()
             } else {
-                is_shell
+                *is_shell
             };
             let holds = same_text
                 && tool_holds
