@@ -211,7 +211,15 @@ def pipe_into_shell(text: bytes, shells) -> bool:
     return False
 
 
-def url_to_ip(text: bytes) -> bool:
+def is_local_ip(host: bytes) -> bool:
+    """Loopback and private IPv4 (127/8, 10/8, 192.168/16, 172.16/12); not 169.254 (cloud metadata)."""
+    o = [int(p) for p in host.split(b".")]
+    return o[0] in (127, 10) or (o[0] == 192 and o[1] == 168) or (o[0] == 172 and 16 <= o[1] <= 31)
+
+
+def url_to_ip(text: bytes):
+    """"ip_url" for a URL to a public IPv4 literal, else "local_ip_url" for a local one, else None."""
+    found = None
     for scheme in (b"http://", b"https://", b"ftp://"):
         i = text.find(scheme)
         while i != -1:
@@ -222,9 +230,11 @@ def url_to_ip(text: bytes) -> bool:
             host = text[j:k]
             if host.count(b".") == 3 and all(p and len(p) <= 3 for p in host.split(b".")):
                 if k == len(text) or text[k] in b":/ \n\"'?":
-                    return True
+                    if not is_local_ip(host):
+                        return "ip_url"
+                    found = "local_ip_url"
             i = text.find(scheme, i + 1)
-    return False
+    return found
 
 
 def longest_run(text: bytes, pred) -> int:
@@ -335,8 +345,9 @@ def structural(raw_text: bytes, text: bytes, lex):
     fired = []
     if pipe_into_shell(text, lex["shells"]):
         fired.append("pipe_shell")
-    if url_to_ip(text):
-        fired.append("ip_url")
+    ip = url_to_ip(text)
+    if ip:
+        fired.append(ip)
     if contains_any(text, lex["sensitive_paths"]):
         fired.append("sensitive_path")
     if secret_shaped(raw_text):

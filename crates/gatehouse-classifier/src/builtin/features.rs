@@ -257,7 +257,23 @@ fn pipe_into_shell(text: &[u8], shells: &[Vec<u8>]) -> bool {
     false
 }
 
-fn url_to_ip(text: &[u8]) -> bool {
+/// Loopback and private IPv4 (127/8, 10/8, 192.168/16, 172.16/12); not 169.254 (cloud metadata).
+fn is_local_ip(host: &[u8]) -> bool {
+    let octets: Vec<u32> = host
+        .split(|&c| c == b'.')
+        .map(|p| p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')))
+        .collect();
+    match octets.as_slice() {
+        [127 | 10, ..] => true,
+        [192, 168, ..] => true,
+        [172, second, ..] => (16..=31).contains(second),
+        _ => false,
+    }
+}
+
+/// `ip_url` for a URL to a public IPv4 literal, else `local_ip_url` for a local one.
+fn url_to_ip(text: &[u8]) -> Option<&'static str> {
+    let mut found = None;
     for scheme in [b"http://".as_slice(), b"https://", b"ftp://"] {
         for i in memmem::find_iter(text, scheme) {
             let j = i + scheme.len();
@@ -272,11 +288,14 @@ fn url_to_ip(text: &[u8]) -> bool {
                     .all(|p| !p.is_empty() && p.len() <= 3);
             let ends = text.get(k).is_none_or(|c| b":/ \n\"'?".contains(c));
             if dotted && ends {
-                return true;
+                if !is_local_ip(host) {
+                    return Some("ip_url");
+                }
+                found = Some("local_ip_url");
             }
         }
     }
-    false
+    found
 }
 
 /// A secret's known prefix, the least length of its body, and the bytes its body may hold.
@@ -462,9 +481,11 @@ pub(crate) fn featurize<S: Sink>(
         }
     }
 
+    let ip = url_to_ip(&text);
     let fired = [
         ("pipe_shell", pipe_into_shell(&text, &lexicon.shells)),
-        ("ip_url", url_to_ip(&text)),
+        ("ip_url", ip == Some("ip_url")),
+        ("local_ip_url", ip == Some("local_ip_url")),
         ("sensitive_path", lexicon.sensitive_paths.any_in(&text)),
         ("secret", secret_shaped(&raw)),
         ("b64_blob", longest_run(&raw, is_b64) >= 40),
