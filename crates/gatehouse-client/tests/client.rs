@@ -850,6 +850,8 @@ async fn approver_calls_use_the_documented_routes() -> anyhow::Result<()> {
             pending: 2,
             classifier: "disabled".into(),
             policy: "default".into(),
+            policy_reloads: 0,
+            policy_error: None,
             reason: None,
         })?;
         let link = serde_json::to_value(LoginLink {

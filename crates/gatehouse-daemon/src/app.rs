@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_ledger::{Ledger, LedgerError, LedgerHealth, ListQuery, StatusFilter};
-use gatehouse_policy::Policy;
 use gatehouse_protocol::{ActionList, ActionView, DecidedBy, Decision, Health, Verdict};
 
 use crate::approvals::{Approvals, DecideOutcome};
 use crate::auth::Auth;
 use crate::events::Events;
 use crate::metrics::Metrics;
+use crate::policy_store::PolicyStore;
 use crate::scoring::Scoring;
 
 /// Shared state handed to every handler.
@@ -27,8 +27,9 @@ impl std::ops::Deref for AppState {
 
 #[derive(Debug)]
 pub struct App {
-    pub(crate) policy: Arc<Policy>,
-    pub(crate) policy_name: String,
+    pub(crate) policy: Arc<PolicyStore>,
+    /// Keeps the policy file watched for hot reload while the daemon runs.
+    pub(crate) _policy_watcher: Option<std::sync::Mutex<notify::RecommendedWatcher>>,
     pub(crate) ledger: Ledger,
     pub(crate) approvals: Arc<Approvals>,
     pub(crate) scoring: Arc<Scoring>,
@@ -140,9 +141,16 @@ impl App {
     }
 
     pub fn health(&self) -> Health {
-        let (status, reason) = match self.ledger.health() {
-            LedgerHealth::Ok => ("ok", None),
-            LedgerHealth::Degraded(reason) => ("degraded", Some(reason)),
+        let policy = self.policy.status();
+        let (status, reason) = match (self.ledger.health(), &policy.error) {
+            (LedgerHealth::Degraded(reason), _) => ("degraded", Some(reason)),
+            (LedgerHealth::Ok, Some(error)) => (
+                "degraded",
+                Some(format!(
+                    "the policy file was not reloaded (the last good policy is in force): {error}"
+                )),
+            ),
+            (LedgerHealth::Ok, None) => ("ok", None),
         };
         Health {
             status: status.into(),
@@ -150,7 +158,9 @@ impl App {
             version: env!("CARGO_PKG_VERSION").into(),
             pending: self.approvals.pending_count() as u64,
             classifier: self.scoring.model().to_owned(),
-            policy: self.policy_name.clone(),
+            policy: self.policy.name(),
+            policy_reloads: policy.reloads,
+            policy_error: policy.error,
         }
     }
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::clock::now_ms;
+use crate::policy_store::FsResolver;
 use crate::scoring::{DetachedSlot, describe};
 
 /// Why a check was refused before anything was recorded.
@@ -76,13 +77,16 @@ impl App {
     pub async fn check(&self, request: CheckRequest) -> Result<CheckResponse, CheckError> {
         let wait = validate(&request)?;
         let started = Instant::now();
-        let evaluation = self.policy.evaluate(&ActionRef {
+        // This check finishes on the policy it starts with, whatever a reload does meanwhile.
+        let policy = self.policy.current();
+        let action = ActionRef {
             tool: &request.tool,
             input: &request.input,
             session_id: request.session_id.as_deref(),
             agent: request.agent.as_deref(),
             cwd: request.cwd.as_deref(),
-        });
+        };
+        let evaluation = policy.evaluate_with(&action, &FsResolver);
         let verdict = match evaluation.effect {
             Effect::Allow => Verdict::Allow,
             Effect::Reject => Verdict::Reject,

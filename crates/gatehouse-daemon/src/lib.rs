@@ -16,6 +16,7 @@ mod clock;
 pub mod config;
 pub mod events;
 pub mod metrics;
+pub mod policy_store;
 pub mod scoring;
 
 use std::future::Future;
@@ -40,6 +41,7 @@ use crate::approvals::Approvals;
 use crate::auth::{Auth, Tokens};
 use crate::events::Events;
 use crate::metrics::Metrics;
+use crate::policy_store::{PolicySource, PolicyStore};
 use crate::scoring::{Scoring, ScoringSettings};
 
 /// The Ed25519 key that signs ledger checkpoints, in the data directory (mode 0600).
@@ -115,7 +117,7 @@ impl Daemon {
             path: data_dir.clone(),
             source,
         })?;
-        let (policy, policy_name) = load_policy(&config)?;
+        let policy = Arc::new(load_policy(&config)?);
 
         let mut ledger_config = LedgerConfig::new(data_dir.join("ledger.db"));
         ledger_config.durability = config.durability().unwrap_or_default();
@@ -183,8 +185,8 @@ impl Daemon {
             format!("http://{local_addr}")
         };
         let state = AppState(Arc::new(App {
-            policy: Arc::new(policy),
-            policy_name,
+            _policy_watcher: policy.watch().map(std::sync::Mutex::new),
+            policy,
             ledger,
             approvals: approvals.clone(),
             scoring,
@@ -296,9 +298,12 @@ impl Daemon {
     }
 }
 
-fn load_policy(config: &Config) -> Result<(Policy, String), StartError> {
+fn load_policy(config: &Config) -> Result<PolicyStore, StartError> {
     match &config.policy {
-        None => Ok((Policy::builtin_default(), "builtin:developer".into())),
+        None => Ok(PolicyStore::new(
+            Policy::builtin_default(),
+            PolicySource::Builtin,
+        )),
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| StartError::PolicyRead {
                 path: path.clone(),
@@ -308,7 +313,7 @@ fn load_policy(config: &Config) -> Result<(Policy, String), StartError> {
                 path: path.clone(),
                 errors,
             })?;
-            Ok((policy, path.display().to_string()))
+            Ok(PolicyStore::new(policy, PolicySource::File(path.clone())))
         }
     }
 }

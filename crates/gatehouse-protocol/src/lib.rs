@@ -291,6 +291,12 @@ pub struct Health {
     pub pending: u64,
     pub classifier: String,
     pub policy: String,
+    /// How many times the policy file was reloaded since start-up.
+    #[serde(default)]
+    pub policy_reloads: u64,
+    /// Why the policy file on disk is not in force (the last good policy is), if it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_error: Option<String>,
     /// Why the status is `degraded` (e.g. the ledger failed verification, or cannot commit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

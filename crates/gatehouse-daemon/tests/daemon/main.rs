@@ -13,4 +13,5 @@ mod support;
 mod boundary;
 mod check;
 mod paused;
+mod policy;
 mod scoring;

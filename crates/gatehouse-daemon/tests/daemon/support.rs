@@ -177,6 +177,27 @@ impl TestDaemon {
         self.dir.as_ref().expect("dir").path().join("data")
     }
 
+    /// The policy file the daemon watches.
+    pub fn policy_path(&self) -> PathBuf {
+        self.dir.as_ref().expect("dir").path().join("policy.toml")
+    }
+
+    /// Polls `/healthz` until `done` holds (bounded): for a reload the watcher does on its own.
+    pub async fn wait_for_health(&self, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, health) = self.get("", "/healthz").await;
+            if done(&health) {
+                return health;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "health never got there: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn ledger_path(&self) -> PathBuf {
         self.data_dir().join("ledger.db")
     }

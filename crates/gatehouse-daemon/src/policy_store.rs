@@ -1,0 +1,220 @@
+//! The policy in force: loaded at start-up, swapped atomically when its file changes (a check
+//! in flight finishes on the policy it started with), and the filesystem resolver path rules
+//! use to see through symlinks.
+//!
+//! *Invariant*: an invalid file never replaces a valid policy. The last good policy stays in
+//! force, and the error is logged and reported on `/healthz` until a valid file is saved.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use gatehouse_policy::{PathResolver, Policy};
+use notify::{RecursiveMode, Watcher};
+
+/// Where the policy came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    Builtin,
+    File(PathBuf),
+}
+
+impl PolicySource {
+    pub fn name(&self) -> String {
+        match self {
+            PolicySource::Builtin => "builtin:developer".into(),
+            PolicySource::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PolicyStatus {
+    /// How many times a new policy was put in force since start-up.
+    pub reloads: u64,
+    /// Why the file on disk is not in force, if it is not.
+    pub error: Option<String>,
+}
+
+pub struct PolicyStore {
+    current: ArcSwap<Policy>,
+    source: PolicySource,
+    status: Mutex<PolicyStatus>,
+}
+
+impl std::fmt::Debug for PolicyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyStore")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl PolicyStore {
+    pub fn new(policy: Policy, source: PolicySource) -> PolicyStore {
+        PolicyStore {
+            current: ArcSwap::from_pointee(policy),
+            source,
+            status: Mutex::new(PolicyStatus::default()),
+        }
+    }
+
+    /// The policy in force now; a check holds on to it for its whole evaluation.
+    pub fn current(&self) -> Arc<Policy> {
+        self.current.load_full()
+    }
+
+    pub fn name(&self) -> String {
+        self.source.name()
+    }
+
+    pub fn status(&self) -> PolicyStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Reads the file again: a valid policy replaces the current one, an invalid one is refused.
+    pub fn reload(&self) {
+        let PolicySource::File(path) = &self.source else {
+            return;
+        };
+        let outcome = std::fs::read_to_string(path)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()))
+            .and_then(|text| Policy::from_toml(&text).map_err(|err| err.to_string()));
+        let Ok(mut status) = self.status.lock() else {
+            return;
+        };
+        match outcome {
+            Ok(policy) => {
+                let rules = policy.rule_count();
+                self.current.store(Arc::new(policy));
+                status.reloads += 1;
+                status.error = None;
+                tracing::info!(path = %path.display(), rules, "policy reloaded");
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "policy change refused; the last good policy stays in force");
+                status.error = Some(error);
+            }
+        }
+    }
+
+    /// Watches the policy file and reloads it when it changes. The watcher lives as long as the
+    /// returned guard. Editors often replace a file by renaming over it, so the directory is
+    /// watched and events are filtered by name.
+    pub fn watch(self: &Arc<Self>) -> Option<notify::RecommendedWatcher> {
+        let PolicySource::File(path) = &self.source else {
+            return None;
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        let file_name = path.file_name()?.to_owned();
+        let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event
+                    && event
+                        .paths
+                        .iter()
+                        .any(|p| p.file_name() == Some(file_name.as_os_str()))
+                    && !event.kind.is_access()
+                {
+                    let _ = changed.send(());
+                }
+            })
+            .map_err(|err| tracing::warn!(%err, "cannot watch the policy file; hot reload is off"))
+            .ok()?;
+        if let Err(err) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(%err, dir = %dir.display(), "cannot watch the policy directory; hot reload is off");
+            return None;
+        }
+        let store = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while changes.recv().await.is_some() {
+                // A save is often several events (truncate, write, rename): let them settle.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while changes.try_recv().is_ok() {}
+                let Some(store) = store.upgrade() else { return };
+                store.reload();
+            }
+        });
+        Some(watcher)
+    }
+}
+
+/// Resolves paths on the real filesystem for the policy's path rules: symlinks are followed
+/// through the nearest existing ancestor, so `ln -s ~/.ssh x; cat x/id_rsa` is seen for what
+/// it is. A handful of metadata calls per path argument; no file is opened or read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FsResolver;
+
+impl PathResolver for FsResolver {
+    fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+        let mut existing = path.to_path_buf();
+        let mut rest = Vec::new();
+        loop {
+            match std::fs::canonicalize(&existing) {
+                Ok(mut resolved) => {
+                    for part in rest.iter().rev() {
+                        resolved.push(part);
+                    }
+                    return Some(resolved);
+                }
+                Err(_) => {
+                    let name = existing.file_name()?.to_owned();
+                    rest.push(name);
+                    if !existing.pop() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resolver_follows_symlinks_through_the_nearest_existing_ancestor() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let resolved = FsResolver
+            .canonicalize(&link.join("not/yet/there"))
+            .unwrap();
+        assert_eq!(resolved, real.canonicalize().unwrap().join("not/yet/there"));
+    }
+
+    #[test]
+    fn an_invalid_file_never_replaces_the_policy_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, "default = \"allow\"\n").unwrap();
+        let store = PolicyStore::new(
+            Policy::from_toml("default = \"allow\"\n").unwrap(),
+            PolicySource::File(path.clone()),
+        );
+        std::fs::write(&path, "default = \"sometimes\"\n").unwrap();
+        store.reload();
+        assert_eq!(
+            store.current().default_effect(),
+            gatehouse_policy::Effect::Allow
+        );
+        assert!(store.status().error.unwrap().contains("sometimes"));
+        std::fs::write(&path, "default = \"reject\"\n").unwrap();
+        store.reload();
+        assert_eq!(
+            store.current().default_effect(),
+            gatehouse_policy::Effect::Reject
+        );
+        assert_eq!(store.status().error, None);
+        assert_eq!(store.status().reloads, 1);
+    }
+}
