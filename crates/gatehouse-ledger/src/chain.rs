@@ -271,11 +271,20 @@ fn damaged(err: rusqlite::Error) -> VerifyFailure {
     ))
 }
 
-/// Checks the file's integrity, the chain, and the checkpoints. Read-only.
+/// Checks the file's integrity, the chain, and the checkpoints. Read-only, and in one read
+/// transaction: a writer appending meanwhile must not make the counts disagree with the walk.
 pub(crate) fn verify(
     conn: &Connection,
     options: &VerifyOptions,
 ) -> Result<VerifyReport, VerifyFailure> {
+    let snapshot = conn.unchecked_transaction().map_err(damaged)?;
+    let outcome = verify_in(&snapshot, options);
+    // Nothing was written: ending the read transaction cannot lose anything.
+    let _ = snapshot.rollback();
+    outcome
+}
+
+fn verify_in(conn: &Connection, options: &VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
     integrity(conn, options.full_integrity_check)?;
     let last: i64 = conn
         .query_row("SELECT coalesce(max(seq), 0) FROM chain", [], |row| {

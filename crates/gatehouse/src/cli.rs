@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use gatehouse_client::{ActionQuery, CheckOptions, Client};
 use gatehouse_daemon::auth::{AGENT_TOKEN_FILE, APPROVER_TOKEN_FILE};
-use gatehouse_daemon::{Config, Daemon, Overrides};
+use gatehouse_daemon::{Config, Daemon, LEDGER_KEY_FILE, Overrides};
 use gatehouse_protocol::{CheckRequest, Decision, Event, Verdict};
 
 use crate::display;
@@ -114,8 +114,11 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Show recent actions from the ledger.
+    /// Show recent actions from the ledger; `ledger verify` checks it, `ledger checkpoint`
+    /// exports its signed head.
     Ledger {
+        #[command(subcommand)]
+        command: Option<LedgerCommand>,
         /// pending, decided, allow, reject or all.
         #[arg(long)]
         status: Option<String>,
@@ -138,6 +141,33 @@ enum Command {
         command: ConfigCommand,
     },
 }
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// Verify the ledger file in the data directory: SQLite's integrity, the hash chain and
+    /// the signed checkpoints (exit 0 intact, 4 tampered or damaged, 1 cannot check).
+    Verify {
+        /// Check only the newest this-many chain entries (and the latest checkpoint).
+        #[arg(long)]
+        tail: Option<u64>,
+        /// Run SQLite's full integrity_check instead of quick_check.
+        #[arg(long)]
+        full_integrity_check: bool,
+        /// A checkpoint exported earlier (`ledger checkpoint --export`) that the chain must
+        /// still match; repeatable.
+        #[arg(long)]
+        anchor: Vec<PathBuf>,
+    },
+    /// Signed checkpoints of the chain head.
+    Checkpoint {
+        /// Write the latest signed checkpoint as JSON to this file (`-` for stdout).
+        #[arg(long)]
+        export: PathBuf,
+    },
+}
+
+/// Exit code of `gatehouse ledger verify` for a ledger that failed verification.
+const EXIT_TAMPERED: u8 = 4;
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
@@ -225,6 +255,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
         Command::Deny { id, note, target } => decide(&target, &id, Decision::Deny, note).await,
         Command::Ledger {
+            command: Some(command),
+            target,
+            ..
+        } => ledger_file(&target, command),
+        Command::Ledger {
+            command: None,
             status,
             limit,
             follow,
@@ -304,6 +340,78 @@ async fn decide(
         .await?;
     println!("{}", display::line(&action));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ledger verify` and `ledger checkpoint`: they read the ledger file itself (read-only), so
+/// they work whether or not the daemon runs, and do not trust it.
+fn ledger_file(target: &Target, command: LedgerCommand) -> Result<ExitCode> {
+    let data_dir = Config {
+        data_dir: target.data_dir.clone(),
+        ..Config::default()
+    }
+    .resolve_data_dir();
+    let path = data_dir.join("ledger.db");
+    match command {
+        LedgerCommand::Verify {
+            tail,
+            full_integrity_check,
+            anchor,
+        } => {
+            let mut anchors = Vec::new();
+            for file in &anchor {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                anchors.push(serde_json::from_str(&text).with_context(|| {
+                    format!("{} is not an exported checkpoint", file.display())
+                })?);
+            }
+            let options = gatehouse_ledger::VerifyOptions {
+                tail,
+                full_integrity_check,
+                public_key: gatehouse_ledger::public_key(&data_dir.join(LEDGER_KEY_FILE))?,
+                anchors,
+            };
+            match gatehouse_ledger::verify_file(&path, &options) {
+                Ok(report) => {
+                    println!(
+                        "ledger intact: {} chain entries ({} checked), head {} at entry {}, {} checkpoint(s) checked",
+                        report.entries,
+                        report.checked,
+                        hex(&report.head.hash),
+                        report.head.seq,
+                        report.checkpoints
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(failure) => {
+                    println!("LEDGER VERIFICATION FAILED ({}): {failure}", path.display());
+                    Ok(ExitCode::from(EXIT_TAMPERED))
+                }
+            }
+        }
+        LedgerCommand::Checkpoint { export } => {
+            let checkpoint = gatehouse_ledger::latest_checkpoint_in_file(&path)?.ok_or_else(|| {
+                anyhow!("the ledger has no signed checkpoint yet (the daemon signs one every ledger.sign_interval_secs and at shutdown)")
+            })?;
+            let json = serde_json::to_string_pretty(&checkpoint)? + "\n";
+            if export.as_os_str() == "-" {
+                print!("{json}");
+            } else {
+                std::fs::write(&export, json)
+                    .with_context(|| format!("cannot write {}", export.display()))?;
+                eprintln!(
+                    "checkpoint of chain entry {} written to {}",
+                    checkpoint.chain_seq,
+                    export.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn ledger(
