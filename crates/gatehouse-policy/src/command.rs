@@ -239,6 +239,9 @@ pub(crate) fn lexical(text: &str, cwd: Option<&str>) -> String {
         ("/", rest.to_owned())
     } else if text == "~" || text.starts_with("~/") {
         ("~/", text.get(2..).unwrap_or("").to_owned())
+    } else if text.starts_with('~') {
+        // `~user/...`: another user's home, never relative to the working directory.
+        return text.to_owned();
     } else if let Some(cwd) = cwd.filter(|c| c.starts_with('/')) {
         ("/", format!("{}/{text}", cwd.trim_start_matches('/')))
     } else {
@@ -302,6 +305,7 @@ mod tests {
             ("../../../../..", Some("/w/p"), "/"),
             ("~/.ssh/../.ssh/id", None, "~/.ssh/id"),
             ("~", None, "~"),
+            ("~root/.ssh", Some("/w/p"), "~root/.ssh"),
             ("$HOME", None, "$HOME"),
             ("../x", None, "../x"),
             ("./target/", None, "target"),

@@ -515,6 +515,16 @@ mod properties {
             }
         }
 
+        /// The parser and the loader never panic, whatever they are given (a smoke run of what
+        /// the fuzz targets in fuzz/ explore further).
+        #[test]
+        fn parsing_and_loading_never_panic(text in "\\PC{0,120}", bytes in prop::collection::vec(any::<u8>(), 0..80)) {
+            let _ = parse(&text);
+            let _ = parse(&String::from_utf8_lossy(&bytes));
+            let _ = Policy::from_toml(&text);
+            let _ = super::decide(&Policy::builtin_default(), &text);
+        }
+
         /// Adding an allow rule never turns a rejected action into an allowed one.
         #[test]
         fn an_allow_rule_never_overrides_a_reject(line in command_line(), program in "[a-z]{1,4}|rm|git|ls") {

@@ -67,6 +67,9 @@ pub(crate) fn dangerous_variable(name: &str) -> bool {
         name,
         "PATH"
             | "IFS"
+            | "HOME"
+            | "CDPATH"
+            | "OLDPWD"
             | "LD_PRELOAD"
             | "LD_LIBRARY_PATH"
             | "LD_AUDIT"

@@ -132,3 +132,15 @@ fn redirects_are_attached() {
             .any(|r| r.target.as_deref() == Some("/dev/tcp/1.2.3.4/4444"))
     }));
 }
+
+#[test]
+fn prefix_assignments_of_dangerous_variables_are_opaque() {
+    for source in [
+        "CDPATH=/ cd etc",
+        "PATH=/tmp ls",
+        "HOME=/etc cat ~/shadow",
+        "X=1 LD_PRELOAD=x ls",
+    ] {
+        assert!(parse(source).is_opaque(), "{source}: {:?}", parse(source));
+    }
+}
