@@ -320,7 +320,7 @@ mod tests {
             ("rm -rf target", Allow),
             ("rm ~/notes.txt", Pause),
             ("docker run --rm -v /:/host alpine", Pause),
-            ("cargo run --release -- -r /", Allow),
+            ("cargo run --release -- -r /", Pause), // an argument outside the project
             ("man mkfs-like-tool", Pause),
             ("dd if=/dev/zero of=/tmp/blob bs=1M count=1", Pause),
             ("make 2>/dev/null", Allow),

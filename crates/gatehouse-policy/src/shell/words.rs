@@ -52,7 +52,7 @@ fn append(node: Node<'_>, source: &[u8], out: &mut String) -> Result<(), Text> {
             {
                 return append(child, source, out);
             }
-            if is_brace_expansion(raw) {
+            if is_brace_expansion(raw) || globs_hidden_files(raw) {
                 return Err(Text::Dynamic);
             }
             unescape_unquoted(raw, out);
@@ -144,6 +144,13 @@ fn append(node: Node<'_>, source: &[u8], out: &mut String) -> Result<(), Text> {
         // static string.
         _ => Err(Text::Dynamic),
     }
+}
+
+/// `.en?`, `~/.ss?/id_rsa`, `.*`: an unquoted glob that can reach hidden files, whose names a
+/// rule could not see.
+fn globs_hidden_files(raw: &str) -> bool {
+    raw.split('/')
+        .any(|part| part.starts_with('.') && part.contains(['*', '?', '[']))
 }
 
 /// `{a,b}` and `{1..3}` outside quotes expand to several words.
