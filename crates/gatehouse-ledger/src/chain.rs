@@ -375,7 +375,8 @@ fn verify_in(conn: &Connection, options: &VerifyOptions) -> Result<VerifyReport,
         seq: last,
         hash: prev,
     };
-    unchained(conn, options.tail.is_some(), last)?;
+    let walked_all = (from == 1).then_some(&seen);
+    unchained(conn, walked_all, last)?;
     let checkpoints = checkpoints(conn, options, head)?;
     Ok(VerifyReport {
         entries: last.max(0) as u64,
@@ -433,8 +434,13 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
 }
 
 /// Every record must have its entry: one inserted behind the writer's back has none. The
-/// totals are compared first (cheap), and the first unchained record is named if they differ.
-fn unchained(conn: &Connection, tail_only: bool, entries: i64) -> Result<(), VerifyFailure> {
+/// totals are compared first (cheap); the records are matched against the entries when the
+/// whole chain was walked, or when the totals differ, to name the first unchained record.
+fn unchained(
+    conn: &Connection,
+    walked: Option<&HashSet<(Kind, i64)>>,
+    entries: i64,
+) -> Result<(), VerifyFailure> {
     let records: i64 = conn
         .query_row(
             "SELECT (SELECT count(*) FROM actions) + (SELECT count(*) FROM scores)
@@ -443,36 +449,51 @@ fn unchained(conn: &Connection, tail_only: bool, entries: i64) -> Result<(), Ver
             |row| row.get(0),
         )
         .map_err(damaged)?;
-    if tail_only && records == entries {
+    if walked.is_none() && records == entries {
         return Ok(());
     }
-    let queries = [
+    let all;
+    let chained = match walked {
+        Some(walked) => walked,
+        None => {
+            let mut stmt = conn
+                .prepare("SELECT kind, record FROM chain")
+                .map_err(damaged)?;
+            all = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })
+                .map_err(damaged)?
+                .filter_map(|row| row.ok())
+                .filter_map(|(kind, record)| Some((Kind::parse(&kind)?, record)))
+                .collect::<HashSet<_>>();
+            &all
+        }
+    };
+    let tables = [
+        (Kind::Action, "SELECT id, seq FROM actions ORDER BY seq"),
         (
-            "action",
-            "SELECT a.id, a.seq FROM actions a WHERE NOT EXISTS
-                 (SELECT 1 FROM chain c WHERE c.kind = 'action' AND c.record = a.seq) ORDER BY a.seq LIMIT 1",
+            Kind::Score,
+            "SELECT action_id, seq FROM scores ORDER BY seq",
         ),
         (
-            "score",
-            "SELECT s.action_id, s.seq FROM scores s WHERE NOT EXISTS
-                 (SELECT 1 FROM chain c WHERE c.kind = 'score' AND c.record = s.seq) ORDER BY s.seq LIMIT 1",
-        ),
-        (
-            "decision",
-            "SELECT d.action_id, a.seq FROM decisions d JOIN actions a ON a.id = d.action_id
-             WHERE NOT EXISTS (SELECT 1 FROM chain c WHERE c.kind = 'decision' AND c.record = a.seq)
-             ORDER BY a.seq LIMIT 1",
+            Kind::Decision,
+            "SELECT d.action_id, a.seq FROM decisions d JOIN actions a ON a.id = d.action_id ORDER BY a.seq",
         ),
     ];
-    for (kind, sql) in queries {
-        let found: Option<(String, i64)> = conn
-            .query_row(sql, [], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()
-            .map_err(damaged)?;
-        if let Some((action_id, seq)) = found {
-            return Err(VerifyFailure::general(format!(
-                "the {kind} record of action {action_id} ({kind} seq {seq}) is not in the chain: it was inserted behind the ledger's back"
-            )));
+    for (kind, sql) in tables {
+        let mut stmt = conn.prepare(sql).map_err(damaged)?;
+        let mut rows = stmt.query([]).map_err(damaged)?;
+        while let Some(row) = rows.next().map_err(damaged)? {
+            let seq: i64 = row.get(1).map_err(damaged)?;
+            if !chained.contains(&(kind, seq)) {
+                let action_id: String = row.get(0).map_err(damaged)?;
+                return Err(VerifyFailure::general(format!(
+                    "the {} record of action {action_id} ({} seq {seq}) is not in the chain: it was inserted behind the ledger's back",
+                    kind.as_str(),
+                    kind.as_str()
+                )));
+            }
         }
     }
     if records != entries {
