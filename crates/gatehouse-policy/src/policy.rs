@@ -181,6 +181,9 @@ impl SetHits<'_> {
             },
             _ => Vec::new(),
         });
+        if !hits.is_sorted() {
+            hits.sort_unstable();
+        }
         hits.binary_search(&slot).is_ok()
     }
 }
@@ -343,7 +346,17 @@ impl Policy {
                 },
             };
             let mut parsed: Vec<(Option<&JsonPointer>, Cow<'_, ParsedCommand>)> = Vec::new();
-            if is_shell && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
+            // The policy's command text is parsed for a shell tool, and for any tool a command rule
+            // without its own pointer names.
+            let wants_text = is_shell
+                || tool_hits.iter().any(|&i| {
+                    self.rules
+                        .get(i)
+                        .and_then(|r| r.command.as_ref())
+                        .is_some_and(|c| c.pointer.is_none())
+                });
+            if wants_text
+                && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
             {
                 parsed.push((
                     None,

@@ -355,6 +355,12 @@ fn shell_tools_and_pointers_are_configurable() {
         command = { program = "ls" }
 
         [[rules]]
+        id = "allow-runner-ls"
+        effect = "allow"
+        tool = "runner"
+        command = { program = "ls" }
+
+        [[rules]]
         id = "allow-script-ls"
         effect = "allow"
         tool = "mcp__ci__exec"
@@ -371,6 +377,15 @@ fn shell_tools_and_pointers_are_configurable() {
     );
     assert_eq!(
         verdict(&policy, "Bash", json!({"command": "ls"}), None).0,
+        Effect::Pause
+    );
+    // A command rule naming its own tool reads the policy's pointer from that tool's input.
+    assert_eq!(
+        verdict(&policy, "runner", json!({"cmd": "ls"}), None).0,
+        Effect::Allow
+    );
+    assert_eq!(
+        verdict(&policy, "runner", json!({"cmd": "ls; $x"}), None).0,
         Effect::Pause
     );
     assert_eq!(
