@@ -375,3 +375,67 @@ fn ledger_verify_exits_4_on_a_tampered_ledger_and_checks_anchors() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_paused_action_survives_kill_9_and_is_decided_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    std::fs::write(
+        dir.path().join("gatehouse.toml"),
+        "[approvals]\ndeadline_ms = 60000\n",
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let paused = r#"{"tool":"Bash","input":{"command":"git push"},"session_id":"s1","tool_use_id":"t1","wait_ms":0}"#;
+    let mut daemon = serve(dir.path());
+    let agent = std::fs::read_to_string(data_dir.join("agent.token")).unwrap();
+    let approver = std::fs::read_to_string(data_dir.join("approver.token")).unwrap();
+    let (agent, approver) = (agent.trim(), approver.trim());
+    let (_, body) = request(&daemon.addr, "POST", "/v1/check", agent, paused).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["verdict"], "pending", "{answer}");
+    let id = answer["action_id"].as_str().unwrap().to_owned();
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+
+    let daemon = serve(dir.path());
+    let (status, body) = request(
+        &daemon.addr,
+        "GET",
+        &format!("/v1/actions/{id}"),
+        approver,
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#""verdict":"pending""#),
+        "still pending: {body}"
+    );
+    let (status, body) = request(
+        &daemon.addr,
+        "POST",
+        &format!("/v1/actions/{id}/decision"),
+        approver,
+        r#"{"decision":"approve"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    // The agent re-sends its check after the restart and re-attaches to the decided action.
+    let (_, body) = request(&daemon.addr, "POST", "/v1/check", agent, paused).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["action_id"], id.as_str(), "{answer}");
+    assert_eq!(answer["verdict"], "allow", "{answer}");
+    // A second approval is refused: one decision per action.
+    let (status, _) = request(
+        &daemon.addr,
+        "POST",
+        &format!("/v1/actions/{id}/decision"),
+        approver,
+        r#"{"decision":"deny"}"#,
+    )
+    .unwrap();
+    assert_eq!(status, 409);
+    drop(daemon);
+    verify(&data_dir);
+}
