@@ -7,11 +7,18 @@
 //!
 //! Code map:
 //! - `effect`: [`Effect`], the three verdicts and their precedence.
-//! - `load`: TOML to [`Policy`], with [`Diagnostic`]s.
+//! - `load`: TOML to [`Policy`], with [`Diagnostic`]s; `include` of builtin policies.
 //! - `matcher`: precompiled globs, JSON pointers and argument tests.
-//! - `policy`: [`Policy`], [`ActionRef`], [`Evaluation`] and the evaluation hot path.
+//! - `shell`: shell command lines parsed with tree-sitter-bash into normalised simple commands,
+//!   and what makes a line opaque.
+//! - `command`: the `command` rule condition, path reasoning, [`PathResolver`].
+//! - `policy`: [`Policy`], [`ActionRef`], [`Evaluation`] and the evaluation hot path (per simple
+//!   command, most restrictive wins; glob/regex tests compiled into sets).
 //! - `diagnostic`: [`Diagnostic`], [`PolicyError`] and byte-offset to line/column mapping.
-//! - `builtin`: the embedded default policy and the tests that pin its verdicts.
+//! - `builtin`: the embedded `builtin:developer` (the default) and `builtin:strict` policies.
+//!
+//! *Boundary*: no IO, no clock, no async. Symlink resolution is the caller's, through
+//! [`PathResolver`].
 
 mod builtin;
 mod command;
