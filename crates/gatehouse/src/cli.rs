@@ -12,7 +12,7 @@ use gatehouse_daemon::auth::{AGENT_TOKEN_FILE, APPROVER_TOKEN_FILE};
 use gatehouse_daemon::{Config, Daemon, LEDGER_KEY_FILE, Overrides};
 use gatehouse_protocol::{CheckRequest, Decision, Event, Verdict};
 
-use crate::display;
+use crate::{display, offline};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -139,6 +139,43 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Check and test policy files (no daemon needed).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// The built-in tier-2 classifier.
+    Classifier {
+        #[command(subcommand)]
+        command: ClassifierCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Load a policy and report every error, with its line and column.
+    Check { file: PathBuf },
+    /// Run a cases file (JSON lines: {"tool","input","cwd"?,"expect":"allow|reject|pause"})
+    /// against a policy; exit 1 on any mismatch.
+    Test { file: PathBuf, cases: PathBuf },
+    /// Print a built-in policy (developer or strict).
+    Print {
+        #[arg(default_value = "developer")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClassifierCommand {
+    /// AUC, precision/recall, TPR at 1% FPR, calibration and latency on held-out data.
+    Eval {
+        /// Weights file (default: the embedded model).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Labelled actions, JSON lines (default: the embedded held-out set).
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
 }
 
@@ -277,6 +314,24 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             print!("{}", Config::default_toml());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Policy { command } => match command {
+            PolicyCommand::Check { file } => offline::policy_check(&file),
+            PolicyCommand::Test { file, cases } => offline::policy_test(&file, &cases),
+            PolicyCommand::Print { name } => match name.as_str() {
+                "developer" => {
+                    print!("{}", gatehouse_policy::BUILTIN_DEVELOPER_TOML);
+                    Ok(ExitCode::SUCCESS)
+                }
+                "strict" => {
+                    print!("{}", gatehouse_policy::BUILTIN_STRICT_TOML);
+                    Ok(ExitCode::SUCCESS)
+                }
+                other => bail!("no built-in policy `{other}` (developer, strict)"),
+            },
+        },
+        Command::Classifier {
+            command: ClassifierCommand::Eval { weights, data },
+        } => offline::classifier_eval(weights.as_deref(), data.as_deref()),
     }
 }
 

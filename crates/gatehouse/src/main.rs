@@ -2,6 +2,7 @@
 
 mod cli;
 mod display;
+mod offline;
 
 use std::process::ExitCode;
 

@@ -278,3 +278,93 @@ fn config_print_default_is_a_valid_config_file() {
     let config = gatehouse_daemon::Config::load(Some(&path), std::iter::empty()).unwrap();
     assert_eq!(config, gatehouse_daemon::Config::default());
 }
+
+#[test]
+fn policy_check_and_test_guard_a_policy_without_a_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let ok = Command::new(BIN)
+        .args(["policy", "check"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(stdout(&ok).contains("2 rules"), "{}", stdout(&ok));
+
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        "default = \"maybe\"\n[[rules]]\nid = \"x\"\neffect = \"sometimes\"\n",
+    )
+    .unwrap();
+    let bad = Command::new(BIN)
+        .args(["policy", "check"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("line 1") && err.contains("line 4"),
+        "every error with its line: {err}"
+    );
+
+    let cases = dir.path().join("cases.jsonl");
+    std::fs::write(
+        &cases,
+        concat!(
+            "# comments and blank lines are skipped\n\n",
+            r#"{"name":"reads","tool":"Read","input":{"file_path":"x"},"expect":"allow"}"#,
+            "\n",
+            r#"{"name":"wipe","tool":"Bash","input":{"command":"rm -rf /"},"expect":"reject"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let pass = Command::new(BIN)
+        .args(["policy", "test"])
+        .arg(&policy)
+        .arg(&cases)
+        .output()
+        .unwrap();
+    assert!(pass.status.success(), "{}", stdout(&pass));
+    assert!(stdout(&pass).contains("2 passed, 0 failed"));
+
+    std::fs::write(
+        &cases,
+        r#"{"name":"wipe","tool":"Bash","input":{"command":"rm -rf /"},"expect":"allow"}"#,
+    )
+    .unwrap();
+    let fail = Command::new(BIN)
+        .args(["policy", "test"])
+        .arg(&policy)
+        .arg(&cases)
+        .output()
+        .unwrap();
+    assert!(!fail.status.success());
+    assert!(
+        stdout(&fail).contains("FAIL wipe: expected allow, got reject (no-rm-rf"),
+        "{}",
+        stdout(&fail)
+    );
+}
+
+#[test]
+fn classifier_eval_prints_held_out_figures() {
+    let output = Command::new(BIN)
+        .args(["classifier", "eval"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("model builtin-"), "{text}");
+    let auc: f64 = text
+        .lines()
+        .find(|l| l.starts_with("all"))
+        .and_then(|l| l.split("AUC ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no overall AUC in {text}"));
+    assert!(auc > 0.95, "held-out AUC {auc}");
+}

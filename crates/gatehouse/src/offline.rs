@@ -1,0 +1,129 @@
+//! Subcommands that work on files, without a running daemon: checking and testing policies,
+//! and evaluating the built-in classifier.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use gatehouse_classifier::{BuiltinClassifier, EvalSet, evaluate, evaluate_by_source};
+use gatehouse_daemon::policy_store::FsResolver;
+use gatehouse_policy::{ActionRef, Effect, Policy};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::display::terminal_safe;
+
+fn load_policy(path: &Path) -> Result<Policy> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Policy::from_toml(&text)
+        .map_err(|errors| anyhow::anyhow!("{} has errors:\n{errors}", path.display()))
+}
+
+/// `gatehouse policy check FILE`: every error at once, with line and column.
+pub fn policy_check(path: &Path) -> Result<ExitCode> {
+    let policy = load_policy(path)?;
+    println!(
+        "{}: ok ({} rules, default {}, opaque {})",
+        path.display(),
+        policy.rule_count(),
+        policy.default_effect().as_str(),
+        policy.opaque_effect().as_str()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One case of `gatehouse policy test`: an action and the effect the policy must give it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    #[serde(default)]
+    name: Option<String>,
+    tool: String,
+    input: Map<String, Value>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+    expect: Effect,
+}
+
+/// `gatehouse policy test FILE CASES`: CASES is JSON lines, one case each; exits 1 on any
+/// mismatch, so it can guard a policy in a project's CI.
+pub fn policy_test(policy_path: &Path, cases_path: &Path) -> Result<ExitCode> {
+    let policy = load_policy(policy_path)?;
+    let text = std::fs::read_to_string(cases_path)
+        .with_context(|| format!("cannot read {}", cases_path.display()))?;
+    let (mut passed, mut failed) = (0, 0);
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index + 1;
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let case: Case = serde_json::from_str(line)
+            .with_context(|| format!("{}:{line_no}: not a case", cases_path.display()))?;
+        let action = ActionRef {
+            tool: &case.tool,
+            input: &case.input,
+            session_id: case.session_id.as_deref(),
+            agent: case.agent.as_deref(),
+            cwd: case.cwd.as_deref(),
+        };
+        let evaluation = policy.evaluate_with(&action, &FsResolver);
+        let name = case
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("line {line_no}"));
+        if evaluation.effect == case.expect {
+            passed += 1;
+        } else {
+            failed += 1;
+            println!(
+                "FAIL {}: expected {}, got {} ({}: {})",
+                terminal_safe(&name, 80),
+                case.expect.as_str(),
+                evaluation.effect.as_str(),
+                evaluation.rule_id.as_deref().unwrap_or("default"),
+                terminal_safe(&evaluation.reason, 200),
+            );
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `gatehouse classifier eval`: the built-in model's figures on held-out data.
+pub fn classifier_eval(weights: Option<&Path>, data: Option<&Path>) -> Result<ExitCode> {
+    let model = match weights {
+        Some(path) => BuiltinClassifier::from_file(path)?,
+        None => BuiltinClassifier::embedded()?,
+    };
+    let set = match data {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            EvalSet::from_jsonl(&text)
+                .with_context(|| format!("{} is not an eval set", path.display()))?
+        }
+        None => EvalSet::embedded().context("the embedded eval set is malformed")?,
+    };
+    if set.examples.is_empty() {
+        bail!("the eval set is empty");
+    }
+    println!(
+        "model {} ({})",
+        gatehouse_classifier::Classifier::model(&model),
+        weights.map_or("embedded".into(), |p| p.display().to_string())
+    );
+    println!("all      {}", evaluate(&model, &set.examples));
+    for source in evaluate_by_source(&model, &set.examples) {
+        println!("{:<8} {}", source.source, source.metrics);
+    }
+    Ok(ExitCode::SUCCESS)
+}
