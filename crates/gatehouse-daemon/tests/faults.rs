@@ -58,6 +58,8 @@ async fn a_tampered_ledger_puts_the_daemon_in_deny_all() {
     )
     .unwrap();
     drop(raw);
+    // Tells the harness this ledger is broken on purpose (it verifies every ledger it drops).
+    std::fs::write(dir.path().join("data/tampered"), "").unwrap();
 
     let daemon = restart(dir).await;
     let body = health(&daemon).await;

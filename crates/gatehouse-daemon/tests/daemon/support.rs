@@ -343,6 +343,17 @@ impl Drop for TestDaemon {
 
 /// What must hold in any ledger a test leaves behind.
 pub fn check_ledger_invariants(path: &Path) {
+    if let Err(failure) =
+        gatehouse_ledger::verify_file(path, &gatehouse_ledger::VerifyOptions::default())
+    {
+        // Tests that tamper with the ledger on purpose say so by breaking it; the rest must not.
+        let untouched = !path.with_file_name("tampered").exists();
+        assert!(
+            !untouched,
+            "the ledger's hash chain does not verify: {failure:?}"
+        );
+        return;
+    }
     let conn = rusqlite::Connection::open(path).expect("open ledger");
     let q = |sql: &str| -> i64 { conn.query_row(sql, [], |row| row.get(0)).expect(sql) };
     assert_eq!(
