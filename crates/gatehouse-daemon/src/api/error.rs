@@ -167,18 +167,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             return malformed(inner);
         }
-        let path = err.path().to_string();
-        let message = inner.to_string();
-        let field = if path == "." {
-            field_named_in(&message)
-        } else {
-            Some(path)
-        };
-        let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
-        match field {
-            Some(field) => error.with_field(field),
-            None => error,
-        }
+        invalid_at(err.path(), inner)
     })?;
     de.end().map_err(|err| malformed(&err))?;
     Ok(value)
@@ -190,6 +179,22 @@ fn malformed(err: &serde_json::Error) -> ApiError {
         "malformed_json",
         format!("the body is not valid JSON: {err}"),
     )
+}
+
+/// A value that parsed but does not fit: `invalid_request`, naming the field where serde can.
+fn invalid_at(path: &serde_path_to_error::Path, err: &impl std::fmt::Display) -> ApiError {
+    let message = err.to_string();
+    let path = path.to_string();
+    let field = if path == "." {
+        field_named_in(&message)
+    } else {
+        Some(path)
+    };
+    let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
+    match field {
+        Some(field) => error.with_field(field),
+        None => error,
+    }
 }
 
 /// Serde names a missing or unknown field only in its message: "missing field `tool`".
@@ -211,20 +216,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
-            .map_err(|err| {
-                let message = err.inner().to_string();
-                let path = err.path().to_string();
-                let field = if path == "." {
-                    field_named_in(&message)
-                } else {
-                    Some(path)
-                };
-                let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
-                match field {
-                    Some(field) => error.with_field(field),
-                    None => error,
-                }
-            })
+            .map_err(|err| invalid_at(err.path(), err.inner()))
     }
 }
 
