@@ -368,3 +368,68 @@ fn classifier_eval_prints_held_out_figures() {
         .unwrap_or_else(|| panic!("no overall AUC in {text}"));
     assert!(auc > 0.95, "held-out AUC {auc}");
 }
+
+#[test]
+fn ledger_follow_prints_actions_as_they_are_paused_and_decided() {
+    let served = Served::start();
+    let mut follow = served
+        .cli(&["ledger", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let next_line_with = |needle: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    };
+    // The follower may connect after the first check is sent; keep sending until it sees one.
+    // Each check waits out its 1 s timeout, by which time its events have been printed.
+    let started = Instant::now();
+    let paused_line = loop {
+        let output = served.run(&[
+            "check",
+            "--tool",
+            "Bash",
+            "--input",
+            r#"{"command":"git push"}"#,
+            "--timeout",
+            "1",
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "nobody decides in time: {output:?}"
+        );
+        if let Some(line) = lines.try_iter().find(|line| line.starts_with("paused")) {
+            break line;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the follower never printed a paused action"
+        );
+    };
+    let id = paused_line
+        .split_whitespace()
+        .find(|w| w.starts_with("act_"))
+        .unwrap()
+        .to_owned();
+    assert!(served.run(&["deny", &id]).status.success());
+    let decided = next_line_with(&format!("decided  {id}"));
+    assert!(decided.contains("REJECT"), "{decided}");
+    let _ = follow.kill();
+    let _ = follow.wait();
+}
