@@ -67,7 +67,15 @@ impl Approvals {
     }
 
     /// Starts tracking a committed paused action: its deadline timer and its waiters.
+    /// Idempotent: the first caller (the check that recorded it, or a re-sent check that got
+    /// there first) creates the entry; later calls keep it, so no waiter is orphaned.
     pub fn track(self: &Arc<Self>, action_id: &str, deadline_ms: i64) {
+        let Ok(mut waiting) = self.waiting.lock() else {
+            return;
+        };
+        if waiting.contains_key(action_id) {
+            return;
+        }
         let weak = Arc::downgrade(self);
         let id = action_id.to_owned();
         let delay = Duration::from_millis((deadline_ms - now_ms()).max(0) as u64);
@@ -79,9 +87,7 @@ impl Approvals {
             decided: watch::Sender::new(None),
             deadline_timer: timer.abort_handle(),
         };
-        if let Ok(mut waiting) = self.waiting.lock() {
-            waiting.insert(action_id.to_owned(), entry);
-        }
+        waiting.insert(action_id.to_owned(), entry);
     }
 
     /// Lands a decision on a paused action, unless it already has one.

@@ -227,6 +227,11 @@ impl App {
             )));
         }
         let view = if existing.verdict == Verdict::Pending {
+            // The check that recorded it may not have started tracking it yet: without an
+            // entry to wait on, this re-send would answer "pending" at once.
+            if let Some(deadline_ms) = existing.deadline_ms {
+                self.approvals.track(&existing.action_id, deadline_ms);
+            }
             self.approvals
                 .wait(&existing.action_id, wait)
                 .await?
