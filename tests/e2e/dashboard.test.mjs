@@ -379,7 +379,7 @@ test('a page (re)loaded while an action waits opens the modal for it', { timeout
 
 test('an action whose deadline passes leaves the modal and is recorded as timed out', { timeout: TEST_TIMEOUT_MS }, async () => {
   // A daemon of its own, with a short approval deadline and no classifier.
-  const short = await startDaemon('[approvals]\ndeadline_ms = 3000\n');
+  const short = await startDaemon('[approvals]\ndeadline_ms = 3000\n\n[classifier]\nkind = "none"\n');
   const shortContext = await browser.newContext({ viewport: { width: 1280, height: 860 } });
   try {
     const other = await shortContext.newPage();
