@@ -24,6 +24,15 @@ use crate::metrics::Metrics;
 struct Waiting {
     decided: watch::Sender<Option<Arc<ActionView>>>,
     deadline_timer: AbortHandle,
+    session_id: Option<String>,
+}
+
+/// How many paused actions may wait for a person at once, so that a flood of pauses (approval
+/// fatigue as an attack) cannot bury the queue: past a cap, new pauses are rejected.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueCaps {
+    pub max_pending: usize,
+    pub max_pending_per_session: usize,
 }
 
 pub struct Approvals {
@@ -31,6 +40,7 @@ pub struct Approvals {
     events: Events,
     metrics: Arc<Metrics>,
     waiting: Mutex<HashMap<String, Waiting>>,
+    caps: QueueCaps,
     /// Flips to true when the daemon shuts down: waiting requests answer "pending" at once.
     shutdown: watch::Sender<bool>,
 }
@@ -52,12 +62,18 @@ pub enum DecideOutcome {
 }
 
 impl Approvals {
-    pub fn new(ledger: Ledger, events: Events, metrics: Arc<Metrics>) -> Arc<Approvals> {
+    pub fn new(
+        ledger: Ledger,
+        events: Events,
+        metrics: Arc<Metrics>,
+        caps: QueueCaps,
+    ) -> Arc<Approvals> {
         Arc::new(Approvals {
             ledger,
             events,
             metrics,
             waiting: Mutex::new(HashMap::new()),
+            caps,
             shutdown: watch::Sender::new(false),
         })
     }
@@ -69,7 +85,7 @@ impl Approvals {
     /// Starts tracking a committed paused action: its deadline timer and its waiters.
     /// Idempotent: the first caller (the check that recorded it, or a re-sent check that got
     /// there first) creates the entry; later calls keep it, so no waiter is orphaned.
-    pub fn track(self: &Arc<Self>, action_id: &str, deadline_ms: i64) {
+    pub fn track(self: &Arc<Self>, action_id: &str, deadline_ms: i64, session_id: Option<&str>) {
         let Ok(mut waiting) = self.waiting.lock() else {
             return;
         };
@@ -86,8 +102,31 @@ impl Approvals {
         let entry = Waiting {
             decided: watch::Sender::new(None),
             deadline_timer: timer.abort_handle(),
+            session_id: session_id.map(str::to_owned),
         };
         waiting.insert(action_id.to_owned(), entry);
+    }
+
+    /// Why a new pause from this session may not join the queue, if it may not. Checked when the
+    /// action is recorded, so concurrent pauses can overshoot a cap by how many are in flight.
+    pub fn queue_full(&self, session_id: Option<&str>) -> Option<String> {
+        let waiting = self.waiting.lock().ok()?;
+        if waiting.len() >= self.caps.max_pending {
+            return Some(format!(
+                "approval_queue_full: {} actions are already waiting for a person (approvals.max_pending)",
+                waiting.len()
+            ));
+        }
+        let session = session_id?;
+        let in_session = waiting
+            .values()
+            .filter(|w| w.session_id.as_deref() == Some(session))
+            .count();
+        (in_session >= self.caps.max_pending_per_session).then(|| {
+            format!(
+                "approval_queue_full: {in_session} actions of this session are already waiting for a person (approvals.max_pending_per_session)"
+            )
+        })
     }
 
     /// Lands a decision on a paused action, unless it already has one.
@@ -187,7 +226,9 @@ impl Approvals {
         let now = now_ms();
         for action in self.ledger.pending().await? {
             match action.deadline_ms {
-                Some(deadline) if deadline > now => self.track(&action.action_id, deadline),
+                Some(deadline) if deadline > now => {
+                    self.track(&action.action_id, deadline, action.session_id.as_deref())
+                }
                 _ => {
                     self.decide(&action.action_id, Verdict::Reject, DecidedBy::Timeout, None)
                         .await?;

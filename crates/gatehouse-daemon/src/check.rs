@@ -92,11 +92,21 @@ impl App {
             Effect::Reject => Verdict::Reject,
             Effect::Pause => Verdict::Pending,
         };
-        let decided_by = if evaluation.rule_id.is_some() {
+        let mut decided_by = if evaluation.rule_id.is_some() {
             DecidedBy::Rule
         } else {
             DecidedBy::Default
         };
+        let mut reason = evaluation.reason.to_string();
+        let mut verdict = verdict;
+        if verdict == Verdict::Pending
+            && let Some(full) = self.approvals.queue_full(request.session_id.as_deref())
+        {
+            // No silent queueing: the agent is told now, and the ledger says why.
+            verdict = Verdict::Reject;
+            decided_by = DecidedBy::Error;
+            reason = format!("{full}; the rules wanted a person to decide ({reason})");
+        }
         let created_at_ms = now_ms();
         let (slot, tier2_status) = match verdict {
             Verdict::Pending if self.scoring.enabled() => {
@@ -136,12 +146,13 @@ impl App {
             verdict,
             decided_by,
             rule_id: evaluation.rule_id.as_deref().map(str::to_owned),
-            reason: evaluation.reason.to_string(),
+            reason: reason.clone(),
             deadline_ms: (verdict == Verdict::Pending)
                 .then(|| created_at_ms + self.deadline.as_millis() as i64),
             tier2_status,
         };
         let deadline_ms = action.deadline_ms;
+        let paused_session = deadline_ms.and(action.session_id.clone());
         match self.ledger.record_action(action).await {
             Ok(Recorded::Inserted) => {}
             Ok(Recorded::Existing {
@@ -154,7 +165,8 @@ impl App {
         }
 
         let response = if let Some(deadline_ms) = deadline_ms {
-            self.approvals.track(&id, deadline_ms);
+            self.approvals
+                .track(&id, deadline_ms, paused_session.as_deref());
             self.park(&id, score_request, wait).await?
         } else {
             let response = CheckResponse {
@@ -162,7 +174,7 @@ impl App {
                 verdict,
                 decided_by,
                 rule_id: evaluation.rule_id.as_deref().map(str::to_owned),
-                reason: evaluation.reason.to_string(),
+                reason,
                 tier2: None,
             };
             if let (DetachedSlot::Reserved(permit), Some(score_request)) = (slot, score_request) {
@@ -230,7 +242,9 @@ impl App {
             // The check that recorded it may not have started tracking it yet: without an
             // entry to wait on, this re-send would answer "pending" at once.
             if let Some(deadline_ms) = existing.deadline_ms {
-                self.approvals.track(&existing.action_id, deadline_ms);
+                let session_id = existing.session_id.as_deref();
+                self.approvals
+                    .track(&existing.action_id, deadline_ms, session_id);
             }
             self.approvals
                 .wait(&existing.action_id, wait)

@@ -74,6 +74,11 @@ pub struct ClassifierSettings {
 pub struct ApprovalSettings {
     /// How long a paused action waits for a person before it is rejected by timeout.
     pub deadline_ms: u64,
+    /// Most paused actions waiting for a person at once; past it new pauses are rejected
+    /// (`approval_queue_full`) rather than silently queued.
+    pub max_pending: usize,
+    /// The same cap for one agent session.
+    pub max_pending_per_session: usize,
     /// How long a dashboard login link stays valid.
     pub login_link_ttl_secs: u64,
     /// How long a dashboard session lasts.
@@ -130,6 +135,8 @@ impl Default for ApprovalSettings {
     fn default() -> Self {
         ApprovalSettings {
             deadline_ms: 120_000,
+            max_pending: 1_000,
+            max_pending_per_session: 100,
             login_link_ttl_secs: 3_600,
             session_ttl_secs: 12 * 3_600,
         }

@@ -37,7 +37,7 @@ pub use app::{App, AppState};
 pub use clock::now_ms;
 pub use config::Config;
 
-use crate::approvals::Approvals;
+use crate::approvals::{Approvals, QueueCaps};
 use crate::auth::{Auth, Tokens};
 use crate::events::Events;
 use crate::metrics::Metrics;
@@ -152,7 +152,15 @@ impl Daemon {
 
         let events = Events::default();
         let metrics = Arc::new(Metrics::default());
-        let approvals = Approvals::new(ledger.clone(), events.clone(), metrics.clone());
+        let approvals = Approvals::new(
+            ledger.clone(),
+            events.clone(),
+            metrics.clone(),
+            QueueCaps {
+                max_pending: config.approvals.max_pending,
+                max_pending_per_session: config.approvals.max_pending_per_session,
+            },
+        );
         let scoring = Arc::new(Scoring::new(
             classifier,
             ScoringSettings {

@@ -377,3 +377,63 @@ async fn shutdown_releases_waiting_checks_and_leaves_their_actions_pending() {
         .unwrap();
     assert_eq!(decided, 0, "shutdown decides nothing");
 }
+
+/// An approval-fatigue flood cannot bury the queue: past the caps, new pauses are rejected at
+/// once (and recorded), and room frees up as actions are decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pauses_past_the_queue_caps_are_rejected_not_queued() {
+    let daemon = Setup::default()
+        .config(|c| {
+            c.approvals.max_pending = 3;
+            c.approvals.max_pending_per_session = 2;
+        })
+        .start()
+        .await;
+    let pause_in = |session: &str| json!({"tool": "Bash", "input": {"command": "git push"}, "session_id": session, "wait_ms": 0});
+    let (_, a1) = daemon.check(pause_in("a")).await;
+    let (_, a2) = daemon.check(pause_in("a")).await;
+    assert_eq!(
+        (a1["verdict"].as_str(), a2["verdict"].as_str()),
+        (Some("pending"), Some("pending"))
+    );
+    let (status, a3) = daemon.check(pause_in("a")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(a3["verdict"], "reject", "{a3}");
+    assert_eq!(a3["decided_by"], "error");
+    assert!(
+        a3["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("approval_queue_full"),
+        "{a3}"
+    );
+    assert!(
+        a3["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_pending_per_session"),
+        "{a3}"
+    );
+
+    let (_, b1) = daemon.check(pause_in("b")).await;
+    assert_eq!(b1["verdict"], "pending", "another session still has room");
+    let (_, c1) = daemon.check(pause_in("c")).await;
+    assert_eq!(
+        c1["verdict"], "reject",
+        "the global cap of 3 is reached: {c1}"
+    );
+    assert!(
+        c1["reason"]
+            .as_str()
+            .unwrap()
+            .contains("approvals.max_pending)"),
+        "{c1}"
+    );
+    // The refusals are in the ledger too, as rejections.
+    let stored = daemon.action(c1["action_id"].as_str().unwrap()).await;
+    assert_eq!(stored["verdict"], "reject");
+
+    daemon.decide(&id_of(&a1), "deny").await;
+    let (_, a4) = daemon.check(pause_in("a")).await;
+    assert_eq!(a4["verdict"], "pending", "deciding one made room: {a4}");
+}
