@@ -11,27 +11,13 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+mod support;
 
-const POLICY: &str = r#"
-default = "pause"
-[[rules]]
-id = "allow-read"
-effect = "allow"
-tool = "Read"
+use support::{BIN, POLICY, ServeProcess, spawn_serve};
 
-[[rules]]
-id = "no-rm-rf"
-effect = "reject"
-tool = "Bash"
-[[rules.args]]
-pointer = "/command"
-regex = "rm -rf"
-"#;
-
-/// A `gatehouse serve` process; killed on drop if a test fails before stopping it.
+/// A `gatehouse serve` process over its own temporary directory.
 struct Served {
-    child: Child,
+    process: ServeProcess,
     url: String,
     data_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -40,35 +26,12 @@ struct Served {
 impl Served {
     fn start() -> Served {
         let dir = tempfile::tempdir().unwrap();
-        let policy = dir.path().join("policy.toml");
-        std::fs::write(&policy, POLICY).unwrap();
-        let data_dir = dir.path().join("data");
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--policy"])
-            .arg(&policy)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("GATEHOUSE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .expect("serve prints where it listens")
-            .unwrap();
-        let url = first
-            .strip_prefix("gatehouse listening on ")
-            .expect(&first)
-            .to_owned();
-        // Keep draining stdout so the daemon never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+        let process = spawn_serve(dir.path(), "warn");
         Served {
-            child,
-            url,
-            data_dir,
+            url: process.url.clone(),
+            data_dir: dir.path().join("data"),
+            process,
             _dir: dir,
         }
     }
@@ -87,16 +50,9 @@ impl Served {
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
+        let pid = self.process.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        wait_with_limit(&mut self.child, Duration::from_secs(15))
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        wait_with_limit(&mut self.process.child, Duration::from_secs(15))
     }
 }
 

@@ -9,31 +9,17 @@
     reason = "a failed unwrap is a failed test"
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+mod support;
 
-const POLICY: &str = r#"
-default = "pause"
-[[rules]]
-id = "allow-read"
-effect = "allow"
-tool = "Read"
-
-[[rules]]
-id = "no-rm-rf"
-effect = "reject"
-tool = "Bash"
-[[rules.args]]
-pointer = "/command"
-regex = "rm -rf"
-"#;
+use support::{BIN, POLICY, ServeProcess, spawn_serve};
 
 /// Paused actions time out quickly, so deadline timers and the start-up sweep decide them
 /// while the daemon is being killed.
@@ -42,44 +28,8 @@ const CONFIG: &str = "[approvals]\ndeadline_ms = 150\n[ledger]\nsign_interval_se
 /// A verdict a client received: action id, verdict.
 type Received = (String, String);
 
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-fn serve(dir: &Path) -> Serve {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .arg("--policy")
-        .arg(dir.join("policy.toml"))
-        .arg("--config")
-        .arg(dir.join("gatehouse.toml"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("GATEHOUSE_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines
-        .next()
-        .expect("serve prints where it listens")
-        .unwrap();
-    let url = first
-        .strip_prefix("gatehouse listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"));
-    let addr = url.trim_start_matches("http://").to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Serve { child, addr }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // A failed test must not leave a daemon behind (it would hold the test's stderr).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn serve(dir: &Path) -> ServeProcess {
+    spawn_serve(dir, "error")
 }
 
 /// One HTTP/1.1 request on its own connection; `None` if the daemon died before answering.
@@ -172,7 +122,7 @@ fn kill_9_under_load_loses_no_verdict_and_keeps_the_chain() {
         let mut daemon = serve(dir.path());
         let token = std::fs::read_to_string(data_dir.join("agent.token")).unwrap();
         let token = token.trim().to_owned();
-        let (_, health) = request(&daemon.addr, "GET", "/healthz", &token, "").unwrap();
+        let (_, health) = request(daemon.addr(), "GET", "/healthz", &token, "").unwrap();
         assert!(
             health.contains(r#""status":"ok""#),
             "round {round}: {health}"
@@ -181,7 +131,7 @@ fn kill_9_under_load_loses_no_verdict_and_keeps_the_chain() {
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..4)
             .map(|i| {
-                let (addr, token) = (daemon.addr.clone(), token.clone());
+                let (addr, token) = (daemon.addr().to_owned(), token.clone());
                 let (received, count, stop) = (received.clone(), count.clone(), stop.clone());
                 std::thread::spawn(move || {
                     client(round * 10 + i, addr, token, received, count, stop)
@@ -214,7 +164,7 @@ fn kill_9_under_load_loses_no_verdict_and_keeps_the_chain() {
         .as_millis() as i64;
     let mut daemon = serve(dir.path());
     let token = std::fs::read_to_string(data_dir.join("agent.token")).unwrap();
-    let (_, health) = request(&daemon.addr, "GET", "/healthz", token.trim(), "").unwrap();
+    let (_, health) = request(daemon.addr(), "GET", "/healthz", token.trim(), "").unwrap();
     assert!(health.contains(r#""status":"ok""#), "{health}");
     verify(&data_dir);
     let pid = daemon.child.id().to_string();
@@ -288,7 +238,7 @@ fn ledger_verify_exits_4_on_a_tampered_ledger_and_checks_anchors() {
     let token = std::fs::read_to_string(data_dir.join("agent.token")).unwrap();
     for n in 0..10 {
         let (status, _) = request(
-            &daemon.addr,
+            daemon.addr(),
             "POST",
             "/v1/check",
             token.trim(),
@@ -391,7 +341,7 @@ fn a_paused_action_survives_kill_9_and_is_decided_after_the_restart() {
     let agent = std::fs::read_to_string(data_dir.join("agent.token")).unwrap();
     let approver = std::fs::read_to_string(data_dir.join("approver.token")).unwrap();
     let (agent, approver) = (agent.trim(), approver.trim());
-    let (_, body) = request(&daemon.addr, "POST", "/v1/check", agent, paused).unwrap();
+    let (_, body) = request(daemon.addr(), "POST", "/v1/check", agent, paused).unwrap();
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["verdict"], "pending", "{answer}");
     let id = answer["action_id"].as_str().unwrap().to_owned();
@@ -400,7 +350,7 @@ fn a_paused_action_survives_kill_9_and_is_decided_after_the_restart() {
 
     let daemon = serve(dir.path());
     let (status, body) = request(
-        &daemon.addr,
+        daemon.addr(),
         "GET",
         &format!("/v1/actions/{id}"),
         approver,
@@ -413,7 +363,7 @@ fn a_paused_action_survives_kill_9_and_is_decided_after_the_restart() {
         "still pending: {body}"
     );
     let (status, body) = request(
-        &daemon.addr,
+        daemon.addr(),
         "POST",
         &format!("/v1/actions/{id}/decision"),
         approver,
@@ -422,13 +372,13 @@ fn a_paused_action_survives_kill_9_and_is_decided_after_the_restart() {
     .unwrap();
     assert_eq!(status, 200, "{body}");
     // The agent re-sends its check after the restart and re-attaches to the decided action.
-    let (_, body) = request(&daemon.addr, "POST", "/v1/check", agent, paused).unwrap();
+    let (_, body) = request(daemon.addr(), "POST", "/v1/check", agent, paused).unwrap();
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["action_id"], id.as_str(), "{answer}");
     assert_eq!(answer["verdict"], "allow", "{answer}");
     // A second approval is refused: one decision per action.
     let (status, _) = request(
-        &daemon.addr,
+        daemon.addr(),
         "POST",
         &format!("/v1/actions/{id}/decision"),
         approver,
