@@ -6,6 +6,8 @@
 //!
 //! Times are integers: milliseconds since the Unix epoch, in fields ending `_ms`.
 
+pub mod decode;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gatehouse_ledger::LedgerError;
+use gatehouse_protocol::decode::{DecodeError, DecodeErrorKind, field_at};
 use gatehouse_protocol::{ErrorBody, ErrorEnvelope};
 use serde::de::DeserializeOwned;
 
@@ -100,6 +101,10 @@ impl From<ActionError> for ApiError {
             ActionError::AlreadyDecided(_) => {
                 ApiError::new(StatusCode::CONFLICT, "already_decided", err.to_string())
             }
+            ActionError::ActionMismatch(_) => {
+                ApiError::new(StatusCode::CONFLICT, "action_mismatch", err.to_string())
+                    .with_field("action_hash")
+            }
             ActionError::Invalid { field, message } => ApiError::invalid(field, message),
             ActionError::Ledger(err) => err.into(),
         }
@@ -154,54 +159,36 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
-/// Parses JSON, naming the field at fault.
+/// Parses a JSON body strictly (no duplicate keys, `gatehouse_protocol::decode`), naming the
+/// field at fault.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // The common case pays for plain serde_json; only a bad body is decoded again to find
-    // the path of the field at fault.
-    if let Ok(value) = serde_json::from_slice(bytes) {
-        return Ok(value);
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let inner = err.inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return malformed(inner);
+    gatehouse_protocol::decode::decode_json(bytes).map_err(ApiError::from)
+}
+
+impl From<DecodeError> for ApiError {
+    fn from(err: DecodeError) -> ApiError {
+        let code = match err.kind {
+            DecodeErrorKind::Malformed => "malformed_json",
+            DecodeErrorKind::DuplicateKey => "duplicate_key",
+            DecodeErrorKind::Invalid => "invalid_request",
+        };
+        let error = ApiError::new(StatusCode::BAD_REQUEST, code, err.message);
+        match err.field {
+            Some(field) => error.with_field(field),
+            None => error,
         }
-        invalid_at(err.path(), inner)
-    })?;
-    de.end().map_err(|err| malformed(&err))?;
-    Ok(value)
+    }
 }
 
-fn malformed(err: &serde_json::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "malformed_json",
-        format!("the body is not valid JSON: {err}"),
-    )
-}
-
-/// A value that parsed but does not fit: `invalid_request`, naming the field where serde can.
+/// A query value that does not fit: `invalid_request`, naming the parameter where serde can.
 fn invalid_at(path: &serde_path_to_error::Path, err: &impl std::fmt::Display) -> ApiError {
     let message = err.to_string();
-    let path = path.to_string();
-    let field = if path == "." {
-        field_named_in(&message)
-    } else {
-        Some(path)
-    };
+    let field = field_at(&path.to_string(), &message);
     let error = ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message);
     match field {
         Some(field) => error.with_field(field),
         None => error,
     }
-}
-
-/// Serde names a missing or unknown field only in its message: "missing field `tool`".
-fn field_named_in(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let end = start + message[start..].find('`')?;
-    Some(message[start..end].to_owned())
 }
 
 /// A query string, with the same error envelope.
@@ -262,5 +249,9 @@ mod tests {
         assert_eq!(broken.code, "malformed_json");
         let trailing = decode::<CheckRequest>(br#"{"tool":"Bash","input":{}} x"#).unwrap_err();
         assert_eq!(trailing.code, "malformed_json");
+        let twice =
+            decode::<CheckRequest>(br#"{"tool":"Bash","input":{"c":"ls","c":"rm"}}"#).unwrap_err();
+        assert_eq!(twice.code, "duplicate_key");
+        assert_eq!(twice.field.as_deref(), Some("input.c"));
     }
 }
