@@ -316,6 +316,10 @@ fn action_view(action_id: &str) -> ActionView {
         tier2_error: None,
         disagreement: false,
         decision: None,
+        action_hash: String::new(),
+        peer_uid: None,
+        peer_pid: None,
+        observed: None,
     }
 }
 

@@ -51,6 +51,11 @@ pub enum ActionError {
     NotFound(String),
     #[error("action {} was already decided", .0.action_id)]
     AlreadyDecided(Box<ActionView>),
+    #[error(
+        "the action_hash does not name action {} as recorded (another action, or an edited one): nothing was decided",
+        .0.action_id
+    )]
+    ActionMismatch(Box<ActionView>),
     #[error("{message}")]
     Invalid {
         field: &'static str,
@@ -91,11 +96,12 @@ impl App {
         };
         match self
             .approvals
-            .decide(action_id, verdict, DecidedBy::Human, note)
+            .decide(action_id, verdict, DecidedBy::Human, note, None)
             .await?
         {
             DecideOutcome::Decided(view) => Ok(view),
             DecideOutcome::AlreadyDecided(view) => Err(ActionError::AlreadyDecided(Box::new(view))),
+            DecideOutcome::ActionMismatch(view) => Err(ActionError::ActionMismatch(Box::new(view))),
             DecideOutcome::NotFound => Err(ActionError::NotFound(action_id.to_owned())),
         }
     }

@@ -58,6 +58,8 @@ impl std::fmt::Debug for Approvals {
 pub enum DecideOutcome {
     Decided(ActionView),
     AlreadyDecided(ActionView),
+    /// The decision named another action hash: nothing was recorded, the action still waits.
+    ActionMismatch(ActionView),
     NotFound,
 }
 
@@ -129,13 +131,15 @@ impl Approvals {
         })
     }
 
-    /// Lands a decision on a paused action, unless it already has one.
+    /// Lands a decision on a paused action, unless it already has one. With `action_hash` it
+    /// lands only if that is the action's hash (checked in the transaction that records it).
     pub async fn decide(
         &self,
         action_id: &str,
         verdict: Verdict,
         decided_by: DecidedBy,
         note: Option<String>,
+        action_hash: Option<[u8; 32]>,
     ) -> Result<DecideOutcome, LedgerError> {
         let fact = DecisionFact {
             action_id: action_id.to_owned(),
@@ -143,6 +147,7 @@ impl Approvals {
             verdict,
             decided_by,
             note,
+            action_hash,
         };
         Ok(match self.ledger.record_decision(fact).await? {
             DecisionOutcome::Decided(view) => {
@@ -163,6 +168,13 @@ impl Approvals {
                 // Make sure nobody keeps waiting on it here (e.g. decided before a restart).
                 self.settle(&view);
                 DecideOutcome::AlreadyDecided(*view)
+            }
+            DecisionOutcome::ActionMismatch(view) => {
+                tracing::warn!(
+                    action_id,
+                    "a decision named another action's hash (a different or edited action): refused"
+                );
+                DecideOutcome::ActionMismatch(*view)
             }
             DecisionOutcome::NotFound => DecideOutcome::NotFound,
         })
@@ -230,8 +242,14 @@ impl Approvals {
                     self.track(&action.action_id, deadline, action.session_id.as_deref())
                 }
                 _ => {
-                    self.decide(&action.action_id, Verdict::Reject, DecidedBy::Timeout, None)
-                        .await?;
+                    self.decide(
+                        &action.action_id,
+                        Verdict::Reject,
+                        DecidedBy::Timeout,
+                        None,
+                        None,
+                    )
+                    .await?;
                 }
             }
         }
@@ -263,7 +281,7 @@ async fn expire(approvals: Weak<Approvals>, action_id: String) {
             return;
         };
         match live
-            .decide(&action_id, Verdict::Reject, DecidedBy::Timeout, None)
+            .decide(&action_id, Verdict::Reject, DecidedBy::Timeout, None, None)
             .await
         {
             Ok(_) => return,

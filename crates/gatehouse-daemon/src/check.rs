@@ -150,6 +150,9 @@ impl App {
             deadline_ms: (verdict == Verdict::Pending)
                 .then(|| created_at_ms + self.deadline.as_millis() as i64),
             tier2_status,
+            peer_uid: None,
+            peer_pid: None,
+            observed_effect: None,
         };
         let deadline_ms = action.deadline_ms;
         let paused_session = deadline_ms.and(action.session_id.clone());

@@ -1,4 +1,4 @@
-//! The hash chain: every record (action, score, decision) gets one entry in the `chain` table,
+//! The hash chain: every record (action, score, decision, label) gets one entry in the `chain` table,
 //! in commit order, whose hash covers the record's stored values and the previous entry's hash.
 //! Editing, deleting, reordering or inserting a record outside the writer breaks the chain;
 //! `verify` walks it and names the first entry that does not hold.
@@ -11,8 +11,10 @@
 //! value: 0x00 NULL | 0x01 i64be INTEGER | 0x02 f64-bits-be REAL | 0x03 u32be(len) UTF-8 TEXT | 0x04 u32be(len) BLOB
 //! ```
 //!
-//! The columns are the record's, as SQLite stores them, in the order of `RECORD_SQL` below; the
-//! first entry's `prev_hash` is 32 zero bytes. *Invariant*: only the writer appends, inside the
+//! The columns are the record's, as SQLite stores them, in the order of `record_sql` below; the
+//! first entry's `prev_hash` is 32 zero bytes. Columns added by a later schema (`extension`
+//! below: the action hash, peer credentials, observed effect) are hashed only when one of them
+//! is set, so a record written before them hashes exactly as it did (`n` tells the two apart). *Invariant*: only the writer appends, inside the
 //! transaction that appends the record, so a record and its entry commit or vanish together.
 
 use std::collections::HashSet;
@@ -31,6 +33,7 @@ pub(crate) enum Kind {
     Action,
     Score,
     Decision,
+    Label,
 }
 
 impl Kind {
@@ -39,6 +42,7 @@ impl Kind {
             Kind::Action => "action",
             Kind::Score => "score",
             Kind::Decision => "decision",
+            Kind::Label => "label",
         }
     }
 
@@ -47,29 +51,72 @@ impl Kind {
             "action" => Some(Kind::Action),
             "score" => Some(Kind::Score),
             "decision" => Some(Kind::Decision),
+            "label" => Some(Kind::Label),
             _ => None,
         }
     }
 
     /// The record's columns, selected by its `record` number (for a decision, the decided
     /// action's `actions.seq`). The first column is the record's action id, for messages.
-    fn record_sql(self) -> &'static str {
-        match self {
-            Kind::Action => {
+    /// The last `extension` columns came with schema 3 (see the module comment); a schema-2
+    /// file (verified read-only, without migrating it) has none of them.
+    fn record_sql(self, layout: Layout) -> &'static str {
+        match (self, layout) {
+            (Kind::Action, Layout::V2) => {
                 "SELECT id, seq, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd,
                         context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status
                  FROM actions WHERE seq = ?1"
             }
-            Kind::Score => {
+            (Kind::Decision, Layout::V2) => {
+                "SELECT d.action_id, a.seq, d.decided_at_ms, d.verdict, d.decided_by, d.note
+                 FROM decisions d JOIN actions a ON a.id = d.action_id WHERE a.seq = ?1"
+            }
+            (Kind::Action, _) => {
+                "SELECT id, seq, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd,
+                        context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status,
+                        action_hash, peer_uid, peer_pid, observed_effect
+                 FROM actions WHERE seq = ?1"
+            }
+            (Kind::Score, _) => {
                 "SELECT action_id, seq, recorded_at_ms, status, score, label, model, explanation,
                         error, disagreement
                  FROM scores WHERE seq = ?1"
             }
-            Kind::Decision => {
-                "SELECT d.action_id, a.seq, d.decided_at_ms, d.verdict, d.decided_by, d.note
+            (Kind::Decision, _) => {
+                "SELECT d.action_id, a.seq, d.decided_at_ms, d.verdict, d.decided_by, d.note,
+                        d.action_hash
                  FROM decisions d JOIN actions a ON a.id = d.action_id WHERE a.seq = ?1"
             }
+            (Kind::Label, _) => {
+                "SELECT action_id, seq, recorded_at_ms, label, reviewer, note
+                 FROM labels WHERE seq = ?1"
+            }
         }
+    }
+
+    /// How many of `record_sql`'s (schema 3) trailing columns came after the record kind's first schema:
+    /// they are hashed only when one of them is not NULL.
+    fn extension(self) -> usize {
+        match self {
+            Kind::Action => 4,
+            Kind::Decision => 1,
+            Kind::Score | Kind::Label => 0,
+        }
+    }
+}
+
+/// Which tables and columns the file has: schema 2 (a file verified without migrating it) or
+/// schema 3 and later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    V2,
+    V3,
+}
+
+impl Layout {
+    fn of(conn: &Connection) -> rusqlite::Result<Layout> {
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        Ok(if version >= 3 { Layout::V3 } else { Layout::V2 })
     }
 }
 
@@ -112,8 +159,18 @@ pub(crate) fn append(
     kind: Kind,
     record: i64,
 ) -> rusqlite::Result<ChainHead> {
+    append_in(conn, Layout::V3, head, kind, record)
+}
+
+fn append_in(
+    conn: &Connection,
+    layout: Layout,
+    head: ChainHead,
+    kind: Kind,
+    record: i64,
+) -> rusqlite::Result<ChainHead> {
     let seq = head.seq + 1;
-    let hash = match read_record(conn, kind, record)? {
+    let hash = match read_record(conn, layout, kind, record)? {
         Some((_, encoded)) => entry_hash(seq, &head.hash, kind, record, &encoded),
         None => return Err(rusqlite::Error::QueryReturnedNoRows),
     };
@@ -131,7 +188,7 @@ pub(crate) fn append(
 }
 
 /// Chains every record not yet in the chain, oldest first (the migration to schema 2 uses it
-/// for records written before the chain existed).
+/// for records written before the chain existed, so it reads them with schema 2's columns).
 pub(crate) fn backfill(conn: &Connection) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare(
         "SELECT kind, record FROM (
@@ -148,7 +205,7 @@ pub(crate) fn backfill(conn: &Connection) -> rusqlite::Result<u64> {
     let mut head = load_head(conn)?;
     for (kind, record) in &records {
         let kind = Kind::parse(kind).unwrap_or(Kind::Action);
-        head = append(conn, head, kind, *record)?;
+        head = append_in(conn, Layout::V2, head, kind, *record)?;
     }
     Ok(records.len() as u64)
 }
@@ -156,12 +213,22 @@ pub(crate) fn backfill(conn: &Connection) -> rusqlite::Result<u64> {
 /// The record's action id and its encoded columns, if it exists.
 fn read_record(
     conn: &Connection,
+    layout: Layout,
     kind: Kind,
     record: i64,
 ) -> rusqlite::Result<Option<(String, Vec<u8>)>> {
-    conn.prepare_cached(kind.record_sql())?
+    conn.prepare_cached(kind.record_sql(layout))?
         .query_row([record], |row| {
-            let columns = row.as_ref().column_count();
+            let all = row.as_ref().column_count();
+            let base = match layout {
+                Layout::V2 => all,
+                Layout::V3 => all.saturating_sub(kind.extension()),
+            };
+            let mut extended = false;
+            for index in base..all {
+                extended |= !matches!(row.get_ref(index)?, ValueRef::Null);
+            }
+            let columns = if extended { all } else { base };
             let mut encoded = Vec::with_capacity(256);
             encoded.extend_from_slice(&(columns as u32).to_be_bytes());
             for index in 0..columns {
@@ -286,6 +353,7 @@ pub(crate) fn verify(
 
 fn verify_in(conn: &Connection, options: &VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
     integrity(conn, options.full_integrity_check)?;
+    let layout = Layout::of(conn).map_err(damaged)?;
     let last: i64 = conn
         .query_row("SELECT coalesce(max(seq), 0) FROM chain", [], |row| {
             row.get(0)
@@ -333,7 +401,9 @@ fn verify_in(conn: &Connection, options: &VerifyOptions) -> Result<VerifyReport,
                 ),
             ));
         }
-        let Some((action_id, encoded)) = read_record(conn, kind, record).map_err(damaged)? else {
+        let Some((action_id, encoded)) =
+            read_record(conn, layout, kind, record).map_err(damaged)?
+        else {
             return Err(VerifyFailure::at(
                 seq,
                 format!(
@@ -376,7 +446,7 @@ fn verify_in(conn: &Connection, options: &VerifyOptions) -> Result<VerifyReport,
         hash: prev,
     };
     let walked_all = (from == 1).then_some(&seen);
-    unchained(conn, walked_all, last)?;
+    unchained(conn, layout, walked_all, last)?;
     let checkpoints = checkpoints(conn, options, head)?;
     Ok(VerifyReport {
         entries: last.max(0) as u64,
@@ -424,10 +494,11 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
                 row.get(0)
             })
             .ok(),
-        Kind::Score => None,
+        Kind::Score | Kind::Label => None,
     };
     match (kind, action) {
         (Kind::Score, _) => format!("scores.seq {record}"),
+        (Kind::Label, _) => format!("labels.seq {record}"),
         (_, Some(id)) => format!("action {id}, actions.seq {record}"),
         (_, None) => format!("actions.seq {record}"),
     }
@@ -438,16 +509,22 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
 /// whole chain was walked, or when the totals differ, to name the first unchained record.
 fn unchained(
     conn: &Connection,
+    layout: Layout,
     walked: Option<&HashSet<(Kind, i64)>>,
     entries: i64,
 ) -> Result<(), VerifyFailure> {
-    let records: i64 = conn
-        .query_row(
+    let count_sql = match layout {
+        Layout::V2 => {
             "SELECT (SELECT count(*) FROM actions) + (SELECT count(*) FROM scores)
-                  + (SELECT count(*) FROM decisions)",
-            [],
-            |row| row.get(0),
-        )
+                  + (SELECT count(*) FROM decisions)"
+        }
+        Layout::V3 => {
+            "SELECT (SELECT count(*) FROM actions) + (SELECT count(*) FROM scores)
+                  + (SELECT count(*) FROM decisions) + (SELECT count(*) FROM labels)"
+        }
+    };
+    let records: i64 = conn
+        .query_row(count_sql, [], |row| row.get(0))
         .map_err(damaged)?;
     if walked.is_none() && records == entries {
         return Ok(());
@@ -480,8 +557,15 @@ fn unchained(
             Kind::Decision,
             "SELECT d.action_id, a.seq FROM decisions d JOIN actions a ON a.id = d.action_id ORDER BY a.seq",
         ),
+        (
+            Kind::Label,
+            "SELECT action_id, seq FROM labels ORDER BY seq",
+        ),
     ];
     for (kind, sql) in tables {
+        if kind == Kind::Label && layout == Layout::V2 {
+            continue;
+        }
         let mut stmt = conn.prepare(sql).map_err(damaged)?;
         let mut rows = stmt.query([]).map_err(damaged)?;
         while let Some(row) = rows.next().map_err(damaged)? {

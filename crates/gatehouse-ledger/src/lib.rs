@@ -14,6 +14,7 @@
 //! periodically (`signing.rs`). A ledger that fails verification when opened is **untrusted**:
 //! it still reads, but refuses every append until an operator looks at it (deny-all).
 
+pub mod action_hash;
 mod chain;
 mod checkpoint;
 mod read;
@@ -27,10 +28,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use gatehouse_protocol::{ActionView, DecidedBy, Tier2Status, Verdict};
+use gatehouse_protocol::{
+    ActionView, DecidedBy, LabelRecord, ObservedEffect, ReviewLabel, Tier2Status, Verdict,
+};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
+pub use action_hash::ActionIdentity;
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
 pub use schema::SCHEMA_VERSION;
 pub use signing::{Checkpoint, public_key};
@@ -226,6 +230,24 @@ pub struct NewAction {
     pub deadline_ms: Option<i64>,
     /// `Pending` (scoring started), `Dropped` (scoring cap hit) or `Disabled` (no classifier).
     pub tier2_status: Tier2Status,
+    /// The peer credentials of the Unix-socket connection the check arrived on; `None` over TCP.
+    pub peer_uid: Option<u32>,
+    pub peer_pid: Option<i32>,
+    /// Observe mode: the verdict is `Allow`, and this is what the rules would have decided.
+    pub observed_effect: Option<ObservedEffect>,
+}
+
+impl NewAction {
+    /// The fields its action hash covers (the ledger stores the hash with the row).
+    pub fn identity(&self) -> ActionIdentity<'_> {
+        ActionIdentity {
+            tool: &self.tool,
+            input: &self.input,
+            cwd: self.cwd.as_deref(),
+            session_id: self.session_id.as_deref(),
+            tool_use_id: self.tool_use_id.as_deref(),
+        }
+    }
 }
 
 /// What appending an action did.
@@ -275,6 +297,10 @@ pub struct DecisionFact {
     /// `Human`, `Timeout` or `Error`.
     pub decided_by: DecidedBy,
     pub note: Option<String>,
+    /// The action hash the person saw. When set, the decision lands only if it is the
+    /// action's hash (compare-and-set, in the transaction that appends the decision), and it
+    /// is recorded with the decision. `None` for timeouts and errors.
+    pub action_hash: Option<[u8; 32]>,
 }
 
 /// What landing a decision did.
@@ -284,7 +310,42 @@ pub enum DecisionOutcome {
     Decided(Box<ActionView>),
     /// The action already had its decision (or was never paused): nothing was appended.
     AlreadyDecided(Box<ActionView>),
+    /// The decision named another action hash (another action, or an edited one): nothing was
+    /// appended; the action, still undecided, is here.
+    ActionMismatch(Box<ActionView>),
     NotFound,
+}
+
+/// A reviewer's label to append to an action.
+#[derive(Debug, Clone)]
+pub struct NewLabel {
+    pub action_id: String,
+    pub label: ReviewLabel,
+    pub reviewer: Option<String>,
+    pub note: Option<String>,
+    pub recorded_at_ms: i64,
+}
+
+/// A labelled action for the review queue and retraining: what was asked, its latest label,
+/// the rules' verdict, the human decision if any, and its latest tier-2 score.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabelledExample {
+    pub action_id: String,
+    pub created_at_ms: i64,
+    pub tool: String,
+    pub input: Value,
+    pub context: Option<Value>,
+    pub cwd: Option<String>,
+    pub session_id: Option<String>,
+    pub agent: Option<String>,
+    /// The rules' verdict when the action was recorded (`pending` for a paused action).
+    pub rules_verdict: Verdict,
+    /// The latest label.
+    pub label: LabelRecord,
+    /// A person's decision (`allow`/`reject`), if a person decided it.
+    pub human_decision: Option<Verdict>,
+    /// The latest successful tier-2 score, if any.
+    pub score: Option<f64>,
 }
 
 /// Which actions a listing returns.
@@ -327,7 +388,7 @@ pub struct ListQuery {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct HistoryEntry {
     pub at_ms: i64,
-    /// `recorded`, `scored`, `decided`.
+    /// `recorded`, `scored`, `decided`, `labelled`.
     pub kind: &'static str,
     pub detail: Value,
 }
@@ -541,6 +602,28 @@ impl Ledger {
         self.refuse_if_untrusted()?;
         self.call(|reply| writer::Command::Decision(Box::new(fact), reply))
             .await
+    }
+
+    /// Appends a reviewer's label (chained like every record). Returns `false` (and appends
+    /// nothing) if the action does not exist.
+    pub async fn append_label(&self, label: NewLabel) -> Result<bool, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| writer::Command::Label(Box::new(label), reply))
+            .await
+    }
+
+    /// Every label recorded on one action, oldest first.
+    pub async fn labels_for(&self, action_id: &str) -> Result<Vec<LabelRecord>, LedgerError> {
+        let id = action_id.to_owned();
+        self.inner
+            .reads
+            .run(move |conn| read::labels_for(conn, &id))
+            .await
+    }
+
+    /// Every labelled action with its latest label, oldest action first.
+    pub async fn labelled_examples(&self) -> Result<Vec<LabelledExample>, LedgerError> {
+        self.inner.reads.run(read::labelled_examples).await
     }
 
     /// Waits until everything queued before it is committed.

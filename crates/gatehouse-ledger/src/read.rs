@@ -4,13 +4,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use gatehouse_protocol::{ActionView, DecidedBy, DecisionRecord, Tier2Score, Tier2Status, Verdict};
+use gatehouse_protocol::{
+    ActionView, DecidedBy, DecisionRecord, LabelRecord, ObservedEffect, ReviewLabel, Tier2Score,
+    Tier2Status, Verdict,
+};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, params_from_iter, types::Value as SqlValue,
 };
 use serde_json::{Value, json};
 
-use crate::{HistoryEntry, LedgerError, ListQuery, StatusFilter};
+use crate::action_hash::{self, ActionIdentity};
+use crate::{HistoryEntry, LabelledExample, LedgerError, ListQuery, StatusFilter};
 
 /// Read-only connections handed out to blocking tasks; more are opened when all are busy.
 #[derive(Clone)]
@@ -80,7 +84,8 @@ const VIEW_SELECT: &str = "
 SELECT a.id, a.created_at_ms, a.tool, a.input, a.session_id, a.agent, a.tool_use_id, a.cwd, a.context,
        a.verdict, a.decided_by, a.rule_id, a.reason, a.deadline_ms, a.tier2_status,
        s.status, s.score, s.label, s.model, s.error, s.disagreement,
-       d.verdict, d.decided_by, d.note, d.decided_at_ms
+       d.verdict, d.decided_by, d.note, d.decided_at_ms,
+       a.action_hash, a.peer_uid, a.peer_pid, a.observed_effect, d.action_hash
 FROM actions a
 LEFT JOIN scores s ON s.seq = (SELECT max(seq) FROM scores WHERE action_id = a.id)
 LEFT JOIN decisions d ON d.action_id = a.id";
@@ -155,6 +160,8 @@ pub(crate) fn history(conn: &Connection, id: &str) -> Result<Vec<HistoryEntry>, 
         detail: json!({
             "verdict": initial_verdict, "decided_by": initial_by,
             "rule_id": view.rule_id, "reason": initial_reason, "deadline_ms": view.deadline_ms,
+            "action_hash": view.action_hash, "observed": view.observed,
+            "peer_uid": view.peer_uid, "peer_pid": view.peer_pid,
         }),
     });
     let mut scores = conn.prepare_cached(
@@ -180,6 +187,16 @@ pub(crate) fn history(conn: &Connection, id: &str) -> Result<Vec<HistoryEntry>, 
             kind: "decided",
             detail: json!({
                 "verdict": decision.verdict, "decided_by": decision.decided_by, "note": decision.note,
+                "action_hash": decision.action_hash,
+            }),
+        });
+    }
+    for label in labels_for(conn, id)? {
+        entries.push(HistoryEntry {
+            at_ms: label.recorded_at_ms,
+            kind: "labelled",
+            detail: json!({
+                "label": label.label, "reviewer": label.reviewer, "note": label.note,
             }),
         });
     }
@@ -240,6 +257,7 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
                     .ok_or_else(|| corrupt("decision decided_by", by_text.clone()))?,
                 note: row.get(23)?,
                 decided_at_ms: row.get(24)?,
+                action_hash: hex_column(row, 29)?,
             })
         }
         None => None,
@@ -248,6 +266,33 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
         Some(decision) => (decision.verdict, decision.decided_by),
         None => (initial_verdict, initial_by),
     };
+    let tool: String = row.get(2)?;
+    let cwd: Option<String> = row.get(7)?;
+    let session_id: Option<String> = row.get(4)?;
+    let tool_use_id: Option<String> = row.get(6)?;
+    let action_hash = match hex_column(row, 25)? {
+        Some(hash) => hash,
+        // Recorded before schema 3: the hash of the row as it stands.
+        None => match &input {
+            Value::Object(input) => action_hash::to_hex(
+                &ActionIdentity {
+                    tool: &tool,
+                    input,
+                    cwd: cwd.as_deref(),
+                    session_id: session_id.as_deref(),
+                    tool_use_id: tool_use_id.as_deref(),
+                }
+                .hash(),
+            ),
+            _ => return Err(corrupt("input", "not a JSON object".into())),
+        },
+    };
+    let observed = match row.get::<_, Option<String>>(28)? {
+        Some(text) => {
+            Some(ObservedEffect::parse(&text).ok_or_else(|| corrupt("observed_effect", text))?)
+        }
+        None => None,
+    };
     let reason: String = row.get(12)?;
     let reason = match &decision {
         Some(decision) => decision_reason(decision, &reason),
@@ -255,12 +300,12 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
     };
     Ok(ActionView {
         action_id: id.clone(),
-        tool: row.get(2)?,
+        tool,
         input,
-        session_id: row.get(4)?,
+        session_id,
         agent: row.get(5)?,
-        tool_use_id: row.get(6)?,
-        cwd: row.get(7)?,
+        tool_use_id,
+        cwd,
         context,
         created_at_ms: row.get(1)?,
         verdict,
@@ -273,6 +318,97 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
         tier2_error,
         disagreement,
         decision,
+        action_hash,
+        peer_uid: row.get(26)?,
+        peer_pid: row.get(27)?,
+        observed,
+    })
+}
+
+/// A 32-byte hash column as lowercase hex.
+fn hex_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<String>> {
+    let bytes: Option<Vec<u8>> = row.get(index)?;
+    Ok(
+        bytes.map(|bytes| match <[u8; 32]>::try_from(bytes.as_slice()) {
+            Ok(hash) => action_hash::to_hex(&hash),
+            // The schema's CHECK keeps it 32 bytes; anything else still shows, never matches.
+            Err(_) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        }),
+    )
+}
+
+pub(crate) fn labels_for(conn: &Connection, id: &str) -> Result<Vec<LabelRecord>, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT label, reviewer, note, recorded_at_ms FROM labels WHERE action_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([id], |row| Ok(label_from_row(row, 0)))?;
+    rows.map(|row| row?).collect()
+}
+
+/// A `label, reviewer, note, recorded_at_ms` run of columns starting at `at`.
+fn label_from_row(row: &Row<'_>, at: usize) -> Result<LabelRecord, LedgerError> {
+    let text: String = row.get(at)?;
+    let label = ReviewLabel::parse(&text).ok_or_else(|| LedgerError::Corrupt {
+        action_id: String::new(),
+        what: "label",
+        detail: text.clone(),
+    })?;
+    Ok(LabelRecord {
+        label,
+        reviewer: row.get(at + 1)?,
+        note: row.get(at + 2)?,
+        recorded_at_ms: row.get(at + 3)?,
+    })
+}
+
+pub(crate) fn labelled_examples(conn: &Connection) -> Result<Vec<LabelledExample>, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.id, a.created_at_ms, a.tool, a.input, a.context, a.cwd, a.session_id, a.agent,
+                a.verdict, l.label, l.reviewer, l.note, l.recorded_at_ms,
+                CASE WHEN d.decided_by = 'human' THEN d.verdict END, s.score
+         FROM labels l
+         JOIN actions a ON a.id = l.action_id
+         LEFT JOIN decisions d ON d.action_id = a.id
+         LEFT JOIN scores s ON s.seq = (SELECT max(seq) FROM scores
+                                        WHERE action_id = a.id AND status = 'scored')
+         WHERE l.seq = (SELECT max(seq) FROM labels WHERE action_id = a.id)
+         ORDER BY a.seq",
+    )?;
+    let rows = stmt.query_map([], |row| Ok(example_from_row(row)))?;
+    rows.map(|row| row?).collect()
+}
+
+fn example_from_row(row: &Row<'_>) -> Result<LabelledExample, LedgerError> {
+    let id: String = row.get(0)?;
+    let corrupt = |what: &'static str, detail: String| LedgerError::Corrupt {
+        action_id: id.clone(),
+        what,
+        detail,
+    };
+    let json_column = |index: usize, what: &'static str| -> Result<Option<Value>, LedgerError> {
+        let text: Option<String> = row.get(index)?;
+        text.map(|t| serde_json::from_str(&t).map_err(|err| corrupt(what, err.to_string())))
+            .transpose()
+    };
+    let verdict_text: String = row.get(8)?;
+    let human_decision = match row.get::<_, Option<String>>(13)? {
+        Some(text) => Some(Verdict::parse(&text).ok_or_else(|| corrupt("decision verdict", text))?),
+        None => None,
+    };
+    Ok(LabelledExample {
+        created_at_ms: row.get(1)?,
+        tool: row.get(2)?,
+        input: json_column(3, "input")?.unwrap_or(Value::Null),
+        context: json_column(4, "context")?,
+        cwd: row.get(5)?,
+        session_id: row.get(6)?,
+        agent: row.get(7)?,
+        rules_verdict: Verdict::parse(&verdict_text)
+            .ok_or_else(|| corrupt("verdict", verdict_text.clone()))?,
+        label: label_from_row(row, 9)?,
+        human_decision,
+        score: row.get(14)?,
+        action_id: id.clone(),
     })
 }
 

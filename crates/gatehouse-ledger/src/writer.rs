@@ -18,8 +18,8 @@ use gatehouse_protocol::Verdict;
 use crate::chain::{self, ChainHead, Kind};
 use crate::read;
 use crate::{
-    DecisionFact, DecisionOutcome, LedgerError, NewAction, Recorded, ScoreFact, ScoreOutcome,
-    Status,
+    DecisionFact, DecisionOutcome, LedgerError, NewAction, NewLabel, Recorded, ScoreFact,
+    ScoreOutcome, Status,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, LedgerError>>;
@@ -28,6 +28,7 @@ pub(crate) enum Command {
     Action(Box<NewAction>, Reply<Recorded>),
     Score(Box<ScoreFact>, Reply<bool>),
     Decision(Box<DecisionFact>, Reply<DecisionOutcome>),
+    Label(Box<NewLabel>, Reply<bool>),
     Flush(Reply<()>),
 }
 
@@ -36,6 +37,7 @@ enum Applied {
     Action(Result<Recorded, LedgerError>, Reply<Recorded>),
     Score(Result<bool, LedgerError>, Reply<bool>),
     Decision(Result<DecisionOutcome, LedgerError>, Reply<DecisionOutcome>),
+    Label(Result<bool, LedgerError>, Reply<bool>),
     Flush(Reply<()>),
 }
 
@@ -44,7 +46,8 @@ impl Applied {
         match self {
             Applied::Action(Err(err), _)
             | Applied::Score(Err(err), _)
-            | Applied::Decision(Err(err), _) => Some(err),
+            | Applied::Decision(Err(err), _)
+            | Applied::Label(Err(err), _) => Some(err),
             _ => None,
         }
     }
@@ -63,6 +66,7 @@ impl Applied {
             Applied::Action(outcome, reply) => send(outcome, reply, commit),
             Applied::Score(outcome, reply) => send(outcome, reply, commit),
             Applied::Decision(outcome, reply) => send(outcome, reply, commit),
+            Applied::Label(outcome, reply) => send(outcome, reply, commit),
             Applied::Flush(reply) => send(Ok(()), reply, commit),
         }
     }
@@ -246,6 +250,7 @@ fn apply_nothing(command: Command) -> Applied {
         Command::Action(_, reply) => Applied::Action(Err(LedgerError::WriterStopped), reply),
         Command::Score(_, reply) => Applied::Score(Err(LedgerError::WriterStopped), reply),
         Command::Decision(_, reply) => Applied::Decision(Err(LedgerError::WriterStopped), reply),
+        Command::Label(_, reply) => Applied::Label(Err(LedgerError::WriterStopped), reply),
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
@@ -262,6 +267,7 @@ fn apply(tx: &Transaction<'_>, command: Command, cursor: &mut Cursor) -> Applied
         Command::Decision(fact, reply) => {
             Applied::Decision(insert_decision(tx, &fact, cursor), reply)
         }
+        Command::Label(label, reply) => Applied::Label(insert_label(tx, &label, cursor), reply),
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
@@ -302,10 +308,12 @@ fn insert_action(
         .map(serde_json::to_string)
         .transpose()
         .map_err(|err| corrupt(&action.id, "context", err))?;
+    let action_hash = action.identity().hash();
     conn.prepare_cached(
         "INSERT INTO actions (id, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd,
-                              context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                              context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status,
+                              action_hash, peer_uid, peer_pid, observed_effect)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
         action.id,
@@ -323,6 +331,10 @@ fn insert_action(
         action.reason,
         action.deadline_ms,
         action.tier2_status.as_str(),
+        &action_hash[..],
+        action.peer_uid,
+        action.peer_pid,
+        action.observed_effect.map(|effect| effect.as_str()),
     ])?;
     chain_record(conn, cursor, Kind::Action, conn.last_insert_rowid())?;
     Ok(Recorded::Inserted)
@@ -386,11 +398,19 @@ fn insert_decision(
     if current.verdict != Verdict::Pending {
         return Ok(DecisionOutcome::AlreadyDecided(Box::new(current)));
     }
+    // Compare-and-set: the decision names the action it decides by its hash. The view's hash
+    // is the stored one (or, for an action from before schema 3, computed from its row).
+    if let Some(named) = &fact.action_hash
+        && crate::action_hash::from_hex(&current.action_hash).as_ref() != Some(named)
+    {
+        return Ok(DecisionOutcome::ActionMismatch(Box::new(current)));
+    }
     let action_seq: i64 = conn
         .prepare_cached("SELECT seq FROM actions WHERE id = ?1")?
         .query_row([&fact.action_id], |row| row.get(0))?;
     conn.prepare_cached(
-        "INSERT INTO decisions (action_id, decided_at_ms, verdict, decided_by, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO decisions (action_id, decided_at_ms, verdict, decided_by, note, action_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         fact.action_id,
@@ -398,6 +418,7 @@ fn insert_decision(
         fact.verdict.as_str(),
         fact.decided_by.as_str(),
         fact.note,
+        fact.action_hash.as_ref().map(|hash| &hash[..]),
     ])?;
     chain_record(conn, cursor, Kind::Decision, action_seq)?;
     let decided = read::action(conn, &fact.action_id)?.ok_or_else(|| LedgerError::Corrupt {
@@ -406,6 +427,29 @@ fn insert_decision(
         detail: "vanished while being decided".into(),
     })?;
     Ok(DecisionOutcome::Decided(Box::new(decided)))
+}
+
+fn insert_label(
+    conn: &Connection,
+    label: &NewLabel,
+    cursor: &mut Cursor,
+) -> Result<bool, LedgerError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO labels (action_id, label, reviewer, note, recorded_at_ms)
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM actions WHERE id = ?1)",
+        )?
+        .execute(params![
+            label.action_id,
+            label.label.as_str(),
+            label.reviewer,
+            label.note,
+            label.recorded_at_ms,
+        ])?;
+    if inserted == 1 {
+        chain_record(conn, cursor, Kind::Label, conn.last_insert_rowid())?;
+    }
+    Ok(inserted == 1)
 }
 
 fn corrupt(action_id: &str, what: &'static str, err: impl std::fmt::Display) -> LedgerError {

@@ -35,6 +35,9 @@ fn action(id: &str, verdict: Verdict) -> NewAction {
         reason: "because".into(),
         deadline_ms: (verdict == Verdict::Pending).then_some(100_000),
         tier2_status: Tier2Status::Pending,
+        peer_uid: None,
+        peer_pid: None,
+        observed_effect: None,
     }
 }
 
@@ -45,6 +48,7 @@ fn decision(id: &str, verdict: Verdict, by: DecidedBy) -> DecisionFact {
         verdict,
         decided_by: by,
         note: None,
+        action_hash: None,
     }
 }
 
@@ -158,7 +162,9 @@ async fn racing_decisions_land_exactly_once() {
         match task.await.unwrap().unwrap() {
             DecisionOutcome::Decided(view) => winners.push(view),
             DecisionOutcome::AlreadyDecided(view) => assert_ne!(view.verdict, Verdict::Pending),
-            DecisionOutcome::NotFound => panic!("the action exists"),
+            DecisionOutcome::NotFound | DecisionOutcome::ActionMismatch(_) => {
+                panic!("the action exists and no hash was named")
+            }
         }
     }
     assert_eq!(winners.len(), 1, "exactly one decision wins");
@@ -471,14 +477,24 @@ async fn filled(ledger: &Ledger) {
 /// A connection of someone with write access to the file who removed the append-only triggers.
 fn attacker(dir: &tempfile::TempDir) -> rusqlite::Connection {
     let raw = rusqlite::Connection::open(path(dir)).unwrap();
-    for table in ["actions", "scores", "decisions", "chain", "checkpoints"] {
+    for table in [
+        "actions",
+        "scores",
+        "decisions",
+        "chain",
+        "checkpoints",
+        "labels",
+    ] {
         for op in ["update", "delete"] {
             raw.execute_batch(&format!("DROP TRIGGER IF EXISTS {table}_append_only_{op}"))
                 .unwrap();
         }
     }
-    raw.execute_batch("DROP TRIGGER IF EXISTS decisions_only_for_paused")
-        .unwrap();
+    raw.execute_batch(
+        "DROP TRIGGER IF EXISTS decisions_only_for_paused;
+         DROP TRIGGER IF EXISTS decisions_bound_to_action_hash",
+    )
+    .unwrap();
     raw
 }
 
@@ -849,7 +865,7 @@ async fn a_ledger_from_before_the_chain_is_migrated_and_chained() {
         .await
         .unwrap();
     assert_eq!(ledger.verify(full()).await.unwrap().entries, 5);
-    assert_eq!(gatehouse_ledger::SCHEMA_VERSION, 2);
+    assert_eq!(gatehouse_ledger::SCHEMA_VERSION, 3);
 }
 
 #[tokio::test]
@@ -885,4 +901,456 @@ async fn a_full_disk_fails_closed_degrades_and_recovers() {
         let report = ledger.verify(full()).await.unwrap();
         assert_eq!(report.entries, accepted + 1, "{durability:?}");
     }
+}
+
+// ---- Schema 3: action hashes, peer credentials, observed effects, labels ----
+
+use gatehouse_ledger::{ActionIdentity, NewLabel, action_hash};
+use gatehouse_protocol::{ObservedEffect, ReviewLabel};
+use sha2::{Digest, Sha256};
+
+/// The chain's version-1 encoding, written out independently of `chain.rs` from its
+/// documentation (docs/SECURITY.md): a schema-2 ledger built with it must still verify once
+/// migrated, which pins "records written before schema 3 hash exactly as before".
+fn v1_entry_hash(
+    seq: i64,
+    prev: &[u8; 32],
+    kind: &str,
+    record: i64,
+    row: &rusqlite::Row<'_>,
+) -> [u8; 32] {
+    fn value(out: &mut Vec<u8>, v: rusqlite::types::ValueRef<'_>) {
+        use rusqlite::types::ValueRef::*;
+        match v {
+            Null => out.push(0),
+            Integer(i) => {
+                out.push(1);
+                out.extend_from_slice(&i.to_be_bytes());
+            }
+            Real(f) => {
+                out.push(2);
+                out.extend_from_slice(&f.to_bits().to_be_bytes());
+            }
+            Text(b) | Blob(b) => {
+                out.push(if matches!(v, Text(_)) { 3 } else { 4 });
+                out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    let mut bytes = b"gatehouse.ledger.chain.v1\0".to_vec();
+    bytes.extend_from_slice(&(seq as u64).to_be_bytes());
+    bytes.extend_from_slice(prev);
+    value(&mut bytes, rusqlite::types::ValueRef::Text(kind.as_bytes()));
+    bytes.extend_from_slice(&(record as u64).to_be_bytes());
+    let n = row.as_ref().column_count();
+    bytes.extend_from_slice(&(n as u32).to_be_bytes());
+    for i in 0..n {
+        value(&mut bytes, row.get_ref(i).unwrap());
+    }
+    Sha256::digest(&bytes).into()
+}
+
+/// A schema-2 ledger file, chained the way schema 2 chained it: a1 (allow), p1 (paused,
+/// scored), p2 (paused, decided by a person).
+fn build_v2_ledger(path: &std::path::Path) {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.execute_batch(include_str!("../migrations/0001_init.sql"))
+        .unwrap();
+    raw.execute_batch(include_str!("../migrations/0002_hash_chain.sql"))
+        .unwrap();
+    raw.execute_batch(
+        r#"INSERT INTO actions (id, created_at_ms, tool, input, session_id, tool_use_id, cwd, verdict, decided_by, reason, deadline_ms, tier2_status)
+           VALUES ('a1', 10, 'Read', '{"path":"x"}', NULL, NULL, NULL, 'allow', 'rule', 'r', NULL, 'disabled'),
+                  ('p1', 20, 'Bash', '{"command":"git push","z":[1,2.5]}', 's1', 't1', '/w', 'pending', 'rule', 'r', 4102444800000, 'pending'),
+                  ('p2', 30, 'Bash', '{"command":"curl x"}', NULL, NULL, NULL, 'pending', 'rule', 'r', 4102444800000, 'disabled');
+           INSERT INTO scores (action_id, recorded_at_ms, status, score, label, model) VALUES ('p1', 21, 'scored', 0.75, 'malicious', 'm');
+           INSERT INTO decisions (action_id, decided_at_ms, verdict, decided_by, note) VALUES ('p2', 40, 'reject', 'human', 'no');"#,
+    )
+    .unwrap();
+    let records = [
+        (
+            "action",
+            1,
+            "SELECT id, seq, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd, context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status FROM actions WHERE seq = ?1",
+        ),
+        (
+            "action",
+            2,
+            "SELECT id, seq, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd, context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status FROM actions WHERE seq = ?1",
+        ),
+        (
+            "score",
+            1,
+            "SELECT action_id, seq, recorded_at_ms, status, score, label, model, explanation, error, disagreement FROM scores WHERE seq = ?1",
+        ),
+        (
+            "action",
+            3,
+            "SELECT id, seq, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd, context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status FROM actions WHERE seq = ?1",
+        ),
+        (
+            "decision",
+            3,
+            "SELECT d.action_id, a.seq, d.decided_at_ms, d.verdict, d.decided_by, d.note FROM decisions d JOIN actions a ON a.id = d.action_id WHERE a.seq = ?1",
+        ),
+    ];
+    let mut prev = [0u8; 32];
+    for (index, (kind, record, sql)) in records.iter().enumerate() {
+        let seq = index as i64 + 1;
+        let hash = raw
+            .query_row(sql, [record], |row| {
+                Ok(v1_entry_hash(seq, &prev, kind, *record, row))
+            })
+            .unwrap();
+        raw.execute(
+            "INSERT INTO chain (seq, kind, record, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![seq, kind, record, &prev[..], &hash[..]],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    raw.pragma_update(None, "user_version", 2).unwrap();
+}
+
+#[tokio::test]
+async fn a_schema_2_ledger_is_migrated_keeps_verifying_and_its_old_actions_stay_decidable() {
+    let dir = tempfile::tempdir().unwrap();
+    build_v2_ledger(&path(&dir));
+    // Verifying the file read-only, before any migration, reads it as schema 2.
+    assert_eq!(
+        gatehouse_ledger::verify_file(&path(&dir), &full())
+            .unwrap()
+            .entries,
+        5
+    );
+
+    let ledger = Ledger::open(verifying(&dir)).unwrap();
+    assert_eq!(
+        ledger.health(),
+        LedgerHealth::Ok,
+        "the migrated chain verifies at open"
+    );
+    let report = ledger.verify(full()).await.unwrap();
+    assert_eq!(report.entries, 5);
+
+    let raw = rusqlite::Connection::open(path(&dir)).unwrap();
+    let version: i64 = raw
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    let null_hashes: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM actions WHERE action_hash IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(null_hashes, 3, "rows from before schema 3 keep NULL");
+    // The rebuilt chain table kept its append-only triggers.
+    assert!(
+        raw.execute("UPDATE chain SET record = 9 WHERE seq = 1", [])
+            .is_err()
+    );
+    assert!(raw.execute("DELETE FROM chain WHERE seq = 5", []).is_err());
+
+    // An old paused action still shows a hash (computed from its row) and is decided by it.
+    let p1 = ledger.action("p1").await.unwrap().unwrap();
+    let input = p1.input.as_object().unwrap().clone();
+    let expected = ActionIdentity {
+        tool: "Bash",
+        input: &input,
+        cwd: Some("/w"),
+        session_id: Some("s1"),
+        tool_use_id: Some("t1"),
+    }
+    .hash();
+    assert_eq!(p1.action_hash, action_hash::to_hex(&expected));
+    let mut fact = decision("p1", Verdict::Allow, DecidedBy::Human);
+    fact.action_hash = Some(expected);
+    assert!(matches!(
+        ledger.record_decision(fact).await.unwrap(),
+        DecisionOutcome::Decided(_)
+    ));
+    // New records (a label, an action) chain on after the old ones.
+    assert!(
+        ledger
+            .append_label(label("p1", ReviewLabel::Benign, 50))
+            .await
+            .unwrap()
+    );
+    ledger
+        .record_action(action("new", Verdict::Allow))
+        .await
+        .unwrap();
+    assert_eq!(ledger.verify(full()).await.unwrap().entries, 8);
+    drop(ledger);
+    // And the migrated file verifies on its own, as schema 3.
+    assert_eq!(
+        gatehouse_ledger::verify_file(&path(&dir), &full())
+            .unwrap()
+            .entries,
+        8
+    );
+}
+
+fn label(id: &str, label: ReviewLabel, at: i64) -> NewLabel {
+    NewLabel {
+        action_id: id.into(),
+        label,
+        reviewer: Some("ana".into()),
+        note: Some(format!("seen at {at}")),
+        recorded_at_ms: at,
+    }
+}
+
+#[tokio::test]
+async fn labels_are_chained_read_back_and_an_edited_label_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(&dir);
+    filled(&ledger).await; // 7 entries
+    assert!(
+        ledger
+            .append_label(label("p1", ReviewLabel::Malicious, 3_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        ledger
+            .append_label(label("a1", ReviewLabel::Benign, 3_001))
+            .await
+            .unwrap()
+    );
+    assert!(
+        ledger
+            .append_label(label("p1", ReviewLabel::Benign, 3_002))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .append_label(label("nope", ReviewLabel::Benign, 3_003))
+            .await
+            .unwrap(),
+        "a label for a missing action is not recorded"
+    );
+    assert_eq!(ledger.verify(full()).await.unwrap().entries, 10);
+
+    let labels = ledger.labels_for("p1").await.unwrap();
+    assert_eq!(
+        labels.iter().map(|l| l.label).collect::<Vec<_>>(),
+        [ReviewLabel::Malicious, ReviewLabel::Benign]
+    );
+    assert_eq!(labels[0].reviewer.as_deref(), Some("ana"));
+    assert_eq!(labels[1].recorded_at_ms, 3_002);
+    let history = ledger.history("p1").await.unwrap();
+    let kinds: Vec<&str> = history.iter().map(|h| h.kind).collect();
+    assert_eq!(
+        kinds,
+        ["recorded", "scored", "decided", "labelled", "labelled"]
+    );
+    assert_eq!(history[4].detail["label"], "benign");
+
+    // Each tampering with a label is found, at the label's own chain entry (entry 8 is
+    // p1's first label).
+    let cases: &[(&str, Option<i64>, &str)] = &[
+        (
+            "UPDATE labels SET label = 'benign' WHERE seq = 1",
+            Some(8),
+            "edited",
+        ),
+        (
+            "UPDATE labels SET reviewer = 'mallory' WHERE seq = 1",
+            Some(8),
+            "edited",
+        ),
+        ("DELETE FROM labels WHERE seq = 2", Some(9), "deleted"),
+        (
+            "INSERT INTO labels (action_id, label, recorded_at_ms) VALUES ('a2', 'benign', 1)",
+            None,
+            "not in the chain",
+        ),
+    ];
+    drop(ledger);
+    let pristine = std::fs::read(path(&dir)).unwrap();
+    for (attack, first_bad, words) in cases {
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::write(path(&copy), &pristine).unwrap();
+        gatehouse_ledger::verify_file(&path(&copy), &full()).unwrap();
+        attacker(&copy).execute_batch(attack).unwrap();
+        let failure = gatehouse_ledger::verify_file(&path(&copy), &full()).unwrap_err();
+        assert_eq!(failure.chain_seq, *first_bad, "{attack}: {failure}");
+        assert!(failure.to_string().contains(words), "{attack}: {failure}");
+    }
+}
+
+#[tokio::test]
+async fn labelled_examples_carry_the_latest_label_the_human_decision_and_the_latest_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(&dir);
+    filled(&ledger).await; // p1: paused, timeout score, approved by a person; a2: error score
+    ledger
+        .record_score(ScoreFact {
+            action_id: "p1".into(),
+            recorded_at_ms: 2_500,
+            outcome: ScoreOutcome::Scored {
+                score: 0.9,
+                label: "malicious".into(),
+                model: "m".into(),
+                explanation: None,
+                disagreement: false,
+            },
+        })
+        .await
+        .unwrap();
+    ledger
+        .append_label(label("p1", ReviewLabel::Benign, 3_000))
+        .await
+        .unwrap();
+    ledger
+        .append_label(label("a2", ReviewLabel::Malicious, 3_001))
+        .await
+        .unwrap();
+    ledger
+        .append_label(label("p1", ReviewLabel::Malicious, 3_002))
+        .await
+        .unwrap();
+
+    let examples = ledger.labelled_examples().await.unwrap();
+    assert_eq!(
+        examples
+            .iter()
+            .map(|e| e.action_id.as_str())
+            .collect::<Vec<_>>(),
+        ["p1", "a2"],
+        "one row per labelled action, oldest action first; unlabelled actions are not examples"
+    );
+    let p1 = &examples[0];
+    assert_eq!(
+        p1.label.label,
+        ReviewLabel::Malicious,
+        "the latest label counts"
+    );
+    assert_eq!(p1.label.recorded_at_ms, 3_002);
+    assert_eq!(p1.human_decision, Some(Verdict::Allow));
+    assert_eq!(p1.rules_verdict, Verdict::Pending);
+    assert_eq!(p1.score, Some(0.9));
+    assert_eq!(p1.tool, "Bash");
+    assert_eq!(p1.input, json!({"command": "ls"}));
+    let a2 = &examples[1];
+    assert_eq!(a2.human_decision, None);
+    assert_eq!(a2.score, None, "an error is not a score");
+    assert_eq!(a2.rules_verdict, Verdict::Allow);
+}
+
+#[tokio::test]
+async fn schema_3_columns_round_trip_and_are_chained() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(&dir);
+    let mut observed = action("o1", Verdict::Allow);
+    observed.peer_uid = Some(1000);
+    observed.peer_pid = Some(4242);
+    observed.observed_effect = Some(ObservedEffect::Pause);
+    observed.session_id = Some("s".into());
+    observed.tool_use_id = Some("t".into());
+    let expected_hash = observed.identity().hash();
+    ledger.record_action(observed).await.unwrap();
+    ledger
+        .record_action(action("plain", Verdict::Allow))
+        .await
+        .unwrap();
+
+    let view = ledger.action("o1").await.unwrap().unwrap();
+    assert_eq!(view.peer_uid, Some(1000));
+    assert_eq!(view.peer_pid, Some(4242));
+    assert_eq!(view.observed, Some(ObservedEffect::Pause));
+    assert_eq!(view.action_hash, action_hash::to_hex(&expected_hash));
+    let json = serde_json::to_value(&view).unwrap();
+    assert_eq!(json["observed"], "pause");
+    assert_eq!(json["peer_uid"], 1000);
+    let plain = ledger.action("plain").await.unwrap().unwrap();
+    assert_eq!(
+        (plain.peer_uid, plain.peer_pid, plain.observed),
+        (None, None, None)
+    );
+    assert_ne!(plain.action_hash, view.action_hash);
+
+    let raw = rusqlite::Connection::open(path(&dir)).unwrap();
+    let stored: Vec<u8> = raw
+        .query_row("SELECT action_hash FROM actions WHERE id = 'o1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, expected_hash);
+    drop(ledger);
+
+    // The new columns are inside the chain's hash: changing any of them is caught.
+    for attack in [
+        "UPDATE actions SET peer_uid = 0 WHERE id = 'o1'",
+        "UPDATE actions SET observed_effect = NULL WHERE id = 'o1'",
+        "UPDATE actions SET action_hash = (SELECT action_hash FROM actions WHERE id = 'plain') WHERE id = 'o1'",
+    ] {
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(path(&dir), path(&copy)).unwrap();
+        attacker(&copy).execute_batch(attack).unwrap();
+        let failure = gatehouse_ledger::verify_file(&path(&copy), &full()).unwrap_err();
+        assert_eq!(failure.chain_seq, Some(1), "{attack}: {failure}");
+    }
+}
+
+#[tokio::test]
+async fn a_decision_lands_only_with_its_actions_hash_and_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(&dir);
+    ledger
+        .record_action(action("p1", Verdict::Pending))
+        .await
+        .unwrap();
+    let mut other = action("p2", Verdict::Pending);
+    other.input = json!({"command": "rm -rf /"}).as_object().unwrap().clone();
+    ledger.record_action(other).await.unwrap();
+    let p1 = ledger.action("p1").await.unwrap().unwrap();
+    let p2 = ledger.action("p2").await.unwrap().unwrap();
+
+    // p2's hash on p1: refused, nothing appended, p1 still pending.
+    let mut wrong = decision("p1", Verdict::Allow, DecidedBy::Human);
+    wrong.action_hash = action_hash::from_hex(&p2.action_hash);
+    match ledger.record_decision(wrong).await.unwrap() {
+        DecisionOutcome::ActionMismatch(view) => assert_eq!(view.verdict, Verdict::Pending),
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    assert_eq!(
+        ledger.verify(full()).await.unwrap().entries,
+        2,
+        "nothing was appended"
+    );
+
+    let mut right = decision("p1", Verdict::Allow, DecidedBy::Human);
+    right.action_hash = action_hash::from_hex(&p1.action_hash);
+    let DecisionOutcome::Decided(decided) = ledger.record_decision(right.clone()).await.unwrap()
+    else {
+        panic!("the right hash decides");
+    };
+    assert_eq!(decided.verdict, Verdict::Allow);
+    assert_eq!(
+        decided.decision.unwrap().action_hash.as_deref(),
+        Some(p1.action_hash.as_str())
+    );
+    // A replay is a second decision.
+    assert!(matches!(
+        ledger.record_decision(right).await.unwrap(),
+        DecisionOutcome::AlreadyDecided(_)
+    ));
+    assert_eq!(ledger.verify(full()).await.unwrap().entries, 3);
+
+    // The schema refuses a mismatched decision even from a writer that skipped the check.
+    let raw = rusqlite::Connection::open(path(&dir)).unwrap();
+    let err = raw
+        .execute(
+            "INSERT INTO decisions (action_id, decided_at_ms, verdict, decided_by, action_hash)
+             VALUES ('p2', 1, 'allow', 'human', (SELECT action_hash FROM actions WHERE id = 'p1'))",
+            [],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("another action hash"), "{err}");
 }

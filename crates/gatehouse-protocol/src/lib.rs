@@ -198,6 +198,69 @@ pub struct DecisionRecord {
     pub decided_by: DecidedBy,
     pub note: Option<String>,
     pub decided_at_ms: i64,
+    /// The action hash the person approved or denied (lowercase hex); absent for timeouts,
+    /// errors, and decisions recorded before the hash existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_hash: Option<String>,
+}
+
+/// In the policy's observe mode the verdict is `allow`; this is what the rules would have done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservedEffect {
+    Reject,
+    Pause,
+}
+
+impl ObservedEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservedEffect::Reject => "reject",
+            ObservedEffect::Pause => "pause",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "reject" => ObservedEffect::Reject,
+            "pause" => ObservedEffect::Pause,
+            _ => return None,
+        })
+    }
+}
+
+/// A reviewer's ground truth about an action (for the review queue and retraining).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewLabel {
+    Malicious,
+    Benign,
+}
+
+impl ReviewLabel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewLabel::Malicious => "malicious",
+            ReviewLabel::Benign => "benign",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "malicious" => ReviewLabel::Malicious,
+            "benign" => ReviewLabel::Benign,
+            _ => return None,
+        })
+    }
+}
+
+/// One label recorded on an action; an action may be labelled again (the latest counts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelRecord {
+    pub label: ReviewLabel,
+    pub reviewer: Option<String>,
+    pub note: Option<String>,
+    pub recorded_at_ms: i64,
 }
 
 /// One action as the ledger knows it: what was asked, what was decided, how it was scored.
@@ -224,6 +287,18 @@ pub struct ActionView {
     pub tier2_error: Option<String>,
     pub disagreement: bool,
     pub decision: Option<DecisionRecord>,
+    /// SHA-256 of the action's canonical JSON (tool, input, cwd, session_id, tool_use_id),
+    /// lowercase hex: a decision names the action it decides with it (`docs/SECURITY.md`).
+    #[serde(default)]
+    pub action_hash: String,
+    /// The peer credentials of the Unix-socket connection the check arrived on (not over TCP).
+    #[serde(default)]
+    pub peer_uid: Option<u32>,
+    #[serde(default)]
+    pub peer_pid: Option<i32>,
+    /// In observe mode (verdict `allow`): what the rules would have decided.
+    #[serde(default)]
+    pub observed: Option<ObservedEffect>,
 }
 
 impl ActionView {

@@ -282,6 +282,9 @@ async fn an_action_overdue_while_the_daemon_was_down_is_rejected_at_start() {
                 reason: "pushes leave the machine".into(),
                 deadline_ms: Some(now - 80_000),
                 tier2_status: Tier2Status::Disabled,
+                peer_uid: None,
+                peer_pid: None,
+                observed_effect: None,
             })
             .await
             .unwrap();
