@@ -31,6 +31,16 @@ pub use builtin::{
     BuiltinClassifier, EvalExample, EvalSet, Metrics, ModelLoadError, SourceMetrics, evaluate,
     evaluate_by_source, fnv1a,
 };
+/// Retraining the built-in model from a deployment's reviewed actions, and its versioned weights
+/// in the data directory (`docs/MODEL.md`, "Retraining from your own decisions").
+pub mod retraining {
+    pub use crate::builtin::{
+        CURRENT_FILE, Comparison, DECISION_WEIGHT, DeploymentComparison, Example, ExampleCounts,
+        HumanDecision, LABEL_WEIGHT, MIN_CALIBRATION, MIN_DEPLOYMENT_HELDOUT, MODELS_DIR,
+        ModelStore, ModelVersion, Origin, RetrainError, RetrainOutcome, RetrainSettings,
+        ReviewLabel, ReviewedAction, Split, StoreError, examples_from_reviews, retrain,
+    };
+}
 pub use pool::BlockingPool;
 pub use sidecar::{
     INITIAL_BACKOFF, MAX_BACKOFF, MAX_REPLY_LINE_BYTES, SidecarClassifier, SidecarConfig,

@@ -16,6 +16,8 @@
 
 mod eval;
 mod features;
+mod retrain;
+mod versions;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +28,12 @@ use serde::Deserialize;
 pub use eval::{EvalExample, EvalSet, Metrics, SourceMetrics, evaluate, evaluate_by_source};
 pub use features::fnv1a;
 use features::{Lexicon, Sink, WireLexicon};
+pub use retrain::{
+    Comparison, DECISION_WEIGHT, DeploymentComparison, Example, ExampleCounts, HumanDecision,
+    LABEL_WEIGHT, MIN_CALIBRATION, MIN_DEPLOYMENT_HELDOUT, Origin, RetrainError, RetrainOutcome,
+    RetrainSettings, ReviewLabel, ReviewedAction, Split, examples_from_reviews, retrain,
+};
+pub use versions::{CURRENT_FILE, MODELS_DIR, ModelStore, ModelVersion, StoreError};
 
 use crate::{Classifier, ClassifierError, Score, ScoreRequest};
 
@@ -69,6 +77,9 @@ pub struct BuiltinClassifier {
 }
 
 struct Model {
+    /// The whole JSON header as read, so a retrained model keeps fields this build does not use
+    /// (data provenance) when it is written out again.
+    header: serde_json::Map<String, serde_json::Value>,
     name: String,
     dim_bits: u32,
     intercept: f64,
@@ -164,7 +175,9 @@ impl BuiltinClassifier {
             return Err(bad("truncated header"));
         }
         let (header, rest) = rest.split_at(header_len);
-        let header: Header = serde_json::from_slice(header)
+        let raw_header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header)
+            .map_err(|e| ModelLoadError::Format(format!("header: {e}")))?;
+        let header: Header = serde_json::from_value(serde_json::Value::Object(raw_header.clone()))
             .map_err(|e| ModelLoadError::Format(format!("header: {e}")))?;
         if header.dim_bits == 0 || header.dim_bits > MAX_DIM_BITS {
             return Err(ModelLoadError::Format(format!(
@@ -195,6 +208,7 @@ impl BuiltinClassifier {
         }
         Ok(Self {
             model: Arc::new(Model {
+                header: raw_header,
                 lexicon: Lexicon::new(&header.lexicon),
                 name: header.model,
                 dim_bits: header.dim_bits,
@@ -281,6 +295,90 @@ impl BuiltinClassifier {
         features::featurize(tool, input, context, &m.lexicon, m.dim_bits, &mut collect);
         collect.0.into_iter().collect()
     }
+}
+
+/// Building retrained models and writing weights files (for `retrain` and `versions`).
+impl BuiltinClassifier {
+    /// The bytes of this model's weights file, in the format [`BuiltinClassifier::from_bytes`]
+    /// reads. The same model always gives the same bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(&self.model.header, &self.model.weights)
+    }
+
+    /// The same model under another name (the name every score it gives carries).
+    ///
+    /// # Errors
+    /// Never for a model that loaded; the copy is checked like a file.
+    pub fn with_name(&self, name: &str) -> Result<Self, ModelLoadError> {
+        let mut header = self.model.header.clone();
+        header.insert("model".into(), name.into());
+        Self::from_bytes(&encode(&header, &self.model.weights))
+    }
+
+    /// A copy of this model with other parameters and name; `provenance` is recorded in the
+    /// header under `retrained`. Fails if a parameter is not finite.
+    pub(crate) fn derive(
+        &self,
+        name: &str,
+        weights: Vec<f32>,
+        intercept: f64,
+        platt: (f64, f64),
+        provenance: serde_json::Value,
+    ) -> Result<Self, ModelLoadError> {
+        let m = &*self.model;
+        let mut header = m.header.clone();
+        header.insert("model".into(), name.into());
+        header.insert("intercept".into(), intercept.into());
+        header.insert("platt_a".into(), platt.0.into());
+        header.insert("platt_b".into(), platt.1.into());
+        header.insert("retrained".into(), provenance);
+        if weights.len() != m.weights.len() {
+            return Err(ModelLoadError::Format("weights of the wrong length".into()));
+        }
+        // Encoded and parsed back, so a derived model is exactly what loading its file gives,
+        // checked the same way (finite numbers, the right length).
+        Self::from_bytes(&encode(&header, &weights))
+    }
+
+    /// The weights, the intercept and the Platt calibration `(a, b)`.
+    pub(crate) fn parameters(&self) -> (&[f32], f64, (f64, f64)) {
+        let m = &*self.model;
+        (&m.weights, m.intercept, (m.platt_a, m.platt_b))
+    }
+
+    /// The raw (uncalibrated) logit of a feature vector from [`BuiltinClassifier::feature_vector`].
+    pub(crate) fn logit(&self, features: &[(u32, f64)]) -> f64 {
+        let m = &*self.model;
+        let mut dot = Dot {
+            weights: &m.weights,
+            sum: m.intercept,
+            fired: None,
+        };
+        for &(index, value) in features {
+            dot.add(index, value);
+        }
+        dot.sum
+    }
+}
+
+/// A weights file: magic, format version, header length, JSON header, little-endian `f32`s.
+fn encode(header: &serde_json::Map<String, serde_json::Value>, weights: &[f32]) -> Vec<u8> {
+    // A `Map` serializes in a fixed order (sorted keys, or the file's order with serde_json's
+    // `preserve_order`), so the same model always gives the same bytes.
+    let header = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = Vec::with_capacity(12 + header.len() + weights.len() * 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(
+        &u32::try_from(header.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    out.extend_from_slice(&header);
+    for w in weights {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out
 }
 
 fn read_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
