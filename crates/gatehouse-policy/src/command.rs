@@ -14,6 +14,19 @@ use crate::shell::{SimpleCommand, WordKind};
 pub trait PathResolver {
     /// The canonical form of an absolute path, or `None` when it cannot be resolved.
     fn canonicalize(&self, path: &Path) -> Option<PathBuf>;
+
+    /// The user's home directory, so `~/x` and `/home/me/x` are known to be the same path.
+    /// `None` (the default): `~` stays `~`, and `~/x` never counts as inside an absolute root.
+    fn home(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// Whether this resolver resolves anything at all. `path` allow rules treat a path an active
+    /// resolver could not resolve as unknown (never allowed); [`NoResolver`] says `false`, so
+    /// paths are judged as written.
+    fn is_active(&self) -> bool {
+        true
+    }
 }
 
 /// Resolves nothing: paths are judged as written (lexically normalised).
@@ -23,6 +36,10 @@ pub struct NoResolver;
 impl PathResolver for NoResolver {
     fn canonicalize(&self, _path: &Path) -> Option<PathBuf> {
         None
+    }
+
+    fn is_active(&self) -> bool {
+        false
     }
 }
 
@@ -60,6 +77,22 @@ pub(crate) struct CommandCondition {
 pub(crate) struct Context<'a> {
     pub(crate) cwd: Option<&'a str>,
     pub(crate) resolver: &'a dyn PathResolver,
+    /// The resolver's home directory (absolute, no trailing `/`), asked once per evaluation.
+    pub(crate) home: Option<String>,
+}
+
+impl<'a> Context<'a> {
+    pub(crate) fn new(cwd: Option<&'a str>, resolver: &'a dyn PathResolver) -> Context<'a> {
+        let home = resolver
+            .home()
+            .and_then(|path| path.to_str().map(|text| lexical(text, None)))
+            .filter(|home| home.starts_with('/') && home != "/");
+        Context {
+            cwd,
+            resolver,
+            home,
+        }
+    }
 }
 
 fn glob_hit(set: &GlobSet, text: &str) -> bool {
@@ -67,23 +100,25 @@ fn glob_hit(set: &GlobSet, text: &str) -> bool {
 }
 
 impl CommandCondition {
-    pub(crate) fn matches(
+    /// Whether the condition holds; if not, the key of the first test that failed (`allow` when
+    /// an allow rule's extra strictness refused the command).
+    pub(crate) fn check(
         &self,
         command: &SimpleCommand,
         effect: Effect,
         cx: &Context<'_>,
-    ) -> bool {
+    ) -> Result<(), &'static str> {
         if let Some(program) = &self.program
             && !glob_hit(program, &command.program)
         {
-            return false;
+            return Err("program");
         }
         if effect == Effect::Allow {
             if !command.trusted_path || !(command.is_static || self.dynamic) {
-                return false;
+                return Err("allow");
             }
             if command.args_from_input && (self.args_all.is_some() || !self.within.is_empty()) {
-                return false;
+                return Err("allow");
             }
         }
         if !self.args_prefix.is_empty() {
@@ -94,15 +129,15 @@ impl CommandCondition {
                     .and_then(|w| w.text.as_deref())
                     .is_some_and(|text| glob.is_match(text));
                 if !hit {
-                    return false;
+                    return Err("args_prefix");
                 }
             }
         }
         if !self.has_flag.is_empty() && !self.has_flag.iter().any(|f| command.has_flag(f)) {
-            return false;
+            return Err("has_flag");
         }
         if !self.has_all_flags.iter().all(|f| command.has_flag(f)) {
-            return false;
+            return Err("has_all_flags");
         }
         if let Some(set) = &self.arg {
             let hit = command
@@ -112,7 +147,7 @@ impl CommandCondition {
                 .filter_map(|w| w.text.as_deref())
                 .any(|text| word_forms(text, cx).iter().any(|form| glob_hit(set, form)));
             if !hit {
-                return false;
+                return Err("arg");
             }
         }
         if let Some(set) = &self.args_all {
@@ -120,27 +155,27 @@ impl CommandCondition {
             for word in command.positionals() {
                 any = true;
                 let Some(text) = word.text.as_deref() else {
-                    return false;
+                    return Err("args_all");
                 };
                 let trimmed = text.trim_start_matches("./").trim_end_matches('/');
                 if !(glob_hit(set, text) || glob_hit(set, trimmed)) {
-                    return false;
+                    return Err("args_all");
                 }
             }
             if !any {
-                return false;
+                return Err("args_all");
             }
         }
         if !self.within.is_empty() {
             for word in command.words.iter().filter(|w| w.kind != WordKind::Flag) {
                 let Some(text) = word.text.as_deref() else {
-                    return false;
+                    return Err("args_within");
                 };
                 if !path_forms(text, cx)
                     .iter()
                     .all(|form| self.within.iter().any(|root| inside(form, root, cx)))
                 {
-                    return false;
+                    return Err("args_within");
                 }
             }
         }
@@ -156,7 +191,7 @@ impl CommandCondition {
                         .any(|form| !self.outside.iter().any(|root| inside(form, root, cx)))
                 });
             if !hit {
-                return false;
+                return Err("args_outside");
             }
         }
         if !self.redirects_outside.is_empty() {
@@ -170,10 +205,10 @@ impl CommandCondition {
                 }),
             });
             if !hit {
-                return false;
+                return Err("redirects_outside");
             }
         }
-        for (set, want_write) in [(&self.writes, true), (&self.reads, false)] {
+        for (set, want_write, key) in [(&self.writes, true, "writes"), (&self.reads, false, "reads")] {
             let Some(set) = set else { continue };
             let hit = command
                 .redirects
@@ -186,26 +221,17 @@ impl CommandCondition {
                         .any(|form| glob_hit(set, form))
                 });
             if !hit {
-                return false;
+                return Err(key);
             }
         }
-        true
+        Ok(())
     }
 }
 
 /// The spellings a word is matched under: as written, after a leading `@` (curl's `-d @file`),
 /// after the first `=` (dd's `of=/dev/sda`), and each of those as a normalised path.
 fn word_forms(text: &str, cx: &Context<'_>) -> Vec<String> {
-    let mut forms = vec![text.to_owned()];
-    if let Some(rest) = text.strip_prefix('@') {
-        forms.push(rest.to_owned());
-    }
-    if let Some((_, rest)) = text.split_once('=') {
-        forms.push(rest.to_owned());
-        if let Some(file) = rest.strip_prefix('@').or_else(|| rest.strip_prefix('<')) {
-            forms.push(file.to_owned());
-        }
-    }
+    let mut forms: Vec<String> = word_variants(text).into_iter().map(str::to_owned).collect();
     let written = forms.clone();
     for form in written {
         for path in path_forms(&form, cx) {
@@ -215,6 +241,22 @@ fn word_forms(text: &str, cx: &Context<'_>) -> Vec<String> {
         }
     }
     forms
+}
+
+/// The texts a word may name a file by: as written, after a leading `@` (curl's `-d @file`), after
+/// the first `=` (dd's `of=/dev/sda`) and after `=@` / `=<`.
+pub(crate) fn word_variants(text: &str) -> Vec<&str> {
+    let mut variants = vec![text];
+    if let Some(rest) = text.strip_prefix('@') {
+        variants.push(rest);
+    }
+    if let Some((_, rest)) = text.split_once('=') {
+        variants.push(rest);
+        if let Some(file) = rest.strip_prefix('@').or_else(|| rest.strip_prefix('<')) {
+            variants.push(file);
+        }
+    }
+    variants
 }
 
 /// A path as normalised lexically against `cwd`, plus its canonical form when the resolver knows
@@ -231,6 +273,88 @@ fn path_forms(text: &str, cx: &Context<'_>) -> Vec<String> {
     }
     forms.insert(0, lexical);
     forms
+}
+
+/// One path as path rules see it.
+#[derive(Debug, Default)]
+pub(crate) struct Spellings {
+    /// The path as written, lexically normalised, and its twin under `~` or the home directory
+    /// (`~/x` and `/home/me/x`) when the resolver knows the home.
+    pub(crate) written: Vec<String>,
+    /// The canonical (symlink-resolved) path and its twin, when it differs from the written one.
+    pub(crate) canonical: Vec<String>,
+    /// An active resolver could not resolve the absolute path.
+    pub(crate) unresolved: bool,
+}
+
+impl Spellings {
+    /// Every spelling, written first.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &str> {
+        self.written
+            .iter()
+            .chain(&self.canonical)
+            .map(String::as_str)
+    }
+}
+
+/// The spellings of one path (see [`Spellings`]): `~` and `cwd` resolved, `.` and `..` removed,
+/// symlinks resolved through the caller's [`PathResolver`].
+pub(crate) fn spellings(text: &str, cx: &Context<'_>) -> Spellings {
+    let lexical = lexical(text, cx.cwd);
+    let mut out = Spellings::default();
+    if let Some(twin) = home_twin(&lexical, cx) {
+        out.written.push(twin);
+    }
+    out.written.insert(0, lexical);
+    let Some(absolute) = out.written.iter().find(|w| w.starts_with('/')) else {
+        return out;
+    };
+    match cx.resolver.canonicalize(Path::new(absolute)) {
+        Some(canonical) => match canonical.to_str() {
+            Some(canonical) if canonical != absolute => {
+                let canonical = lexical_absolute(canonical);
+                if let Some(twin) = home_twin(&canonical, cx) {
+                    out.canonical.push(twin);
+                }
+                out.canonical.insert(0, canonical);
+            }
+            Some(_) => {}
+            None => out.unresolved = true,
+        },
+        None => out.unresolved = cx.resolver.is_active(),
+    }
+    out
+}
+
+fn lexical_absolute(path: &str) -> String {
+    lexical(path, None)
+}
+
+/// The same path spelled the other way round: `~/x` as `/home/me/x` and back, when the home
+/// directory is known.
+fn home_twin(path: &str, cx: &Context<'_>) -> Option<String> {
+    let home = cx.home.as_deref()?;
+    if path == "~" {
+        return Some(home.to_owned());
+    }
+    if let Some(rest) = path.strip_prefix("~/") {
+        return Some(format!("{home}/{rest}"));
+    }
+    if path == home {
+        return Some("~".to_owned());
+    }
+    path.strip_prefix(home)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .map(|rest| format!("~/{rest}"))
+}
+
+/// Whether some spelling in `forms` lies inside one of `roots`.
+pub(crate) fn inside_any<'f>(
+    mut forms: impl Iterator<Item = &'f str>,
+    roots: &[Root],
+    cx: &Context<'_>,
+) -> bool {
+    forms.any(|form| roots.iter().any(|root| inside(form, root, cx)))
 }
 
 /// Joins `text` to `cwd` when relative and resolves `.` and `..` without touching the disk.
@@ -328,19 +452,13 @@ mod tests {
 
     #[test]
     fn within_and_outside_use_lexical_and_canonical_forms() {
-        let cx = Context {
-            cwd: Some("/w/p"),
-            resolver: &Links,
-        };
+        let cx = Context::new(Some("/w/p"), &Links);
         let forms = path_forms("link/id_rsa", &cx);
         assert_eq!(forms, vec!["/w/p/link/id_rsa", "/home/me/.ssh/id_rsa"]);
         assert!(inside("/w/p/x", &Root::Cwd, &cx));
         assert!(!inside("/w/px", &Root::Cwd, &cx));
         assert!(inside("/tmp/a", &Root::Dir("/tmp".into()), &cx));
-        let none = Context {
-            cwd: None,
-            resolver: &NoResolver,
-        };
+        let none = Context::new(None, &NoResolver);
         assert!(inside("src/x", &Root::Cwd, &none));
         assert!(!inside("../x", &Root::Cwd, &none));
         assert!(!inside("~/x", &Root::Cwd, &none));

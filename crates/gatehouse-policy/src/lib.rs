@@ -26,6 +26,8 @@ mod diagnostic;
 mod effect;
 mod load;
 mod matcher;
+mod network;
+mod paths;
 mod policy;
 pub mod shell;
 

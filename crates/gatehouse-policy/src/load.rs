@@ -19,10 +19,12 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::command::{CommandCondition, Root};
+use crate::network::{DEFAULT_NETWORK_POINTERS, HostSet, UrlCondition};
+use crate::paths::{DEFAULT_PATH_POINTERS, PathCondition};
 use crate::diagnostic::{Diagnostics, PolicyError};
 use crate::effect::Effect;
 use crate::matcher::REGEX_SIZE_LIMIT;
-use crate::matcher::{ArgMatcher, ArgTest, JsonPointer, NameSet, compile_glob};
+use crate::matcher::{ArgMatcher, ArgTest, Comparison, JsonPointer, NameSet, Numeric, compile_glob};
 use crate::policy::{
     ArgGroup, ArgSets, Condition, GroupSet, Policy, ProgramIndex, Rule, ShellSettings, ToolIndex,
     default_reason, precedence_order,
@@ -33,16 +35,22 @@ type Key<'i> = Spanned<std::borrow::Cow<'i, str>>;
 
 const TOP_KEYS: &[&str] = &[
     "include",
+    "mode",
     "default",
     "opaque",
     "max_input_bytes",
     "shell",
+    "paths",
+    "network",
     "rules",
 ];
 const RULE_KEYS: &[&str] = &[
-    "id", "effect", "reason", "tool", "session", "agent", "args", "command",
+    "id", "effect", "reason", "priority", "tool", "session", "agent", "args", "command", "path",
+    "url", "host",
 ];
 const SHELL_KEYS: &[&str] = &["tools", "pointer"];
+const PATH_KEYS: &[&str] = &["glob", "within", "outside", "pointer"];
+const URL_KEYS: &[&str] = &["host", "scheme", "pointer"];
 const COMMAND_KEYS: &[&str] = &[
     "pointer",
     "program",
@@ -77,8 +85,12 @@ pub(crate) const DEFAULT_SHELL_POINTER: &str = "/command";
 pub(crate) const DEFAULT_MAX_INPUT_BYTES: usize = 64 * 1024;
 /// How deep builtin policies may include each other.
 const MAX_INCLUDE_DEPTH: usize = 4;
-const MATCHER_KEYS: &[&str] = &["pointer", "equals", "prefix", "glob", "regex"];
-const MATCHER_OPERATIONS: &[&str] = &["equals", "prefix", "glob", "regex"];
+const MATCHER_KEYS: &[&str] = &[
+    "pointer", "equals", "prefix", "glob", "regex", "in", "lt", "le", "gt", "ge", "exists",
+];
+const MATCHER_OPERATIONS: &[&str] = &[
+    "equals", "prefix", "glob", "regex", "in", "lt", "le", "gt", "ge", "exists",
+];
 
 /// Used when a file does not say `default = ...`: fail closed, ask a human.
 const DEFAULT_EFFECT: Effect = Effect::Pause;
@@ -118,6 +130,13 @@ fn load_parts(
     } else {
         Err(loader.problems.into_error())
     }
+}
+
+fn default_pointers(texts: &[&str]) -> Vec<JsonPointer> {
+    texts
+        .iter()
+        .filter_map(|text| JsonPointer::parse(text).ok())
+        .collect()
 }
 
 /// Moves every glob and regex argument test into a set shared by the tests on the same pointer.
@@ -212,6 +231,9 @@ struct Settings {
     max_input_bytes: Option<usize>,
     shell_tools: Option<Vec<Glob>>,
     shell_pointer: Option<JsonPointer>,
+    observe: Option<bool>,
+    path_pointers: Option<Vec<JsonPointer>>,
+    network_pointers: Option<Vec<JsonPointer>>,
 }
 
 impl Settings {
@@ -223,6 +245,9 @@ impl Settings {
             max_input_bytes: self.max_input_bytes.or(base.max_input_bytes),
             shell_tools: self.shell_tools.or(base.shell_tools),
             shell_pointer: self.shell_pointer.or(base.shell_pointer),
+            observe: self.observe.or(base.observe),
+            path_pointers: self.path_pointers.or(base.path_pointers),
+            network_pointers: self.network_pointers.or(base.network_pointers),
         }
     }
 }
@@ -232,11 +257,16 @@ struct RuleDraft {
     id: Option<Arc<str>>,
     effect: Option<Effect>,
     reason: Option<Arc<str>>,
+    priority: i64,
     tool_globs: Option<Vec<Glob>>,
     session: Option<NameSet>,
     agent: Option<NameSet>,
     args: Vec<ArgMatcher>,
     command: Option<CommandCondition>,
+    path: Option<PathCondition>,
+    url: Option<UrlCondition>,
+    /// `host = [...]`, the shorthand of `url = { host = [...] }`, with its span.
+    host: Option<(HostSet, Range<usize>)>,
     /// The literal program names of `command.program` (for the index), if all are literal.
     program_names: Option<Vec<String>>,
     program_globs: Vec<Glob>,
@@ -269,6 +299,22 @@ impl Loader<'_> {
                     settings.max_input_bytes = self.positive("max_input_bytes", value)
                 }
                 "shell" => self.shell(value, &mut settings),
+                "mode" => {
+                    settings.observe = match self.string("mode", value) {
+                        Some("enforce") => Some(false),
+                        Some("observe") => Some(true),
+                        Some(other) => {
+                            self.report(
+                                value.span(),
+                                format!("invalid mode `{other}`; expected `enforce` or `observe`"),
+                            );
+                            None
+                        }
+                        None => None,
+                    }
+                }
+                "paths" => settings.path_pointers = self.pointers_table("paths", value),
+                "network" => settings.network_pointers = self.pointers_table("network", value),
                 "rules" => rules = self.rules(value),
                 other => {
                     let hint = if RULE_KEYS.contains(&other) {
@@ -442,9 +488,13 @@ impl Loader<'_> {
                 id,
                 effect,
                 reason,
+                priority: draft.priority,
+                index,
                 tool_filtered,
                 conditions,
                 command: draft.command,
+                path: draft.path,
+                url: draft.url,
             });
         }
         let arg_sets = group_arg_tests(&mut rules);
@@ -487,6 +537,16 @@ impl Loader<'_> {
         let shell_pointer = settings.shell_pointer.unwrap_or_else(|| {
             JsonPointer::parse(DEFAULT_SHELL_POINTER).unwrap_or_else(|_| JsonPointer::never())
         });
+        // Path and url rules without a command condition: per simple command for shell tools.
+        let shell_scoped = precedence
+            .iter()
+            .copied()
+            .filter(|&i| {
+                rules.get(i).is_some_and(|r: &Rule| {
+                    r.command.is_none() && (r.path.is_some() || r.url.is_some())
+                })
+            })
+            .collect();
         let pointer_rules = rules
             .iter()
             .enumerate()
@@ -510,6 +570,16 @@ impl Loader<'_> {
                 tools: shell_tools,
                 pointer: shell_pointer,
             },
+            observe: settings.observe.unwrap_or(false),
+            path_pointers: settings
+                .path_pointers
+                .unwrap_or_else(|| default_pointers(DEFAULT_PATH_POINTERS))
+                .into_boxed_slice(),
+            network_pointers: settings
+                .network_pointers
+                .unwrap_or_else(|| default_pointers(DEFAULT_NETWORK_POINTERS))
+                .into_boxed_slice(),
+            shell_scoped,
             opaque_effect: settings.opaque.unwrap_or(Effect::Pause),
             max_input_bytes: settings.max_input_bytes.unwrap_or(DEFAULT_MAX_INPUT_BYTES),
         }
@@ -549,11 +619,15 @@ impl Loader<'_> {
             id: None,
             effect: None,
             reason: None,
+            priority: 0,
             tool_globs: None,
             session: None,
             agent: None,
             args: Vec::new(),
             command: None,
+            path: None,
+            url: None,
+            host: None,
             program_names: None,
             program_globs: Vec::new(),
             id_span: 0..0,
@@ -566,11 +640,30 @@ impl Loader<'_> {
                 }
                 "effect" => draft.effect = self.effect("effect", value),
                 "reason" => draft.reason = self.reason(value),
+                "priority" => match value.get_ref() {
+                    DeValue::Integer(integer) => {
+                        match i64::from_str_radix(integer.as_str(), integer.radix()) {
+                            Ok(priority) => draft.priority = priority,
+                            Err(_) => self.report(value.span(), "`priority` does not fit in 64 bits"),
+                        }
+                    }
+                    other => self.report(
+                        value.span(),
+                        format!("`priority` must be an integer, found {}", other.type_str()),
+                    ),
+                },
                 "tool" => draft.tool_globs = self.name_globs("tool", value),
                 "session" => draft.session = self.name_set("session", value),
                 "agent" => draft.agent = self.name_set("agent", value),
                 "args" => draft.args = self.arg_matchers(value),
                 "command" => self.command(value, &mut draft),
+                "path" => draft.path = self.path_condition(value),
+                "url" => draft.url = self.url_condition(value),
+                "host" => {
+                    draft.host = self
+                        .host_set("host", value)
+                        .map(|hosts| (hosts, value.span()))
+                }
                 other => {
                     let hint = if MATCHER_KEYS.contains(&other) {
                         "; argument matchers go under [[rules.args]]"
@@ -578,6 +671,21 @@ impl Loader<'_> {
                         ""
                     };
                     self.unknown_key(key, "in a rule", RULE_KEYS, hint);
+                }
+            }
+        }
+        if let Some((hosts, span)) = draft.host.take() {
+            match &mut draft.url {
+                Some(url) if url.hosts.is_some() => self.report(
+                    span,
+                    "`host` and `url.host` both given; list the hosts in one of them",
+                ),
+                Some(url) => url.hosts = Some(hosts),
+                None => {
+                    draft.url = Some(UrlCondition {
+                        hosts: Some(hosts),
+                        ..UrlCondition::default()
+                    })
                 }
             }
         }
@@ -702,6 +810,153 @@ impl Loader<'_> {
             }
         }
         draft.command = Some(condition);
+    }
+
+    /// `[paths]` / `[network]`: a table with `pointers` only.
+    fn pointers_table(&mut self, key: &str, value: &Item<'_>) -> Option<Vec<JsonPointer>> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.report(
+                value.span(),
+                format!("`{key}` must be a table, found {}", value.get_ref().type_str()),
+            );
+            return None;
+        };
+        let mut pointers = None;
+        for (name, item) in table.iter() {
+            match name.get_ref().as_ref() {
+                "pointers" => pointers = self.pointer_list("pointers", item),
+                _ => self.unknown_key(name, &format!("in [{key}]"), &["pointers"], ""),
+            }
+        }
+        pointers
+    }
+
+    /// A JSON pointer or a non-empty array of them.
+    fn pointer_list(&mut self, key: &str, value: &Item<'_>) -> Option<Vec<JsonPointer>> {
+        let texts = self.strings(key, value)?;
+        let mut pointers = Vec::with_capacity(texts.len());
+        let mut complete = true;
+        for (text, span) in texts {
+            match self.check(span, JsonPointer::parse(&text)) {
+                Some(pointer) => pointers.push(pointer),
+                None => complete = false,
+            }
+        }
+        complete.then_some(pointers)
+    }
+
+    /// Roots: `"cwd"` (or `"$CWD"`), an absolute directory, or a directory under `~`.
+    fn roots(&mut self, key: &str, value: &Item<'_>) -> Option<Vec<Root>> {
+        let roots = self.strings(key, value)?;
+        let mut parsed = Vec::new();
+        for (root, span) in roots {
+            if root == "$CWD" || root == "cwd" {
+                parsed.push(Root::Cwd);
+            } else if root.starts_with('/') || root == "~" || root.starts_with("~/") {
+                parsed.push(Root::Dir(crate::command::lexical(&root, None)));
+            } else {
+                self.report(
+                    span,
+                    format!("`{root}` is not a root; use \"cwd\", an absolute path or a path under ~"),
+                );
+            }
+        }
+        Some(parsed)
+    }
+
+    /// `path = { glob = [...], within = "cwd", outside = [...], pointer = [...] }`.
+    fn path_condition(&mut self, value: &Item<'_>) -> Option<PathCondition> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.report(
+                value.span(),
+                format!(
+                    "`path` must be a table such as {{ within = \"cwd\" }}, found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+            return None;
+        };
+        let mut condition = PathCondition::default();
+        for (key, item) in table.iter() {
+            match key.get_ref().as_ref() {
+                "glob" => {
+                    condition.globs = self
+                        .name_globs("glob", item)
+                        .and_then(|globs| self.glob_set(item, globs));
+                }
+                "within" => condition.within = self.roots("within", item).unwrap_or_default(),
+                "outside" => condition.outside = self.roots("outside", item).unwrap_or_default(),
+                "pointer" => {
+                    condition.pointers = self
+                        .pointer_list("pointer", item)
+                        .map(Vec::into_boxed_slice);
+                }
+                _ => self.unknown_key(key, "in a path condition", PATH_KEYS, ""),
+            }
+        }
+        if condition.globs.is_none() && condition.within.is_empty() && condition.outside.is_empty() {
+            self.report(
+                value.span(),
+                "a path condition needs `glob`, `within` or `outside`",
+            );
+            return None;
+        }
+        Some(condition)
+    }
+
+    /// `url = { host = [...], scheme = [...], pointer = [...] }`.
+    fn url_condition(&mut self, value: &Item<'_>) -> Option<UrlCondition> {
+        let Some(table) = value.get_ref().as_table() else {
+            self.report(
+                value.span(),
+                format!(
+                    "`url` must be a table such as {{ host = [\"github.com\"], scheme = [\"https\"] }}, found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+            return None;
+        };
+        let mut condition = UrlCondition::default();
+        for (key, item) in table.iter() {
+            match key.get_ref().as_ref() {
+                "host" => condition.hosts = self.host_set("host", item),
+                "scheme" => {
+                    condition.schemes = self.strings("scheme", item).map(|schemes| {
+                        schemes
+                            .into_iter()
+                            .map(|(scheme, _)| scheme.to_ascii_lowercase().into_boxed_str())
+                            .collect()
+                    });
+                }
+                "pointer" => {
+                    condition.pointers = self
+                        .pointer_list("pointer", item)
+                        .map(Vec::into_boxed_slice);
+                }
+                _ => self.unknown_key(key, "in a url condition", URL_KEYS, ""),
+            }
+        }
+        if condition.hosts.is_none() && condition.schemes.is_none() {
+            self.report(value.span(), "a url condition needs `host` or `scheme`");
+            return None;
+        }
+        Some(condition)
+    }
+
+    /// Host patterns: domains, IP addresses, CIDR blocks, `*`.
+    fn host_set(&mut self, key: &str, value: &Item<'_>) -> Option<HostSet> {
+        let patterns = self.strings(key, value)?;
+        let mut complete = true;
+        for (pattern, span) in &patterns {
+            if let Err(message) = HostSet::new([pattern.as_str()]) {
+                self.report(span.clone(), message);
+                complete = false;
+            }
+        }
+        if !complete {
+            return None;
+        }
+        HostSet::new(patterns.iter().map(|(p, _)| p.as_str())).ok()
     }
 
     fn glob_set(&mut self, value: &Item<'_>, globs: Vec<Glob>) -> Option<GlobSet> {
@@ -894,7 +1149,7 @@ impl Loader<'_> {
             [] => {
                 self.report(
                     span,
-                    "argument matcher needs one of `equals`, `prefix`, `glob` or `regex`",
+                    "argument matcher needs one of `equals`, `prefix`, `glob`, `regex`, `in`, `lt`, `le`, `gt`, `ge` or `exists`",
                 );
                 None
             }
@@ -933,6 +1188,62 @@ impl Loader<'_> {
                 let text = self.string("regex", value)?;
                 self.check(value.span(), ArgTest::regex(text))
             }
+            "in" => match value.get_ref() {
+                DeValue::Array(items) if !items.is_empty() => {
+                    let converted: Vec<Option<Value>> =
+                        items.iter().map(|item| self.json(item)).collect();
+                    converted
+                        .into_iter()
+                        .collect::<Option<Vec<_>>>()
+                        .map(|values| ArgTest::In(values.into_boxed_slice()))
+                }
+                other => {
+                    self.report(
+                        value.span(),
+                        format!(
+                            "`in` must be a non-empty array of values, found {}",
+                            if matches!(other, DeValue::Array(_)) {
+                                "an empty array"
+                            } else {
+                                other.type_str()
+                            }
+                        ),
+                    );
+                    None
+                }
+            },
+            "lt" | "le" | "gt" | "ge" => {
+                let threshold = match value.get_ref() {
+                    DeValue::Integer(_) | DeValue::Float(_) => match self.json(value)? {
+                        Value::Number(number) => Numeric::of_number(&number),
+                        _ => None,
+                    },
+                    other => {
+                        self.report(
+                            value.span(),
+                            format!(
+                                "`{operation}` must be a number (write `{operation} = 500`, not `\"500\"`), found {}",
+                                other.type_str()
+                            ),
+                        );
+                        return None;
+                    }
+                };
+                Some(ArgTest::Compare(
+                    Comparison::from_key(operation)?,
+                    threshold?,
+                ))
+            }
+            "exists" => match value.get_ref() {
+                DeValue::Boolean(want) => Some(ArgTest::Exists(*want)),
+                other => {
+                    self.report(
+                        value.span(),
+                        format!("`exists` must be `true` or `false`, found {}", other.type_str()),
+                    );
+                    None
+                }
+            },
             // Only called with one of MATCHER_OPERATIONS.
             _ => None,
         }
@@ -1104,14 +1415,14 @@ args = [{ pointer = "/when", equals = 1979-05-27 }, "oops"]
             (
                 12,
                 1,
-                "unknown key `prefix` in a rule; expected one of `id`, `effect`, `reason`, `tool`, `session`, `agent`, `args`, `command`; argument matchers go under [[rules.args]]",
+                "unknown key `prefix` in a rule; expected one of `id`, `effect`, `reason`, `priority`, `tool`, `session`, `agent`, `args`, `command`, `path`, `url`, `host`; argument matchers go under [[rules.args]]",
             ),
             (14, 11, "pointer `command` must start with '/'"),
             (15, 9, "invalid regex: unclosed group"),
             (
                 16,
                 1,
-                "argument matcher needs one of `equals`, `prefix`, `glob` or `regex`",
+                "argument matcher needs one of `equals`, `prefix`, `glob`, `regex`, `in`, `lt`, `le`, `gt`, `ge` or `exists`",
             ),
             (17, 11, "empty pointer"),
             (21, 1, "argument matcher has both `prefix` and `glob`"),
@@ -1162,7 +1473,7 @@ args = [{ pointer = "/when", equals = 1979-05-27 }, "oops"]
                 "id = \"x\"\n".into(),
                 1,
                 1,
-                "unknown key `id` at the top level; expected one of `include`, `default`, `opaque`, `max_input_bytes`, `shell`, `rules`; rule fields belong under [[rules]]",
+                "unknown key `id` at the top level; expected one of `include`, `mode`, `default`, `opaque`, `max_input_bytes`, `shell`, `paths`, `network`, `rules`; rule fields belong under [[rules]]",
             ),
             (
                 "rules is a table",

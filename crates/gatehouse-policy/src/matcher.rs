@@ -163,6 +163,158 @@ pub(crate) enum ArgTest {
     Glob(GlobMatcher),
     /// The value is a string in which this regex finds a match (unanchored).
     Regex(Regex),
+    /// The value equals one of these (as `Equals` compares).
+    In(Box<[Value]>),
+    /// The value is a number, or a string holding a decimal number, that compares so with this.
+    Compare(Comparison, Numeric),
+    /// The pointer finds a value (any, even `null`) when `true`; finds nothing when `false`.
+    Exists(bool),
+}
+
+/// A numeric comparison: value OP threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Comparison {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Comparison {
+    /// The key naming the comparison in policy files.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Comparison::Lt => "lt",
+            Comparison::Le => "le",
+            Comparison::Gt => "gt",
+            Comparison::Ge => "ge",
+        }
+    }
+
+    pub(crate) fn from_key(key: &str) -> Option<Comparison> {
+        [
+            Comparison::Lt,
+            Comparison::Le,
+            Comparison::Gt,
+            Comparison::Ge,
+        ]
+        .into_iter()
+        .find(|c| c.key() == key)
+    }
+
+    fn holds(self, ordering: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match self {
+            Comparison::Lt => ordering == Less,
+            Comparison::Le => matches!(ordering, Less | Equal),
+            Comparison::Gt => ordering == Greater,
+            Comparison::Ge => matches!(ordering, Greater | Equal),
+        }
+    }
+}
+
+/// A number read exactly where it can be: integers as integers (so large amounts keep every digit),
+/// everything else as a finite float.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Numeric {
+    Int(i128),
+    Float(f64),
+}
+
+impl Numeric {
+    pub(crate) fn of_number(number: &Number) -> Option<Numeric> {
+        if let Some(n) = number.as_i64() {
+            return Some(Numeric::Int(i128::from(n)));
+        }
+        if let Some(n) = number.as_u64() {
+            return Some(Numeric::Int(i128::from(n)));
+        }
+        number
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Numeric::Float)
+    }
+
+    /// A string holding a number in JSON's syntax (`500`, `-1.5`, `2e3`), nothing around it.
+    /// Hex, `+5`, ` 5`, `1_000`, `NaN` and `inf` are not numbers.
+    pub(crate) fn of_text(text: &str) -> Option<Numeric> {
+        if !json_number_syntax(text) {
+            return None;
+        }
+        if let Ok(n) = text.parse::<i128>() {
+            return Some(Numeric::Int(n));
+        }
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Numeric::Float)
+    }
+
+    fn of_value(value: &Value) -> Option<Numeric> {
+        match value {
+            Value::Number(number) => Numeric::of_number(number),
+            Value::String(text) => Numeric::of_text(text),
+            _ => None,
+        }
+    }
+
+    fn compare(self, other: Numeric) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (Numeric::Int(a), Numeric::Int(b)) => Some(a.cmp(&b)),
+            (a, b) => a.as_f64().partial_cmp(&b.as_f64()),
+        }
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            #[expect(clippy::cast_precision_loss, reason = "compared with a float anyway")]
+            Numeric::Int(n) => n as f64,
+            Numeric::Float(f) => f,
+        }
+    }
+}
+
+impl std::fmt::Display for Numeric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Numeric::Int(n) => write!(f, "{n}"),
+            Numeric::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, without a regex.
+fn json_number_syntax(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = usize::from(bytes.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while bytes.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let start = i;
+    let integer = digits(&mut i);
+    if integer == 0 || (integer > 1 && bytes.get(start) == Some(&b'0')) {
+        return false;
+    }
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(bytes.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == bytes.len()
 }
 
 impl ArgTest {
@@ -198,6 +350,24 @@ impl ArgTest {
             (ArgTest::Glob(glob), Value::String(text)) => glob_matches(glob, text),
             (ArgTest::Regex(regex), Value::String(text)) => regex.is_match(text),
             (ArgTest::Prefix(_) | ArgTest::Glob(_) | ArgTest::Regex(_), _) => false,
+            (ArgTest::In(values), actual) => values.iter().any(|v| json_equal(v, actual)),
+            (ArgTest::Compare(op, threshold), actual) => Numeric::of_value(actual)
+                .and_then(|n| n.compare(*threshold))
+                .is_some_and(|ordering| op.holds(ordering)),
+            (ArgTest::Exists(want), _) => *want,
+        }
+    }
+
+    /// One line saying what the test wants, for `policy explain`.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            ArgTest::Equals(value) => format!("equals {value}"),
+            ArgTest::Prefix(prefix) => format!("prefix {prefix:?}"),
+            ArgTest::Glob(glob) => format!("glob {:?}", glob.glob().glob()),
+            ArgTest::Regex(regex) => format!("regex {:?}", regex.as_str()),
+            ArgTest::In(values) => format!("in {}", Value::Array(values.to_vec())),
+            ArgTest::Compare(op, threshold) => format!("{} {threshold}", op.key()),
+            ArgTest::Exists(want) => format!("exists = {want}"),
         }
     }
 }
@@ -217,11 +387,12 @@ pub(crate) struct ArgMatcher {
 }
 
 impl ArgMatcher {
-    /// An absent pointer never matches.
+    /// An absent pointer never matches, except `exists = false`.
     pub(crate) fn matches(&self, input: &Map<String, Value>) -> bool {
-        self.pointer
-            .resolve(input)
-            .is_some_and(|value| self.test.matches(value))
+        match self.pointer.resolve(input) {
+            Some(value) => self.test.matches(value),
+            None => matches!(self.test, ArgTest::Exists(false)),
+        }
     }
 }
 

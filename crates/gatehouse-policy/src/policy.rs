@@ -15,6 +15,8 @@ use serde_json::{Map, Value};
 use crate::command::{CommandCondition, Context, NoResolver, PathResolver};
 use crate::effect::Effect;
 use crate::matcher::{ArgMatcher, JsonPointer, NameSet};
+use crate::network::{UrlCondition, endpoints_of_command, endpoints_of_input};
+use crate::paths::{PathCondition, Paths};
 use crate::shell::{self, ParsedCommand, SimpleCommand};
 
 /// A borrowed view of one action, as the daemon received it.
@@ -50,6 +52,9 @@ pub struct Evaluation {
     pub rule_id: Option<Arc<str>>,
     /// Human-readable: the rule's `reason`, or a sentence naming the default.
     pub reason: Arc<str>,
+    /// Observe mode only: what the policy would have decided, when that was not `allow`
+    /// (`effect` is then `allow`, and `rule_id`/`reason` name the would-be decision).
+    pub observed: Option<Effect>,
 }
 
 /// A compiled, validated policy. Cheap to share behind an `Arc`; immutable once built.
@@ -74,6 +79,15 @@ pub struct Policy {
     pub(crate) opaque_effect: Effect,
     /// Inputs with more string bytes than this are never allowed.
     pub(crate) max_input_bytes: usize,
+    /// `mode = "observe"`: verdicts other than allow are recorded in `observed` and allowed.
+    pub(crate) observe: bool,
+    /// Where file tools keep their paths (`[paths] pointers`).
+    pub(crate) path_pointers: Box<[JsonPointer]>,
+    /// Where network tools keep their URLs or hosts (`[network] pointers`).
+    pub(crate) network_pointers: Box<[JsonPointer]>,
+    /// Path and url rules without a `command` condition, in precedence order: for a shell tool
+    /// they judge each simple command.
+    pub(crate) shell_scoped: Box<[usize]>,
 }
 
 /// Which tools run shell commands and where their command text is.
@@ -99,6 +113,10 @@ pub(crate) struct Rule {
     pub(crate) id: Arc<str>,
     pub(crate) effect: Effect,
     pub(crate) reason: Arc<str>,
+    /// Orders rules of the same effect: higher first (default 0). Never crosses effects.
+    pub(crate) priority: i64,
+    /// Its position in the policy's `rules`.
+    pub(crate) index: usize,
     /// Whether the rule names tools; if so, [`ToolIndex`] says whether the action's tool is one.
     /// A command rule that names no tool applies to the policy's shell tools.
     pub(crate) tool_filtered: bool,
@@ -106,6 +124,10 @@ pub(crate) struct Rule {
     pub(crate) conditions: Box<[Condition]>,
     /// Structural match on each simple command of a shell command.
     pub(crate) command: Option<CommandCondition>,
+    /// The files the action (or each simple command) touches.
+    pub(crate) path: Option<PathCondition>,
+    /// Where the action (or each simple command) connects to.
+    pub(crate) url: Option<UrlCondition>,
 }
 
 /// A condition of a rule other than its tool.
@@ -147,7 +169,7 @@ pub(crate) enum GroupSet {
 }
 
 /// Per-evaluation cache of each group's hits (sorted slots), computed on first use.
-struct SetHits<'p> {
+pub(crate) struct SetHits<'p> {
     sets: &'p ArgSets,
     hits: Vec<Option<Vec<usize>>>,
 }
@@ -199,7 +221,7 @@ pub(crate) struct ToolIndex {
 }
 
 impl Condition {
-    fn holds(&self, action: &ActionRef<'_>, sets: &mut SetHits<'_>) -> bool {
+    pub(crate) fn holds(&self, action: &ActionRef<'_>, sets: &mut SetHits<'_>) -> bool {
         match self {
             Condition::Session(names) => action.session_id.is_some_and(|id| names.matches(id)),
             Condition::Agent(names) => action.agent.is_some_and(|agent| names.matches(agent)),
@@ -232,31 +254,53 @@ impl ToolIndex {
 }
 
 /// What a command rule looks at besides the simple command.
-struct Subject<'a, 'r> {
-    action: &'a ActionRef<'a>,
-    is_shell: bool,
-    tool_hits: &'a [usize],
-    cx: Context<'r>,
+pub(crate) struct Subject<'a, 'r> {
+    pub(crate) action: &'a ActionRef<'a>,
+    pub(crate) is_shell: bool,
+    pub(crate) tool_hits: &'a [usize],
+    pub(crate) cx: Context<'r>,
+}
+
+/// Why a rule did not match: one of its `conditions` (by index), or a named test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failed {
+    Condition(usize),
+    /// `tool`, `text` (reads another command text), a `command` key (`program`, `has_flag`, ...,
+    /// `allow`), `path`, `path.glob`, `path.within`, `path.outside`, `url`.
+    Key(&'static str),
 }
 
 /// The built-in decisions that no rule names.
 pub(crate) const OPAQUE_RULE_ID: &str = "builtin:opaque";
 pub(crate) const TOO_LONG_RULE_ID: &str = "builtin:input-too-long";
 
-/// The strongest verdict found so far while combining per-command results.
+/// The strongest verdict found so far while combining per-command results: a stronger effect
+/// replaces it, and so does a rule of the same effect that ranks before it (higher priority).
 struct Strongest<'p> {
     found: Option<(Effect, Option<&'p Rule>, Option<String>)>,
+    rank: &'p [usize],
 }
 
 impl<'p> Strongest<'p> {
     fn offer(&mut self, effect: Effect, rule: Option<&'p Rule>, why: Option<String>) {
         let stronger = match &self.found {
             None => true,
-            Some((current, _, _)) => effect.strength() > current.strength(),
+            Some((current, current_rule, _)) => {
+                effect.strength() > current.strength()
+                    || (effect == *current
+                        && match (rule, current_rule) {
+                            (Some(new), Some(old)) => self.rank_of(new) < self.rank_of(old),
+                            _ => false,
+                        })
+            }
         };
         if stronger {
             self.found = Some((effect, rule, why));
         }
+    }
+
+    fn rank_of(&self, rule: &Rule) -> usize {
+        self.rank.get(rule.index).copied().unwrap_or(usize::MAX)
     }
 }
 
@@ -268,11 +312,13 @@ impl Policy {
 
     /// Decides one action. Rules without a `command` condition see the action as a whole; for a
     /// shell tool, each simple command of the parsed command line is decided on its own by the
-    /// command rules. The verdict is the most restrictive of all of them: any `reject`, then any
-    /// `pause` (an opaque command counts as the policy's `opaque` effect), then `allow` when a
-    /// whole-action allow rule matched or every simple command was allowed; else the default.
+    /// command rules (and the `path` / `url` rules). The verdict is the most restrictive of all of
+    /// them: any `reject`, then any `pause` (an opaque command counts as the policy's `opaque`
+    /// effect), then `allow` when a whole-action allow rule matched or every simple command was
+    /// allowed; else the default. In observe mode a verdict other than allow becomes an allow
+    /// that records it in [`Evaluation::observed`] (built-in decisions excepted).
     pub fn evaluate_with(&self, action: &ActionRef<'_>, resolver: &dyn PathResolver) -> Evaluation {
-        self.decide(action, None, resolver)
+        self.observe(self.decide(action, None, resolver))
     }
 
     /// Decides one action whose shell command (the text at the policy's `[shell] pointer`) the
@@ -284,7 +330,132 @@ impl Policy {
         command: &ParsedCommand,
         resolver: &dyn PathResolver,
     ) -> Evaluation {
-        self.decide(action, Some(command), resolver)
+        self.observe(self.decide(action, Some(command), resolver))
+    }
+
+    /// Observe mode: allow, and say what the policy would have done. Gatehouse's own decisions
+    /// (`builtin:*`: opaque commands, oversized inputs, self-protection) are never relaxed.
+    fn observe(&self, verdict: Evaluation) -> Evaluation {
+        let builtin = verdict
+            .rule_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("builtin:"));
+        if !self.observe || verdict.effect == Effect::Allow || builtin {
+            return verdict;
+        }
+        Evaluation {
+            effect: Effect::Allow,
+            reason: format!(
+                "observe mode: would {}: {}",
+                verdict.effect, verdict.reason
+            )
+            .into(),
+            rule_id: verdict.rule_id,
+            observed: Some(verdict.effect),
+        }
+    }
+
+    /// Whether the policy is in observe mode (`mode = "observe"`).
+    pub fn is_observe(&self) -> bool {
+        self.observe
+    }
+
+    /// Whole-action candidates for this tool, in precedence order. Path and url rules are
+    /// per simple command for shell tools, so they are left out there.
+    pub(crate) fn whole_candidates(&self, tool_hits: &[usize], is_shell: bool) -> Vec<usize> {
+        let mut candidates: Vec<usize> = tool_hits
+            .iter()
+            .copied()
+            .filter(|&i| self.rules.get(i).is_some_and(|r| r.command.is_none()))
+            .chain(self.untooled.iter().copied())
+            .filter(|&i| {
+                !is_shell
+                    || self
+                        .rules
+                        .get(i)
+                        .is_some_and(|r| r.path.is_none() && r.url.is_none())
+            })
+            .collect();
+        candidates.sort_unstable_by_key(|&i| self.rank.get(i).copied().unwrap_or(usize::MAX));
+        candidates.dedup();
+        candidates
+    }
+
+    /// Whether a whole-action rule matches; if not, the first condition that failed.
+    pub(crate) fn whole_check(
+        &self,
+        rule: &Rule,
+        action: &ActionRef<'_>,
+        sets: &mut SetHits<'_>,
+        cx: &Context<'_>,
+    ) -> Result<(), Failed> {
+        for (index, condition) in rule.conditions.iter().enumerate() {
+            if !condition.holds(action, sets) {
+                return Err(Failed::Condition(index));
+            }
+        }
+        if let Some(path) = &rule.path {
+            let pointers = path.pointers.as_deref().unwrap_or(&self.path_pointers);
+            path.check(&Paths::of_input(pointers, action.input), rule.effect, cx)
+                .map_err(Failed::Key)?;
+        }
+        if let Some(url) = &rule.url {
+            let pointers = url.pointers.as_deref().unwrap_or(&self.network_pointers);
+            url.check(&endpoints_of_input(pointers, action.input), rule.effect)
+                .map_err(Failed::Key)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn new_set_hits(&self) -> SetHits<'_> {
+        SetHits {
+            sets: &self.arg_sets,
+            hits: Vec::new(),
+        }
+    }
+
+    /// The texts a command rule reads: the policy's command text (for a shell tool, or a tool a
+    /// command rule names) and each command rule's own pointer, parsed.
+    pub(crate) fn command_texts<'s>(
+        &'s self,
+        action: &ActionRef<'_>,
+        is_shell: bool,
+        tool_hits: &[usize],
+        preparsed: Option<&'s ParsedCommand>,
+    ) -> Vec<(Option<&'s JsonPointer>, Cow<'s, ParsedCommand>)> {
+        let mut parsed: Vec<(Option<&JsonPointer>, Cow<'_, ParsedCommand>)> = Vec::new();
+        let wants_text = is_shell
+            || tool_hits.iter().any(|&i| {
+                self.rules
+                    .get(i)
+                    .and_then(|r| r.command.as_ref())
+                    .is_some_and(|c| c.pointer.is_none())
+            });
+        if wants_text && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input) {
+            parsed.push((
+                None,
+                match preparsed {
+                    Some(command) => Cow::Borrowed(command),
+                    None => Cow::Owned(shell::parse(text)),
+                },
+            ));
+        }
+        for pointer in self
+            .pointer_rules
+            .iter()
+            .filter_map(|&i| self.rules.get(i)?.command.as_ref()?.pointer.as_ref())
+        {
+            if parsed
+                .iter()
+                .any(|(p, _)| p.is_some_and(|p| std::ptr::eq(p, pointer)))
+            {
+                continue;
+            }
+            if let Some(Value::String(text)) = pointer.resolve(action.input) {
+                parsed.push((Some(pointer), Cow::Owned(shell::parse(text))));
+            }
+        }
+        parsed
     }
 
     fn decide(
@@ -294,29 +465,30 @@ impl Policy {
         resolver: &dyn PathResolver,
     ) -> Evaluation {
         let tool_hits = self.tools.rules_matching(action.tool);
-        let mut sets = SetHits {
-            sets: &self.arg_sets,
-            hits: Vec::new(),
-        };
+        let mut sets = self.new_set_hits();
         let is_shell = self.shell.tools.matches(action.tool);
         let too_long = input_exceeds(action.input, self.max_input_bytes);
-        let mut strongest = Strongest { found: None };
+        let mut strongest = Strongest {
+            found: None,
+            rank: &self.rank,
+        };
+        let subject = Subject {
+            action,
+            is_shell,
+            tool_hits: &tool_hits,
+            cx: Context::new(action.cwd, resolver),
+        };
 
         // Whole-action rules.
-        let mut candidates: Vec<usize> = tool_hits
-            .iter()
-            .copied()
-            .filter(|&i| self.rules.get(i).is_some_and(|r| r.command.is_none()))
-            .chain(self.untooled.iter().copied())
-            .collect();
-        candidates.sort_unstable_by_key(|&i| self.rank.get(i).copied().unwrap_or(usize::MAX));
-        let whole = candidates.iter().find_map(|&i| {
-            let rule = self.rules.get(i)?;
-            rule.conditions
-                .iter()
-                .all(|c| c.holds(action, &mut sets))
-                .then_some(rule)
-        });
+        let whole = self
+            .whole_candidates(&tool_hits, is_shell)
+            .into_iter()
+            .find_map(|i| {
+                let rule = self.rules.get(i)?;
+                self.whole_check(rule, action, &mut sets, &subject.cx)
+                    .is_ok()
+                    .then_some(rule)
+            });
         let whole_allows = whole.is_some_and(|r| r.effect == Effect::Allow);
         if let Some(rule) = whole {
             strongest.offer(rule.effect, Some(rule), None);
@@ -336,51 +508,7 @@ impl Policy {
                 )),
             );
         } else {
-            let subject = Subject {
-                action,
-                is_shell,
-                tool_hits: &tool_hits,
-                cx: Context {
-                    cwd: action.cwd,
-                    resolver,
-                },
-            };
-            let mut parsed: Vec<(Option<&JsonPointer>, Cow<'_, ParsedCommand>)> = Vec::new();
-            // The policy's command text is parsed for a shell tool, and for any tool a command rule
-            // without its own pointer names.
-            let wants_text = is_shell
-                || tool_hits.iter().any(|&i| {
-                    self.rules
-                        .get(i)
-                        .and_then(|r| r.command.as_ref())
-                        .is_some_and(|c| c.pointer.is_none())
-                });
-            if wants_text
-                && let Some(Value::String(text)) = self.shell.pointer.resolve(action.input)
-            {
-                parsed.push((
-                    None,
-                    match preparsed {
-                        Some(command) => Cow::Borrowed(command),
-                        None => Cow::Owned(shell::parse(text)),
-                    },
-                ));
-            }
-            for pointer in self
-                .pointer_rules
-                .iter()
-                .filter_map(|&i| self.rules.get(i)?.command.as_ref()?.pointer.as_ref())
-            {
-                if parsed
-                    .iter()
-                    .any(|(p, _)| p.is_some_and(|p| std::ptr::eq(p, pointer)))
-                {
-                    continue;
-                }
-                if let Some(Value::String(text)) = pointer.resolve(action.input) {
-                    parsed.push((Some(pointer), Cow::Owned(shell::parse(text))));
-                }
-            }
+            let parsed = self.command_texts(action, is_shell, &tool_hits, preparsed);
             for (pointer, command_line) in &parsed {
                 if let Some(why) = command_line.opaque.first() {
                     strongest.offer(
@@ -396,7 +524,12 @@ impl Policy {
                         Some(rule) => {
                             strongest.offer(rule.effect, Some(rule), None);
                             if rule.effect == Effect::Allow {
-                                all_commands_allowed.get_or_insert(rule);
+                                let better = all_commands_allowed.is_none_or(|best| {
+                                    strongest.rank_of(rule) < strongest.rank_of(best)
+                                });
+                                if better {
+                                    all_commands_allowed = Some(rule);
+                                }
                             } else {
                                 every_allowed = false;
                             }
@@ -422,6 +555,7 @@ impl Policy {
                 effect,
                 rule_id: Some(Arc::clone(&rule.id)),
                 reason: Arc::clone(&rule.reason),
+                observed: None,
             },
             Some((effect, None, why)) => Evaluation {
                 effect,
@@ -431,6 +565,7 @@ impl Policy {
                     OPAQUE_RULE_ID
                 })),
                 reason: why.unwrap_or_default().into(),
+                observed: None,
             },
             None => {
                 // The default never allows what cannot be known.
@@ -438,25 +573,20 @@ impl Policy {
                     effect: self.default_effect,
                     rule_id: None,
                     reason: Arc::clone(&self.default_reason),
+                    observed: None,
                 }
             }
         }
     }
 
-    /// The first command rule, in precedence order, that matches one simple command.
-    fn decide_command(
+    /// The rules that may decide one simple command, in precedence order: command rules by
+    /// program name, and (for a shell tool's own command text) the path and url rules.
+    pub(crate) fn command_candidates(
         &self,
         command: &SimpleCommand,
         pointer: Option<&JsonPointer>,
-        subject: &Subject<'_, '_>,
-        sets: &mut SetHits<'_>,
-    ) -> Option<&Rule> {
-        let Subject {
-            action,
-            is_shell,
-            tool_hits,
-            cx,
-        } = subject;
+        is_shell: bool,
+    ) -> Vec<usize> {
         let mut candidates: Vec<usize> = Vec::new();
         if let Some(list) = self.programs.by_name.get(&command.program) {
             candidates.extend_from_slice(list);
@@ -473,27 +603,84 @@ impl Policy {
             );
         }
         candidates.extend_from_slice(&self.programs.any);
+        if is_shell && pointer.is_none() {
+            candidates.extend_from_slice(&self.shell_scoped);
+        }
         candidates.sort_unstable_by_key(|&i| self.rank.get(i).copied().unwrap_or(usize::MAX));
         candidates.dedup();
-        candidates.into_iter().find_map(|i| {
-            let rule = self.rules.get(i)?;
-            let condition = rule.command.as_ref()?;
-            let same_text = match (condition.pointer.as_ref(), pointer) {
-                (None, None) => true,
-                (Some(a), Some(b)) => std::ptr::eq(a, b),
-                _ => false,
-            };
-            let tool_holds = if rule.tool_filtered {
-                tool_hits.binary_search(&i).is_ok()
-            } else {
-                *is_shell
-            };
-            let holds = same_text
-                && tool_holds
-                && rule.conditions.iter().all(|c| c.holds(action, sets))
-                && condition.matches(command, rule.effect, cx);
-            holds.then_some(rule)
-        })
+        candidates
+    }
+
+    /// Whether a rule decides one simple command; if not, the first condition that failed.
+    pub(crate) fn command_check(
+        &self,
+        rule: &Rule,
+        command: &SimpleCommand,
+        pointer: Option<&JsonPointer>,
+        subject: &Subject<'_, '_>,
+        sets: &mut SetHits<'_>,
+    ) -> Result<(), Failed> {
+        let own_pointer = rule.command.as_ref().and_then(|c| c.pointer.as_ref());
+        let same_text = match (own_pointer, pointer) {
+            (None, None) => true,
+            (Some(a), Some(b)) => std::ptr::eq(a, b),
+            _ => false,
+        };
+        if !same_text {
+            return Err(Failed::Key("text"));
+        }
+        let tool_holds = if rule.tool_filtered {
+            subject.tool_hits.binary_search(&rule.index).is_ok()
+        } else {
+            subject.is_shell
+        };
+        if !tool_holds {
+            return Err(Failed::Key("tool"));
+        }
+        for (index, condition) in rule.conditions.iter().enumerate() {
+            if !condition.holds(subject.action, sets) {
+                return Err(Failed::Condition(index));
+            }
+        }
+        match &rule.command {
+            Some(condition) => condition
+                .check(command, rule.effect, &subject.cx)
+                .map_err(Failed::Key)?,
+            // Path and url allow rules are as strict as command allow rules.
+            None if rule.effect == Effect::Allow
+                && (!command.trusted_path || !command.is_static || command.args_from_input) =>
+            {
+                return Err(Failed::Key("allow"));
+            }
+            None => {}
+        }
+        if let Some(path) = &rule.path {
+            path.check(&Paths::of_command(command), rule.effect, &subject.cx)
+                .map_err(Failed::Key)?;
+        }
+        if let Some(url) = &rule.url {
+            url.check(&endpoints_of_command(command), rule.effect)
+                .map_err(Failed::Key)?;
+        }
+        Ok(())
+    }
+
+    /// The first rule, in precedence order, that matches one simple command.
+    fn decide_command(
+        &self,
+        command: &SimpleCommand,
+        pointer: Option<&JsonPointer>,
+        subject: &Subject<'_, '_>,
+        sets: &mut SetHits<'_>,
+    ) -> Option<&Rule> {
+        self.command_candidates(command, pointer, subject.is_shell)
+            .into_iter()
+            .find_map(|i| {
+                let rule = self.rules.get(i)?;
+                self.command_check(rule, command, pointer, subject, sets)
+                    .is_ok()
+                    .then_some(rule)
+            })
     }
 
     /// How many `[[rules]]` the policy holds (included rules count).
@@ -539,18 +726,20 @@ fn input_exceeds(input: &Map<String, Value>, limit: usize) -> bool {
         .any(|(key, item)| spend(key.len(), &mut budget) || walk(item, &mut budget))
 }
 
-/// Orders rule indices for evaluation: strongest effect first, file order within an effect.
+/// Orders rule indices for evaluation: strongest effect first; within an effect, higher
+/// `priority` first, then file order. Priority never moves a rule across effects.
 pub(crate) fn precedence_order(rules: &[Rule]) -> Box<[usize]> {
-    Effect::BY_PRECEDENCE
-        .iter()
-        .flat_map(|&effect| {
-            rules
-                .iter()
-                .enumerate()
-                .filter(move |(_, rule)| rule.effect == effect)
-                .map(|(index, _)| index)
+    let mut order: Vec<usize> = (0..rules.len()).collect();
+    order.sort_by_key(|&index| {
+        rules.get(index).map_or((u8::MAX, std::cmp::Reverse(0), index), |rule| {
+            (
+                2 - rule.effect.strength(),
+                std::cmp::Reverse(rule.priority),
+                index,
+            )
         })
-        .collect()
+    });
+    order.into_boxed_slice()
 }
 
 /// The reason reported when no rule matched.
@@ -1054,6 +1243,7 @@ mod tests {
                 effect,
                 rule_id: None,
                 reason: reason.into(),
+                observed: None,
             };
             assert_eq!(verdict, expected, "{header:?}");
         }
