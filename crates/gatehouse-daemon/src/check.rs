@@ -62,6 +62,22 @@ fn validate(request: &CheckRequest) -> Result<Duration, CheckError> {
     if request.cwd.as_ref().is_some_and(|c| c.len() > MAX_CWD_LEN) {
         return Err(invalid("cwd", "cwd is longer than 4096 bytes"));
     }
+    // Names and paths are shown to people and matched by rules: a NUL, newline or escape in
+    // one is never legitimate (a C program would see `Bash\0x` as `Bash`). Inputs may hold them.
+    for (field, value) in [
+        ("tool", Some(&request.tool)),
+        ("session_id", request.session_id.as_ref()),
+        ("agent", request.agent.as_ref()),
+        ("tool_use_id", request.tool_use_id.as_ref()),
+        ("cwd", request.cwd.as_ref()),
+    ] {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(invalid(
+                field,
+                "must not contain control characters (NUL, newlines, escapes)",
+            ));
+        }
+    }
     let wait_ms = request.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
     if wait_ms > MAX_WAIT_MS {
         return Err(invalid("wait_ms", "wait_ms is at most 60000"));

@@ -47,9 +47,9 @@ pub fn decode_check_request(bytes: &[u8]) -> Result<CheckRequest, DecodeError> {
     decode_json(bytes)
 }
 
-/// Decodes a JSON body: refuses duplicate keys, then deserialises `T`, naming the field at fault.
+/// Decodes a JSON body: refuses duplicate keys and keys holding NUL, then deserialises `T`, naming the field at fault.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    reject_duplicate_keys(bytes)?;
+    check_keys(bytes)?;
     // The common case pays for plain serde_json; only a bad body is decoded again to find
     // the path of the field at fault.
     if let Ok(value) = serde_json::from_slice(bytes) {
@@ -67,18 +67,24 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> 
     Ok(value)
 }
 
-/// Walks the whole document once; the first object holding a key twice is an error naming it.
-/// Syntax errors (including nesting past serde_json's limit of 128) are `Malformed`.
-pub fn reject_duplicate_keys(bytes: &[u8]) -> Result<(), DecodeError> {
+/// Walks the whole document once; the first object holding a key twice (`DuplicateKey`) or a
+/// key with a NUL byte (`Invalid`) is an error naming it. Syntax errors (including nesting past
+/// serde_json's limit of 128) are `Malformed`.
+pub fn check_keys(bytes: &[u8]) -> Result<(), DecodeError> {
     let mut walk = Walk::default();
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result = Node { walk: &mut walk }
         .deserialize(&mut de)
         .and_then(|()| de.end());
-    match (result, walk.duplicate) {
-        (_, Some(field)) => Err(DecodeError {
+    match (result, walk.refused) {
+        (_, Some((KeyFault::Duplicate, field))) => Err(DecodeError {
             kind: DecodeErrorKind::DuplicateKey,
             message: format!("the key `{field}` appears more than once; send each key once"),
+            field: Some(field),
+        }),
+        (_, Some((KeyFault::Nul, field))) => Err(DecodeError {
+            kind: DecodeErrorKind::Invalid,
+            message: "an object key holds a NUL byte".to_owned(),
             field: Some(field),
         }),
         (Err(err), None) => Err(malformed(&err)),
@@ -119,7 +125,14 @@ pub fn field_at(path: &str, message: &str) -> Option<String> {
 #[derive(Default)]
 struct Walk {
     path: Vec<Segment>,
-    duplicate: Option<String>,
+    refused: Option<(KeyFault, String)>,
+}
+
+enum KeyFault {
+    Duplicate,
+    /// A C-string reader of the same body would see `command\0` as `command`: a duplicate by
+    /// another name.
+    Nul,
 }
 
 enum Segment {
@@ -209,8 +222,12 @@ impl<'de> Visitor<'de> for Node<'_> {
         let mut seen: HashSet<Cow<'de, str>> = HashSet::new();
         while let Some(key) = map.next_key_seed(Key)? {
             if seen.contains(&key) {
-                self.walk.duplicate = Some(self.walk.path_with(&key));
+                self.walk.refused = Some((KeyFault::Duplicate, self.walk.path_with(&key)));
                 return Err(de::Error::custom("duplicate key"));
+            }
+            if key.contains('\0') {
+                self.walk.refused = Some((KeyFault::Nul, self.walk.path_with(&key)));
+                return Err(de::Error::custom("NUL in a key"));
             }
             self.walk.path.push(Segment::Key(key.clone().into_owned()));
             let value = map.next_value_seed(Node {
@@ -294,6 +311,13 @@ mod tests {
         for (body, field) in cases {
             assert_eq!(duplicate(body).as_deref(), Some(field), "{body}");
         }
+    }
+
+    #[test]
+    fn a_key_holding_a_nul_is_refused_naming_it() {
+        let err = decode_check_request(br#"{"tool":"T","input":{"a\u0000":1}}"#).unwrap_err();
+        assert_eq!(err.kind, DecodeErrorKind::Invalid);
+        assert_eq!(err.field.as_deref(), Some("input.a\0"));
     }
 
     #[test]

@@ -11,15 +11,30 @@ pub fn terminal_safe(text: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-        {
+        if must_escape(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Characters a terminal acts on or that reorder or hide text: C0 and C1 controls (newlines,
+/// `\r`, ESC starting ANSI/OSC sequences, the 8-bit CSI U+009B), DEL, zero-width and bidi
+/// formatting characters (U+202E makes `exe.pdf` read `fdp.exe`), line and paragraph separators
+/// and the byte-order mark.
+fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
 }
 
 /// A one-line summary of what the action would do: a shell command, a path, or its input.
@@ -63,5 +78,70 @@ mod tests {
         assert_eq!(terminal_safe("ls\n\u{1b}[31mrm", 100), "ls\\n\\u{1b}[31mrm");
         assert_eq!(terminal_safe("abc", 2), "ab…");
         assert_eq!(terminal_safe("a\u{202e}b", 10), "a\\u{202e}b");
+    }
+
+    /// What each attack would do to a terminal if printed raw; escaped, none reaches it.
+    #[test]
+    fn terminal_attacks_are_shown_as_text() {
+        let attacks = [
+            ("clear screen", "\u{1b}[2J"),
+            (
+                "OSC 8 hyperlink",
+                "\u{1b}]8;;http://evil.example/\u{1b}\\click\u{1b}]8;;\u{1b}\\",
+            ),
+            ("window title", "\u{1b}]0;owned\u{7}"),
+            ("8-bit CSI", "\u{9b}31m"),
+            ("carriage return over the line", "rm -rf ~\rls"),
+            ("fake second line", "ls\nabc  ALLOW"),
+            ("bidi override", "\u{202e}fdp.exe"),
+            ("bidi isolate", "\u{2067}x\u{2069}"),
+            ("arabic letter mark", "\u{061c}x"),
+            ("line separator", "ls\u{2028}rm"),
+            ("zero-width joiner", "r\u{200d}m"),
+            ("byte-order mark", "\u{feff}ls"),
+            ("delete", "ls\u{7f}"),
+            ("NUL", "ls\u{0}rm"),
+        ];
+        for (case, attack) in attacks {
+            let shown = terminal_safe(attack, 200);
+            assert!(!shown.chars().any(must_escape), "{case}: {shown:?}");
+            assert!(shown.contains('\\'), "{case}: escaped visibly: {shown:?}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_action_prints_as_one_inert_line() {
+        let hostile = "ls\n\u{1b}]0;t\u{7}\u{202e}\r\u{9b}2J";
+        let action: ActionView = serde_json::from_value(serde_json::json!({
+            "action_id": "act_1",
+            "tool": hostile,
+            "input": {"command": hostile},
+            "session_id": hostile,
+            "agent": null,
+            "tool_use_id": null,
+            "cwd": null,
+            "verdict": "pending",
+            "decided_by": "rule",
+            "rule_id": hostile,
+            "reason": hostile,
+            "created_at_ms": 0,
+            "deadline_ms": null,
+            "tier2_status": "pending",
+            "tier2": null,
+            "tier2_error": null,
+            "disagreement": false,
+            "decision": null
+        }))
+        .expect("an action view");
+        let printed = line(&action);
+        assert!(!printed.chars().any(must_escape), "{printed:?}");
+        // A summary of a non-string input is its JSON, escaped the same way.
+        let mut other = action.clone();
+        other.input = serde_json::json!({"x": hostile});
+        assert!(
+            !summary(&other).chars().any(must_escape),
+            "{}",
+            summary(&other)
+        );
     }
 }

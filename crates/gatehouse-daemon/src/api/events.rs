@@ -4,24 +4,29 @@
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::error::ApiError;
 use crate::api::guard::{ApproverCaller, origin_allowed};
 use crate::app::AppState;
+use crate::auth::Caller;
 
 pub async fn subscribe(
     State(state): State<AppState>,
-    _approver: ApproverCaller,
+    ApproverCaller(caller): ApproverCaller,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::new(rejection.status(), "invalid_request", rejection.body_text())
     })?;
-    if !origin_allowed(&state, &headers) {
+    // Browsers always send Origin on a WebSocket handshake: a session cookie without one is
+    // not our page. (Bearer clients, like `gatehouse ledger --follow`, send none.)
+    let cookie_without_origin =
+        matches!(caller, Caller::Dashboard { .. }) && !headers.contains_key(header::ORIGIN);
+    if cookie_without_origin || !origin_allowed(&state, &headers) {
         return Err(ApiError::forbidden(
             "forbidden_origin",
             "WebSocket connections from other origins are refused",

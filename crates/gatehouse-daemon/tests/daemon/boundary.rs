@@ -1,13 +1,12 @@
-//! The API's security and input boundary: who may call what (tokens, the dashboard's cookie
-//! session and its CSRF token, the WebSocket's Origin), the Host rule against DNS rebinding, and
-//! what malformed or hostile input gets back. Each test would fail if its defence were removed,
-//! and a refused request records nothing in the ledger.
+//! The API's boundary: credentials, the dashboard's cookie session and its CSRF token, response
+//! headers, decisions, routes and query strings, and the helpers the attack tests share (one
+//! module per attack class in `attacks/`). Each test would fail if its defence were removed, and
+//! a refused request records nothing in the ledger.
 
 use std::fmt::Display;
 use std::time::Duration;
 
 use futures::StreamExt;
-use gatehouse_protocol::MAX_BODY_BYTES;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
@@ -18,26 +17,26 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use crate::support::{Setup, TestDaemon, allowed, paused};
 
 /// Every wait on the daemon in this module is bounded by this.
-const LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const LIMIT: Duration = Duration::from_secs(10);
 
-const CSRF: &str = "x-gatehouse-csrf";
+pub(crate) const CSRF: &str = "x-gatehouse-csrf";
 
-fn get(daemon: &TestDaemon, path: &str) -> RequestBuilder {
+pub(crate) fn get(daemon: &TestDaemon, path: &str) -> RequestBuilder {
     daemon.http.get(daemon.url(path))
 }
 
-fn post(daemon: &TestDaemon, path: &str) -> RequestBuilder {
+pub(crate) fn post(daemon: &TestDaemon, path: &str) -> RequestBuilder {
     daemon.http.post(daemon.url(path))
 }
 
 /// One whole response; a body that is not JSON is kept as a JSON string.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
 }
 
-async fn send(request: RequestBuilder) -> Reply {
+pub(crate) async fn send(request: RequestBuilder) -> Reply {
     let response = tokio::time::timeout(LIMIT, request.send())
         .await
         .expect("response in time")
@@ -55,7 +54,7 @@ async fn send(request: RequestBuilder) -> Reply {
 
 /// The one error envelope: `{"error":{"code","message"[,"field"]}}` and nothing else.
 #[track_caller]
-fn assert_envelope(body: &Value) {
+pub(crate) fn assert_envelope(body: &Value) {
     let outer = body.as_object();
     let keys: Vec<&String> = outer.iter().flat_map(|o| o.keys()).collect();
     assert_eq!(keys, ["error"], "not the error envelope: {body}");
@@ -78,7 +77,7 @@ fn assert_envelope(body: &Value) {
 /// The reply is the envelope with this status and code, served as JSON; `case` names the row
 /// of a table.
 #[track_caller]
-fn assert_refused(case: impl Display, reply: &Reply, status: StatusCode, code: &str) {
+pub(crate) fn assert_refused(case: impl Display, reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "{case}: {}", reply.body);
     assert_envelope(&reply.body);
     assert_eq!(reply.body["error"]["code"], code, "{case}: {}", reply.body);
@@ -91,13 +90,13 @@ fn assert_refused(case: impl Display, reply: &Reply, status: StatusCode, code: &
 }
 
 #[track_caller]
-fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+pub(crate) fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_refused("", reply, status, code);
 }
 
 /// A 400 `invalid_request` naming `field`.
 #[track_caller]
-fn assert_invalid(case: impl Display, reply: &Reply, field: &str) {
+pub(crate) fn assert_invalid(case: impl Display, reply: &Reply, field: &str) {
     assert_refused(&case, reply, StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(
         reply.body["error"]["field"], field,
@@ -106,27 +105,32 @@ fn assert_invalid(case: impl Display, reply: &Reply, field: &str) {
     );
 }
 
-fn actions(daemon: &TestDaemon) -> i64 {
+pub(crate) fn actions(daemon: &TestDaemon) -> i64 {
     daemon.count("SELECT count(*) FROM actions")
 }
 
-fn decisions(daemon: &TestDaemon) -> i64 {
+/// Actions the ledger holds as allowed: after any attack, this must not have grown.
+pub(crate) fn allowed_actions(daemon: &TestDaemon) -> i64 {
+    daemon.count("SELECT count(*) FROM actions WHERE verdict = 'allow'")
+}
+
+pub(crate) fn decisions(daemon: &TestDaemon) -> i64 {
     daemon.count("SELECT count(*) FROM decisions")
 }
 
-fn id_of(body: &Value) -> String {
+pub(crate) fn id_of(body: &Value) -> String {
     body["action_id"].as_str().expect("action_id").to_owned()
 }
 
 /// A paused action, answered at once with `pending`.
-async fn park(daemon: &TestDaemon) -> String {
+pub(crate) async fn park(daemon: &TestDaemon) -> String {
     let (status, body) = daemon.check(paused(0)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["verdict"], "pending");
     id_of(&body)
 }
 
-async fn assert_pending(daemon: &TestDaemon, id: &str) {
+pub(crate) async fn assert_pending(daemon: &TestDaemon, id: &str) {
     let action = daemon.action(id).await;
     assert_eq!(action["verdict"], "pending", "{action}");
     assert_eq!(action["decision"], Value::Null, "{action}");
@@ -134,12 +138,17 @@ async fn assert_pending(daemon: &TestDaemon, id: &str) {
 
 /// A raw HTTP exchange on one connection, for requests `reqwest` will not send (no Host).
 /// The request must make the server close the connection (HTTP/1.0 or `Connection: close`).
-async fn raw_http(port: u16, request: &str) -> (u16, Value) {
+pub(crate) async fn raw_http(port: u16, request: &str) -> (u16, Value) {
+    raw_http_bytes(port, request.as_bytes()).await
+}
+
+/// [`raw_http`] with a request that need not be UTF-8.
+pub(crate) async fn raw_http_bytes(port: u16, request: &[u8]) -> (u16, Value) {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect");
-        stream.write_all(request.as_bytes()).await.expect("write");
+        stream.write_all(request).await.expect("write");
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await.expect("read");
         response
@@ -155,13 +164,13 @@ async fn raw_http(port: u16, request: &str) -> (u16, Value) {
 }
 
 /// A dashboard session: its cookie (`name=value`) and the CSRF token it echoes on changes.
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Session {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 /// Follows a one-time login URL and returns the `name=value` part of its session cookie.
-async fn redeem(daemon: &TestDaemon, login_url: &str) -> String {
+pub(crate) async fn redeem(daemon: &TestDaemon, login_url: &str) -> String {
     let reply = send(daemon.http.get(login_url)).await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     let set_cookie = reply.headers.get(header::SET_COOKIE).expect("Set-Cookie");
@@ -169,7 +178,7 @@ async fn redeem(daemon: &TestDaemon, login_url: &str) -> String {
     set_cookie.split(';').next().unwrap_or_default().to_owned()
 }
 
-async fn log_in(daemon: &TestDaemon, login_url: &str) -> Session {
+pub(crate) async fn log_in(daemon: &TestDaemon, login_url: &str) -> Session {
     let cookie = redeem(daemon, login_url).await;
     let reply = send(get(daemon, "/v1/session").header(header::COOKIE, &cookie)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -180,14 +189,17 @@ async fn log_in(daemon: &TestDaemon, login_url: &str) -> Session {
     }
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Extra request headers, by name.
-type Headers = Vec<(&'static str, String)>;
+pub(crate) type Headers = Vec<(&'static str, String)>;
 
 /// Opens `/v1/events` with these headers; a refused handshake gives its status and body.
-async fn ws_connect(daemon: &TestDaemon, headers: Headers) -> Result<Socket, (u16, Value)> {
+pub(crate) async fn ws_connect(
+    daemon: &TestDaemon,
+    headers: Headers,
+) -> Result<Socket, (u16, Value)> {
     let url = format!("ws://127.0.0.1:{}/v1/events", daemon.port);
     let mut request = url.into_client_request().expect("ws request");
     for (name, value) in headers {
@@ -209,7 +221,7 @@ async fn ws_connect(daemon: &TestDaemon, headers: Headers) -> Result<Socket, (u1
 }
 
 /// The next event the socket pushes, within the limit.
-async fn next_event(socket: &mut Socket) -> Value {
+pub(crate) async fn next_event(socket: &mut Socket) -> Value {
     let message = tokio::time::timeout(LIMIT, socket.next())
         .await
         .expect("an event in time")
@@ -258,320 +270,6 @@ async fn a_check_without_a_valid_credential_is_unauthorized_and_records_nothing(
     let reply = send(get(&daemon, "/v1/actions").bearer_auth("nope")).await;
     assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
     assert_eq!(actions(&daemon), 0, "a refused check records nothing");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_agent_token_cannot_reach_any_approver_route() {
-    let daemon = TestDaemon::start().await;
-    let id = park(&daemon).await;
-    let approve = json!({"decision": "approve"});
-    let routes = [
-        (Method::GET, "/v1/actions".to_owned(), None),
-        (Method::GET, "/v1/actions?status=pending".to_owned(), None),
-        (Method::GET, "/v1/disagreements".to_owned(), None),
-        (
-            Method::POST,
-            format!("/v1/actions/{id}/decision"),
-            Some(approve),
-        ),
-        (Method::GET, format!("/v1/actions/{id}/history"), None),
-        (Method::POST, "/v1/login-codes".to_owned(), Some(json!({}))),
-        (Method::GET, "/v1/events".to_owned(), None),
-        (Method::GET, "/v1/session".to_owned(), None),
-    ];
-    for (method, path, body) in routes {
-        let mut request = daemon.http.request(method.clone(), daemon.url(&path));
-        request = request.bearer_auth(&daemon.agent);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = send(request).await;
-        let case = format!("{method} {path}");
-        assert_refused(case, &reply, StatusCode::FORBIDDEN, "forbidden");
-    }
-    assert_pending(&daemon, &id).await;
-    assert_eq!(decisions(&daemon), 0, "the agent decided nothing");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approver_credentials_cannot_check_for_an_agent() {
-    let daemon = TestDaemon::start().await;
-    let check = || post(&daemon, "/v1/check").json(&allowed());
-    let reply = send(check().bearer_auth(&daemon.approver)).await;
-    assert_error(&reply, StatusCode::FORBIDDEN, "forbidden");
-    // Nor can a dashboard session, even with its CSRF token and our own Origin.
-    let session = log_in(&daemon, &daemon.login_url).await;
-    let by_session = check()
-        .header(header::COOKIE, &session.cookie)
-        .header(CSRF, &session.csrf)
-        .header(header::ORIGIN, &daemon.base);
-    let reply = send(by_session).await;
-    assert_error(&reply, StatusCode::FORBIDDEN, "forbidden");
-    assert_eq!(actions(&daemon), 0, "a refused check records nothing");
-}
-
-// ---------------------------------------------------------------------------------------------
-// The Host rule (DNS rebinding)
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_foreign_host_is_refused_before_auth_and_records_nothing() {
-    let daemon = TestDaemon::start().await;
-    let port = daemon.port;
-    let hosts = [
-        "evil.com".to_owned(),
-        format!("evil.com:{port}"),
-        format!("localhost.evil.com:{port}"),
-        format!("127.0.0.1.nip.io:{port}"),
-        format!("127.0.0.1:{}", port.wrapping_add(1)),
-        "127.0.0.1".to_owned(),
-        "localhost".to_owned(),
-        format!("127.0.0.1:{port}.evil.com"),
-        format!("user@127.0.0.1:{port}"),
-        String::new(),
-    ];
-    for host in &hosts {
-        // A valid agent token does not help.
-        let request = post(&daemon, "/v1/check")
-            .header(header::HOST, host)
-            .bearer_auth(&daemon.agent)
-            .json(&allowed());
-        let reply = send(request).await;
-        let case = format!("Host {host:?}");
-        assert_refused(case, &reply, StatusCode::FORBIDDEN, "forbidden_host");
-    }
-    // Before routing and auth: the page, the open endpoints, an unknown route, the login link
-    // and the event stream are refused alike.
-    let login = daemon.login_url.strip_prefix(&daemon.base).expect("ours");
-    for path in ["/", "/healthz", "/metrics", "/nope", "/v1/actions", login] {
-        let request = get(&daemon, path)
-            .header(header::HOST, "evil.com")
-            .bearer_auth(&daemon.approver);
-        let reply = send(request).await;
-        assert_refused(path, &reply, StatusCode::FORBIDDEN, "forbidden_host");
-    }
-    let approver = format!("Bearer {}", daemon.approver);
-    let headers = vec![("host", "evil.com".into()), ("authorization", approver)];
-    let (status, body) = ws_connect(&daemon, headers).await.expect_err("refused");
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"]["code"], "forbidden_host");
-    // The refused request did not spend the login code.
-    let reply = send(daemon.http.get(&daemon.login_url)).await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert_eq!(actions(&daemon), 0, "a refused check records nothing");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_with_no_host_header_is_refused() {
-    let daemon = TestDaemon::start().await;
-    let body = allowed().to_string();
-    let request = |version: &str, host: &str| {
-        format!(
-            "POST /v1/check {version}\r\n{host}Authorization: Bearer {}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            daemon.agent,
-            body.len()
-        )
-    };
-    for version in ["HTTP/1.0", "HTTP/1.1"] {
-        let (status, reply) = raw_http(daemon.port, &request(version, "")).await;
-        assert_eq!(status, 403, "{version}: {reply}");
-        assert_envelope(&reply);
-        assert_eq!(reply["error"]["code"], "forbidden_host", "{version}");
-    }
-    assert_eq!(actions(&daemon), 0, "a refused check records nothing");
-    // The same raw request with our own Host goes through: the refusal was the Host rule.
-    let host = format!("Host: 127.0.0.1:{}\r\n", daemon.port);
-    let (status, reply) = raw_http(daemon.port, &request("HTTP/1.1", &host)).await;
-    assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply["verdict"], "allow");
-    assert_eq!(actions(&daemon), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_daemon_answers_to_its_own_loopback_names() {
-    let daemon = TestDaemon::start().await;
-    let port = daemon.port;
-    let hosts = [
-        format!("127.0.0.1:{port}"),
-        format!("localhost:{port}"),
-        format!("LocalHost:{port}"),
-        format!("[::1]:{port}"),
-    ];
-    for host in &hosts {
-        let request = post(&daemon, "/v1/check")
-            .header(header::HOST, host)
-            .bearer_auth(&daemon.agent)
-            .json(&allowed());
-        let reply = send(request).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "Host {host:?}: {}",
-            reply.body
-        );
-        assert_eq!(reply.body["verdict"], "allow");
-    }
-    assert_eq!(actions(&daemon), hosts.len() as i64);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Bodies, queries and routes
-// ---------------------------------------------------------------------------------------------
-
-/// A check the rules allow whose JSON encoding is exactly `len` bytes.
-fn allowed_check_of_len(len: usize) -> String {
-    // `wait_ms: 0`: a policy may pause an input this large; the point here is 413 vs 200.
-    let padded =
-        |pad: String| json!({"tool": "Bash", "input": {"command": "ls", "pad": pad}, "wait_ms": 0});
-    let overhead = padded(String::new()).to_string().len();
-    let body = padded("x".repeat(len - overhead)).to_string();
-    assert_eq!(body.len(), len);
-    body
-}
-
-/// `POST /v1/check` with the agent token and this raw body, sent as JSON.
-fn raw_check(daemon: &TestDaemon, body: String) -> RequestBuilder {
-    post(daemon, "/v1/check")
-        .bearer_auth(&daemon.agent)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_over_one_mebibyte_is_refused_and_one_at_the_limit_is_taken() {
-    let daemon = TestDaemon::start().await;
-    let too_big = allowed_check_of_len(MAX_BODY_BYTES + 1);
-    let reply = send(raw_check(&daemon, too_big)).await;
-    assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
-    assert_eq!(actions(&daemon), 0, "the oversized check was not recorded");
-    let at_limit = allowed_check_of_len(MAX_BODY_BYTES);
-    let reply = send(raw_check(&daemon, at_limit)).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_ne!(reply.body["verdict"], "reject", "{}", reply.body["reason"]);
-    assert_eq!(actions(&daemon), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_check_bodies_name_their_fault_and_record_nothing() {
-    let daemon = TestDaemon::start().await;
-    let ls = json!({"command": "ls"});
-    let malformed = [
-        ("truncated", r#"{"tool":"#.to_owned()),
-        ("trailing garbage", format!("{} x", allowed())),
-        ("empty", String::new()),
-    ];
-    for (case, body) in malformed {
-        let reply = send(raw_check(&daemon, body)).await;
-        assert_refused(case, &reply, StatusCode::BAD_REQUEST, "malformed_json");
-        assert_eq!(reply.body["error"].get("field"), None, "{case}");
-    }
-    let invalid = [
-        ("missing tool", json!({"input": {}}), "tool"),
-        ("missing input", json!({"tool": "Bash"}), "input"),
-        (
-            "input a string",
-            json!({"tool": "Bash", "input": "ls"}),
-            "input",
-        ),
-        (
-            "input an array",
-            json!({"tool": "Bash", "input": ["ls"]}),
-            "input",
-        ),
-        ("tool a number", json!({"tool": 1, "input": {}}), "tool"),
-        ("empty tool", json!({"tool": "", "input": {}}), "tool"),
-        ("blank tool", json!({"tool": "  ", "input": {}}), "tool"),
-        (
-            "long tool",
-            json!({"tool": "T".repeat(257), "input": {}}),
-            "tool",
-        ),
-        (
-            "unknown field",
-            json!({"tool": "Bash", "input": ls, "verdict": "allow"}),
-            "verdict",
-        ),
-        (
-            "wait_ms over the maximum",
-            json!({"tool": "Bash", "input": ls, "wait_ms": 60_001}),
-            "wait_ms",
-        ),
-        (
-            "negative wait_ms",
-            json!({"tool": "Bash", "input": ls, "wait_ms": -1}),
-            "wait_ms",
-        ),
-        (
-            "long session_id",
-            json!({"tool": "Bash", "input": ls, "session_id": "s".repeat(513)}),
-            "session_id",
-        ),
-        (
-            "long cwd",
-            json!({"tool": "Bash", "input": ls, "cwd": "/".repeat(4097)}),
-            "cwd",
-        ),
-        (
-            "context a string",
-            json!({"tool": "Bash", "input": ls, "context": "x"}),
-            "context",
-        ),
-    ];
-    for (case, body, field) in invalid {
-        let reply = send(raw_check(&daemon, body.to_string())).await;
-        assert_invalid(case, &reply, field);
-    }
-    // An unknown field is named in the message too, so a person sees what to drop.
-    let body = json!({"tool": "Bash", "input": {}, "evil": 1});
-    let reply = send(raw_check(&daemon, body.to_string())).await;
-    assert_invalid("evil", &reply, "evil");
-    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("evil"), "{message}");
-    let body = json!({"tool": "Bash", "input": {}});
-    let reply = send(raw_check(&daemon, format!("[{body}]"))).await;
-    assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
-    assert_eq!(actions(&daemon), 0, "no malformed check was recorded");
-}
-
-/// A browser sends `text/plain`, form and multipart bodies cross-origin without a preflight; a
-/// JSON endpoint that parsed them anyway would be open to CSRF.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_not_sent_as_json_is_refused_and_records_nothing() {
-    let daemon = TestDaemon::start().await;
-    let json_text = allowed().to_string();
-    let form = "application/x-www-form-urlencoded";
-    let cases = [
-        (Some("text/plain"), json_text.clone()),
-        (Some("text/plain; charset=utf-8"), json_text.clone()),
-        (Some(form), "tool=Bash&input=ls".to_owned()),
-        (Some(form), json_text.clone()),
-        (Some("multipart/form-data; boundary=x"), json_text.clone()),
-        (Some("application/jsonx"), json_text.clone()),
-        (None, json_text.clone()),
-    ];
-    for (content_type, body) in cases {
-        let mut request = post(&daemon, "/v1/check").bearer_auth(&daemon.agent);
-        if let Some(content_type) = content_type {
-            request = request.header(header::CONTENT_TYPE, content_type);
-        }
-        let reply = send(request.body(body)).await;
-        let (status, code) = (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-        assert_refused(format!("{content_type:?}"), &reply, status, code);
-    }
-    assert_eq!(
-        actions(&daemon),
-        0,
-        "no check sent as something else was recorded"
-    );
-    // The same body sent as JSON (any case, with parameters) is taken.
-    let request = post(&daemon, "/v1/check")
-        .bearer_auth(&daemon.agent)
-        .header(header::CONTENT_TYPE, "Application/JSON; charset=utf-8")
-        .body(json_text);
-    let reply = send(request).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(actions(&daemon), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,10 +423,11 @@ async fn a_dashboard_session_decides_only_with_its_csrf_token_from_its_own_origi
     let reply = send(list().header(header::ORIGIN, "http://evil.com")).await;
     assert_error(&reply, StatusCode::FORBIDDEN, "forbidden_origin");
 
+    let action_hash = daemon.action(&id).await["action_hash"].clone();
     let decide = |csrf: Option<&str>, origin: Option<&str>| {
         let mut request = post(&daemon, &format!("/v1/actions/{id}/decision"))
             .header(header::COOKIE, &session.cookie)
-            .json(&json!({"decision": "approve"}));
+            .json(&json!({"decision": "approve", "action_hash": action_hash}));
         if let Some(csrf) = csrf {
             request = request.header(CSRF, csrf);
         }
@@ -810,63 +509,6 @@ async fn login_links_are_issued_to_the_approver_token_only() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The WebSocket event stream
-// ---------------------------------------------------------------------------------------------
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_event_stream_takes_approvers_from_our_own_origin_only() {
-    let daemon = TestDaemon::start().await;
-    let bearer = |token: &str| ("authorization", format!("Bearer {token}"));
-    let approver = bearer(&daemon.approver);
-    let other_port = format!("http://127.0.0.1:{}", daemon.port.wrapping_add(1));
-    let refused: Vec<(&str, Headers, u16, &str)> = vec![
-        ("no credentials", vec![], 401, "unauthorized"),
-        ("wrong token", vec![bearer("nope")], 401, "unauthorized"),
-        ("agent token", vec![bearer(&daemon.agent)], 403, "forbidden"),
-        (
-            "foreign origin",
-            vec![approver.clone(), ("origin", "http://evil.com".into())],
-            403,
-            "forbidden_origin",
-        ),
-        (
-            "our host on another port",
-            vec![approver.clone(), ("origin", other_port)],
-            403,
-            "forbidden_origin",
-        ),
-    ];
-    for (case, headers, status, code) in refused {
-        let refusal = ws_connect(&daemon, headers).await;
-        let (got, body) = refusal.expect_err(case);
-        assert_eq!(got, status, "{case}: {body}");
-        assert_envelope(&body);
-        assert_eq!(body["error"]["code"], code, "{case}");
-    }
-    // A dashboard session from a foreign origin is refused too.
-    let session = log_in(&daemon, &daemon.login_url).await;
-    let cookie = ("cookie", session.cookie);
-    let evil = vec![cookie.clone(), ("origin", "http://evil.com".into())];
-    let (status, body) = ws_connect(&daemon, evil).await.expect_err("foreign");
-    assert_eq!(status, 403, "{body}");
-
-    // From our own origin, the approver token and the session are accepted and get events.
-    let ours = ("origin", daemon.base.clone());
-    let mut by_token = ws_connect(&daemon, vec![approver, ours.clone()])
-        .await
-        .expect("the approver token from our origin is accepted");
-    let mut by_session = ws_connect(&daemon, vec![cookie, ours])
-        .await
-        .expect("a session from our origin is accepted");
-    let id = park(&daemon).await;
-    for socket in [&mut by_token, &mut by_session] {
-        let event = next_event(socket).await;
-        assert_eq!(event["type"], "action.pending", "{event}");
-        assert_eq!(event["action"]["action_id"], id.as_str());
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Response headers
 // ---------------------------------------------------------------------------------------------
 
@@ -920,9 +562,13 @@ async fn decisions_land_once_and_only_on_paused_actions() {
         let request = post(&daemon, &format!("/v1/actions/{id}/decision"));
         send(request.bearer_auth(&daemon.approver).json(&body))
     };
-    let approve = json!({"decision": "approve"});
+    let approve = |action_hash: &Value| json!({"decision": "approve", "action_hash": action_hash});
     let deny = json!({"decision": "deny"});
-    let reply = decide("act_01ARZ3NDEKTSV4RRFFQ69G5FAV", approve.clone()).await;
+    let reply = decide(
+        "act_01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        approve(&json!("0".repeat(64))),
+    )
+    .await;
     assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
     let history = get(&daemon, "/v1/actions/act_nope/history");
     let reply = send(history.bearer_auth(&daemon.approver)).await;
@@ -956,7 +602,7 @@ async fn decisions_land_once_and_only_on_paused_actions() {
     let reply = decide(&id, deny).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["verdict"], "reject");
-    let reply = decide(&id, approve).await;
+    let reply = decide(&id, approve(&daemon.action(&id).await["action_hash"])).await;
     assert_error(&reply, StatusCode::CONFLICT, "already_decided");
     let stored = daemon.action(&id).await;
     assert_eq!(stored["verdict"], "reject", "the first decision stands");

@@ -10,8 +10,12 @@
 
 mod support;
 
+mod approval_integrity;
+mod attacks;
 mod boundary;
 mod check;
+mod hardened;
 mod paused;
 mod policy;
+mod protect;
 mod scoring;

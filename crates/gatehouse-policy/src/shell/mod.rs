@@ -66,6 +66,12 @@ pub(crate) fn parse_into(source: &str, depth: u8, out: &mut ParsedCommand) {
         out.mark_opaque("shell scripts nested too deeply");
         return;
     }
+    // A shell's argv is C strings: it would run the text up to a NUL, while the parser reads past
+    // it (`ls -la\0; rm -rf ~`). Never judge such a line by its words.
+    if source.contains('\0') {
+        out.mark_opaque("the command holds a NUL byte");
+        return;
+    }
     let tree = PARSER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
