@@ -6,6 +6,7 @@
 //! `check.rs`.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ struct Inner {
     /// `Bearer <token>`, marked sensitive; `None` when the token is empty.
     auth: Option<HeaderValue>,
     timeout: Duration,
+    /// The daemon's check socket, for a `unix:` client (every connection goes there).
+    socket: Option<PathBuf>,
 }
 
 /// `GET /v1/actions` filters; unset fields are left out of the query string.
@@ -68,14 +71,31 @@ impl Client {
     /// token sends no `Authorization` header, which is enough for [`Client::health`]. Only plain
     /// `http` is spoken: the daemon listens on loopback. Redirects are never followed and system
     /// proxies are ignored, so the token only ever goes to `base_url`'s host.
+    ///
+    /// `unix:/path/to/check.sock` talks to the daemon's check socket (hardened mode) instead. It
+    /// serves only the agent's calls ([`Client::check`], its polls, [`Client::health`]); the
+    /// token may be empty there, since the daemon knows the caller from the socket.
     pub fn new(base_url: &str, token: &str) -> Result<Client, ClientError> {
-        let base = parse_base_url(base_url)?;
+        let (base, socket) = match base_url.trim().strip_prefix("unix:") {
+            Some("") => {
+                return Err(ClientError::InvalidUrl(
+                    "`unix:` needs the socket's path, like unix:/run/gatehouse/check.sock".into(),
+                ));
+            }
+            // The socket carries plain HTTP; the host name is only for the Host header.
+            Some(path) => (socket_base_url()?, Some(PathBuf::from(path))),
+            None => (parse_base_url(base_url)?, None),
+        };
         let auth = bearer_header(token)?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("gatehouse-client/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("gatehouse-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &socket {
+            builder = builder.unix_socket(path.clone());
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::InvalidUrl(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -84,8 +104,18 @@ impl Client {
                 base,
                 auth,
                 timeout: DEFAULT_TIMEOUT,
+                socket,
             }),
         })
+    }
+
+    /// A client for the daemon's check socket at `path` (the same as `new("unix:PATH", token)`).
+    pub fn unix(path: impl Into<PathBuf>, token: &str) -> Result<Client, ClientError> {
+        let path = path.into();
+        let path = path.to_str().ok_or_else(|| {
+            ClientError::InvalidUrl(format!("{}: the socket path is not UTF-8", path.display()))
+        })?;
+        Client::new(&format!("unix:{path}"), token)
     }
 
     /// The same client with another time limit for calls that do not wait for a person
@@ -97,6 +127,7 @@ impl Client {
             base: self.inner.base.clone(),
             auth: self.inner.auth.clone(),
             timeout,
+            socket: self.inner.socket.clone(),
         };
         Client {
             inner: Arc::new(inner),
@@ -247,10 +278,16 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("base_url", &self.inner.base.as_str())
+            .field("socket", &self.inner.socket)
             .field("token", &self.inner.auth.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.inner.timeout)
             .finish()
     }
+}
+
+/// The base URL of requests sent over the check socket.
+fn socket_base_url() -> Result<Url, ClientError> {
+    Url::parse("http://localhost/").map_err(|e| ClientError::InvalidUrl(e.to_string()))
 }
 
 fn parse_base_url(base_url: &str) -> Result<Url, ClientError> {
@@ -386,6 +423,22 @@ mod tests {
         ] {
             assert!(Client::new(good, "t").is_ok(), "{good} was refused");
         }
+    }
+
+    #[test]
+    fn a_unix_socket_client_names_its_path() -> Result<(), ClientError> {
+        let client = Client::new("unix:/run/gatehouse/check.sock", "")?;
+        assert_eq!(
+            client.url(&["v1", "check"])?.as_str(),
+            "http://localhost/v1/check"
+        );
+        let shown = format!("{client:?}");
+        assert!(shown.contains("/run/gatehouse/check.sock"), "{shown}");
+        assert!(matches!(
+            Client::new("unix:", ""),
+            Err(ClientError::InvalidUrl(_))
+        ));
+        Ok(())
     }
 
     #[test]

@@ -20,6 +20,15 @@ use crate::clock::now_ms;
 use crate::policy_store::FsResolver;
 use crate::scoring::{DetachedSlot, describe};
 
+/// Who asked, as the kernel vouches for it: the peer credentials of a Unix-socket connection
+/// (`SO_PEERCRED`), recorded with the action. Checks over TCP have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    /// `None` where the platform does not report it.
+    pub pid: Option<i32>,
+}
+
 /// Why a check was refused before anything was recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -90,7 +99,17 @@ fn new_action_id() -> String {
 }
 
 impl App {
+    /// A check whose caller the kernel did not vouch for (TCP).
     pub async fn check(&self, request: CheckRequest) -> Result<CheckResponse, CheckError> {
+        self.check_from(request, None).await
+    }
+
+    /// A check, recording `peer` (the Unix-socket caller's credentials) with the action.
+    pub async fn check_from(
+        &self,
+        request: CheckRequest,
+        peer: Option<Peer>,
+    ) -> Result<CheckResponse, CheckError> {
         let wait = validate(&request)?;
         let started = Instant::now();
         // This check finishes on the policy it starts with, whatever a reload does meanwhile.
@@ -166,8 +185,8 @@ impl App {
             deadline_ms: (verdict == Verdict::Pending)
                 .then(|| created_at_ms + self.deadline.as_millis() as i64),
             tier2_status,
-            peer_uid: None,
-            peer_pid: None,
+            peer_uid: peer.map(|peer| peer.uid),
+            peer_pid: peer.and_then(|peer| peer.pid),
             observed_effect: None,
         };
         let deadline_ms = action.deadline_ms;

@@ -23,6 +23,7 @@ pub struct Config {
     pub ledger: LedgerSettings,
     pub classifier: ClassifierSettings,
     pub approvals: ApprovalSettings,
+    pub hardened: HardenedSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +86,44 @@ pub struct ApprovalSettings {
     pub session_ttl_secs: u64,
 }
 
+/// Hardened mode (`docs/SECURITY.md`): the check API on a Unix socket, and a daemon that runs as
+/// its own user and refuses to start when others could change what it trusts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HardenedSettings {
+    /// Refuse to start when the data directory, its secrets or the policy file could be changed
+    /// by anyone but the daemon's user (`gatehouse serve --hardened`). Needs `socket`.
+    pub enabled: bool,
+    /// Serve `/v1/check` (and the agent's poll, and `/healthz`) on this Unix socket, recording
+    /// the peer's uid and pid with each action. Absent: no socket.
+    pub socket: Option<PathBuf>,
+    /// Permission bits of the socket file, in octal: who may connect (and so ask for checks).
+    pub socket_mode: String,
+    /// Group of the socket file (a name from /etc/group or a numeric gid), e.g. with
+    /// `socket_mode = "0660"` to let only that group's members ask. Absent: the daemon's group.
+    pub socket_group: Option<String>,
+}
+
+impl Default for HardenedSettings {
+    fn default() -> Self {
+        HardenedSettings {
+            enabled: false,
+            socket: None,
+            socket_mode: "0666".into(),
+            socket_group: None,
+        }
+    }
+}
+
+impl HardenedSettings {
+    /// `socket_mode` as permission bits, if it is octal and at most 0777.
+    pub fn socket_mode_bits(&self) -> Option<u32> {
+        u32::from_str_radix(self.socket_mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|bits| *bits <= 0o777)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -97,6 +136,7 @@ impl Default for Config {
             ledger: LedgerSettings::default(),
             classifier: ClassifierSettings::default(),
             approvals: ApprovalSettings::default(),
+            hardened: HardenedSettings::default(),
         }
     }
 }
@@ -252,6 +292,26 @@ impl Config {
         if self.approvals.deadline_ms == 0 {
             problems.push("approvals.deadline_ms: must be at least 1".into());
         }
+        let hardened = &self.hardened;
+        if hardened.socket_mode_bits().is_none() {
+            problems.push(format!(
+                "hardened.socket_mode: `{}` is not octal permission bits like \"0666\" or \"0660\"",
+                hardened.socket_mode
+            ));
+        }
+        if hardened
+            .socket
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            problems.push("hardened.socket: an empty path".into());
+        }
+        if hardened.enabled && hardened.socket.is_none() {
+            problems.push(
+                "hardened.enabled: hardened mode serves agents on a Unix socket; set hardened.socket (or --socket)"
+                    .into(),
+            );
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -319,6 +379,26 @@ mod tests {
         config.ledger.durability = "power-safe".into();
         config.classifier.kind = "none".into();
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn hardened_settings_are_validated() {
+        let config = Config::from_toml(
+            "[hardened]\nenabled = true\nsocket_mode = \"0660\"\nsocket_group = \"agents\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.hardened.socket_mode_bits(), Some(0o660));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("hardened.socket"), "{err}");
+        let mut config = Config::default();
+        config.hardened.socket = Some("/run/gatehouse/check.sock".into());
+        config.hardened.enabled = true;
+        config.validate().unwrap();
+        for bad in ["rw-rw-rw-", "0888", "01777", ""] {
+            config.hardened.socket_mode = bad.into();
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("hardened.socket_mode"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -15,13 +15,15 @@ pub mod check;
 mod clock;
 pub mod config;
 pub mod events;
+pub mod hardened;
+pub mod listen;
 pub mod metrics;
 pub mod policy_store;
 pub mod scoring;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +80,10 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Socket(#[from] listen::SocketError),
+    #[error("refusing to start in hardened mode: other users could change what the daemon trusts:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Hardened(Vec<String>),
 }
 
 /// What a caller (the binary, or a test) can override beyond the configuration.
@@ -92,6 +98,8 @@ pub struct Daemon {
     state: AppState,
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The check API's Unix socket (hardened mode), if configured.
+    socket: Option<listen::CheckSocket>,
     data_dir: PathBuf,
     tokens: Tokens,
     login_url: String,
@@ -109,6 +117,15 @@ impl Daemon {
     pub async fn start(config: Config, overrides: Overrides) -> Result<Daemon, StartError> {
         config.validate()?;
         let data_dir = config.resolve_data_dir();
+        if config.hardened.enabled {
+            // Before prepare_data_dir, which would quietly tighten an open directory.
+            hardened::audit(
+                &data_dir,
+                config.policy.as_deref(),
+                hardened::effective_uid(),
+            )
+            .map_err(StartError::Hardened)?;
+        }
         auth::prepare_data_dir(&data_dir).map_err(|source| StartError::DataDir {
             path: data_dir.clone(),
             source,
@@ -149,6 +166,18 @@ impl Daemon {
             addr: config.listen,
             source,
         })?;
+        let socket = match &config.hardened.socket {
+            Some(path) => Some(
+                listen::bind(&listen::SocketSpec {
+                    path: path.clone(),
+                    // validate() checked it.
+                    mode: config.hardened.socket_mode_bits().unwrap_or(0o600),
+                    group: config.hardened.socket_group.clone(),
+                })
+                .await?,
+            ),
+            None => None,
+        };
 
         let events = Events::default();
         let metrics = Arc::new(Metrics::default());
@@ -222,6 +251,7 @@ impl Daemon {
             state,
             listener,
             local_addr,
+            socket,
             data_dir,
             tokens,
             login_url,
@@ -241,6 +271,11 @@ impl Daemon {
         &self.data_dir
     }
 
+    /// The check API's Unix socket, if one is configured (`hardened.socket`).
+    pub fn socket_path(&self) -> Option<&Path> {
+        self.socket.as_ref().map(|socket| socket.file.path())
+    }
+
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
     }
@@ -254,19 +289,26 @@ impl Daemon {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` resolves, then drains: stops accepting, answers waiting
-    /// paused checks with "pending" (their actions stay pending in the ledger), lets in-flight
-    /// requests finish within `DRAIN_LIMIT`, and flushes the ledger.
+    /// Serves (over TCP, and on the check socket if there is one) until `shutdown` resolves,
+    /// then drains: stops accepting, answers waiting paused checks with "pending" (their actions
+    /// stay pending in the ledger), lets in-flight requests finish within `DRAIN_LIMIT`, removes
+    /// the socket file, and flushes the ledger.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let Daemon {
-            state, listener, ..
+            state,
+            listener,
+            socket,
+            ..
         } = self;
         let router = api::router(state.clone());
         let approvals = state.approvals.clone();
         let (drain_started, drain_signal) = tokio::sync::oneshot::channel::<()>();
+        // One shutdown for both listeners: the TCP server's signal tells the socket's.
+        let (stop_socket, socket_stopped) = tokio::sync::watch::channel(false);
+        let socket_server = serve_socket(state.clone(), socket, socket_stopped);
         // Answers are small and latency is the point: no Nagle delay on them.
         let listener = listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
@@ -277,6 +319,7 @@ impl Daemon {
             shutdown.await;
             tracing::info!("shutting down: no new connections; releasing waiting requests");
             approvals.shut_down();
+            let _ = stop_socket.send(true);
             let _ = drain_started.send(());
         });
         let drained = async {
@@ -288,7 +331,9 @@ impl Daemon {
             }
         };
         tokio::select! {
-            served = server => served?,
+            served = async { tokio::try_join!(server.into_future(), socket_server) } => {
+                served?;
+            }
             () = drained => tracing::warn!("drain limit reached; closing remaining connections"),
         }
         if let Err(err) = state.ledger.flush().await {
@@ -304,6 +349,26 @@ impl Daemon {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Serves the check socket's routes until `stopped` turns true, then removes the socket file.
+async fn serve_socket(
+    state: AppState,
+    socket: Option<listen::CheckSocket>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let Some(listen::CheckSocket { listener, file }) = socket else {
+        return Ok(());
+    };
+    let service =
+        api::socket_router(state).into_make_service_with_connect_info::<listen::SocketPeer>();
+    let served = axum::serve(listener, service)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await;
+    drop(file);
+    served
 }
 
 fn load_policy(config: &Config) -> Result<PolicyStore, StartError> {

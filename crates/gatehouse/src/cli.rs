@@ -67,6 +67,15 @@ impl Target {
         let token = self.token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")?;
         Ok(Client::new(&self.url, &token)?)
     }
+
+    /// An agent on the daemon's check socket: the token is sent if there is one to read (in
+    /// hardened mode the agent's user cannot read it, and the socket needs none).
+    fn socket_agent(&self, socket: &std::path::Path) -> Result<Client> {
+        let token = self
+            .token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")
+            .unwrap_or_default();
+        Ok(Client::unix(socket, &token)?)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +99,9 @@ enum Command {
         /// Give up (and fail closed) after this many seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Ask over the daemon's check socket (hardened mode) instead of --url.
+        #[arg(long, env = "GATEHOUSE_SOCKET")]
+        socket: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
@@ -232,6 +244,13 @@ struct ServeArgs {
     /// crash-safe or power-safe.
     #[arg(long)]
     durability: Option<String>,
+    /// Also serve the check API on this Unix socket (hardened mode; docs/SECURITY.md).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Refuse to start if other users could change the data directory, its secrets or the
+    /// policy file (hardened mode; needs a socket).
+    #[arg(long)]
+    hardened: bool,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode> {
@@ -244,6 +263,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             tool_use_id,
             cwd,
             timeout,
+            socket,
             target,
         } => {
             let input: serde_json::Value =
@@ -265,7 +285,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 total_deadline: Duration::from_secs(timeout),
                 ..CheckOptions::default()
             };
-            let response = target.agent()?.check(&request, &options).await?;
+            let client = match &socket {
+                Some(socket) => target.socket_agent(socket)?,
+                None => target.agent()?,
+            };
+            let response = client.check(&request, &options).await?;
             println!("{}", serde_json::to_string_pretty(&response)?);
             Ok(match response.verdict {
                 Verdict::Allow => ExitCode::SUCCESS,
@@ -357,8 +381,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     if let Some(durability) = args.durability {
         config.ledger.durability = durability;
     }
+    if let Some(socket) = args.socket {
+        config.hardened.socket = Some(socket);
+    }
+    config.hardened.enabled |= args.hardened;
     let daemon = Daemon::start(config, Overrides::default()).await?;
     println!("gatehouse listening on {}", daemon.base_url());
+    if let Some(socket) = daemon.socket_path() {
+        println!("check socket: {}", socket.display());
+    }
     println!("data directory: {}", daemon.data_dir().display());
     println!("dashboard login: {}", daemon.login_url());
     daemon.serve(shutdown_signal()).await?;

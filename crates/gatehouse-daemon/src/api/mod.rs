@@ -53,11 +53,36 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The check socket's routes (hardened mode): the agent's check, its poll of a paused action
+/// (answered with the check response only), and health. Approvals, the ledger, the dashboard
+/// and its event stream are not served here. No Host check: browsers cannot reach a Unix socket.
+pub fn socket_router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/check", post(check))
+        .route("/v1/actions/{id}", get(actions::get))
+        .route("/healthz", get(ops::health))
+        .fallback(|| async {
+            ApiError::not_found(
+                "no such route on the check socket (approvals, the ledger and the dashboard are served over HTTP only)",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(guard::security_headers))
+        .with_state(state)
+}
+
 /// `POST /v1/check`: may the agent run this tool call?
 async fn check(
     state: axum::extract::State<AppState>,
-    _agent: AgentCaller,
+    AgentCaller(peer): AgentCaller,
     ApiJson(request): ApiJson<CheckRequest>,
 ) -> Result<Json<CheckResponse>, ApiError> {
-    Ok(Json(state.check(request).await?))
+    Ok(Json(state.check_from(request, peer).await?))
 }
