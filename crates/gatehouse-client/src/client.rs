@@ -140,16 +140,21 @@ impl Client {
     }
 
     /// `POST /v1/actions/{id}/decision` (approver token): approve or deny a paused action.
+    /// `action_hash` is the `action_hash` of the action the person was shown: required to
+    /// approve (the daemon answers `409 action_mismatch` if it names another or an edited
+    /// action, `409 already_decided` if the action was decided already).
     pub async fn decide(
         &self,
         action_id: &str,
         decision: Decision,
         note: Option<&str>,
+        action_hash: Option<&str>,
     ) -> Result<ActionView, ClientError> {
         let url = self.action_url(action_id, &["decision"])?;
         let body = DecisionRequest {
             decision,
             note: note.map(str::to_owned),
+            action_hash: action_hash.map(str::to_owned),
         };
         self.call(Method::POST, url, Some(&body)).await
     }

@@ -875,7 +875,12 @@ async fn approver_calls_use_the_documented_routes() -> anyhow::Result<()> {
         let client = Client::new(&server.url, "approver-token\n")?;
 
         let decided = client
-            .decide("act a/1", Decision::Approve, Some("looks fine"))
+            .decide(
+                "act a/1",
+                Decision::Approve,
+                Some("looks fine"),
+                Some(&"ab".repeat(32)),
+            )
             .await?;
         assert_eq!(decided.action_id, "act a/1");
         assert_eq!(client.action("act a/1").await?.verdict, Verdict::Allow);
@@ -911,7 +916,9 @@ async fn approver_calls_use_the_documented_routes() -> anyhow::Result<()> {
         );
         assert_eq!(
             seen[0].body,
-            Some(json!({"decision": "approve", "note": "looks fine"}))
+            Some(
+                json!({"decision": "approve", "note": "looks fine", "action_hash": "ab".repeat(32)})
+            )
         );
         assert!(seen[1].query.is_empty(), "{:?}", seen[1].query);
         let query = &seen[2].query;

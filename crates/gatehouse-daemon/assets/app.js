@@ -30,6 +30,8 @@
     /** ids this page just decided, so their `action.decided` echo is not reported as "elsewhere" */
     decidedHere: new Set(),
     current: null,
+    /** the action_hash of the action the modal shows: a decision names exactly that action */
+    currentHash: null,
     busy: false,
     moreThanShown: false,
     ws: null,
@@ -535,6 +537,7 @@
   }
 
   function fillModal(a) {
+    state.currentHash = a.action_hash || null;
     el.title.textContent = a.tool;
     el.summary.textContent = summarize(a) || '(no input)';
     setText(el.rule, a.rule_id || (a.decided_by === 'default' ? 'none (policy default)' : null));
@@ -579,7 +582,9 @@
     const id = state.current;
     if (!id || state.busy) return;
     const note = el.note.value.trim();
-    const body = note ? { decision, note } : { decision };
+    // Bound to what is on screen: the daemon refuses it (409 action_mismatch) for any other action.
+    const body = { decision, action_hash: state.currentHash };
+    if (note) body.note = note;
     setBusy(true);
     showModalError(null);
     state.decidedHere.add(id);
@@ -603,6 +608,12 @@
       state.decidedHere.delete(id);
       if (state.current !== id) return;
       if (e.status === 401) return; // signOut() took over the page
+      if (e.code === 'action_mismatch') {
+        setBusy(false);
+        showModalError('The action changed since it was shown; nothing was decided. Check it again.');
+        loadActions().catch(reportLoadError);
+        return;
+      }
       if (e.status === 409 || e.code === 'already_decided') {
         toast(`Someone else already decided this ${state.pending.get(id)?.tool || 'action'}. ${e.message || ''}`.trim(), 'warn');
         announce('That action was already decided elsewhere.');

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_ledger::{Ledger, LedgerError, LedgerHealth, ListQuery, StatusFilter};
+use gatehouse_ledger::{Ledger, LedgerError, LedgerHealth, ListQuery, StatusFilter, action_hash};
 use gatehouse_protocol::{ActionList, ActionView, DecidedBy, Decision, Health, Verdict};
 
 use crate::approvals::{Approvals, DecideOutcome};
@@ -78,11 +78,14 @@ impl App {
     }
 
     /// A person's decision on a paused action.
+    /// `action_hash` names the action the person saw: required to approve, checked when given
+    /// to deny. The decision lands only on that action, and only once.
     pub async fn decide(
         &self,
         action_id: &str,
         decision: Decision,
         note: Option<String>,
+        action_hash: Option<&str>,
     ) -> Result<ActionView, ActionError> {
         if note.as_ref().is_some_and(|n| n.len() > 4096) {
             return Err(ActionError::Invalid {
@@ -90,13 +93,26 @@ impl App {
                 message: "a note is at most 4096 bytes".into(),
             });
         }
+        let action_hash = match action_hash {
+            Some(text) => Some(action_hash::from_hex(text).ok_or_else(|| ActionError::Invalid {
+                field: "action_hash",
+                message: "action_hash must be 64 hex digits: the action_hash of the action being decided".into(),
+            })?),
+            None => None,
+        };
         let verdict = match decision {
             Decision::Approve => Verdict::Allow,
             Decision::Deny => Verdict::Reject,
         };
+        if verdict == Verdict::Allow && action_hash.is_none() {
+            return Err(ActionError::Invalid {
+                field: "action_hash",
+                message: "missing field `action_hash`: an approval must name the action it approves (its action_hash)".into(),
+            });
+        }
         match self
             .approvals
-            .decide(action_id, verdict, DecidedBy::Human, note, None)
+            .decide(action_id, verdict, DecidedBy::Human, note, action_hash)
             .await?
         {
             DecideOutcome::Decided(view) => Ok(view),

@@ -151,6 +151,13 @@ mod tests {
     }
 
     #[test]
+    fn strings_escape_only_what_json_requires() {
+        let input = json!({"k": "a/b\u{1}\u{7f}\t\\"});
+        let text = identity(input.as_object().unwrap()).canonical_json();
+        assert!(text.contains("\"k\":\"a/b\\u0001\u{7f}\\t\\\\\""), "{text}");
+    }
+
+    #[test]
     fn key_order_does_not_change_the_hash_but_any_field_does() {
         let one = json!({"a": 1, "b": 2});
         let two = json!({"b": 2, "a": 1});

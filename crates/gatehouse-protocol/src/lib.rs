@@ -146,6 +146,11 @@ pub struct DecisionRequest {
     pub decision: Decision,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The `action_hash` of the action the person saw (`ActionView::action_hash`, hex).
+    /// Required to approve; optional to deny. The decision lands only on the action with this
+    /// hash, once: an approval cannot decide another action, nor an edited one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_hash: Option<String>,
 }
 
 /// Where an action's tier-2 scoring stands.

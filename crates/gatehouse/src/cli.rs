@@ -420,12 +420,47 @@ async fn decide(
     decision: Decision,
     note: Option<String>,
 ) -> Result<ExitCode> {
-    let action = target
-        .approver()?
-        .decide(id, decision, note.as_deref())
+    // The decision names the action as shown here, by the hash of what is shown: an action
+    // that is not the one displayed (another, or an edited one) is refused by the daemon.
+    let client = target.approver()?;
+    let shown = client.action(id).await?;
+    let verb = match decision {
+        Decision::Approve => "approving",
+        Decision::Deny => "denying",
+    };
+    eprintln!("{verb}: {}", display::line(&shown));
+    let hash = shown_action_hash(&shown)?;
+    let action = client
+        .decide(id, decision, note.as_deref(), Some(&hash))
         .await?;
     println!("{}", display::line(&action));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The hash of the action as displayed, computed here rather than taken on trust; it must be
+/// the one the daemon reports.
+fn shown_action_hash(shown: &gatehouse_protocol::ActionView) -> Result<String> {
+    let input = shown
+        .input
+        .as_object()
+        .ok_or_else(|| anyhow!("action {}: its input is not a JSON object", shown.action_id))?;
+    let hash = gatehouse_ledger::action_hash::to_hex(
+        &gatehouse_ledger::ActionIdentity {
+            tool: &shown.tool,
+            input,
+            cwd: shown.cwd.as_deref(),
+            session_id: shown.session_id.as_deref(),
+            tool_use_id: shown.tool_use_id.as_deref(),
+        }
+        .hash(),
+    );
+    if hash != shown.action_hash {
+        bail!(
+            "action {}: the daemon's action_hash does not match the action it showed; nothing was decided",
+            shown.action_id
+        );
+    }
+    Ok(hash)
 }
 
 /// `ledger verify` and `ledger checkpoint`: they read the ledger file itself (read-only), so

@@ -362,12 +362,14 @@ fn a_paused_action_survives_kill_9_and_is_decided_after_the_restart() {
         body.contains(r#""verdict":"pending""#),
         "still pending: {body}"
     );
+    let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let approval = serde_json::json!({"decision": "approve", "action_hash": shown["action_hash"]});
     let (status, body) = request(
         daemon.addr(),
         "POST",
         &format!("/v1/actions/{id}/decision"),
         approver,
-        r#"{"decision":"approve"}"#,
+        &approval.to_string(),
     )
     .unwrap();
     assert_eq!(status, 200, "{body}");

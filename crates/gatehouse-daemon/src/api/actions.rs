@@ -100,6 +100,13 @@ pub async fn decide(
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Json<ActionView>, ApiError> {
     Ok(Json(
-        state.decide(&id, request.decision, request.note).await?,
+        state
+            .decide(
+                &id,
+                request.decision,
+                request.note,
+                request.action_hash.as_deref(),
+            )
+            .await?,
     ))
 }

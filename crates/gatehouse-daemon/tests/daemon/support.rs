@@ -263,11 +263,13 @@ impl TestDaemon {
         body
     }
 
+    /// Decides the action the way a person does: naming the `action_hash` it was shown.
     pub async fn decide(&self, id: &str, decision: &str) -> (StatusCode, Value) {
+        let shown = self.action(id).await;
         self.post(
             &self.approver.clone(),
             &format!("/v1/actions/{id}/decision"),
-            json!({"decision": decision}),
+            json!({"decision": decision, "action_hash": shown["action_hash"]}),
         )
         .await
     }
