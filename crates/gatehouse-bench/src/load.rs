@@ -283,13 +283,13 @@ fn run_connection(
 }
 
 /// Why one exchange failed; `keep`: the connection is still usable.
-struct Failure {
-    msg: String,
+pub(crate) struct Failure {
+    pub(crate) msg: String,
     keep: bool,
 }
 
 /// One keep-alive connection and its read buffer.
-struct Conn {
+pub(crate) struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     filled: usize,
@@ -297,7 +297,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn connect(addr: SocketAddr) -> std::io::Result<Self> {
+    pub(crate) fn connect(addr: SocketAddr) -> std::io::Result<Self> {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -310,8 +310,13 @@ impl Conn {
         })
     }
 
+    /// The body of the last response read.
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// Sends one request and reads and checks its response.
-    fn exchange(&mut self, req: &Prepared) -> Result<(), Failure> {
+    pub(crate) fn exchange(&mut self, req: &Prepared) -> Result<(), Failure> {
         let io = |what: &str, e: std::io::Error| Failure {
             msg: format!("{what}: {e}"),
             keep: false,

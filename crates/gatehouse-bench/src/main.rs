@@ -9,8 +9,10 @@ mod http;
 mod load;
 mod machine;
 mod pacing;
+mod paused_flood;
 mod report;
 mod servers;
+mod sidecar_faults;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,8 +23,12 @@ use clap::{Parser, Subcommand};
 
 use crate::http::Expect;
 use crate::load::{LoadSpec, Mode, Prepared};
-use crate::report::{Cell, Durability, LoadKind, Outcome, Report, ServerKind, Summary};
+use crate::report::{
+    Cell, Durability, LoadKind, Outcome, PausedFloodResult, Report, ServerKind, SidecarFaultRow,
+    Summary,
+};
 use crate::servers::Server;
+use crate::sidecar_faults::{Sidecar, Tier2Counts};
 
 #[derive(Debug, Parser)]
 #[command(about = "Fast-path benchmark: floor vs. the Bun/Hono peer vs. gatehouse")]
@@ -41,9 +47,18 @@ struct Cli {
     /// Measured window per load point, in milliseconds (default 5000, 1000 with --quick).
     #[arg(long)]
     measure_ms: Option<u64>,
-    /// Servers to measure, comma-separated.
+    /// Servers to measure in the fast-path scenario, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "floor,peer,gatehouse")]
     only: Vec<String>,
+    /// Scenarios to run, comma-separated: fast-path (floor vs peer vs gatehouse, both
+    /// durabilities, and the saturated slow classifier), sidecar-faults (slow, crashing and
+    /// flooding classifier sidecars), paused-flood (10 000 paused actions).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "fast-path,sidecar-faults,paused-flood"
+    )]
+    scenarios: Vec<String>,
     /// Use `target/release/gatehouse` as it is instead of building it first.
     #[arg(long)]
     no_build: bool,
@@ -80,6 +95,9 @@ enum Cmd {
         floor: bool,
     },
 }
+
+/// The scenarios a run can hold, in the order they run.
+const SCENARIOS: [&str; 3] = ["fast-path", "sidecar-faults", "paused-flood"];
 
 /// The check bodies the load cycles through: two allowed and two rejected, all by rules.
 const CHECKS: [(&str, &str, &str); 4] = [
@@ -172,8 +190,22 @@ impl Bench {
     }
 
     fn run(mut self, cli: &Cli) -> Result<()> {
-        let want = |s: ServerKind| cli.only.iter().any(|o| o == s.as_str());
-        let peer = if want(ServerKind::Peer) {
+        let scenario = |name: &str| cli.scenarios.iter().any(|s| s == name);
+        if let Some(unknown) = cli
+            .scenarios
+            .iter()
+            .find(|s| !SCENARIOS.contains(&s.as_str()))
+        {
+            anyhow::bail!(
+                "unknown scenario `{unknown}` (known: {})",
+                SCENARIOS.join(", ")
+            );
+        }
+        let fast_path = scenario("fast-path");
+        let want = |s: ServerKind| {
+            (fast_path || s == ServerKind::Gatehouse) && cli.only.iter().any(|o| o == s.as_str())
+        };
+        let peer = if fast_path && want(ServerKind::Peer) {
             Some(self.prepare_peer())
         } else {
             None
@@ -199,6 +231,35 @@ impl Bench {
             quiet.cores
         );
 
+        if fast_path {
+            self.fast_path(&want, peer.as_ref(), gatehouse.as_ref());
+        }
+        if let Some(bin) = &gatehouse {
+            if scenario("sidecar-faults") {
+                self.sidecar_faults(bin);
+            }
+            if scenario("paused-flood") {
+                self.paused_flood(bin);
+            }
+        }
+
+        let md = self.report.to_markdown();
+        println!("\n{md}");
+        if let Some(out) = &cli.out {
+            std::fs::write(out, &md).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("report written to {}", out.display());
+        }
+        Ok(())
+    }
+
+    /// The `fast-path` scenario: every server under both durabilities, then the saturated slow
+    /// classifier pair.
+    fn fast_path(
+        &mut self,
+        want: &dyn Fn(ServerKind) -> bool,
+        peer: Option<&Result<PathBuf, String>>,
+        gatehouse: Option<&Result<PathBuf, String>>,
+    ) {
         if want(ServerKind::Floor) {
             self.measure_server(
                 ServerKind::Floor,
@@ -209,7 +270,7 @@ impl Bench {
             );
         }
         for d in Durability::ALL {
-            if let Some(bun) = &peer {
+            if let Some(bun) = peer {
                 self.measure_server(
                     ServerKind::Peer,
                     Some(d),
@@ -218,7 +279,7 @@ impl Bench {
                     bun,
                 );
             }
-            if let Some(bin) = &gatehouse {
+            if let Some(bin) = gatehouse {
                 self.measure_server(
                     ServerKind::Gatehouse,
                     Some(d),
@@ -228,7 +289,7 @@ impl Bench {
                 );
             }
         }
-        if let Some(bin) = &gatehouse {
+        if let Some(bin) = gatehouse {
             // A dedicated pair, back to back, so drift between distant runs doesn't enter the ratio.
             let d = Some(Durability::CrashSafe);
             let steady = [LoadKind::Steady];
@@ -248,14 +309,6 @@ impl Bench {
             );
             self.report.classifier = Some((take_one(without), take_one(with)));
         }
-
-        let md = self.report.to_markdown();
-        println!("\n{md}");
-        if let Some(out) = &cli.out {
-            std::fs::write(out, &md).with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("report written to {}", out.display());
-        }
-        Ok(())
     }
 
     /// Installs the peer's dependencies if needed; the Bun binary, or why the peer can't run.
@@ -365,45 +418,192 @@ impl Bench {
         let mut outcomes = Vec::new();
         let mut ok_total = 0;
         for &load in loads {
-            let spec = self.spec(load);
-            let outcome = match load::run(server.addr, &requests, &spec) {
-                Ok(r) => {
-                    ok_total += r.ok_total;
-                    let s = Summary::of(&r);
-                    eprintln!("{name:<40} {:<16} {}", load.label(), s.one_line());
-                    for e in &s.error_samples {
-                        let note = format!("{name}, {}: error: {e}", load.label());
-                        eprintln!("  {note}");
-                        self.report.notes.push(note);
-                    }
-                    Outcome::Measured(s)
-                }
-                Err(e) => {
-                    let msg = format!("{name}, {}: the load generator failed: {e:#}", load.label());
-                    eprintln!("!!! {msg}");
-                    self.report.notes.push(msg);
-                    Outcome::Skipped("load generator failed (see notes)".into())
-                }
-            };
+            let (outcome, ok) = self.load_point(&name, &server, &requests, load);
+            ok_total += ok;
             outcomes.push(outcome);
         }
         if kind != ServerKind::Floor {
-            let line = match server.kill_and_count_rows() {
-                Ok(Some(rows)) if rows >= ok_total => {
-                    format!("{name}: {rows} rows for {ok_total} answered checks: ok")
-                }
-                Ok(Some(rows)) => format!(
-                    "{name}: {rows} rows for {ok_total} answered checks: **{} ANSWERED CHECKS ARE MISSING**",
-                    ok_total - rows
-                ),
-                Ok(None) => format!("{name}: no ledger table (one with a `verdict` column) found"),
-                Err(e) => format!("{name}: could not read the ledger: {e:#}"),
-            };
-            eprintln!("{line}");
-            self.report.ledger_checks.push(line);
+            self.ledger_check(&name, server, ok_total);
         }
         self.record_cells(kind, durability, classifier, loads, &outcomes);
         outcomes
+    }
+
+    /// Runs one load point against a running server; its outcome and the checks it got answered.
+    fn load_point(
+        &mut self,
+        name: &str,
+        server: &Server,
+        requests: &[Prepared],
+        load: LoadKind,
+    ) -> (Outcome, u64) {
+        let spec = self.spec(load);
+        match load::run(server.addr, requests, &spec) {
+            Ok(r) => {
+                let s = Summary::of(&r);
+                eprintln!("{name:<40} {:<16} {}", load.label(), s.one_line());
+                for e in &s.error_samples {
+                    let note = format!("{name}, {}: error: {e}", load.label());
+                    eprintln!("  {note}");
+                    self.report.notes.push(note);
+                }
+                (Outcome::Measured(s), r.ok_total)
+            }
+            Err(e) => {
+                let msg = format!("{name}, {}: the load generator failed: {e:#}", load.label());
+                eprintln!("!!! {msg}");
+                self.report.notes.push(msg);
+                (
+                    Outcome::Skipped("load generator failed (see notes)".into()),
+                    0,
+                )
+            }
+        }
+    }
+
+    /// Kills a ledger-keeping server (SIGKILL) and reports whether every answered check is on disk.
+    fn ledger_check(&mut self, name: &str, server: Server, ok_total: u64) {
+        let line = match server.kill_and_count_rows() {
+            Ok(Some(rows)) if rows >= ok_total => {
+                format!("{name}: {rows} rows for {ok_total} answered checks: ok")
+            }
+            Ok(Some(rows)) => format!(
+                "{name}: {rows} rows for {ok_total} answered checks: **{} ANSWERED CHECKS ARE MISSING**",
+                ok_total - rows
+            ),
+            Ok(None) => format!("{name}: no ledger table (one with a `verdict` column) found"),
+            Err(e) => format!("{name}: could not read the ledger: {e:#}"),
+        };
+        eprintln!("{line}");
+        self.report.ledger_checks.push(line);
+    }
+
+    /// Starts a gatehouse daemon with `config` for a scenario, or notes why it could not.
+    fn start_gatehouse(
+        &mut self,
+        name: &str,
+        program: &Result<PathBuf, String>,
+        config: &str,
+    ) -> Result<Server, String> {
+        let program = program
+            .as_ref()
+            .map_err(|why| why.lines().next().unwrap_or_default().to_owned())?;
+        servers::start_gatehouse(program, &self.root.join("bench/policy.toml"), config).map_err(
+            |e| {
+                let msg = format!("!!! {name} did not start: {e:#}");
+                eprintln!("{msg}");
+                self.report.notes.push(msg);
+                "did not start (see notes)".to_owned()
+            },
+        )
+    }
+
+    /// The `sidecar-faults` scenario (see `sidecar_faults.rs`).
+    fn sidecar_faults(&mut self, program: &Result<PathBuf, String>) {
+        let fixtures = self.root.join("crates/gatehouse-classifier/tests/fixtures");
+        for sidecar in Sidecar::ALL {
+            let name = format!("gatehouse + sidecar {}", sidecar.label());
+            let row = match self.start_gatehouse(&name, program, &sidecar.config(&fixtures)) {
+                Err(why) => SidecarFaultRow {
+                    sidecar,
+                    outcome: Outcome::Skipped(why),
+                    tier2: None,
+                },
+                Ok(server) => {
+                    let requests =
+                        prepare(ServerKind::Gatehouse, &server.host, server.token.as_deref());
+                    let (outcome, ok_total) =
+                        self.load_point(&name, &server, &requests, LoadKind::Steady);
+                    let tier2 = match load::get_once(
+                        server.addr,
+                        &server.host,
+                        "/metrics",
+                        Duration::from_secs(5),
+                    ) {
+                        Ok((200, body)) => {
+                            Some(Tier2Counts::from_metrics(&String::from_utf8_lossy(&body)))
+                        }
+                        other => {
+                            let msg = format!("{name}: /metrics did not answer: {other:?}");
+                            eprintln!("!!! {msg}");
+                            self.report.notes.push(msg);
+                            None
+                        }
+                    };
+                    if let Some(t) = &tier2 {
+                        eprintln!(
+                            "  restarts {}, scored {}, errors {}, timeouts {}, dropped {}",
+                            t.restarts, t.scored, t.errors, t.timeouts, t.dropped
+                        );
+                    }
+                    self.ledger_check(&name, server, ok_total);
+                    SidecarFaultRow {
+                        sidecar,
+                        outcome,
+                        tier2,
+                    }
+                }
+            };
+            self.report.sidecar_faults.push(row);
+        }
+    }
+
+    /// The `paused-flood` scenario (see `paused_flood.rs`).
+    fn paused_flood(&mut self, program: &Result<PathBuf, String>) {
+        let name = "gatehouse + 10 000 paused";
+        let mut result = PausedFloodResult::default();
+        let server = match self.start_gatehouse(name, program, paused_flood::CONFIG) {
+            Ok(server) => server,
+            Err(why) => {
+                result.idle = Outcome::Skipped(why.clone());
+                result.parked = Outcome::Skipped(why);
+                self.report.paused_flood = Some(result);
+                return;
+            }
+        };
+        let requests = prepare(ServerKind::Gatehouse, &server.host, server.token.as_deref());
+        let token = server.token.clone().unwrap_or_default();
+        let (idle, mut ok_total) =
+            self.load_point("gatehouse idle", &server, &requests, LoadKind::Steady);
+        result.idle = idle;
+        let flood = (|| -> Result<_> {
+            let mut memory = paused_flood::Memory {
+                idle: server.rss_bytes()?,
+                ..Default::default()
+            };
+            let (ids, parked_in) = paused_flood::park(server.addr, &server.host, &token)?;
+            memory.parked = server.rss_bytes()?;
+            let waiters = paused_flood::waiters_allowed().min(ids.len());
+            let held =
+                paused_flood::hold_waiters(server.addr, &server.host, &token, &ids[..waiters])?;
+            memory.waiting = server.rss_bytes()?;
+            Ok((memory, parked_in, ids.len(), held))
+        })();
+        match flood {
+            Ok((mut memory, parked_in, parked, held)) => {
+                eprintln!(
+                    "parked {parked} in {parked_in:.2?}, holding {} long-polls",
+                    held.len()
+                );
+                let label = format!("gatehouse, {parked} parked");
+                let (outcome, ok) = self.load_point(&label, &server, &requests, LoadKind::Steady);
+                ok_total += ok + parked as u64;
+                memory.after_load = server.rss_bytes().unwrap_or(0);
+                result.parked = outcome;
+                result.waiters = held.len();
+                result.parked_in = Some(parked_in);
+                result.memory = Some(memory);
+                drop(held);
+            }
+            Err(e) => {
+                let msg = format!("{name}: parking failed: {e:#}");
+                eprintln!("!!! {msg}");
+                self.report.notes.push(msg);
+                result.parked = Outcome::Skipped("parking failed (see notes)".into());
+            }
+        }
+        self.ledger_check(name, server, ok_total);
+        self.report.paused_flood = Some(result);
     }
 
     fn record_cells(
@@ -486,27 +686,12 @@ impl Bench {
                 Server::start(cmd, port, dir, Duration::from_secs(30))
             }
             ServerKind::Gatehouse => {
-                let config = dir.path().join("config.toml");
-                std::fs::write(&config, gatehouse_config(durability, classifier))
-                    .with_context(|| format!("writing {}", config.display()))?;
-                let mut cmd = Command::new(program);
-                cmd.arg("serve")
-                    .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-                    .arg(dir.path())
-                    .arg("--policy")
-                    .arg(self.root.join("bench/policy.toml"))
-                    .arg("--config")
-                    .arg(&config);
-                // The config file alone decides: no GATEHOUSE_* from the caller's environment.
-                for (key, _) in std::env::vars_os() {
-                    if key.to_string_lossy().starts_with("GATEHOUSE_") {
-                        cmd.env_remove(key);
-                    }
-                }
-                let mut server = Server::start(cmd, port, dir, Duration::from_secs(60))?;
-                server.token =
-                    Some(server.read_startup_file("agent.token", Duration::from_secs(10))?);
-                Ok(server)
+                drop(dir);
+                servers::start_gatehouse(
+                    program,
+                    &self.root.join("bench/policy.toml"),
+                    &gatehouse_config(durability, classifier),
+                )
             }
         }
     }

@@ -5,6 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::load::LoadResult;
+use crate::paused_flood::{self, Memory};
+use crate::sidecar_faults::{Sidecar, Tier2Counts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
@@ -148,10 +150,50 @@ pub struct Report {
     pub cells: Vec<Cell>,
     /// Without and with the saturated slow classifier (gatehouse, crash-safe, steady load).
     pub classifier: Option<(Outcome, Outcome)>,
+    /// The `sidecar-faults` scenario, the baseline first.
+    pub sidecar_faults: Vec<SidecarFaultRow>,
+    /// The `paused-flood` scenario.
+    pub paused_flood: Option<PausedFloodResult>,
     /// One line per server instance: ledger rows left after SIGKILL vs. checks answered.
     pub ledger_checks: Vec<String>,
     /// Loud warnings (a server that could not run) and error samples.
     pub notes: Vec<String>,
+}
+
+/// One sidecar of the `sidecar-faults` scenario: the steady load's figures and what `/metrics`
+/// said about tier 2 afterwards.
+#[derive(Debug, Clone)]
+pub struct SidecarFaultRow {
+    pub sidecar: Sidecar,
+    pub outcome: Outcome,
+    pub tier2: Option<Tier2Counts>,
+}
+
+/// The `paused-flood` scenario: the steady load on one daemon idle, then with the actions parked.
+#[derive(Debug, Clone)]
+pub struct PausedFloodResult {
+    pub idle: Outcome,
+    pub parked: Outcome,
+    pub memory: Option<Memory>,
+    /// Long-polls held open during the parked load.
+    pub waiters: usize,
+    pub parked_in: Option<std::time::Duration>,
+}
+
+impl Default for PausedFloodResult {
+    fn default() -> Self {
+        PausedFloodResult {
+            idle: Outcome::Skipped("not run".into()),
+            parked: Outcome::Skipped("not run".into()),
+            memory: None,
+            waiters: 0,
+            parked_in: None,
+        }
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn us(v: f64) -> String {
@@ -198,11 +240,17 @@ impl Report {
         let _ = writeln!(md, "# Gatehouse fast-path benchmark\n");
         let _ = writeln!(md, "{}\n", self.quiet);
         let _ = writeln!(md, "{}\n", self.settings);
-        for d in Durability::ALL {
-            self.durability_section(&mut md, d);
+        if !self.cells.is_empty() {
+            for d in Durability::ALL {
+                self.durability_section(&mut md, d);
+            }
         }
         self.classifier_section(&mut md);
-        self.targets_section(&mut md);
+        if !self.cells.is_empty() || self.classifier.is_some() {
+            self.targets_section(&mut md);
+        }
+        self.sidecar_faults_section(&mut md);
+        self.paused_flood_section(&mut md);
         if !self.ledger_checks.is_empty() {
             let _ = writeln!(
                 md,
@@ -320,6 +368,125 @@ impl Report {
         }
         if let (Some(a), Some(b)) = (without.summary(), with.summary()) {
             let _ = writeln!(md, "\np99 with / without: {}", ratio(b.p99_us, a.p99_us));
+        }
+        md.push('\n');
+    }
+
+    fn sidecar_faults_section(&self, md: &mut String) {
+        if self.sidecar_faults.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "## Faulty classifier sidecars (gatehouse, crash-safe, {})\n\n\
+             Ratios are against the run without a classifier (below 1 is better); restarts and \
+             scorings by outcome are the daemon's `/metrics` after the load.\n\n\
+             | sidecar | p50 µs | p99 µs | p99.9 µs | checks/s | errors | p50 ×base | p99 ×base | p99.9 ×base | restarts | scored | error | timeout | dropped |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            LoadKind::Steady.label()
+        );
+        let base = self
+            .sidecar_faults
+            .iter()
+            .find(|r| r.sidecar == Sidecar::None)
+            .and_then(|r| r.outcome.summary());
+        for row in &self.sidecar_faults {
+            let name = row.sidecar.label();
+            let tier2 = row.tier2.map_or_else(
+                || "– | – | – | – | –".to_owned(),
+                |t| {
+                    format!(
+                        "{} | {} | {} | {} | {}",
+                        t.restarts, t.scored, t.errors, t.timeouts, t.dropped
+                    )
+                },
+            );
+            match (&row.outcome, base) {
+                (Outcome::Measured(s), base) => {
+                    let r =
+                        |f: fn(&Summary) -> f64| base.map_or("–".into(), |b| ratio(f(s), f(b)));
+                    let _ = writeln!(
+                        md,
+                        "| {name} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {tier2} |",
+                        us(s.p50_us),
+                        us(s.p99_us),
+                        us(s.p999_us),
+                        s.throughput,
+                        s.errors,
+                        r(|s| s.p50_us),
+                        r(|s| s.p99_us),
+                        r(|s| s.p999_us),
+                    );
+                }
+                (Outcome::Skipped(why), _) => {
+                    let _ = writeln!(
+                        md,
+                        "| {name} | – | – | – | – | not run: {why} | – | – | – | {tier2} |"
+                    );
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    fn paused_flood_section(&self, md: &mut String) {
+        let Some(flood) = &self.paused_flood else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "## {} paused actions (gatehouse, crash-safe, {})\n\n\
+             One daemon: the load idle, then with the actions parked (`wait_ms: 0`) and {} \
+             long-polls held open on them.\n\n\
+             | daemon | RSS | p50 µs | p99 µs | p99.9 µs | checks/s | errors |\n\
+             |---|---:|---:|---:|---:|---:|---:|",
+            paused_flood::PARKED,
+            LoadKind::Steady.label(),
+            flood.waiters
+        );
+        let rss = |f: fn(&Memory) -> u64| flood.memory.map_or("–".into(), |m| mib(f(&m)));
+        for (name, outcome, memory) in [
+            ("idle", &flood.idle, rss(|m| m.idle)),
+            ("parked + long-polls", &flood.parked, rss(|m| m.waiting)),
+        ] {
+            match outcome {
+                Outcome::Measured(s) => {
+                    let _ = writeln!(
+                        md,
+                        "| {name} | {memory} | {} | {} | {} | {:.0} | {} |",
+                        us(s.p50_us),
+                        us(s.p99_us),
+                        us(s.p999_us),
+                        s.throughput,
+                        s.errors
+                    );
+                }
+                Outcome::Skipped(why) => {
+                    let _ = writeln!(md, "| {name} | {memory} | – | – | – | – | not run: {why} |");
+                }
+            }
+        }
+        if let (Some(idle), Some(parked)) = (flood.idle.summary(), flood.parked.summary()) {
+            let _ = writeln!(
+                md,
+                "\nparked / idle: p50 {}, p99 {}, p99.9 {}",
+                ratio(parked.p50_us, idle.p50_us),
+                ratio(parked.p99_us, idle.p99_us),
+                ratio(parked.p999_us, idle.p999_us)
+            );
+        }
+        if let (Some(m), Some(took)) = (flood.memory, flood.parked_in) {
+            let _ = writeln!(
+                md,
+                "\nParking took {took:.2?}. RSS idle {}, parked {}, with the long-polls {}, after the \
+                 load {}: {} bytes per paused action, {} bytes per held long-poll.",
+                mib(m.idle),
+                mib(m.parked),
+                mib(m.waiting),
+                mib(m.after_load),
+                m.per_parked(),
+                m.per_waiter(flood.waiters)
+            );
         }
         md.push('\n');
     }

@@ -162,6 +162,18 @@ impl Server {
         }
     }
 
+    /// The server's resident set size in bytes (`VmRSS` in `/proc/PID/status`).
+    pub fn rss_bytes(&self) -> Result<u64> {
+        let path = format!("/proc/{}/status", self.guard.pid);
+        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .with_context(|| format!("no VmRSS in {path}"))
+    }
+
     /// The last lines the server printed.
     pub fn log_tail(&self) -> String {
         let mut text = String::new();
@@ -179,6 +191,36 @@ impl Server {
         drop(guard);
         count_ledger_rows(dir.path())
     }
+}
+
+/// Starts `gatehouse serve` (`program`) on a free port over a fresh data directory, with `policy`
+/// and a config file holding `config`, and reads its agent token.
+pub fn start_gatehouse(program: &Path, policy: &Path, config: &str) -> Result<Server> {
+    let dir = tempfile::Builder::new()
+        .prefix("gatehouse-bench-")
+        .tempdir()
+        .context("creating a temp dir")?;
+    let port = free_port()?;
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    let mut cmd = Command::new(program);
+    cmd.arg("serve")
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path())
+        .arg("--policy")
+        .arg(policy)
+        .arg("--config")
+        .arg(&config_path);
+    // The config file alone decides: no GATEHOUSE_* from the caller's environment.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GATEHOUSE_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut server = Server::start(cmd, port, dir, Duration::from_secs(60))?;
+    server.token = Some(server.read_startup_file("agent.token", Duration::from_secs(10))?);
+    Ok(server)
 }
 
 /// The largest row count of any table with a `verdict` column in any SQLite database under `dir`.

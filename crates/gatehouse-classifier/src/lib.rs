@@ -145,6 +145,12 @@ pub trait Classifier: Send + Sync + 'static {
     /// Scores one action. The future should finish by `request.deadline` (with
     /// [`ClassifierError::Timeout`] if it must), and may be dropped at any point.
     fn score(&self, request: ScoreRequest) -> BoxFuture<'_, Result<Score, ClassifierError>>;
+
+    /// How many times the classifier's process was started again after it stopped (a sidecar);
+    /// 0 for classifiers that run in the daemon.
+    fn restarts(&self) -> u64 {
+        0
+    }
 }
 
 /// A shared classifier is a classifier, so `Arc<dyn Classifier>` can be passed where one is wanted.
@@ -155,6 +161,10 @@ impl<C: Classifier + ?Sized> Classifier for Arc<C> {
 
     fn score(&self, request: ScoreRequest) -> BoxFuture<'_, Result<Score, ClassifierError>> {
         (**self).score(request)
+    }
+
+    fn restarts(&self) -> u64 {
+        (**self).restarts()
     }
 }
 

@@ -192,7 +192,10 @@ impl App {
     }
 
     pub fn metrics_text(&self) -> String {
-        self.metrics.render(self.approvals.pending_count())
+        self.metrics.render(
+            self.approvals.pending_count(),
+            self.scoring.classifier_restarts(),
+        )
     }
 
     /// A fresh one-time dashboard login URL and when it expires.

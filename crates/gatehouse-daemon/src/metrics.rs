@@ -129,8 +129,9 @@ impl Metrics {
         .fetch_add(1, Relaxed);
     }
 
-    /// The Prometheus text exposition; `pending` is the number of actions waiting for a person.
-    pub fn render(&self, pending: usize) -> String {
+    /// The Prometheus text exposition; `pending` is the number of actions waiting for a person,
+    /// `classifier_restarts` how many times the sidecar classifier was started again.
+    pub fn render(&self, pending: usize, classifier_restarts: u64) -> String {
         let mut out = String::with_capacity(4096);
         let counter = |out: &mut String, name: &str, help: &str, samples: &[(&str, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -174,6 +175,12 @@ impl Metrics {
                 ("{outcome=\"timeout\"}", self.scoring_timeouts.load(Relaxed)),
                 ("{outcome=\"dropped\"}", self.scoring_dropped.load(Relaxed)),
             ],
+        );
+        counter(
+            &mut out,
+            "gatehouse_classifier_restarts_total",
+            "Times the sidecar classifier was started again after it stopped.",
+            &[("", classifier_restarts)],
         );
         counter(
             &mut out,

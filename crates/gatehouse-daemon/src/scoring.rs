@@ -92,6 +92,11 @@ impl Scoring {
         self.classifier.as_ref().map_or("none", |c| c.model())
     }
 
+    /// How many times the classifier's process has been restarted (a sidecar's; else 0).
+    pub fn classifier_restarts(&self) -> u64 {
+        self.classifier.as_ref().map_or(0, |c| c.restarts())
+    }
+
     pub fn enabled(&self) -> bool {
         self.classifier.is_some()
     }

@@ -15,7 +15,7 @@ mod support;
 use gatehouse_daemon::{Config, Daemon, Overrides};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Setup, TEST_POLICY, TestDaemon, allowed, rejected};
+use support::{Setup, TEST_POLICY, TestDaemon, allowed, paused, rejected};
 
 async fn health(daemon: &TestDaemon) -> Value {
     let (status, body) = daemon.get(&daemon.agent.clone(), "/healthz").await;
@@ -172,4 +172,158 @@ async fn a_full_disk_rejects_checks_degrades_health_and_recovers() {
         .await
         .unwrap();
     assert_eq!(report.entries as usize, allowed_before_full + 1);
+}
+
+// Faulty classifier sidecars (real child processes, the fixtures of gatehouse-classifier): the
+// fast path answers with the rules' verdict whatever the sidecar does, and what went wrong with
+// tier 2 is counted in /metrics and recorded on the action. The fast path's latency with these
+// sidecars is measured by the benchmark (`gatehouse-bench --scenario sidecar-faults`).
+
+/// A daemon whose classifier is the sidecar fixture `name` (run with `args`).
+async fn with_sidecar(name: &str, args: &[&str], edit: impl FnOnce(&mut Config)) -> TestDaemon {
+    let script = format!(
+        "{}/../gatehouse-classifier/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut command = vec!["python3".to_owned(), script];
+    command.extend(args.iter().map(|a| (*a).to_owned()));
+    Setup::default()
+        .config(|c| {
+            c.classifier.kind = "sidecar".into();
+            c.classifier.command = command;
+            edit(c);
+        })
+        .start()
+        .await
+}
+
+/// The value of one sample line of `/metrics`, e.g. `gatehouse_classifier_restarts_total`.
+fn metric(text: &str, sample: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
+}
+
+const DROPPED: &str = "gatehouse_classifier_scorings_total{outcome=\"dropped\"}";
+const RESTARTS: &str = "gatehouse_classifier_restarts_total";
+
+/// Sends a fast-path check and asserts the rules' verdict; returns the action id.
+async fn fast_check(daemon: &TestDaemon, allow: bool) -> String {
+    let (status, body) = daemon
+        .check(if allow { allowed() } else { rejected() })
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (verdict, rule) = if allow {
+        ("allow", "allow-ls")
+    } else {
+        ("reject", "reject-rm-rf")
+    };
+    assert_eq!(body["verdict"], verdict, "{body}");
+    assert_eq!(body["rule_id"], rule, "{body}");
+    assert_eq!(body["decided_by"], "rule", "{body}");
+    body["action_id"].as_str().unwrap().to_owned()
+}
+
+async fn settled_tier2(daemon: &TestDaemon, id: &str) -> Value {
+    daemon
+        .wait_for_action(id, |a| a["tier2_status"] != "pending")
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_sidecar_drops_scorings_past_the_cap_and_times_out_the_rest() {
+    // Answers after 10 s; a detached scoring gives up after 3 s, a paused one after 200 ms.
+    let daemon = with_sidecar("slow.py", &["10"], |c| {
+        c.classifier.max_detached = 1;
+        c.classifier.detached_timeout_ms = 3_000;
+        c.classifier.budget_ms = 200;
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(fast_check(&daemon, i % 2 == 0).await);
+    }
+    // One slot, held by the slow sidecar: the other three scorings are dropped at once.
+    let metrics = daemon.metrics().await;
+    assert_eq!(metric(&metrics, DROPPED), 3, "{metrics}");
+    for id in &ids[1..] {
+        let action = daemon.action(id).await;
+        assert_eq!(action["tier2_status"], "dropped", "{action}");
+    }
+    let action = settled_tier2(&daemon, &ids[0]).await;
+    assert_eq!(action["tier2_status"], "timeout", "{action}");
+    // A paused action goes on without its score once the budget runs out.
+    let (_, body) = daemon.check(paused(0)).await;
+    assert_eq!(body["verdict"], "pending", "{body}");
+    let action = daemon.action(body["action_id"].as_str().unwrap()).await;
+    assert_eq!(action["tier2_status"], "timeout", "{action}");
+    assert_eq!(metric(&daemon.metrics().await, RESTARTS), 0);
+    let timeouts = daemon.count("SELECT count(*) FROM scores WHERE status = 'timeout'");
+    assert_eq!(timeouts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_sidecar_is_restarted_and_its_lost_requests_recorded_as_errors() {
+    // Every run answers two requests, then exits on reading the third.
+    let daemon = with_sidecar("crash_every.py", &["3"], |_| {}).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let id = fast_check(&daemon, i % 2 == 1).await;
+        let action = settled_tier2(&daemon, &id).await;
+        statuses.push(action["tier2_status"].as_str().unwrap().to_owned());
+        if i == 3 {
+            // The fourth was answered by a second run of the sidecar.
+            assert_eq!(action["tier2"]["label"], "crashy", "{action}");
+            assert!(metric(&daemon.metrics().await, RESTARTS) >= 1);
+        }
+    }
+    assert_eq!(
+        statuses,
+        ["scored", "scored", "error", "scored", "scored", "error"]
+    );
+    let errors = daemon.count("SELECT count(*) FROM scores WHERE status = 'error'");
+    assert_eq!(errors, 2);
+    // The verdicts never waited for the crashes: every one was by the rules.
+    let by_rule = daemon.count("SELECT count(*) FROM actions WHERE decided_by = 'rule'");
+    assert_eq!(by_rule, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_sidecar_neither_blocks_the_fast_path_nor_loses_its_real_replies() {
+    let count_file = tempfile::NamedTempFile::new().unwrap();
+    let count_path = count_file.path().to_str().unwrap().to_owned();
+    let daemon = with_sidecar("babble.py", &["--count", &count_path], |_| {}).await;
+    // Let the flood get going before measuring anything: 200 000 junk lines.
+    let junk = || {
+        std::fs::read_to_string(&count_path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while junk() < 200_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sidecar flooded only {} lines",
+            junk()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for i in 0..20 {
+        let id = fast_check(&daemon, i % 2 == 0).await;
+        let action = settled_tier2(&daemon, &id).await;
+        assert_eq!(action["tier2_status"], "scored", "{action}");
+        assert_eq!(action["tier2"]["label"], "benign", "{action}");
+    }
+    let metrics = daemon.metrics().await;
+    assert_eq!(metric(&metrics, RESTARTS), 0, "{metrics}");
+    assert_eq!(
+        metric(
+            &metrics,
+            "gatehouse_classifier_scorings_total{outcome=\"scored\"}"
+        ),
+        20
+    );
+    eprintln!("the sidecar wrote {} junk lines meanwhile", junk());
 }

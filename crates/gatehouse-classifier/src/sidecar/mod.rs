@@ -17,8 +17,9 @@
 //! caller stopped waiting (its registration is removed when its future is dropped).
 //!
 //! *Boundary*: the sidecar is untrusted input. Reply lines are capped at
-//! [`MAX_REPLY_LINE_BYTES`], scores are checked, and lines that are not replies are logged (length
-//! and parse error only, as they may echo tool inputs) and ignored.
+//! [`MAX_REPLY_LINE_BYTES`], scores are checked, and lines that are not replies are ignored and
+//! logged (the parse error only, as they may echo tool inputs; at most one log line per 10 s with
+//! a count, so a sidecar flooding its stdout cannot flood the daemon's log).
 
 mod lines;
 mod wire;
@@ -202,6 +203,10 @@ impl Classifier for SidecarClassifier {
                 .unwrap_or(Err(ClassifierError::Timeout))
         })
     }
+
+    fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
 }
 
 /// What requests see of the supervisor.
@@ -281,43 +286,94 @@ impl Generation {
         self.pending().waiting.len()
     }
 
-    /// Handles one line from the sidecar's stdout.
-    fn deliver(&self, line: Line<'_>, default_model: &str) {
+    /// Handles one line from the sidecar's stdout; says what the line was if it was ignored.
+    fn deliver(&self, line: Line<'_>, default_model: &str) -> Option<Ignored> {
         if line.truncated {
             let error = ClassifierError::Protocol(format!(
                 "reply line is longer than {MAX_REPLY_LINE_BYTES} bytes"
             ));
-            match wire::find_id(line.bytes) {
-                Some(id) if self.resolve(id, Err(error)) => {}
-                id => tracing::warn!(?id, "ignoring an over-long line from the sidecar"),
-            }
-            return;
+            return match wire::find_id(line.bytes) {
+                Some(id) if self.resolve(id, Err(error)) => None,
+                _ => Some(Ignored::OverLong),
+            };
         }
         if line.bytes.iter().all(u8::is_ascii_whitespace) {
-            return;
+            return None;
         }
         match serde_json::from_slice::<WireReply>(line.bytes) {
             Ok(reply) => {
                 let id = reply.id;
-                if !self.resolve(id, reply.into_result(default_model)) {
-                    tracing::debug!(
-                        id,
-                        "ignoring a reply no request waits for (late or unknown id)"
-                    );
+                if self.resolve(id, reply.into_result(default_model)) {
+                    None
+                } else {
+                    Some(Ignored::Unasked)
                 }
             }
             Err(error) => {
                 let failure = ClassifierError::Protocol(format!("malformed reply: {error}"));
                 match wire::find_id(line.bytes) {
-                    Some(id) if self.resolve(id, Err(failure)) => {}
-                    _ => tracing::warn!(
-                        %error,
-                        bytes = line.bytes.len(),
-                        "ignoring a line from the sidecar that is not a reply"
-                    ),
+                    Some(id) if self.resolve(id, Err(failure)) => None,
+                    _ => Some(Ignored::NotAReply(error.to_string())),
                 }
             }
         }
+    }
+}
+
+/// A stdout line that answered no request.
+#[derive(Debug)]
+enum Ignored {
+    /// Longer than [`MAX_REPLY_LINE_BYTES`], with no readable `id` of a waiting request.
+    OverLong,
+    /// A well-formed reply for an id nobody waits for (late, after a timeout, or made up).
+    Unasked,
+    /// Not a reply: the parse error.
+    NotAReply(String),
+}
+
+/// Logs ignored stdout lines without letting a sidecar flood the daemon's log: the first one is
+/// logged, then at most one summary (with the count) per [`IGNORED_LOG_INTERVAL`].
+#[derive(Debug, Default)]
+struct IgnoredLog {
+    /// Ignored since the last log line.
+    unlogged: u64,
+    last_logged: Option<Instant>,
+}
+
+/// Least time between two log lines about ignored sidecar output.
+const IGNORED_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+impl IgnoredLog {
+    /// Counts one ignored line; logs it (with the count since the last log line) if it is time.
+    /// Returns the count logged, if it logged.
+    fn note(&mut self, ignored: Ignored, now: Instant) -> Option<u64> {
+        self.unlogged += 1;
+        if self
+            .last_logged
+            .is_some_and(|at| now.duration_since(at) < IGNORED_LOG_INTERVAL)
+        {
+            return None;
+        }
+        let count = std::mem::take(&mut self.unlogged);
+        self.last_logged = Some(now);
+        match ignored {
+            // A late reply is normal after a timeout: not worth a warning.
+            Ignored::Unasked => tracing::debug!(
+                count,
+                "ignoring replies no request waits for (late or unknown ids)"
+            ),
+            Ignored::OverLong => tracing::warn!(
+                count,
+                "ignoring over-long lines from the sidecar (this one and any since the last report)"
+            ),
+            // Only the parse error: the line may echo tool inputs.
+            Ignored::NotAReply(error) => tracing::warn!(
+                %error,
+                count,
+                "ignoring lines from the sidecar that are not replies (this one and any since the last report)"
+            ),
+        }
+        Some(count)
     }
 }
 
@@ -443,8 +499,11 @@ async fn read_replies(
     model: Arc<str>,
 ) -> io::Result<()> {
     let mut lines = LineReader::new(BufReader::new(stdout), MAX_REPLY_LINE_BYTES);
+    let mut ignored = IgnoredLog::default();
     while let Some(line) = lines.next_line().await? {
-        generation.deliver(line, &model);
+        if let Some(what) = generation.deliver(line, &model) {
+            ignored.note(what, Instant::now());
+        }
     }
     Ok(())
 }
@@ -584,6 +643,26 @@ mod tests {
         assert_eq!(backoff.next_delay(), MAX_BACKOFF);
         backoff.served(MAX_BACKOFF);
         assert_eq!(backoff.next_delay(), INITIAL_BACKOFF);
+    }
+
+    #[test]
+    fn ignored_lines_are_logged_once_per_interval_with_their_count() {
+        let mut log = IgnoredLog::default();
+        let t0 = Instant::now();
+        let junk = || Ignored::NotAReply("expected value".into());
+        assert_eq!(log.note(junk(), t0), Some(1));
+        for i in 0..100_000 {
+            let at = t0 + IGNORED_LOG_INTERVAL * i / 100_000;
+            assert_eq!(log.note(junk(), at), None);
+        }
+        assert_eq!(
+            log.note(Ignored::OverLong, t0 + IGNORED_LOG_INTERVAL),
+            Some(100_001)
+        );
+        assert_eq!(
+            log.note(Ignored::Unasked, t0 + IGNORED_LOG_INTERVAL * 2),
+            Some(1)
+        );
     }
 
     #[test]
