@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the browser end-to-end tests need on a fresh Debian machine:
-# Debian's Chromium (Playwright's own browser download is not used) and the
+# Installs what the browser end-to-end tests and the fuzz smoke run need on a fresh Debian
+# machine: cargo-fuzz, Debian's Chromium (Playwright's own browser download is not used) and the
 # pinned npm packages of tests/e2e (and bench/peer, if present).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
@@ -12,6 +12,11 @@ if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+fi
+
+# cargo-fuzz for the fuzz smoke run (scripts/fuzz.sh); building it takes about 30 s on 2 cores.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
 fi
 
 if ! command -v npm >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test Gatehouse has, on a fresh Debian machine or a developer's: installs what the
 # tests need (Chromium, npm packages), checks formatting, lints and crate boundaries, runs the
-# Rust tests, the browser end-to-end tests and a quick benchmark smoke run.
+# Rust tests, a fuzz smoke run, the browser end-to-end tests and a quick benchmark smoke run.
 #
 # Usage: scripts/test.sh            everything (what CI runs)
 #        GATEHOUSE_SKIP_BENCH=1 scripts/test.sh    everything but the benchmark smoke run
@@ -34,6 +34,9 @@ echo "ok"
 
 step "rust tests"
 cargo test --workspace --locked
+
+step "fuzz smoke run (each target ${GATEHOUSE_FUZZ_SECONDS:-20} s, stable toolchain)"
+scripts/fuzz.sh "${GATEHOUSE_FUZZ_SECONDS:-20}"
 
 step "browser end-to-end tests (headless Chromium)"
 cargo build -p gatehouse --locked

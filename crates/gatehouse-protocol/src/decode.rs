@@ -320,6 +320,20 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("input.a\0"));
     }
 
+    /// Found by the `check_decode` fuzzer (crash-29cc71e8): without serde_json's
+    /// `float_roundtrip` a long integer literal parsed one ULP away from the number written,
+    /// so the action recorded and judged was not quite the one sent.
+    #[test]
+    fn fuzz_crash_29cc71e8_numbers_decode_exactly_as_written() {
+        let written = "244444444444444444444444444444444444444444444444444444444444444444444444";
+        let body = format!(r#"{{"tool":"T","input":{{"n":{written}}}}}"#);
+        let request = decode_check_request(body.as_bytes()).unwrap();
+        let exact: f64 = written.parse().unwrap();
+        assert_eq!(request.input["n"].as_f64(), Some(exact));
+        let again = decode_check_request(&serde_json::to_vec(&request).unwrap()).unwrap();
+        assert_eq!(again, request);
+    }
+
     #[test]
     fn equal_keys_in_different_objects_are_fine() {
         let body = r#"{"tool":"T","input":{"a":{"a":1},"b":[{"a":1},{"a":2}]}}"#;
