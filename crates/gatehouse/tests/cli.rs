@@ -120,6 +120,22 @@ fn a_paused_check_from_the_cli_is_approved_from_the_cli() {
     };
     let approved = served.run(&["approve", &id, "--note", "ok from the cli"]);
     assert!(approved.status.success(), "{approved:?}");
+    // It shows the action it approves (escaped), and approves that one by its hash.
+    let shown = String::from_utf8_lossy(&approved.stderr);
+    assert!(
+        shown.contains("approving: ") && shown.contains(&id) && !shown.contains('\u{1b}'),
+        "{shown}"
+    );
+    let bound: bool = rusqlite::Connection::open(served.data_dir.join("ledger.db"))
+        .unwrap()
+        .query_row(
+            "SELECT d.action_hash IS NOT NULL AND d.action_hash = a.action_hash
+             FROM decisions d JOIN actions a ON a.id = d.action_id WHERE a.id = ?1",
+            [&id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(bound, "the decision carries the action's own hash");
     let status = wait_with_limit(&mut waiting, Duration::from_secs(10));
     let mut out = String::new();
     std::io::Read::read_to_string(&mut waiting.stdout.take().unwrap(), &mut out).unwrap();
