@@ -13,14 +13,23 @@ pub const BUILTIN_DEVELOPER_TOML: &str = include_str!("../policies/developer.tom
 /// `builtin:strict`: read-only tools and read-only shell commands allowed, everything else paused.
 pub const BUILTIN_STRICT_TOML: &str = include_str!("../policies/strict.toml");
 
+/// `builtin:observe`: `builtin:developer` in observe mode (allows, records what it would do).
+pub const BUILTIN_OBSERVE_TOML: &str = include_str!("../policies/observe.toml");
+
 /// The names `include = [...]` accepts.
-pub const NAMES: &[&str] = &["builtin:developer", "builtin:strict", "builtin:default"];
+pub const NAMES: &[&str] = &[
+    "builtin:developer",
+    "builtin:strict",
+    "builtin:observe",
+    "builtin:default",
+];
 
 /// The TOML source of a builtin policy by name.
 pub fn source(name: &str) -> Option<&'static str> {
     match name {
         "builtin:developer" | "builtin:default" => Some(BUILTIN_DEVELOPER_TOML),
         "builtin:strict" => Some(BUILTIN_STRICT_TOML),
+        "builtin:observe" => Some(BUILTIN_OBSERVE_TOML),
         _ => None,
     }
 }

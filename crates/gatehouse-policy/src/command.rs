@@ -208,7 +208,10 @@ impl CommandCondition {
                 return Err("redirects_outside");
             }
         }
-        for (set, want_write, key) in [(&self.writes, true, "writes"), (&self.reads, false, "reads")] {
+        for (set, want_write, key) in [
+            (&self.writes, true, "writes"),
+            (&self.reads, false, "reads"),
+        ] {
             let Some(set) = set else { continue };
             let hit = command
                 .redirects

@@ -24,6 +24,7 @@ mod builtin;
 mod command;
 mod diagnostic;
 mod effect;
+mod explain;
 mod load;
 mod matcher;
 mod network;
@@ -31,10 +32,15 @@ mod paths;
 mod policy;
 pub mod shell;
 
-pub use builtin::{BUILTIN_DEFAULT_TOML, BUILTIN_DEVELOPER_TOML, BUILTIN_STRICT_TOML};
+pub use builtin::{
+    BUILTIN_DEFAULT_TOML, BUILTIN_DEVELOPER_TOML, BUILTIN_OBSERVE_TOML, BUILTIN_STRICT_TOML,
+};
 pub use command::{NoResolver, PathResolver};
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use effect::Effect;
+pub use explain::{
+    ExplainedCommand, ExplainedLine, ExplainedVerdict, Explanation, RuleTrace,
+};
 pub use policy::{ActionRef, Evaluation, Policy};
 
 impl Policy {

@@ -19,12 +19,14 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::command::{CommandCondition, Root};
-use crate::network::{DEFAULT_NETWORK_POINTERS, HostSet, UrlCondition};
-use crate::paths::{DEFAULT_PATH_POINTERS, PathCondition};
 use crate::diagnostic::{Diagnostics, PolicyError};
 use crate::effect::Effect;
 use crate::matcher::REGEX_SIZE_LIMIT;
-use crate::matcher::{ArgMatcher, ArgTest, Comparison, JsonPointer, NameSet, Numeric, compile_glob};
+use crate::matcher::{
+    ArgMatcher, ArgTest, Comparison, JsonPointer, NameSet, Numeric, compile_glob,
+};
+use crate::network::{DEFAULT_NETWORK_POINTERS, HostSet, UrlCondition};
+use crate::paths::{DEFAULT_PATH_POINTERS, PathCondition};
 use crate::policy::{
     ArgGroup, ArgSets, Condition, GroupSet, Policy, ProgramIndex, Rule, ShellSettings, ToolIndex,
     default_reason, precedence_order,
@@ -644,7 +646,9 @@ impl Loader<'_> {
                     DeValue::Integer(integer) => {
                         match i64::from_str_radix(integer.as_str(), integer.radix()) {
                             Ok(priority) => draft.priority = priority,
-                            Err(_) => self.report(value.span(), "`priority` does not fit in 64 bits"),
+                            Err(_) => {
+                                self.report(value.span(), "`priority` does not fit in 64 bits")
+                            }
                         }
                     }
                     other => self.report(
@@ -817,7 +821,10 @@ impl Loader<'_> {
         let Some(table) = value.get_ref().as_table() else {
             self.report(
                 value.span(),
-                format!("`{key}` must be a table, found {}", value.get_ref().type_str()),
+                format!(
+                    "`{key}` must be a table, found {}",
+                    value.get_ref().type_str()
+                ),
             );
             return None;
         };
@@ -857,7 +864,9 @@ impl Loader<'_> {
             } else {
                 self.report(
                     span,
-                    format!("`{root}` is not a root; use \"cwd\", an absolute path or a path under ~"),
+                    format!(
+                        "`{root}` is not a root; use \"cwd\", an absolute path or a path under ~"
+                    ),
                 );
             }
         }
@@ -894,7 +903,10 @@ impl Loader<'_> {
                 _ => self.unknown_key(key, "in a path condition", PATH_KEYS, ""),
             }
         }
-        if condition.globs.is_none() && condition.within.is_empty() && condition.outside.is_empty() {
+        if !["glob", "within", "outside"]
+            .iter()
+            .any(|key| table.contains_key(*key))
+        {
             self.report(
                 value.span(),
                 "a path condition needs `glob`, `within` or `outside`",
@@ -936,7 +948,7 @@ impl Loader<'_> {
                 _ => self.unknown_key(key, "in a url condition", URL_KEYS, ""),
             }
         }
-        if condition.hosts.is_none() && condition.schemes.is_none() {
+        if !table.contains_key("host") && !table.contains_key("scheme") {
             self.report(value.span(), "a url condition needs `host` or `scheme`");
             return None;
         }
@@ -1239,7 +1251,10 @@ impl Loader<'_> {
                 other => {
                     self.report(
                         value.span(),
-                        format!("`exists` must be `true` or `false`, found {}", other.type_str()),
+                        format!(
+                            "`exists` must be `true` or `false`, found {}",
+                            other.type_str()
+                        ),
                     );
                     None
                 }

@@ -87,6 +87,11 @@ impl HostSet {
             self.any = true;
             return Ok(());
         }
+        if pattern.contains("://") {
+            return Err(format!(
+                "`{pattern}` is not a host: write the host alone (\"github.com\"); schemes go in `url = {{ scheme = [...] }}`"
+            ));
+        }
         if let Some((address, bits)) = pattern.split_once('/') {
             let address: IpAddr = address
                 .trim_start_matches('[')
@@ -177,7 +182,10 @@ fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 
 /// Reads a host as an `http` client would: `0x7f.1` and `2130706433` are 127.0.0.1.
 pub(crate) fn parse_host(text: &str) -> Option<Host> {
-    if text.is_empty() || text.contains(['/', '?', '#', '@', '\\']) || text.chars().any(char::is_whitespace) {
+    if text.is_empty()
+        || text.contains(['/', '?', '#', '@', '\\'])
+        || text.chars().any(char::is_whitespace)
+    {
         return None;
     }
     let url = url::Url::parse(&format!("http://{text}/")).ok()?;
@@ -206,10 +214,7 @@ fn endpoint_of_url(text: &str) -> Option<Endpoint> {
     }
     let scheme = scheme.to_ascii_lowercase();
     // The authority ends at the first `/`, `?` or `#` (and `\` for special schemes).
-    let authority = rest
-        .split(['/', '?', '#', '\\'])
-        .next()
-        .unwrap_or_default();
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or_default();
     // Userinfo ends at the last `@`: `http://localhost@evil.com` goes to evil.com.
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     Some(Endpoint {
@@ -248,7 +253,12 @@ fn endpoint_of_bare(text: &str, scheme: &str, scp_like: bool) -> Endpoint {
     } else if scp_like {
         without_user.split(':').next().unwrap_or_default()
     } else {
-        strip_port(without_user.split(['/', '?', '#']).next().unwrap_or_default())
+        strip_port(
+            without_user
+                .split(['/', '?', '#'])
+                .next()
+                .unwrap_or_default(),
+        )
     };
     Endpoint {
         scheme: Some(scheme.to_owned()),
@@ -257,7 +267,10 @@ fn endpoint_of_bare(text: &str, scheme: &str, scp_like: bool) -> Endpoint {
 }
 
 /// The endpoints at `pointers` in a tool's input: URLs, or bare hosts (with no scheme).
-pub(crate) fn endpoints_of_input(pointers: &[JsonPointer], input: &Map<String, Value>) -> Vec<Endpoint> {
+pub(crate) fn endpoints_of_input(
+    pointers: &[JsonPointer],
+    input: &Map<String, Value>,
+) -> Vec<Endpoint> {
     pointers
         .iter()
         .filter_map(|pointer| match pointer.resolve(input) {
@@ -280,7 +293,9 @@ const SSH_VALUE_OPTIONS: &[&str] = &[
     "-Q", "-R", "-S", "-W", "-w",
 ];
 /// Options of netcat-family commands that take a value.
-const NC_VALUE_OPTIONS: &[&str] = &["-i", "-I", "-O", "-p", "-q", "-s", "-T", "-V", "-w", "-x", "-X", "-P", "-M", "-m"];
+const NC_VALUE_OPTIONS: &[&str] = &[
+    "-i", "-I", "-O", "-p", "-q", "-s", "-T", "-V", "-w", "-x", "-X", "-P", "-M", "-m",
+];
 
 /// The operands of a command, skipping the values of `value_options` (for programs whose
 /// options the shell normaliser does not know).
@@ -355,12 +370,22 @@ pub(crate) fn endpoints_of_command(command: &SimpleCommand) -> Vec<Endpoint> {
             .collect(),
         "git" => {
             let mut positionals = command.positionals();
-            let remote = positionals.next().and_then(|w| w.text.as_deref()).is_some_and(|sub| {
-                matches!(
-                    sub,
-                    "clone" | "fetch" | "pull" | "push" | "remote" | "ls-remote" | "submodule" | "archive"
-                )
-            });
+            let remote = positionals
+                .next()
+                .and_then(|w| w.text.as_deref())
+                .is_some_and(|sub| {
+                    matches!(
+                        sub,
+                        "clone"
+                            | "fetch"
+                            | "pull"
+                            | "push"
+                            | "remote"
+                            | "ls-remote"
+                            | "submodule"
+                            | "archive"
+                    )
+                });
             if !remote {
                 return Vec::new();
             }
@@ -400,7 +425,9 @@ fn socat_endpoint(text: &str) -> Option<Endpoint> {
         return None;
     }
     let host = if rest.starts_with('[') {
-        rest.find(']').and_then(|end| rest.get(..=end)).unwrap_or(rest)
+        rest.find(']')
+            .and_then(|end| rest.get(..=end))
+            .unwrap_or(rest)
     } else {
         rest.split([':', ',']).next().unwrap_or_default()
     };
@@ -481,7 +508,13 @@ mod tests {
 
     #[test]
     fn domains_match_by_suffix_ips_by_cidr() {
-        let set = hosts(&["github.com", "10.0.0.0/8", "::1", "fd00::/8", "169.254.169.254"]);
+        let set = hosts(&[
+            "github.com",
+            "10.0.0.0/8",
+            "::1",
+            "fd00::/8",
+            "169.254.169.254",
+        ]);
         let cases = [
             ("github.com", true),
             ("api.github.com", true),
@@ -517,23 +550,39 @@ mod tests {
             ("http://evil.com\\@github.com/", "http://evil.com"),
         ];
         for (text, expected) in cases {
-            assert_eq!(endpoint_of_url(text).unwrap().describe(), expected, "{text}");
+            assert_eq!(
+                endpoint_of_url(text).unwrap().describe(),
+                expected,
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn commands_name_their_endpoints() {
         let cases: &[(&str, &[&str])] = &[
-            ("curl -fsSL https://sh.rustup.rs -o x", &["https://sh.rustup.rs"]),
+            (
+                "curl -fsSL https://sh.rustup.rs -o x",
+                &["https://sh.rustup.rs"],
+            ),
             ("curl example.com/x", &["http://example.com"]),
             ("wget -q http://0x7f.1/", &["http://127.0.0.1"]),
-            ("ssh -i key -p 22 dev@build.example.com uptime", &["ssh://build.example.com"]),
+            (
+                "ssh -i key -p 22 dev@build.example.com uptime",
+                &["ssh://build.example.com"],
+            ),
             ("scp ./a.txt user@host.io:/tmp/", &["ssh://host.io"]),
             ("rsync -a src/ backup.lan:/srv/", &["ssh://backup.lan"]),
             ("nc -w 3 10.0.0.5 4444", &["tcp://10.0.0.5"]),
             ("socat - TCP:evil.io:443", &["tcp://evil.io"]),
-            ("git clone git@github.com:org/repo.git", &["ssh://github.com"]),
-            ("git remote add up https://gitlab.com/x/y", &["https://gitlab.com"]),
+            (
+                "git clone git@github.com:org/repo.git",
+                &["ssh://github.com"],
+            ),
+            (
+                "git remote add up https://gitlab.com/x/y",
+                &["https://gitlab.com"],
+            ),
             ("git show HEAD:src/a.rs", &[]),
             ("git push origin main", &[]),
             ("echo https://evil.com", &[]),
@@ -563,9 +612,17 @@ mod tests {
         let evil = endpoint_of_url("https://evil.io").unwrap();
         assert!(condition.check(&[docs.clone()], Effect::Allow).is_ok());
         assert!(condition.check(&[plain.clone()], Effect::Allow).is_err());
-        assert!(condition.check(&[docs.clone(), evil.clone()], Effect::Allow).is_err());
+        assert!(
+            condition
+                .check(&[docs.clone(), evil.clone()], Effect::Allow)
+                .is_err()
+        );
         assert!(condition.check(&[], Effect::Allow).is_err());
         assert!(condition.check(&[evil, docs], Effect::Reject).is_ok());
-        assert!(condition.check(&[Endpoint::unknown()], Effect::Reject).is_err());
+        assert!(
+            condition
+                .check(&[Endpoint::unknown()], Effect::Reject)
+                .is_err()
+        );
     }
 }

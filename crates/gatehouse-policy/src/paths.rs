@@ -82,7 +82,9 @@ impl PathCondition {
     ) -> Result<(), &'static str> {
         // A shell command without paths works in its directory; a file tool without one names
         // nothing this condition can judge.
-        if paths.items.is_empty() && !(paths.shell && self.globs.is_none() && self.outside.is_empty()) {
+        if paths.items.is_empty()
+            && !(paths.shell && self.globs.is_none() && self.outside.is_empty())
+        {
             return Err("path");
         }
         let allow = effect == Effect::Allow;
@@ -105,9 +107,9 @@ impl PathCondition {
                 // Every path, as written, matches (in some variant), and resolves.
                 resolved.iter().all(|item| {
                     item.as_ref().is_some_and(|variants| {
-                        variants.iter().any(|s| {
-                            !s.unresolved && s.written.iter().any(|w| glob_hit(globs, w))
-                        })
+                        variants
+                            .iter()
+                            .any(|s| !s.unresolved && s.written.iter().any(|w| glob_hit(globs, w)))
                     })
                 })
             } else {
@@ -195,7 +197,12 @@ mod tests {
         }
     }
 
-    fn check(condition: &PathCondition, path: &str, effect: Effect, resolver: &dyn PathResolver) -> bool {
+    fn check(
+        condition: &PathCondition,
+        path: &str,
+        effect: Effect,
+        resolver: &dyn PathResolver,
+    ) -> bool {
         let cx = Context::new(Some("/w/p"), resolver);
         let paths = Paths {
             items: vec![Some(path)],
@@ -222,10 +229,19 @@ mod tests {
         ];
         for (path, with_fake, expected) in cases {
             let resolver: &dyn PathResolver = if with_fake { &Fake } else { &NoResolver };
-            assert_eq!(check(&secrets, path, Effect::Reject, resolver), expected, "{path}");
+            assert_eq!(
+                check(&secrets, path, Effect::Reject, resolver),
+                expected,
+                "{path}"
+            );
         }
         // Without a resolver, `/home/me/...` is not known to be `~/...`.
-        assert!(!check(&secrets, "/home/me/.ssh/id_rsa", Effect::Reject, &NoResolver));
+        assert!(!check(
+            &secrets,
+            "/home/me/.ssh/id_rsa",
+            Effect::Reject,
+            &NoResolver
+        ));
     }
 
     #[test]
@@ -235,7 +251,12 @@ mod tests {
             ..PathCondition::default()
         };
         assert!(check(&project, "src/main.rs", Effect::Allow, &Fake));
-        assert!(check(&project, "/w/p/src/../Cargo.toml", Effect::Allow, &Fake));
+        assert!(check(
+            &project,
+            "/w/p/src/../Cargo.toml",
+            Effect::Allow,
+            &Fake
+        ));
         assert!(!check(&project, "../other/x", Effect::Allow, &Fake));
         // Written inside, canonically outside.
         assert!(!check(&project, "link/config", Effect::Allow, &Fake));
@@ -254,7 +275,12 @@ mod tests {
             ..PathCondition::default()
         };
         assert!(check(&allow_glob, "docs/a.md", Effect::Allow, &Fake));
-        assert!(!check(&allow_glob, "docs/../src/a.rs", Effect::Allow, &Fake));
+        assert!(!check(
+            &allow_glob,
+            "docs/../src/a.rs",
+            Effect::Allow,
+            &Fake
+        ));
     }
 
     #[test]
@@ -278,6 +304,9 @@ mod tests {
             items: vec![None],
             shell: true,
         };
-        assert_eq!(within.check(&unknown, Effect::Allow, &cx), Err("path.within"));
+        assert_eq!(
+            within.check(&unknown, Effect::Allow, &cx),
+            Err("path.within")
+        );
     }
 }

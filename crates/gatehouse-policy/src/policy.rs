@@ -345,11 +345,7 @@ impl Policy {
         }
         Evaluation {
             effect: Effect::Allow,
-            reason: format!(
-                "observe mode: would {}: {}",
-                verdict.effect, verdict.reason
-            )
-            .into(),
+            reason: format!("observe mode: would {}: {}", verdict.effect, verdict.reason).into(),
             rule_id: verdict.rule_id,
             observed: Some(verdict.effect),
         }
@@ -700,7 +696,7 @@ impl Policy {
 }
 
 /// Whether the strings of `input` (keys and values) add up to more than `limit` bytes.
-fn input_exceeds(input: &Map<String, Value>, limit: usize) -> bool {
+pub(crate) fn input_exceeds(input: &Map<String, Value>, limit: usize) -> bool {
     fn walk(value: &Value, budget: &mut usize) -> bool {
         match value {
             Value::String(text) => spend(text.len(), budget),
@@ -731,13 +727,15 @@ fn input_exceeds(input: &Map<String, Value>, limit: usize) -> bool {
 pub(crate) fn precedence_order(rules: &[Rule]) -> Box<[usize]> {
     let mut order: Vec<usize> = (0..rules.len()).collect();
     order.sort_by_key(|&index| {
-        rules.get(index).map_or((u8::MAX, std::cmp::Reverse(0), index), |rule| {
-            (
-                2 - rule.effect.strength(),
-                std::cmp::Reverse(rule.priority),
-                index,
-            )
-        })
+        rules
+            .get(index)
+            .map_or((u8::MAX, std::cmp::Reverse(0), index), |rule| {
+                (
+                    2 - rule.effect.strength(),
+                    std::cmp::Reverse(rule.priority),
+                    index,
+                )
+            })
     });
     order.into_boxed_slice()
 }

@@ -404,6 +404,664 @@ fn shell_tools_and_pointers_are_configurable() {
     );
 }
 
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("object expected, got {other}"),
+    }
+}
+
+/// Each case: one matcher (TOML), an input, whether an allow rule holding it matches.
+#[test]
+fn in_numeric_and_exists_matchers() {
+    let cases: &[(&str, Value, bool)] = &[
+        (
+            r#"{ pointer = "/env", in = ["staging", "dev"] }"#,
+            json!({"env": "dev"}),
+            true,
+        ),
+        (
+            r#"{ pointer = "/env", in = ["staging", "dev"] }"#,
+            json!({"env": "prod"}),
+            false,
+        ),
+        (
+            r#"{ pointer = "/n", in = [1, 2] }"#,
+            json!({"n": 2.0}),
+            true,
+        ),
+        (
+            r#"{ pointer = "/n", in = [1, 2] }"#,
+            json!({"n": "2"}),
+            false,
+        ),
+        (
+            r#"{ pointer = "/amount", gt = 500 }"#,
+            json!({"amount": 500.01}),
+            true,
+        ),
+        (
+            r#"{ pointer = "/amount", gt = 500 }"#,
+            json!({"amount": 500}),
+            false,
+        ),
+        (
+            r#"{ pointer = "/amount", ge = 500 }"#,
+            json!({"amount": 500}),
+            true,
+        ),
+        (
+            r#"{ pointer = "/amount", lt = 0.5 }"#,
+            json!({"amount": 0.25}),
+            true,
+        ),
+        (
+            r#"{ pointer = "/amount", le = -1 }"#,
+            json!({"amount": -1}),
+            true,
+        ),
+        // Numeric strings compare by value; anything else never matches.
+        (
+            r#"{ pointer = "/amount", gt = 500 }"#,
+            json!({"amount": "1200"}),
+            true,
+        ),
+        (
+            r#"{ pointer = "/amount", gt = 500 }"#,
+            json!({"amount": "1.2e3"}),
+            true,
+        ),
+        (
+            r#"{ pointer = "/amount", gt = 500 }"#,
+            json!({"amount": "$1200"}),
+            false,
+        ),
+        (
+            r#"{ pointer = "/amount", gt = 500 }"#,
+            json!({"amount": " 1200"}),
+            false,
+        ),
+        (
+            r#"{ pointer = "/amount", gt = 500 }"#,
+            json!({"amount": "0x4b0"}),
+            false,
+        ),
+        (
+            r#"{ pointer = "/amount", gt = 500 }"#,
+            json!({"amount": true}),
+            false,
+        ),
+        (r#"{ pointer = "/amount", gt = 500 }"#, json!({}), false),
+        // Big integers keep every digit.
+        (
+            r#"{ pointer = "/n", gt = 9007199254740992 }"#,
+            json!({"n": 9_007_199_254_740_993_u64}),
+            true,
+        ),
+        (
+            r#"{ pointer = "/to", exists = true }"#,
+            json!({"to": null}),
+            true,
+        ),
+        (r#"{ pointer = "/to", exists = true }"#, json!({}), false),
+        (r#"{ pointer = "/to", exists = false }"#, json!({}), true),
+        (
+            r#"{ pointer = "/to", exists = false }"#,
+            json!({"to": "x"}),
+            false,
+        ),
+    ];
+    for (matcher, input, expected) in cases {
+        let policy = load(&format!(
+            "[[rules]]\nid = \"r\"\neffect = \"allow\"\nargs = [{matcher}]\n"
+        ));
+        let got = verdict(&policy, "pay", input.clone(), None).0 == Effect::Allow;
+        assert_eq!(got, *expected, "{matcher} on {input}");
+    }
+}
+
+#[test]
+fn new_condition_mistakes_are_reported_with_positions() {
+    // (rule line, the text the problem is pinned to, message)
+    let cases: &[(&str, &str, &str)] = &[
+        (r#"args = [{ pointer = "/a", gt = "500" }]"#, r#""500""#, "`gt` must be a number"),
+        (r#"args = [{ pointer = "/a", in = [] }]"#, "[]", "`in` must be a non-empty array"),
+        (r#"args = [{ pointer = "/a", in = "x" }]"#, r#""x""#, "`in` must be a non-empty array of values, found string"),
+        (r#"args = [{ pointer = "/a", exists = 1 }]"#, "1 ", "`exists` must be `true` or `false`"),
+        (r#"args = [{ pointer = "/a", le = nan }]"#, "nan", "`nan` and `inf`"),
+        (r#"args = [{ pointer = "/a", lt = 1, gt = 2 }]"#, "gt", "has both `lt` and `gt`"),
+        ("priority = \"high\"", "\"high\"", "`priority` must be an integer"),
+        (r#"path = { within = "project" }"#, r#""project""#, "`project` is not a root"),
+        (r#"path = { glob = "[" }"#, r#""[""#, "invalid glob"),
+        (r#"path = { deep = true }"#, "deep", "unknown key `deep` in a path condition"),
+        (r#"path = {}"#, "{}", "a path condition needs `glob`, `within` or `outside`"),
+        (r#"host = ["github.com", "10.0.0.0/33"]"#, r#""10.0.0.0/33""#, "prefix length must be 0 to 32"),
+        (r#"host = ["https://github.com"]"#, r#""https"#, "is not a host"),
+        (r#"url = { scheme = 1 }"#, "1 ", "`scheme` must be a string or a non-empty array"),
+    ];
+    for (line, at, needle) in cases {
+        let source = format!("[[rules]]\nid = \"r\"\neffect = \"reject\"\n{line}\n");
+        let error = Policy::from_toml(&source).unwrap_err();
+        let found = error
+            .diagnostics
+            .iter()
+            .find(|d| d.message.contains(needle))
+            .unwrap_or_else(|| panic!("{line}: {error}"));
+        let column = line.find(at).unwrap() + 1;
+        assert_eq!((found.line, found.column), (4, column), "{line}: {error}");
+    }
+    let error = Policy::from_toml("mode = \"audit\"\n").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "line 1, column 8: invalid mode `audit`; expected `enforce` or `observe`"
+    );
+    let error = Policy::from_toml("[paths]\npointers = [\"file\"]\n").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("line 2, column 13: pointer `file` must start with '/'"),
+        "{error}"
+    );
+}
+
+/// Priority orders rules within one effect: which rule is reported. It never crosses effects.
+#[test]
+fn priority_orders_rules_within_an_effect_only() {
+    let policy = load(
+        r#"
+        [[rules]]
+        id = "pause-network"
+        effect = "pause"
+        command = { program = "curl" }
+
+        [[rules]]
+        id = "pause-secrets"
+        effect = "pause"
+        priority = 10
+        reason = "names a secret"
+        command = { arg = "*/.netrc" }
+
+        [[rules]]
+        id = "allow-everything"
+        effect = "allow"
+        priority = 1000000
+        tool = "Bash"
+
+        [[rules]]
+        id = "reject-rm"
+        effect = "reject"
+        priority = -5
+        command = { program = "rm" }
+        "#,
+    );
+    let cases = [
+        ("curl https://x.io", Effect::Pause, "pause-network"),
+        (
+            "curl -K ~/.netrc https://x.io",
+            Effect::Pause,
+            "pause-secrets",
+        ),
+        // Across simple commands too: the higher-priority pause is the one reported.
+        (
+            "curl https://x.io; cat ~/.netrc",
+            Effect::Pause,
+            "pause-secrets",
+        ),
+        ("rm x", Effect::Reject, "reject-rm"),
+        ("ls", Effect::Allow, "allow-everything"),
+    ];
+    for (command, effect, rule) in cases {
+        let (got, id) = verdict(&policy, "Bash", json!({ "command": command }), Some(CWD));
+        assert_eq!((got, id.as_deref()), (effect, Some(rule)), "{command}");
+    }
+}
+
+/// The file tools' paths and the shell's file arguments alike, `~`/`cwd`/`..` resolved.
+#[test]
+fn path_conditions_cover_file_tools_and_shell_arguments() {
+    let policy = load(
+        r#"
+        [[rules]]
+        id = "no-keys"
+        effect = "reject"
+        path = { glob = ["*/.ssh/id_*", "~/.ssh/id_*"] }
+
+        [[rules]]
+        id = "edit-in-project"
+        effect = "allow"
+        tool = ["Write", "Edit"]
+        path = { within = "cwd" }
+
+        [[rules]]
+        id = "outside-pauses"
+        effect = "pause"
+        tool = ["Write", "Edit"]
+        path = { outside = ["cwd", "/tmp"] }
+
+        [[rules]]
+        id = "cat-in-project"
+        effect = "allow"
+        command = { program = "cat" }
+        path = { within = "cwd" }
+
+        [[rules]]
+        id = "notebooks"
+        effect = "allow"
+        tool = "NotebookEdit"
+        path = { glob = "/home/dev/project/notebooks/*.ipynb" }
+        "#,
+    );
+    let cases: &[(&str, Value, Effect, Option<&str>)] = &[
+        (
+            "Write",
+            json!({"file_path": "src/lib.rs"}),
+            Effect::Allow,
+            Some("edit-in-project"),
+        ),
+        (
+            "Edit",
+            json!({"file_path": "/home/dev/project/a/../b.rs"}),
+            Effect::Allow,
+            Some("edit-in-project"),
+        ),
+        (
+            "Write",
+            json!({"file_path": "../other/x"}),
+            Effect::Pause,
+            Some("outside-pauses"),
+        ),
+        ("Write", json!({"file_path": "/tmp/x"}), Effect::Pause, None),
+        (
+            "Write",
+            json!({"file_path": "../.ssh/id_rsa"}),
+            Effect::Reject,
+            Some("no-keys"),
+        ),
+        (
+            "Read",
+            json!({"file_path": "~/.ssh/id_ed25519"}),
+            Effect::Reject,
+            Some("no-keys"),
+        ),
+        (
+            "Write",
+            json!({"path": "src/x"}),
+            Effect::Allow,
+            Some("edit-in-project"),
+        ),
+        ("Write", json!({"content": "no path"}), Effect::Pause, None),
+        (
+            "NotebookEdit",
+            json!({"notebook_path": "notebooks/a.ipynb"}),
+            Effect::Allow,
+            Some("notebooks"),
+        ),
+        (
+            "NotebookEdit",
+            json!({"notebook_path": "notebooks/../../a.ipynb"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "Bash",
+            json!({"command": "cat src/a.rs README.md"}),
+            Effect::Allow,
+            Some("cat-in-project"),
+        ),
+        (
+            "Bash",
+            json!({"command": "cat ../../etc/passwd"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "Bash",
+            json!({"command": "cat < ~/.ssh/id_rsa"}),
+            Effect::Reject,
+            Some("no-keys"),
+        ),
+        (
+            "Bash",
+            json!({"command": "cp ../.ssh/id_rsa x"}),
+            Effect::Reject,
+            Some("no-keys"),
+        ),
+        (
+            "Bash",
+            json!({"command": "cat \"$F\""}),
+            Effect::Pause,
+            None,
+        ),
+    ];
+    for (tool, input, effect, rule) in cases {
+        let (got, id) = verdict(&policy, tool, input.clone(), Some(CWD));
+        assert_eq!((got, id.as_deref()), (*effect, *rule), "{tool} {input}");
+    }
+}
+
+/// Symlinks: /home/dev/project/link -> /home/dev/.ssh; /home/dev/project/gone cannot be resolved.
+struct Links;
+
+impl gatehouse_policy::PathResolver for Links {
+    fn canonicalize(&self, path: &std::path::Path) -> Option<std::path::PathBuf> {
+        let text = path.to_str()?;
+        if text.starts_with("/home/dev/project/gone") {
+            return None;
+        }
+        Some(std::path::PathBuf::from(
+            text.replace("/home/dev/project/link", "/home/dev/.ssh"),
+        ))
+    }
+
+    fn home(&self) -> Option<std::path::PathBuf> {
+        Some("/home/dev".into())
+    }
+}
+
+#[test]
+fn path_rules_use_written_and_canonical_forms() {
+    let policy = load(
+        r#"
+        [[rules]]
+        id = "no-keys"
+        effect = "reject"
+        path = { glob = "~/.ssh/*" }
+
+        [[rules]]
+        id = "edit-in-project"
+        effect = "allow"
+        tool = "Write"
+        path = { within = "cwd" }
+        "#,
+    );
+    let decide = |path: &str, resolver: &dyn gatehouse_policy::PathResolver| {
+        let input = object(json!({ "file_path": path }));
+        let mut action = ActionRef::new("Write", &input);
+        action.cwd = Some(CWD);
+        let verdict = policy.evaluate_with(&action, resolver);
+        (verdict.effect, verdict.rule_id.map(|r| r.to_string()))
+    };
+    // Written inside the project, canonically ~/.ssh: rejected (either form matches).
+    assert_eq!(decide("link/config", &Links).0, Effect::Reject);
+    assert_eq!(
+        decide("link/config", &gatehouse_policy::NoResolver).0,
+        Effect::Allow
+    );
+    // The home directory is known: /home/dev/.ssh is ~/.ssh.
+    assert_eq!(decide("/home/dev/.ssh/config", &Links).0, Effect::Reject);
+    // A path the resolver cannot resolve is never allowed by a path rule.
+    assert_eq!(decide("gone/x", &Links), (Effect::Pause, None));
+    assert_eq!(decide("src/x", &Links).0, Effect::Allow);
+}
+
+#[test]
+fn host_and_url_conditions() {
+    let policy = load(
+        r#"
+        [[rules]]
+        id = "no-metadata"
+        effect = "reject"
+        host = ["169.254.169.254", "fd00:ec2::254", "metadata.google.internal"]
+
+        [[rules]]
+        id = "docs"
+        effect = "allow"
+        tool = "WebFetch"
+        url = { host = ["docs.rs", "github.com"], scheme = "https" }
+
+        [[rules]]
+        id = "local-dev"
+        effect = "allow"
+        command = { program = "curl" }
+        host = ["localhost", "127.0.0.0/8", "::1"]
+
+        [[rules]]
+        id = "ssh-internal"
+        effect = "allow"
+        command = { program = "ssh" }
+        host = "10.0.0.0/8"
+        "#,
+    );
+    let cases: &[(&str, Value, Effect, Option<&str>)] = &[
+        (
+            "WebFetch",
+            json!({"url": "https://docs.rs/serde"}),
+            Effect::Allow,
+            Some("docs"),
+        ),
+        (
+            "WebFetch",
+            json!({"url": "https://api.github.com/x"}),
+            Effect::Allow,
+            Some("docs"),
+        ),
+        (
+            "WebFetch",
+            json!({"url": "https://evilgithub.com/x"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "WebFetch",
+            json!({"url": "http://docs.rs/serde"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "WebFetch",
+            json!({"url": "https://github.com@evil.io/"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "WebFetch",
+            json!({"url": "http://2852039166/latest/meta-data"}),
+            Effect::Reject,
+            Some("no-metadata"),
+        ),
+        (
+            "WebFetch",
+            json!({"url": "http://[::ffff:a9fe:a9fe]/"}),
+            Effect::Reject,
+            Some("no-metadata"),
+        ),
+        (
+            "WebFetch",
+            json!({"url": "http://0xa9.0xfe.0xa9.0xfe/"}),
+            Effect::Reject,
+            Some("no-metadata"),
+        ),
+        (
+            "WebFetch",
+            json!({"url": "http://Metadata.Google.Internal./"}),
+            Effect::Reject,
+            Some("no-metadata"),
+        ),
+        (
+            "Bash",
+            json!({"command": "curl -s http://localhost:3000/health"}),
+            Effect::Allow,
+            Some("local-dev"),
+        ),
+        (
+            "Bash",
+            json!({"command": "curl http://2130706433/"}),
+            Effect::Allow,
+            Some("local-dev"),
+        ),
+        (
+            "Bash",
+            json!({"command": "curl http://0x7f.1:8080/"}),
+            Effect::Allow,
+            Some("local-dev"),
+        ),
+        (
+            "Bash",
+            json!({"command": "curl http://localhost@evil.io/"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "Bash",
+            json!({"command": "curl http://localhost.evil.io/"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "Bash",
+            json!({"command": "curl http://localhost/ https://evil.io/"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "Bash",
+            json!({"command": "curl $TARGET"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "Bash",
+            json!({"command": "wget -qO- 169.254.169.254/latest"}),
+            Effect::Reject,
+            Some("no-metadata"),
+        ),
+        (
+            "Bash",
+            json!({"command": "ssh -i key dev@10.1.2.3 uptime"}),
+            Effect::Allow,
+            Some("ssh-internal"),
+        ),
+        (
+            "Bash",
+            json!({"command": "ssh dev@11.1.2.3"}),
+            Effect::Pause,
+            None,
+        ),
+    ];
+    for (tool, input, effect, rule) in cases {
+        let (got, id) = verdict(&policy, tool, input.clone(), Some(CWD));
+        assert_eq!((got, id.as_deref()), (*effect, *rule), "{tool} {input}");
+    }
+    // Configurable pointers.
+    let policy = load(
+        "[network]\npointers = [\"/target\"]\n[[rules]]\nid = \"r\"\neffect = \"reject\"\nhost = \"evil.io\"\n",
+    );
+    let (got, _) = verdict(
+        &policy,
+        "mcp__http__get",
+        json!({"target": "https://evil.io"}),
+        None,
+    );
+    assert_eq!(got, Effect::Reject);
+    let (got, _) = verdict(
+        &policy,
+        "mcp__http__get",
+        json!({"url": "https://evil.io"}),
+        None,
+    );
+    assert_eq!(got, Effect::Pause);
+}
+
+#[test]
+fn observe_mode_allows_and_records_the_would_be_verdict() {
+    let policy = load(
+        "mode = \"observe\"\n[[rules]]\nid = \"no-rm\"\neffect = \"reject\"\nreason = \"deletes\"\ncommand = { program = \"rm\" }\n[[rules]]\nid = \"ls\"\neffect = \"allow\"\ncommand = { program = \"ls\" }\n",
+    );
+    assert!(policy.is_observe());
+    let decide = |command: &str| {
+        let input = bash(command);
+        let mut action = ActionRef::new("Bash", &input);
+        action.cwd = Some(CWD);
+        policy.evaluate(&action)
+    };
+    let rm = decide("rm -r x");
+    assert_eq!(rm.effect, Effect::Allow);
+    assert_eq!(rm.observed, Some(Effect::Reject));
+    assert_eq!(rm.rule_id.as_deref(), Some("no-rm"));
+    assert_eq!(&*rm.reason, "observe mode: would reject: deletes");
+    let ls = decide("ls");
+    assert_eq!((ls.effect, ls.observed), (Effect::Allow, None));
+    let other = decide("make");
+    assert_eq!(
+        (other.effect, other.observed),
+        (Effect::Allow, Some(Effect::Pause))
+    );
+    // Gatehouse's own decisions are never relaxed.
+    let opaque = decide("eval \"$X\"");
+    assert_eq!((opaque.effect, opaque.observed), (Effect::Pause, None));
+    assert_eq!(opaque.rule_id.as_deref(), Some("builtin:opaque"));
+    let long = decide(&"ls ".repeat(30_000));
+    assert_eq!(long.effect, Effect::Pause);
+    assert_eq!(long.rule_id.as_deref(), Some("builtin:input-too-long"));
+
+    // builtin:observe is builtin:developer, observed; a file can switch it back to enforce.
+    let observe = load("include = [\"builtin:observe\"]\n");
+    let enforce = load("include = [\"builtin:observe\"]\nmode = \"enforce\"\n");
+    let wipe = decide_with(&observe, "rm -rf ~");
+    assert_eq!(
+        (wipe.effect, wipe.observed),
+        (Effect::Allow, Some(Effect::Reject))
+    );
+    assert_eq!(
+        wipe.rule_id.as_deref(),
+        Some("reject-delete-outside-project")
+    );
+    assert_eq!(decide_with(&enforce, "rm -rf ~").effect, Effect::Reject);
+    assert_eq!(decide_with(&observe, "git status").observed, None);
+}
+
+fn decide_with(policy: &Policy, command: &str) -> Evaluation {
+    decide(policy, command)
+}
+
+/// `explain` gives evaluate's verdict for every corpus command, and the deciding rule is listed
+/// as matched.
+#[test]
+fn explain_agrees_with_evaluate_across_the_corpus() {
+    let policy = Policy::builtin_default();
+    for (command, _) in entries(DANGEROUS).into_iter().chain(entries(BENIGN)) {
+        let input = bash(&command);
+        let mut action = ActionRef::new("Bash", &input);
+        action.cwd = Some(CWD);
+        let evaluation = policy.evaluate(&action);
+        let explanation = policy.explain(&action, &gatehouse_policy::NoResolver);
+        assert_eq!(explanation.verdict.effect, evaluation.effect, "{command}");
+        assert_eq!(
+            explanation.verdict.rule_id.as_deref(),
+            evaluation.rule_id.as_deref(),
+            "{command}"
+        );
+        assert_eq!(explanation.verdict.reason, &*evaluation.reason, "{command}");
+        if let Some(id) = evaluation
+            .rule_id
+            .as_deref()
+            .filter(|id| !id.starts_with("builtin:"))
+        {
+            assert!(
+                explanation
+                    .rules
+                    .iter()
+                    .any(|r| r.rule_id == id && r.matched),
+                "{command}: {id} not listed as matched:\n{explanation}"
+            );
+        }
+        // No rule listed as matched is stronger than the verdict.
+        let strongest = explanation
+            .rules
+            .iter()
+            .filter(|r| r.matched)
+            .map(|r| r.effect)
+            .max_by_key(|e| match e {
+                Effect::Allow => 0,
+                Effect::Pause => 1,
+                Effect::Reject => 2,
+            });
+        if evaluation.effect == Effect::Allow {
+            assert_eq!(strongest, Some(Effect::Allow), "{command}:\n{explanation}");
+        }
+    }
+}
+
 #[test]
 fn command_condition_mistakes_are_reported_with_positions() {
     let source = r#"[[rules]]
@@ -540,12 +1198,13 @@ mod properties {
             let _ = super::decide(&Policy::builtin_default(), &text);
         }
 
-        /// Adding an allow rule never turns a rejected action into an allowed one.
+        /// Adding an allow rule, with any priority, never turns a rejected action into an
+        /// allowed one.
         #[test]
-        fn an_allow_rule_never_overrides_a_reject(line in command_line(), program in "[a-z]{1,4}|rm|git|ls") {
+        fn an_allow_rule_never_overrides_a_reject(line in command_line(), program in "[a-z]{1,4}|rm|git|ls", priority in any::<i64>()) {
             let base = Policy::builtin_default();
             let extended = load(&format!(
-                "include = [\"builtin:developer\"]\n[[rules]]\nid = \"extra\"\neffect = \"allow\"\ncommand = {{ program = \"{program}\", dynamic = true }}\n[[rules]]\nid = \"extra-bash\"\neffect = \"allow\"\ntool = \"Bash\"\n"
+                "include = [\"builtin:developer\"]\n[[rules]]\nid = \"extra\"\neffect = \"allow\"\npriority = {priority}\ncommand = {{ program = \"{program}\", dynamic = true }}\n[[rules]]\nid = \"extra-bash\"\neffect = \"allow\"\npriority = {priority}\ntool = \"Bash\"\n[[rules]]\nid = \"extra-path\"\neffect = \"allow\"\npriority = {priority}\npath = {{ glob = \"*\" }}\n"
             ));
             let before = super::decide(&base, &line);
             let after = super::decide(&extended, &line);
