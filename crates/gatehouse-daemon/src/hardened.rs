@@ -1,6 +1,7 @@
 //! Hardened mode's start-up audit: the daemon refuses to start when anyone but its own user could
 //! change what it trusts — the data directory (ledger, tokens, signing key), the secrets in it,
-//! the policy file, or a directory above them — or read its secrets.
+//! the policy file, or a directory above them or above the check socket (whoever could write one
+//! could put their own socket in its place and answer the agents) — or read its secrets.
 //!
 //! It reports every problem at once, and it runs before the data directory is prepared (which
 //! would otherwise quietly tighten a loose directory and hide that it had been open).
@@ -18,9 +19,25 @@ const SHARED_ANY: u32 = 0o077;
 /// The sticky bit: in such a directory only an entry's owner may rename or remove it.
 const STICKY: u32 = 0o1000;
 
-/// Every reason `data_dir` and `policy` are not safe to run hardened over, as the process `uid`.
-pub fn audit(data_dir: &Path, policy: Option<&Path>, uid: u32) -> Result<(), Vec<String>> {
+/// What the daemon trusts, as the configuration names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Trusted<'a> {
+    pub data_dir: &'a Path,
+    pub policy: Option<&'a Path>,
+    pub socket: Option<&'a Path>,
+}
+
+/// Every reason `trusted` is not safe to run hardened over, as the process `uid`.
+pub fn audit(trusted: Trusted<'_>, uid: u32) -> Result<(), Vec<String>> {
+    let Trusted {
+        data_dir,
+        policy,
+        socket,
+    } = trusted;
     let mut problems = Vec::new();
+    if let Some(socket) = socket {
+        audit_ancestors(socket, uid, &mut problems);
+    }
     audit_ancestors(data_dir, uid, &mut problems);
     match std::fs::metadata(data_dir) {
         Ok(meta) => {
@@ -176,10 +193,38 @@ mod tests {
         (dir, data, policy)
     }
 
+    fn trusted<'a>(data: &'a Path, policy: &'a Path) -> Trusted<'a> {
+        Trusted {
+            data_dir: data,
+            policy: Some(policy),
+            socket: None,
+        }
+    }
+
+    #[test]
+    fn a_socket_in_a_directory_others_can_write_is_refused() {
+        let (dir, data, policy) = tidy();
+        let sockets = dir.path().join("run");
+        std::fs::create_dir(&sockets).unwrap();
+        chmod(&sockets, 0o777);
+        let socket = sockets.join("check.sock");
+        let audited = Trusted {
+            socket: Some(&socket),
+            ..trusted(&data, &policy)
+        };
+        let problems = audit(audited, effective_uid()).unwrap_err().join("\n");
+        assert!(
+            problems.contains("above") && problems.contains("check.sock"),
+            "{problems}"
+        );
+        chmod(&sockets, 0o755);
+        audit(audited, effective_uid()).unwrap();
+    }
+
     #[test]
     fn a_private_data_dir_and_policy_pass() {
         let (_dir, data, policy) = tidy();
-        audit(&data, Some(&policy), effective_uid()).unwrap();
+        audit(trusted(&data, &policy), effective_uid()).unwrap();
     }
 
     #[test]
@@ -188,7 +233,7 @@ mod tests {
         chmod(&data, 0o770);
         chmod(&policy, 0o666);
         chmod(&data.join(APPROVER_TOKEN_FILE), 0o640);
-        let problems = audit(&data, Some(&policy), effective_uid()).unwrap_err();
+        let problems = audit(trusted(&data, &policy), effective_uid()).unwrap_err();
         let all = problems.join("\n");
         assert_eq!(problems.len(), 3, "{all}");
         assert!(
@@ -206,7 +251,7 @@ mod tests {
     fn an_open_directory_above_is_refused_unless_sticky() {
         let (dir, data, policy) = tidy();
         chmod(dir.path(), 0o777);
-        let problems = audit(&data, Some(&policy), effective_uid()).unwrap_err();
+        let problems = audit(trusted(&data, &policy), effective_uid()).unwrap_err();
         assert!(
             problems
                 .iter()
@@ -214,7 +259,7 @@ mod tests {
             "{problems:?}"
         );
         chmod(dir.path(), 0o1777);
-        audit(&data, Some(&policy), effective_uid()).unwrap();
+        audit(trusted(&data, &policy), effective_uid()).unwrap();
     }
 
     #[test]
@@ -222,7 +267,9 @@ mod tests {
         let (_dir, data, policy) = tidy();
         // As if the daemon ran as another user than the one who made these files.
         let other = effective_uid().wrapping_add(1);
-        let problems = audit(&data, Some(&policy), other).unwrap_err().join("\n");
+        let problems = audit(trusted(&data, &policy), other)
+            .unwrap_err()
+            .join("\n");
         assert!(problems.contains("not by the daemon's user"), "{problems}");
     }
 }

@@ -119,12 +119,12 @@ impl Daemon {
         let data_dir = config.resolve_data_dir();
         if config.hardened.enabled {
             // Before prepare_data_dir, which would quietly tighten an open directory.
-            hardened::audit(
-                &data_dir,
-                config.policy.as_deref(),
-                hardened::effective_uid(),
-            )
-            .map_err(StartError::Hardened)?;
+            let trusted = hardened::Trusted {
+                data_dir: &data_dir,
+                policy: config.policy.as_deref(),
+                socket: config.hardened.socket.as_deref(),
+            };
+            hardened::audit(trusted, hardened::effective_uid()).map_err(StartError::Hardened)?;
         }
         auth::prepare_data_dir(&data_dir).map_err(|source| StartError::DataDir {
             path: data_dir.clone(),

@@ -28,7 +28,7 @@ pub struct Args {
 /// Where a running daemon is and how to find its tokens.
 #[derive(Debug, clap::Args)]
 struct Target {
-    /// The daemon's URL.
+    /// The daemon's URL (`unix:PATH` for its check socket: agent commands only).
     #[arg(
         long,
         env = "GATEHOUSE_URL",
@@ -63,13 +63,19 @@ impl Target {
         Ok(Client::new(&self.url, &token)?)
     }
 
+    /// The agent's client. On the check socket (`--url unix:PATH`) the token is sent if there
+    /// is one to read: in hardened mode the agent's user cannot read it, and the socket needs none.
     fn agent(&self) -> Result<Client> {
-        let token = self.token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")?;
+        let token = if self.url.trim().starts_with("unix:") {
+            self.token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")
+                .unwrap_or_default()
+        } else {
+            self.token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")?
+        };
         Ok(Client::new(&self.url, &token)?)
     }
 
-    /// An agent on the daemon's check socket: the token is sent if there is one to read (in
-    /// hardened mode the agent's user cannot read it, and the socket needs none).
+    /// An agent on the daemon's check socket at `socket` (`--socket`, `GATEHOUSE_SOCKET`).
     fn socket_agent(&self, socket: &std::path::Path) -> Result<Client> {
         let token = self
             .token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")

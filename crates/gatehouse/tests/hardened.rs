@@ -194,6 +194,30 @@ fn another_users_agent_checks_over_the_socket_but_cannot_read_the_approver_token
     assert_eq!(uid, i64::from(NOBODY), "recorded as the agent's user");
     assert!(pid.is_some_and(|pid| pid > 0), "its pid is recorded");
 
+    // The same through `--url unix:PATH`; a rejection is an answer too (exit 3).
+    let output = as_nobody(BIN)
+        .args([
+            "check",
+            "--tool",
+            "Bash",
+            "--input",
+            r#"{"command":"rm -rf /"}"#,
+        ])
+        .arg("--url")
+        .arg(format!("unix:{}", daemon.socket.display()))
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{shown}");
+    let peers: i64 = ledger
+        .query_row(
+            "SELECT count(*) FROM actions WHERE peer_uid = ?1",
+            [NOBODY],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(peers, 2, "both checks are recorded as uid {NOBODY}");
+
     // That user cannot read the approver token...
     let output = as_nobody("cat")
         .arg(data.join("approver.token"))
