@@ -30,6 +30,11 @@ pub struct App {
     pub(crate) policy: Arc<PolicyStore>,
     /// Keeps the policy file watched for hot reload while the daemon runs.
     pub(crate) _policy_watcher: Option<std::sync::Mutex<notify::RecommendedWatcher>>,
+    /// The built-in model from the data directory's versioned store, when that is the
+    /// classifier; `None` for other classifiers and explicit weights files.
+    pub(crate) live_model: Option<Arc<crate::live_model::LiveModel>>,
+    /// Keeps the models directory watched so a newly installed version is put in force.
+    pub(crate) _model_watcher: Option<std::sync::Mutex<notify::RecommendedWatcher>>,
     pub(crate) ledger: Ledger,
     pub(crate) approvals: Arc<Approvals>,
     pub(crate) scoring: Arc<Scoring>,
@@ -173,6 +178,21 @@ impl App {
                 )),
             ),
             (LedgerHealth::Ok, None) => ("ok", None),
+        };
+        // A classifier version that did not load is not a threat to verdicts (tier 2 is
+        // advisory), but the operator must see it: reported like a refused policy file.
+        let model_error = self
+            .live_model
+            .as_ref()
+            .and_then(|live| live.status().error);
+        let (status, reason) = match (status, reason, model_error) {
+            ("ok", None, Some(error)) => (
+                "degraded",
+                Some(format!(
+                    "the classifier model version was not put in force (the previous model scores): {error}"
+                )),
+            ),
+            other => (other.0, other.1),
         };
         Health {
             status: status.into(),

@@ -51,7 +51,9 @@ pub struct ClassifierSettings {
     /// docs/SIDECAR.md) or `fixed` (a constant score after `delay_ms`: for trying things out and
     /// benchmarks).
     pub kind: String,
-    /// Weights for the built-in model (e.g. retrained ones); the embedded weights if absent.
+    /// Weights for the built-in model; if absent, the version in force in the data directory's
+    /// `models/` (installed by `gatehouse classifier retrain`, switched by `classifier use`,
+    /// picked up without a restart), else the embedded weights.
     pub weights: Option<PathBuf>,
     /// Program and arguments of the sidecar.
     pub command: Vec<String>,
@@ -68,6 +70,9 @@ pub struct ClassifierSettings {
     pub detached_timeout_ms: u64,
     /// A rules-allowed action scored at or above this is recorded as a disagreement.
     pub disagreement_threshold: f64,
+    /// A score at or above this counts as *flagged* (the review queue's "human decisions that
+    /// went against the score", dashboards).
+    pub flag_threshold: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +172,7 @@ impl Default for ClassifierSettings {
             max_detached: 4,
             detached_timeout_ms: 10_000,
             disagreement_threshold: 0.8,
+            flag_threshold: 0.5,
         }
     }
 }
@@ -283,6 +289,9 @@ impl Config {
         if !(0.0..=1.0).contains(&c.disagreement_threshold) {
             problems.push("classifier.disagreement_threshold: must be between 0 and 1".into());
         }
+        if !(0.0..=1.0).contains(&c.flag_threshold) {
+            problems.push("classifier.flag_threshold: must be between 0 and 1".into());
+        }
         if c.max_detached == 0 {
             problems.push("classifier.max_detached: must be at least 1".into());
         }
@@ -371,13 +380,15 @@ mod tests {
         };
         config.ledger.durability = "sometimes".into();
         config.classifier.kind = "magic".into();
+        config.classifier.flag_threshold = 1.5;
         let err = config.validate().unwrap_err().to_string();
-        for needle in ["--allow-remote", "sometimes", "magic"] {
+        for needle in ["--allow-remote", "sometimes", "magic", "flag_threshold"] {
             assert!(err.contains(needle), "{err}");
         }
         config.allow_remote = true;
         config.ledger.durability = "power-safe".into();
         config.classifier.kind = "none".into();
+        config.classifier.flag_threshold = 0.5;
         config.validate().unwrap();
     }
 

@@ -18,6 +18,7 @@ pub mod events;
 pub mod hardened;
 pub mod listen;
 pub mod metrics;
+pub mod live_model;
 pub mod policy_store;
 pub mod scoring;
 
@@ -31,6 +32,7 @@ use axum::serve::ListenerExt;
 use gatehouse_classifier::{
     BuiltinClassifier, Classifier, SidecarClassifier, SidecarConfig, testing::Fixed,
 };
+use gatehouse_classifier::retraining::ModelStore;
 use gatehouse_ledger::{Ledger, LedgerConfig};
 use gatehouse_policy::Policy;
 use tokio::net::TcpListener;
@@ -42,6 +44,7 @@ pub use config::Config;
 use crate::approvals::{Approvals, QueueCaps};
 use crate::auth::{Auth, Tokens};
 use crate::events::Events;
+use crate::live_model::LiveModel;
 use crate::metrics::Metrics;
 use crate::policy_store::{PolicySource, PolicyStore};
 use crate::scoring::{Scoring, ScoringSettings};
@@ -150,9 +153,14 @@ impl Daemon {
         let ledger = Ledger::open(ledger_config)?;
         let ledger_trusted = ledger.health() == gatehouse_ledger::LedgerHealth::Ok;
 
-        let classifier = match overrides.classifier {
-            Some(classifier) => Some(classifier),
-            None => build_classifier(&config)?,
+        // `live_model`: the built-in model from the data directory's versioned store, swapped
+        // when `gatehouse classifier retrain`/`use` moves its pointer.
+        let (classifier, live_model) = match overrides.classifier {
+            Some(classifier) => (Some(classifier), None),
+            None => match live_model(&config, &data_dir)? {
+                Some(live) => (Some(live.clone() as Arc<dyn Classifier>), Some(live)),
+                None => (build_classifier(&config)?, None),
+            },
         };
 
         let listener =
@@ -223,6 +231,11 @@ impl Daemon {
         };
         let state = AppState(Arc::new(App {
             _policy_watcher: policy.watch().map(std::sync::Mutex::new),
+            _model_watcher: live_model
+                .as_ref()
+                .and_then(|live| live.watch())
+                .map(std::sync::Mutex::new),
+            live_model,
             policy,
             ledger,
             approvals: approvals.clone(),
@@ -389,6 +402,19 @@ fn load_policy(config: &Config) -> Result<PolicyStore, StartError> {
             Ok(PolicyStore::new(policy, PolicySource::File(path.clone())))
         }
     }
+}
+
+/// The built-in model from the data directory's versioned store, when that is the classifier
+/// (`builtin` without explicit `weights`): `gatehouse classifier retrain`/`use` move its pointer
+/// and the daemon swaps the model without a restart.
+fn live_model(config: &Config, data_dir: &Path) -> Result<Option<Arc<LiveModel>>, StartError> {
+    let settings = &config.classifier;
+    if settings.kind != "builtin" || settings.weights.is_some() {
+        return Ok(None);
+    }
+    let live =
+        LiveModel::open(ModelStore::in_data_dir(data_dir)).map_err(StartError::Classifier)?;
+    Ok(Some(Arc::new(live)))
 }
 
 fn build_classifier(config: &Config) -> Result<Option<Arc<dyn Classifier>>, StartError> {

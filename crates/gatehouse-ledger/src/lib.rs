@@ -18,6 +18,7 @@ pub mod action_hash;
 mod chain;
 mod checkpoint;
 mod read;
+mod review;
 mod schema;
 mod signing;
 mod writer;
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use action_hash::ActionIdentity;
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
+pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
 pub use schema::SCHEMA_VERSION;
 pub use signing::{Checkpoint, public_key};
 
@@ -346,6 +348,19 @@ pub struct LabelledExample {
     pub human_decision: Option<Verdict>,
     /// The latest successful tier-2 score, if any.
     pub score: Option<f64>,
+}
+
+/// What retraining learns from about one action: its latest label, if a reviewer gave one, and
+/// a person's decision, if a person decided it (never a deadline's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewedAction {
+    pub action_id: String,
+    pub tool: String,
+    pub input: Value,
+    pub context: Option<Value>,
+    pub label: Option<ReviewLabel>,
+    /// `allow` (approved) or `reject` (denied).
+    pub human_decision: Option<Verdict>,
 }
 
 /// Which actions a listing returns.
@@ -834,6 +849,21 @@ pub fn verify_file(path: &Path, options: &VerifyOptions) -> Result<VerifyReport,
 pub fn latest_checkpoint_in_file(path: &Path) -> Result<Option<Checkpoint>, LedgerError> {
     let conn = open_read_only(path)?;
     Ok(signing::latest(&conn)?)
+}
+
+/// Every action a reviewer labelled or a person decided, oldest first, read from a ledger file
+/// without opening it for writing (safe while the daemon runs): what `gatehouse classifier
+/// retrain --from-ledger` learns from.
+pub fn reviewed_actions_in_file(path: &Path) -> Result<Vec<ReviewedAction>, LedgerError> {
+    let conn = open_read_only(path)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version < 3 {
+        return Err(LedgerError::CommitFailed(format!(
+            "the ledger at {} has schema version {version}, from before labels; start the daemon once to migrate it",
+            path.display()
+        )));
+    }
+    read::reviewed_actions(&conn)
 }
 
 fn open_read_only(path: &Path) -> Result<rusqlite::Connection, LedgerError> {

@@ -14,7 +14,7 @@ use rusqlite::{
 use serde_json::{Value, json};
 
 use crate::action_hash::{self, ActionIdentity};
-use crate::{HistoryEntry, LabelledExample, LedgerError, ListQuery, StatusFilter};
+use crate::{HistoryEntry, LabelledExample, LedgerError, ListQuery, ReviewedAction, StatusFilter};
 
 /// Read-only connections handed out to blocking tasks; more are opened when all are busy.
 #[derive(Clone)]
@@ -375,6 +375,54 @@ pub(crate) fn labelled_examples(conn: &Connection) -> Result<Vec<LabelledExample
          ORDER BY a.seq",
     )?;
     let rows = stmt.query_map([], |row| Ok(example_from_row(row)))?;
+    rows.map(|row| row?).collect()
+}
+
+pub(crate) fn reviewed_actions(conn: &Connection) -> Result<Vec<ReviewedAction>, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.id, a.tool, a.input, a.context,
+                (SELECT label FROM labels WHERE action_id = a.id ORDER BY seq DESC LIMIT 1),
+                CASE WHEN d.decided_by = 'human' THEN d.verdict END
+         FROM actions a
+         LEFT JOIN decisions d ON d.action_id = a.id
+         WHERE a.id IN (SELECT action_id FROM labels) OR d.decided_by = 'human'
+         ORDER BY a.seq",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((|| {
+            let id: String = row.get(0)?;
+            let corrupt = |what: &'static str, detail: String| LedgerError::Corrupt {
+                action_id: id.clone(),
+                what,
+                detail,
+            };
+            let json = |index: usize, what: &'static str| -> Result<Option<Value>, LedgerError> {
+                let text: Option<String> = row.get(index)?;
+                text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(what, e.to_string())))
+                    .transpose()
+            };
+            let label = match row.get::<_, Option<String>>(4)? {
+                Some(text) => {
+                    Some(ReviewLabel::parse(&text).ok_or_else(|| corrupt("label", text))?)
+                }
+                None => None,
+            };
+            let human_decision = match row.get::<_, Option<String>>(5)? {
+                Some(text) => {
+                    Some(Verdict::parse(&text).ok_or_else(|| corrupt("decision verdict", text))?)
+                }
+                None => None,
+            };
+            Ok(ReviewedAction {
+                tool: row.get(1)?,
+                input: json(2, "input")?.unwrap_or(Value::Null),
+                context: json(3, "context")?,
+                label,
+                human_decision,
+                action_id: id.clone(),
+            })
+        })())
+    })?;
     rows.map(|row| row?).collect()
 }
 

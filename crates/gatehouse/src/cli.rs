@@ -12,7 +12,7 @@ use gatehouse_daemon::auth::{AGENT_TOKEN_FILE, APPROVER_TOKEN_FILE};
 use gatehouse_daemon::{Config, Daemon, LEDGER_KEY_FILE, Overrides};
 use gatehouse_protocol::{CheckRequest, Decision, Event, Verdict};
 
-use crate::{display, offline};
+use crate::{display, offline, retrain};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -195,6 +195,37 @@ enum ClassifierCommand {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Retrain the built-in model from this deployment's labels and decisions in the ledger,
+    /// compare old and new on held-out data, and install the new version only if it is not
+    /// worse (exit 2 when it is not installed). Reads the ledger read-only: safe beside a
+    /// running daemon, which then scores new actions with the new version.
+    Retrain {
+        /// Learn from the ledger in the data directory (the only source for now).
+        #[arg(long, required = true)]
+        from_ledger: bool,
+        /// Evaluate only; install nothing.
+        #[arg(long, conflicts_with = "force")]
+        dry_run: bool,
+        /// Install even if the new model is worse (say why you are sure: it overrides the
+        /// guard against careless or poisoned labels).
+        #[arg(long)]
+        force: bool,
+        /// The daemon's data directory (ledger and models).
+        #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// List the installed versions of the built-in model (`*` marks the one in force).
+    Versions {
+        #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Put an installed version in force (e.g. roll back to the one before a retrain).
+    Use {
+        /// A name from `gatehouse classifier versions`, e.g. builtin-lr-v1+r1 or builtin-lr-v1.
+        version: String,
+        #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -362,6 +393,30 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Classifier {
             command: ClassifierCommand::Eval { weights, data },
         } => offline::classifier_eval(weights.as_deref(), data.as_deref()),
+        Command::Classifier {
+            command:
+                ClassifierCommand::Retrain {
+                    from_ledger: _,
+                    dry_run,
+                    force,
+                    data_dir,
+                },
+        } => retrain::retrain(
+            data_dir,
+            if dry_run {
+                retrain::InstallMode::DryRun
+            } else if force {
+                retrain::InstallMode::Force
+            } else {
+                retrain::InstallMode::IfNotWorse
+            },
+        ),
+        Command::Classifier {
+            command: ClassifierCommand::Versions { data_dir },
+        } => retrain::versions(data_dir),
+        Command::Classifier {
+            command: ClassifierCommand::Use { version, data_dir },
+        } => retrain::use_version(data_dir, &version),
     }
 }
 

@@ -3,6 +3,7 @@
 mod cli;
 mod display;
 mod offline;
+mod retrain;
 
 use std::process::ExitCode;
 
