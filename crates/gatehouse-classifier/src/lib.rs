@@ -10,6 +10,8 @@
 //!   (the protocol is in `docs/SIDECAR.md`; `tools/sidecar/reference_sidecar.py` is a working one).
 //! - [`BuiltinClassifier`] is the default model: a calibrated logistic regression compiled into
 //!   the binary (`docs/MODEL.md`); [`evaluate`] measures it on labelled actions.
+//! - `MiniLmClassifier` (feature `minilm`, off by default) stacks all-MiniLM-L6-v2 sentence
+//!   embeddings with the built-in model (`docs/MODEL.md`, "Neural tier").
 //! - [`BlockingPool`] runs CPU-bound in-process inference off the async workers, bounded.
 //! - [`testing`] holds small classifiers with known behaviour for the daemon's tests and benchmark.
 //!
@@ -17,6 +19,8 @@
 //! answers anything else gets an error, never a clamped score (a clamped NaN would read as "safe").
 
 mod builtin;
+#[cfg(feature = "minilm")]
+pub mod minilm;
 mod pool;
 mod sidecar;
 pub mod testing;
@@ -29,8 +33,10 @@ use serde::{Serialize, Serializer};
 
 pub use builtin::{
     BuiltinClassifier, EvalExample, EvalSet, Metrics, ModelLoadError, SourceMetrics, evaluate,
-    evaluate_by_source, fnv1a,
+    evaluate_by_source, evaluate_with, fnv1a,
 };
+#[cfg(feature = "minilm")]
+pub use minilm::{Encoder, MiniLmClassifier, MiniLmError};
 /// Retraining the built-in model from a deployment's reviewed actions, and its versioned weights
 /// in the data directory (`docs/MODEL.md`, "Retraining from your own decisions").
 pub mod retraining {

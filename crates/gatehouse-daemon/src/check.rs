@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::clock::now_ms;
-use crate::policy_store::FsResolver;
 use crate::scoring::{DetachedSlot, describe};
 
 /// Who asked, as the kernel vouches for it: the peer credentials of a Unix-socket connection
@@ -121,7 +120,8 @@ impl App {
             agent: request.agent.as_deref(),
             cwd: request.cwd.as_deref(),
         };
-        let evaluation = policy.evaluate_with(&action, &FsResolver);
+        // The policy's verdict, overridden by self-protection (which no policy can switch off).
+        let evaluation = self.policy.evaluate(&policy, &action);
         let verdict = match evaluation.effect {
             Effect::Allow => Verdict::Allow,
             Effect::Reject => Verdict::Reject,

@@ -24,6 +24,10 @@ pub struct Config {
     pub classifier: ClassifierSettings,
     pub approvals: ApprovalSettings,
     pub hardened: HardenedSettings,
+    /// The file this configuration was read from (set by `load`, never written in one): part of
+    /// what the daemon protects from the actions it judges.
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,6 +146,7 @@ impl Default for Config {
             classifier: ClassifierSettings::default(),
             approvals: ApprovalSettings::default(),
             hardened: HardenedSettings::default(),
+            config_file: None,
         }
     }
 }
@@ -221,6 +226,7 @@ impl Config {
             }
             None => Config::default(),
         };
+        config.config_file = file.map(Path::to_path_buf);
         let mut problems = Vec::new();
         for (key, value) in env {
             match key.as_str() {

@@ -174,6 +174,9 @@ impl Daemon {
             addr: config.listen,
             source,
         })?;
+        // Now the daemon knows all it must keep out of the actions' reach (docs/POLICY.md,
+        // "Self-protection").
+        policy.protect(&policy_store::protected_set(&config, &data_dir, local_addr));
         let socket = match &config.hardened.socket {
             Some(path) => Some(
                 listen::bind(&listen::SocketSpec {

@@ -1,16 +1,27 @@
 //! The policy in force: loaded at start-up, swapped atomically when its file changes (a check
 //! in flight finishes on the policy it started with), and the filesystem resolver path rules
-//! use to see through symlinks.
+//! use to see through symlinks. Next to it, the built-in self-protection (Gatehouse's own files,
+//! process and decision endpoint), which every action is checked against too.
 //!
 //! *Invariant*: an invalid file never replaces a valid policy. The last good policy stays in
 //! force, and the error is logged and reported on `/healthz` until a valid file is saved.
+//!
+//! *Invariant*: no policy can switch self-protection off. It is held apart from the policy
+//! (a reload never touches it) and combined after the policy's verdict, observe mode included:
+//! a protection reject beats anything.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use gatehouse_policy::{PathResolver, Policy};
+use gatehouse_policy::protect::{
+    MAX_PROTECTED_COMMAND_BYTES, ProtectedSet, SelfProtection, combine, shell_command,
+};
+use gatehouse_policy::{ActionRef, Evaluation, PathResolver, Policy, shell};
+
+use crate::config::Config;
 use notify::{RecursiveMode, Watcher};
 
 /// Where the policy came from.
@@ -39,6 +50,8 @@ pub struct PolicyStatus {
 
 pub struct PolicyStore {
     current: ArcSwap<Policy>,
+    /// Checked on every action next to the policy; a reload never replaces it.
+    protection: ArcSwap<SelfProtection>,
     source: PolicySource,
     status: Mutex<PolicyStatus>,
 }
@@ -52,9 +65,23 @@ impl std::fmt::Debug for PolicyStore {
 }
 
 impl PolicyStore {
+    /// A store whose self-protection knows the policy file, the binary, the home and this
+    /// process; [`PolicyStore::protect`] completes it once the daemon knows its data directory
+    /// and address.
     pub fn new(policy: Policy, source: PolicySource) -> PolicyStore {
+        let set = ProtectedSet {
+            policy_files: match &source {
+                PolicySource::File(path) => vec![absolute(path)],
+                PolicySource::Builtin => Vec::new(),
+            },
+            binary: std::env::current_exe().ok(),
+            home: home_dir(),
+            daemon_pid: Some(std::process::id()),
+            ..ProtectedSet::default()
+        };
         PolicyStore {
             current: ArcSwap::from_pointee(policy),
+            protection: ArcSwap::from_pointee(SelfProtection::new(&set, &FsResolver)),
             source,
             status: Mutex::new(PolicyStatus::default()),
         }
@@ -67,6 +94,29 @@ impl PolicyStore {
 
     pub fn name(&self) -> String {
         self.source.name()
+    }
+
+    /// Puts the daemon's whole protected set in force (see [`protected_set`]).
+    pub fn protect(&self, set: &ProtectedSet) {
+        self.protection
+            .store(Arc::new(SelfProtection::new(set, &FsResolver)));
+    }
+
+    /// Tier 1's verdict on one action under `policy` (the one the check loaded at its start):
+    /// the shell command is parsed once for both, the policy decides, and self-protection
+    /// overrides it whenever it is at least as strict.
+    pub fn evaluate(&self, policy: &Policy, action: &ActionRef<'_>) -> Evaluation {
+        let text = shell_command(policy, action);
+        let parsed = text
+            .filter(|text| text.len() <= MAX_PROTECTED_COMMAND_BYTES)
+            .map(shell::parse);
+        let evaluation = match &parsed {
+            Some(parsed) => policy.evaluate_parsed(action, parsed, &FsResolver),
+            None => policy.evaluate_with(action, &FsResolver),
+        };
+        let command = text.zip(parsed.as_ref());
+        let protection = self.protection.load().check(action, command, &FsResolver);
+        combine(evaluation, protection)
     }
 
     pub fn status(&self) -> PolicyStatus {
@@ -143,6 +193,30 @@ impl PolicyStore {
         });
         Some(watcher)
     }
+}
+
+/// What the daemon protects: its data directory, config and policy files, binary, the user's
+/// home (for hook settings), its listen address and its pid.
+pub fn protected_set(config: &Config, data_dir: &Path, listen: SocketAddr) -> ProtectedSet {
+    ProtectedSet {
+        data_dir: absolute(data_dir),
+        config_file: config.config_file.as_deref().map(absolute),
+        policy_files: config.policy.as_deref().map(absolute).into_iter().collect(),
+        binary: std::env::current_exe().ok(),
+        home: home_dir(),
+        listen_addrs: vec![listen],
+        daemon_pid: Some(std::process::id()),
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|home| home.is_absolute())
 }
 
 /// Resolves paths on the real filesystem for the policy's path rules: symlinks are followed

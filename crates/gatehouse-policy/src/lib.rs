@@ -16,6 +16,7 @@
 //!   command, most restrictive wins; glob/regex tests compiled into sets).
 //! - `diagnostic`: [`Diagnostic`], [`PolicyError`] and byte-offset to line/column mapping.
 //! - `builtin`: the embedded `builtin:developer` (the default) and `builtin:strict` policies.
+//! - `protect`: [`protect::SelfProtection`], the built-in protected set no policy can switch off.
 //!
 //! *Boundary*: no IO, no clock, no async. Symlink resolution is the caller's, through
 //! [`PathResolver`].
@@ -30,6 +31,7 @@ mod matcher;
 mod network;
 mod paths;
 mod policy;
+pub mod protect;
 pub mod shell;
 
 pub use builtin::{

@@ -104,6 +104,94 @@ pub fn classifier_eval(weights: Option<&Path>, data: Option<&Path>) -> Result<Ex
         Some(path) => BuiltinClassifier::from_file(path)?,
         None => BuiltinClassifier::embedded()?,
     };
+    let set = eval_set(data)?;
+    println!(
+        "model {} ({})",
+        gatehouse_classifier::Classifier::model(&model),
+        weights.map_or("embedded".into(), |p| p.display().to_string())
+    );
+    println!("all      {}", evaluate(&model, &set.examples));
+    for source in evaluate_by_source(&model, &set.examples) {
+        println!("{:<8} {}", source.source, source.metrics);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `gatehouse classifier eval --model minilm` in a build without the neural tier.
+#[cfg(not(feature = "minilm"))]
+pub fn classifier_eval_minilm(
+    _weights: Option<&Path>,
+    _data: Option<&Path>,
+    _minilm_dir: Option<&Path>,
+) -> Result<ExitCode> {
+    bail!(
+        "this gatehouse was built without the neural tier: \
+         cargo build --release -p gatehouse --features minilm"
+    )
+}
+
+/// `gatehouse classifier eval --model minilm`: the built-in model alone and the neural tier
+/// stacked on it, on the same rows, overall and by source.
+#[cfg(feature = "minilm")]
+pub fn classifier_eval_minilm(
+    weights: Option<&Path>,
+    data: Option<&Path>,
+    minilm_dir: Option<&Path>,
+) -> Result<ExitCode> {
+    use gatehouse_classifier::{BlockingPool, MiniLmClassifier, evaluate_with};
+
+    let dir = minilm_dir.context(
+        "--model minilm needs --minilm-dir (or GATEHOUSE_MINILM_DIR): the directory \
+         scripts/fetch-minilm.sh printed",
+    )?;
+    let builtin = match weights {
+        Some(path) => BuiltinClassifier::from_file(path)?,
+        None => BuiltinClassifier::embedded()?,
+    };
+    let stacked = MiniLmClassifier::load(dir, builtin.clone(), BlockingPool::new(1))?;
+    let set = eval_set(data)?;
+    let mut sources: Vec<&str> = set.examples.iter().map(|e| e.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let mut failure = None;
+    let mut report = |name: &str, rows: &[gatehouse_classifier::EvalExample]| {
+        println!("{name}");
+        println!("  builtin        {}", evaluate(&builtin, rows));
+        let metrics = evaluate_with(rows, stacked.threshold(), |e| {
+            stacked
+                .probability(&e.tool, &e.input, e.context.as_ref())
+                .unwrap_or_else(|err| {
+                    failure.get_or_insert(err.to_string());
+                    1.0
+                })
+        });
+        println!("  minilm+builtin {metrics}");
+    };
+    println!(
+        "models {} and {} (MiniLM from {}); {} rows",
+        gatehouse_classifier::Classifier::model(&builtin),
+        gatehouse_classifier::Classifier::model(&stacked),
+        dir.display(),
+        set.examples.len()
+    );
+    report("all", &set.examples);
+    for source in sources {
+        let rows: Vec<_> = set
+            .examples
+            .iter()
+            .filter(|e| e.source == source)
+            .cloned()
+            .collect();
+        report(source, &rows);
+    }
+    match failure {
+        Some(err) => bail!("the MiniLM model failed on some rows (scored as 1): {err}"),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The eval set in `data`, or the embedded held-out set; never empty.
+fn eval_set(data: Option<&Path>) -> Result<EvalSet> {
     let set = match data {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -116,14 +204,5 @@ pub fn classifier_eval(weights: Option<&Path>, data: Option<&Path>) -> Result<Ex
     if set.examples.is_empty() {
         bail!("the eval set is empty");
     }
-    println!(
-        "model {} ({})",
-        gatehouse_classifier::Classifier::model(&model),
-        weights.map_or("embedded".into(), |p| p.display().to_string())
-    );
-    println!("all      {}", evaluate(&model, &set.examples));
-    for source in evaluate_by_source(&model, &set.examples) {
-        println!("{:<8} {}", source.source, source.metrics);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(set)
 }

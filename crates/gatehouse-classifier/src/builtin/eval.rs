@@ -118,6 +118,24 @@ pub fn evaluate(model: &BuiltinClassifier, dataset: &[EvalExample]) -> Metrics {
     measure(&scores, &labels, model.threshold(), latencies)
 }
 
+/// Measures any model given as a scoring function (another tier, e.g. the neural one): scores
+/// every example with `score`, timing each call, and computes the same figures as [`evaluate`].
+pub fn evaluate_with(
+    dataset: &[EvalExample],
+    threshold: f64,
+    mut score: impl FnMut(&EvalExample) -> f64,
+) -> Metrics {
+    let mut scores = Vec::with_capacity(dataset.len());
+    let mut latencies = Vec::with_capacity(dataset.len());
+    for e in dataset {
+        let start = Instant::now();
+        scores.push(score(e));
+        latencies.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    let labels: Vec<u8> = dataset.iter().map(|e| e.label).collect();
+    measure(&scores, &labels, threshold, latencies)
+}
+
 /// [`evaluate`] per `source`, sorted by source name.
 pub fn evaluate_by_source(
     model: &BuiltinClassifier,

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-pub use eval::{EvalExample, EvalSet, Metrics, SourceMetrics, evaluate, evaluate_by_source};
+pub use eval::{
+    EvalExample, EvalSet, Metrics, SourceMetrics, evaluate, evaluate_by_source, evaluate_with,
+};
 pub use features::fnv1a;
 use features::{Lexicon, Sink, WireLexicon};
 pub use retrain::{
