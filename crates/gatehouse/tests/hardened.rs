@@ -147,11 +147,12 @@ fn another_users_agent_checks_over_the_socket_but_cannot_read_the_approver_token
     };
     let daemon = start(dir.path());
     let data = dir.path().join("data");
+    let agent_bin = reachable_binary(dir.path());
     assert_eq!(
         std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    let as_nobody = |program: &str| {
+    let as_nobody = |program: &Path| {
         let mut command = Command::new(&setpriv);
         command
             .arg(format!("--reuid={NOBODY}"))
@@ -165,7 +166,7 @@ fn another_users_agent_checks_over_the_socket_but_cannot_read_the_approver_token
     };
 
     // The agent asks over the socket; it has no token, and needs none.
-    let output = as_nobody(BIN)
+    let output = as_nobody(&agent_bin)
         .args([
             "check",
             "--tool",
@@ -195,7 +196,7 @@ fn another_users_agent_checks_over_the_socket_but_cannot_read_the_approver_token
     assert!(pid.is_some_and(|pid| pid > 0), "its pid is recorded");
 
     // The same through `--url unix:PATH`; a rejection is an answer too (exit 3).
-    let output = as_nobody(BIN)
+    let output = as_nobody(&agent_bin)
         .args([
             "check",
             "--tool",
@@ -219,7 +220,7 @@ fn another_users_agent_checks_over_the_socket_but_cannot_read_the_approver_token
     assert_eq!(peers, 2, "both checks are recorded as uid {NOBODY}");
 
     // That user cannot read the approver token...
-    let output = as_nobody("cat")
+    let output = as_nobody(Path::new("cat"))
         .arg(data.join("approver.token"))
         .output()
         .unwrap();
@@ -229,7 +230,7 @@ fn another_users_agent_checks_over_the_socket_but_cannot_read_the_approver_token
 
     // ...so it cannot approve.
     let paused_id = paused_action(&daemon);
-    let output = as_nobody(BIN)
+    let output = as_nobody(&agent_bin)
         .args(["approve", &paused_id, "--url", &daemon.url])
         .arg("--data-dir")
         .arg(&data)
@@ -278,6 +279,17 @@ fn paused_action(daemon: &Hardened) -> String {
         gatehouse_client::protocol::Verdict::Pending
     );
     response.action_id
+}
+
+/// The binary at a path the agent's user can reach (the build's may be under a private home):
+/// a hard link beside the test directory's files, or a copy.
+fn reachable_binary(dir: &Path) -> PathBuf {
+    let path = dir.join("gatehouse");
+    if std::fs::hard_link(BIN, &path).is_err() {
+        std::fs::copy(BIN, &path).unwrap();
+        chmod(&path, 0o755);
+    }
+    path
 }
 
 fn which(program: &str) -> Result<PathBuf, ()> {
