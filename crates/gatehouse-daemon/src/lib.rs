@@ -20,6 +20,7 @@ pub mod listen;
 pub mod metrics;
 pub mod live_model;
 pub mod policy_store;
+pub mod review;
 pub mod scoring;
 
 use std::future::{Future, IntoFuture};
@@ -208,6 +209,7 @@ impl Daemon {
                 budget: Duration::from_millis(config.classifier.budget_ms),
                 detached_timeout: Duration::from_millis(config.classifier.detached_timeout_ms),
                 disagreement_threshold: config.classifier.disagreement_threshold,
+                flag_threshold: config.classifier.flag_threshold,
             },
             ledger.clone(),
             events.clone(),

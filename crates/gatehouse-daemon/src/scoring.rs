@@ -47,6 +47,7 @@ pub struct Scoring {
     budget: Duration,
     detached_timeout: Duration,
     disagreement_threshold: f64,
+    flag_threshold: f64,
     ledger: Ledger,
     events: Events,
     metrics: Arc<Metrics>,
@@ -65,6 +66,8 @@ pub struct ScoringSettings {
     pub budget: Duration,
     pub detached_timeout: Duration,
     pub disagreement_threshold: f64,
+    /// A score at or above this counts as flagged (the review queue).
+    pub flag_threshold: f64,
 }
 
 impl Scoring {
@@ -81,6 +84,7 @@ impl Scoring {
             budget: settings.budget,
             detached_timeout: settings.detached_timeout,
             disagreement_threshold: settings.disagreement_threshold,
+            flag_threshold: settings.flag_threshold,
             ledger,
             events,
             metrics,
@@ -90,6 +94,15 @@ impl Scoring {
     /// The classifier's model name, or `none`.
     pub fn model(&self) -> &str {
         self.classifier.as_ref().map_or("none", |c| c.model())
+    }
+
+    /// The model in force and the thresholds (`GET /v1/classifier`, the review queue).
+    pub fn info(&self) -> gatehouse_protocol::ClassifierInfo {
+        gatehouse_protocol::ClassifierInfo {
+            model: self.model().to_owned(),
+            flag_threshold: self.flag_threshold,
+            disagreement_threshold: self.disagreement_threshold,
+        }
     }
 
     /// How many times the classifier's process has been restarted (a sidecar's; else 0).

@@ -18,6 +18,7 @@ pub mod action_hash;
 mod chain;
 mod checkpoint;
 mod read;
+mod review;
 mod schema;
 mod signing;
 mod writer;
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use action_hash::ActionIdentity;
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
+pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
 pub use schema::SCHEMA_VERSION;
 pub use signing::{Checkpoint, public_key};
 

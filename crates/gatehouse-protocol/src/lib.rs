@@ -268,6 +268,90 @@ pub struct LabelRecord {
     pub recorded_at_ms: i64,
 }
 
+/// `POST /v1/actions/{id}/label`: a reviewer's ground truth about an action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelRequest {
+    pub label: ReviewLabel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Response of `POST /v1/actions/{id}/label`: the label as recorded in the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelledAction {
+    pub action_id: String,
+    pub label: LabelRecord,
+}
+
+/// Why an action is in the review queue (`GET /v1/review`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// The rules allowed it and the classifier scored it at or above the disagreement threshold.
+    Disagreement,
+    /// A person approved it though it scored at or above the flag threshold.
+    ApprovedFlagged,
+    /// A person denied it though it scored below the flag threshold.
+    DeniedUnflagged,
+    /// It scored at or above the flag threshold (listed only with `include=flagged`).
+    Flagged,
+}
+
+impl ReviewReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewReason::Disagreement => "disagreement",
+            ReviewReason::ApprovedFlagged => "approved_flagged",
+            ReviewReason::DeniedUnflagged => "denied_unflagged",
+            ReviewReason::Flagged => "flagged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "disagreement" => ReviewReason::Disagreement,
+            "approved_flagged" => ReviewReason::ApprovedFlagged,
+            "denied_unflagged" => ReviewReason::DeniedUnflagged,
+            "flagged" => ReviewReason::Flagged,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the review queue: the action (with its score and any human decision), why it
+/// is there, and its latest label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewItem {
+    pub action: ActionView,
+    pub reason: ReviewReason,
+    /// The latest label; `None` while unlabelled.
+    pub label: Option<LabelRecord>,
+}
+
+/// `GET /v1/review`: a page of the queue, newest first, and how many items it holds in all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewList {
+    pub items: Vec<ReviewItem>,
+    /// Pass as `before` to read the next (older) page; absent on the last page.
+    pub next_before: Option<String>,
+    /// Items in the whole queue (every page) not yet labelled, and labelled.
+    pub unlabelled: u64,
+    pub labelled: u64,
+    pub classifier: ClassifierInfo,
+}
+
+/// `GET /v1/classifier`: the model in force and the thresholds the review queue applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierInfo {
+    /// The model name (with its version for the built-in model), or `none`.
+    pub model: String,
+    /// A score at or above this counts as flagged.
+    pub flag_threshold: f64,
+    /// A rules-allowed action scored at or above this is a disagreement.
+    pub disagreement_threshold: f64,
+}
+
 /// One action as the ledger knows it: what was asked, what was decided, how it was scored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionView {
@@ -346,6 +430,12 @@ pub enum Event {
     /// A paused action was decided (by a person or its deadline).
     #[serde(rename = "action.decided")]
     ActionDecided { action: ActionView },
+    /// A reviewer labelled an action (the latest label counts).
+    #[serde(rename = "action.labelled")]
+    ActionLabelled {
+        action_id: String,
+        label: LabelRecord,
+    },
 }
 
 /// The one error envelope every non-2xx response carries.

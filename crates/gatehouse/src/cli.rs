@@ -658,6 +658,14 @@ async fn ledger(
                     .unwrap_or_default(),
                 if disagreement { "  DISAGREEMENT" } else { "" }
             ),
+            Ok(Event::ActionLabelled { action_id, label }) => println!(
+                "labelled {action_id}  {}{}",
+                label.label.as_str(),
+                label
+                    .reviewer
+                    .map(|r| format!(" by {}", display::terminal_safe(&r, 40)))
+                    .unwrap_or_default()
+            ),
             Err(err) => return Err(anyhow!("unexpected event from the daemon: {err}")),
         }
     }

@@ -7,6 +7,7 @@ pub mod error;
 mod events;
 pub mod guard;
 mod ops;
+mod review;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -26,6 +27,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/actions/{id}/history", get(actions::history))
         .route("/v1/actions/{id}/decision", post(actions::decide))
         .route("/v1/disagreements", get(actions::disagreements))
+        .route("/v1/actions/{id}/label", post(review::label))
+        .route("/v1/review", get(review::queue))
+        .route("/v1/classifier", get(review::classifier))
         .route("/v1/events", get(events::subscribe))
         .route("/v1/session", get(dashboard::session))
         .route("/v1/login-codes", post(dashboard::login_code))

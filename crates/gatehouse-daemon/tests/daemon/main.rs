@@ -18,5 +18,5 @@ mod hardened;
 mod paused;
 mod policy;
 mod protect;
-mod protect;
+mod review;
 mod scoring;
