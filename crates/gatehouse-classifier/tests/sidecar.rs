@@ -267,6 +267,28 @@ async fn a_sidecar_that_keeps_exiting_fails_requests_instead_of_hanging() {
 }
 
 #[tokio::test]
+async fn a_sidecar_flooding_its_stdout_is_stopped_and_restarted() {
+    // Junk lines non-stop, real replies in between: past the flood limit it is stopped.
+    let classifier = spawn(fixture("babble.py", &[]));
+    let mut failures = Vec::new();
+    for _ in 0..50 {
+        if classifier.restarts() > 0 {
+            break;
+        }
+        match score(&classifier, request(json!({"command": "ls"}))).await {
+            Ok(score) => assert_eq!(score.label, "benign"),
+            Err(ClassifierError::Unavailable(why)) => failures.push(why),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(classifier.restarts() > 0, "never restarted: {failures:?}");
+    assert!(
+        failures.iter().any(|why| why.contains("flooded its stdout")),
+        "{failures:?}"
+    );
+}
+
+#[tokio::test]
 async fn lines_that_are_not_replies_are_ignored_and_a_malformed_reply_fails_its_request() {
     let classifier = spawn(fixture("garbage.py", &[]));
     let first = score(&classifier, request(json!({}))).await.unwrap();

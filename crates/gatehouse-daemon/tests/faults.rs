@@ -290,40 +290,38 @@ async fn a_crashing_sidecar_is_restarted_and_its_lost_requests_recorded_as_error
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flooding_sidecar_neither_blocks_the_fast_path_nor_loses_its_real_replies() {
-    let count_file = tempfile::NamedTempFile::new().unwrap();
-    let count_path = count_file.path().to_str().unwrap().to_owned();
-    let daemon = with_sidecar("babble.py", &["--count", &count_path], |_| {}).await;
-    // Let the flood get going before measuring anything: 200 000 junk lines.
-    let junk = || {
-        std::fs::read_to_string(&count_path)
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while junk() < 200_000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sidecar flooded only {} lines",
-            junk()
-        );
+async fn a_flooding_sidecar_is_stopped_and_restarted_while_the_fast_path_answers() {
+    // It writes junk lines non-stop: past 1 000 in a second the daemon stops reading, kills it
+    // and restarts it (with backoff), failing what waited on it.
+    let daemon = with_sidecar("babble.py", &[], |_| {}).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(fast_check(&daemon, i % 2 == 0).await);
+    }
+    let mut statuses = Vec::new();
+    for id in &ids {
+        let action = settled_tier2(&daemon, id).await;
+        statuses.push(action["tier2_status"].as_str().unwrap().to_owned());
+    }
+    // Four detached slots (the default): the rest were dropped at once, and counted.
+    let dropped = statuses.iter().filter(|s| *s == "dropped").count();
+    assert!(dropped >= 16, "{statuses:?}");
+    let metrics = daemon.metrics().await;
+    assert_eq!(metric(&metrics, DROPPED), dropped as u64, "{metrics}");
+    // What reached the sidecar failed with the reason, or got a reply slipped in between floods.
+    assert!(
+        statuses
+            .iter()
+            .all(|s| ["dropped", "error", "scored"].contains(&s.as_str())),
+        "{statuses:?}"
+    );
+    let flood_errors = daemon
+        .count("SELECT count(*) FROM scores WHERE status = 'error' AND error LIKE '%flooded%'");
+    assert!(flood_errors >= 1, "{statuses:?}");
+    // And it was started again: poll the counter, bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metric(&daemon.metrics().await, RESTARTS) == 0 {
+        assert!(std::time::Instant::now() < deadline, "never restarted");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    for i in 0..20 {
-        let id = fast_check(&daemon, i % 2 == 0).await;
-        let action = settled_tier2(&daemon, &id).await;
-        assert_eq!(action["tier2_status"], "scored", "{action}");
-        assert_eq!(action["tier2"]["label"], "benign", "{action}");
-    }
-    let metrics = daemon.metrics().await;
-    assert_eq!(metric(&metrics, RESTARTS), 0, "{metrics}");
-    assert_eq!(
-        metric(
-            &metrics,
-            "gatehouse_classifier_scorings_total{outcome=\"scored\"}"
-        ),
-        20
-    );
-    eprintln!("the sidecar wrote {} junk lines meanwhile", junk());
 }

@@ -19,7 +19,9 @@
 //! *Boundary*: the sidecar is untrusted input. Reply lines are capped at
 //! [`MAX_REPLY_LINE_BYTES`], scores are checked, and lines that are not replies are ignored and
 //! logged (the parse error only, as they may echo tool inputs; at most one log line per 10 s with
-//! a count, so a sidecar flooding its stdout cannot flood the daemon's log).
+//! a count, so a sidecar cannot flood the daemon's log). A sidecar that writes more than
+//! [`MAX_IGNORED_LINES`] of them within [`FLOOD_WINDOW`] is flooding: its generation ends and it
+//! is restarted like a crashed one, so it cannot keep a core of the daemon busy reading junk.
 
 mod lines;
 mod wire;
@@ -298,7 +300,7 @@ impl Generation {
             };
         }
         if line.bytes.iter().all(u8::is_ascii_whitespace) {
-            return None;
+            return Some(Ignored::Blank);
         }
         match serde_json::from_slice::<WireReply>(line.bytes) {
             Ok(reply) => {
@@ -323,6 +325,8 @@ impl Generation {
 /// A stdout line that answered no request.
 #[derive(Debug)]
 enum Ignored {
+    /// Empty or whitespace only: allowed, never logged, but counted towards a flood.
+    Blank,
     /// Longer than [`MAX_REPLY_LINE_BYTES`], with no readable `id` of a waiting request.
     OverLong,
     /// A well-formed reply for an id nobody waits for (late, after a timeout, or made up).
@@ -342,6 +346,50 @@ struct IgnoredLog {
 
 /// Least time between two log lines about ignored sidecar output.
 const IGNORED_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Most stdout lines that are not replies a sidecar may write within [`FLOOD_WINDOW`]; past it the
+/// sidecar is flooding (its reader would take a core from the daemon) and is stopped and
+/// restarted, with the usual backoff.
+pub const MAX_IGNORED_LINES: u32 = 1_000;
+/// The window [`MAX_IGNORED_LINES`] is counted over.
+pub const FLOOD_WINDOW: Duration = Duration::from_secs(1);
+
+/// Why a generation's reader stopped reading: the sidecar flooded its stdout.
+#[derive(Debug)]
+struct Flooded;
+
+impl fmt::Display for Flooded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the sidecar flooded its stdout (more than {MAX_IGNORED_LINES} lines that are not \
+             replies within {} ms); stopping it",
+            FLOOD_WINDOW.as_millis()
+        )
+    }
+}
+
+impl std::error::Error for Flooded {}
+
+/// Counts ignored lines per [`FLOOD_WINDOW`] to tell a flood from the odd stray line.
+#[derive(Debug, Default)]
+struct FloodGuard {
+    window_start: Option<Instant>,
+    in_window: u32,
+}
+
+impl FloodGuard {
+    /// Counts one ignored line at `now`; true if this window has now seen too many.
+    fn flooded(&mut self, now: Instant) -> bool {
+        match self.window_start {
+            Some(start) if now.duration_since(start) < FLOOD_WINDOW => self.in_window += 1,
+            _ => {
+                self.window_start = Some(now);
+                self.in_window = 1;
+            }
+        }
+        self.in_window > MAX_IGNORED_LINES
+    }
+}
 
 impl IgnoredLog {
     /// Counts one ignored line; logs it (with the count since the last log line) if it is time.
@@ -357,6 +405,7 @@ impl IgnoredLog {
         let count = std::mem::take(&mut self.unlogged);
         self.last_logged = Some(now);
         match ignored {
+            Ignored::Blank => {}
             // A late reply is normal after a timeout: not worth a warning.
             Ignored::Unasked => tracing::debug!(
                 count,
@@ -457,6 +506,10 @@ impl Process {
                 return exit_reason(status);
             }
             read = &mut self.reader => match read {
+                // The daemon's own decision: stop it now, whatever it would do next.
+                Ok(Err(error)) if error.get_ref().is_some_and(|e| e.is::<Flooded>()) => {
+                    return error.to_string();
+                }
                 Ok(Ok(())) => "sidecar closed its stdout".to_owned(),
                 Ok(Err(error)) => format!("cannot read from the sidecar: {error}"),
                 Err(_) => "sidecar reader task stopped".to_owned(),
@@ -500,9 +553,14 @@ async fn read_replies(
 ) -> io::Result<()> {
     let mut lines = LineReader::new(BufReader::new(stdout), MAX_REPLY_LINE_BYTES);
     let mut ignored = IgnoredLog::default();
+    let mut flood = FloodGuard::default();
     while let Some(line) = lines.next_line().await? {
         if let Some(what) = generation.deliver(line, &model) {
-            ignored.note(what, Instant::now());
+            let now = Instant::now();
+            if flood.flooded(now) {
+                return Err(io::Error::other(Flooded));
+            }
+            ignored.note(what, now);
         }
     }
     Ok(())
@@ -663,6 +721,25 @@ mod tests {
             log.note(Ignored::Unasked, t0 + IGNORED_LOG_INTERVAL * 2),
             Some(1)
         );
+    }
+
+    #[test]
+    fn a_flood_is_too_many_ignored_lines_within_one_window() {
+        let mut guard = FloodGuard::default();
+        let t0 = Instant::now();
+        for i in 0..MAX_IGNORED_LINES {
+            assert!(!guard.flooded(t0 + FLOOD_WINDOW * i / MAX_IGNORED_LINES / 2));
+        }
+        // The odd stray line, window after window, is never a flood.
+        let mut steady = FloodGuard::default();
+        for second in 0..100u32 {
+            for _ in 0..MAX_IGNORED_LINES {
+                assert!(!steady.flooded(t0 + FLOOD_WINDOW * second));
+            }
+        }
+        assert!(guard.flooded(t0 + FLOOD_WINDOW / 2));
+        // A new window starts the count again.
+        assert!(!guard.flooded(t0 + FLOOD_WINDOW));
     }
 
     #[test]
