@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_protocol::{
-    ActionList, ActionView, Decision, DecisionRequest, ErrorEnvelope, Health, LoginLink,
+    ActionList, ActionView, Decision, DecisionRequest, ErrorEnvelope, Health, LabelRequest,
+    LabelledAction, LoginLink, ReviewLabel, ReviewList,
 };
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
@@ -51,6 +52,18 @@ struct Inner {
 pub struct ActionQuery {
     /// `pending`, `allow`, `reject`, ... as the daemon documents it.
     pub status: Option<String>,
+    pub limit: Option<u32>,
+    /// The `next_before` of the previous page.
+    pub before: Option<String>,
+}
+
+/// `GET /v1/review` filters; unset fields are left out of the query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewQuery {
+    /// `unlabelled` (the daemon's default), `labelled` or `all`.
+    pub status: Option<String>,
+    /// Also list every flagged action, not only disagreements and decisions against the score.
+    pub include_flagged: bool,
     pub limit: Option<u32>,
     /// The `next_before` of the previous page.
     pub before: Option<String>,
@@ -192,6 +205,44 @@ impl Client {
                 .append_pair("limit", &limit.to_string());
         }
         self.call(Method::GET, url, None::<&()>).await
+    }
+
+    /// `GET /v1/review` (approver token): one page of the review queue, newest first.
+    pub async fn review(&self, query: &ReviewQuery) -> Result<ReviewList, ClientError> {
+        let mut url = self.url(&["v1", "review"])?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            if let Some(status) = &query.status {
+                pairs.append_pair("status", status);
+            }
+            if query.include_flagged {
+                pairs.append_pair("include", "flagged");
+            }
+            if let Some(limit) = query.limit {
+                pairs.append_pair("limit", &limit.to_string());
+            }
+            if let Some(before) = &query.before {
+                pairs.append_pair("before", before);
+            }
+        }
+        strip_empty_query(&mut url);
+        self.call(Method::GET, url, None::<&()>).await
+    }
+
+    /// `POST /v1/actions/{id}/label` (approver token): records a reviewer's label in the
+    /// ledger; labelling again appends a new label (the latest counts).
+    pub async fn label(
+        &self,
+        action_id: &str,
+        label: ReviewLabel,
+        note: Option<&str>,
+    ) -> Result<LabelledAction, ClientError> {
+        let url = self.action_url(action_id, &["label"])?;
+        let body = LabelRequest {
+            label,
+            note: note.map(str::to_owned),
+        };
+        self.call(Method::POST, url, Some(&body)).await
     }
 
     /// `GET /healthz`: needs no token, and none is sent.

@@ -25,7 +25,7 @@ mod client;
 mod error;
 
 pub use check::CheckOptions;
-pub use client::{ActionQuery, Client, DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES};
+pub use client::{ActionQuery, Client, DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, ReviewQuery};
 pub use error::{ClientError, UNKNOWN_API_CODE};
 /// The wire types this client sends and returns.
 pub use gatehouse_protocol as protocol;

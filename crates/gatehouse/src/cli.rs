@@ -7,10 +7,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
-use gatehouse_client::{ActionQuery, CheckOptions, Client};
+use gatehouse_client::{ActionQuery, CheckOptions, Client, ReviewQuery};
 use gatehouse_daemon::auth::{AGENT_TOKEN_FILE, APPROVER_TOKEN_FILE};
 use gatehouse_daemon::{Config, Daemon, LEDGER_KEY_FILE, Overrides};
-use gatehouse_protocol::{CheckRequest, Decision, Event, Verdict};
+use gatehouse_protocol::{CheckRequest, Decision, Event, ReviewLabel, Verdict};
 
 use crate::{display, offline, retrain};
 
@@ -148,6 +148,22 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// The review queue: actions the rules allowed and the classifier flagged, and human
+    /// decisions that went against the score; `review label` marks one malicious or benign.
+    Review {
+        #[command(subcommand)]
+        command: Option<ReviewCommand>,
+        /// unlabelled (default), labelled or all.
+        #[arg(long)]
+        status: Option<String>,
+        /// Also list every flagged action (score at or above the flag threshold).
+        #[arg(long)]
+        flagged: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Print a fresh one-time login URL for the dashboard.
     Dashboard {
         #[command(flatten)]
@@ -249,6 +265,19 @@ enum LedgerCommand {
         /// Write the latest signed checkpoint as JSON to this file (`-` for stdout).
         #[arg(long)]
         export: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReviewCommand {
+    /// Record a label on an action in the ledger (labelling again appends; the latest counts).
+    Label {
+        id: String,
+        #[arg(value_parser = ["malicious", "benign"])]
+        label: String,
+        /// Why (saved with the label).
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -364,6 +393,31 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             follow,
             target,
         } => ledger(&target, status, limit, follow).await,
+        Command::Review {
+            command: Some(ReviewCommand::Label { id, label, note }),
+            target,
+            ..
+        } => {
+            let label = ReviewLabel::parse(&label)
+                .ok_or_else(|| anyhow!("`{label}` is not malicious or benign"))?;
+            let labelled = target
+                .approver()?
+                .label(&id, label, note.as_deref())
+                .await?;
+            println!(
+                "{}  labelled {}",
+                labelled.action_id,
+                labelled.label.label.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Review {
+            command: None,
+            status,
+            flagged,
+            limit,
+            target,
+        } => review(&target, status, flagged, limit).await,
         Command::Dashboard { target } => {
             let link = target.approver()?.login_link().await?;
             println!("{}", link.url);
@@ -473,6 +527,43 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// `gatehouse review`: the newest page of the queue, printed oldest first (the newest ends up
+/// next to the prompt), with why each action is there and its latest label.
+async fn review(
+    target: &Target,
+    status: Option<String>,
+    include_flagged: bool,
+    limit: u32,
+) -> Result<ExitCode> {
+    let list = target
+        .approver()?
+        .review(&ReviewQuery {
+            status,
+            include_flagged,
+            limit: Some(limit),
+            before: None,
+        })
+        .await?;
+    println!(
+        "{} unlabelled, {} labelled  (model {}, flag >= {:.2}, disagreement >= {:.2})",
+        list.unlabelled,
+        list.labelled,
+        display::terminal_safe(&list.classifier.model, 40),
+        list.classifier.flag_threshold,
+        list.classifier.disagreement_threshold,
+    );
+    for item in list.items.iter().rev() {
+        let label = item.label.as_ref().map_or("-", |l| l.label.as_str());
+        println!(
+            "{:<16} {:<9} {}",
+            item.reason.as_str(),
+            label,
+            display::line(&item.action)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn decide(

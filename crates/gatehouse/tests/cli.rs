@@ -405,3 +405,82 @@ fn ledger_follow_prints_actions_as_they_are_paused_and_decided() {
     let _ = follow.kill();
     let _ = follow.wait();
 }
+
+#[test]
+fn review_lists_a_disagreement_and_label_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    // Every action scores 0.9: an allowed Read is a disagreement.
+    std::fs::write(
+        dir.path().join("gatehouse.toml"),
+        "[classifier]\nkind = \"fixed\"\nscore = 0.9\nlabel = \"malicious\"\n",
+    )
+    .unwrap();
+    let process = spawn_serve(dir.path(), "warn");
+    let served = Served {
+        url: process.url.clone(),
+        data_dir: dir.path().join("data"),
+        process,
+        _dir: dir,
+    };
+    let allowed = served.run(&[
+        "check",
+        "--tool",
+        "Read",
+        "--input",
+        r#"{"file_path":"notes.txt"}"#,
+    ]);
+    assert!(allowed.status.success(), "{allowed:?}");
+    // The score is recorded after the verdict: wait until the queue lists the action.
+    let started = Instant::now();
+    let (id, listed) = loop {
+        let listed = stdout(&served.run(&["review"]));
+        if let Some(id) = listed.split_whitespace().find(|w| w.starts_with("act_")) {
+            break (id.to_owned(), listed);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the disagreement never reached the queue: {listed}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(listed.starts_with("1 unlabelled, 0 labelled"), "{listed}");
+    assert!(
+        listed.contains("flag >= 0.50, disagreement >= 0.80"),
+        "{listed}"
+    );
+    assert!(listed.contains("disagreement     -"), "{listed}");
+
+    let labelled = served.run(&[
+        "review",
+        "label",
+        &id,
+        "malicious",
+        "--note",
+        "reads secrets",
+    ]);
+    assert!(labelled.status.success(), "{labelled:?}");
+    assert!(stdout(&labelled).contains(&format!("{id}  labelled malicious")));
+    let bad = served.run(&["review", "label", &id, "suspicious"]);
+    assert!(!bad.status.success(), "only malicious or benign: {bad:?}");
+
+    let listed = stdout(&served.run(&["review", "--status", "labelled"]));
+    assert!(listed.starts_with("0 unlabelled, 1 labelled"), "{listed}");
+    assert!(
+        listed.contains("malicious") && listed.contains(&id),
+        "{listed}"
+    );
+    let (label, reviewer, note): (String, String, String) =
+        rusqlite::Connection::open(served.data_dir.join("ledger.db"))
+            .unwrap()
+            .query_row(
+                "SELECT label, reviewer, note FROM labels WHERE action_id = ?1",
+                [&id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap();
+    assert_eq!(
+        (label.as_str(), reviewer.as_str(), note.as_str()),
+        ("malicious", "approver-token", "reads secrets")
+    );
+}
