@@ -247,6 +247,27 @@ mod tests {
         drop(socket);
     }
 
+    #[tokio::test]
+    async fn the_socket_gets_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        if std::fs::metadata(dir.path()).unwrap().uid() != 0 {
+            eprintln!("skipped: giving a file to another group needs root (or membership)");
+            return;
+        }
+        let path = dir.path().join("check.sock");
+        let socket = bind(&SocketSpec {
+            path: path.clone(),
+            mode: 0o660,
+            group: Some("65534".into()),
+        })
+        .await
+        .unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(meta.gid(), 65534);
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        drop(socket);
+    }
+
     #[test]
     fn groups_resolve_by_number_or_name() {
         assert_eq!(resolve_group("4242").unwrap(), 4242);

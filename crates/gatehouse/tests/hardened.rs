@@ -53,9 +53,14 @@ impl Drop for Hardened {
     }
 }
 
-/// Starts `serve --hardened` and reads where it listens and where its socket is (no sleeping).
+/// Starts `serve --hardened` (with `dir/gatehouse.toml` if there is one) and reads where it
+/// listens and where its socket is (no sleeping).
 fn start(dir: &Path) -> Hardened {
-    let mut child = serve_hardened(dir)
+    let mut command = serve_hardened(dir);
+    if dir.join("gatehouse.toml").exists() {
+        command.arg("--config").arg(dir.join("gatehouse.toml"));
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -251,6 +256,52 @@ fn another_users_agent_checks_over_the_socket_but_cannot_read_the_approver_token
         )
         .unwrap();
     assert_eq!(verdict, "pending", "nothing decided the paused action");
+}
+
+#[test]
+fn a_user_the_socket_mode_leaves_out_cannot_ask() {
+    let dir = test_dir();
+    if std::fs::metadata(dir.path()).unwrap().uid() != 0 {
+        eprintln!("skipped: the cross-user test needs root (to run the agent as uid {NOBODY})");
+        return;
+    }
+    let Ok(setpriv) = which("setpriv") else {
+        eprintln!("skipped: setpriv (util-linux) is not installed");
+        return;
+    };
+    // Only the daemon's user and group (root here) may connect.
+    std::fs::write(
+        dir.path().join("gatehouse.toml"),
+        "[hardened]\nsocket_mode = \"0660\"\n",
+    )
+    .unwrap();
+    chmod(&dir.path().join("gatehouse.toml"), 0o644);
+    let daemon = start(dir.path());
+    let agent_bin = reachable_binary(dir.path());
+    let output = Command::new(setpriv)
+        .arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"))
+        .arg("--clear-groups")
+        .arg(&agent_bin)
+        .args([
+            "check",
+            "--tool",
+            "Read",
+            "--input",
+            r#"{"file_path":"/etc/hostname"}"#,
+        ])
+        .env_clear()
+        .env("GATEHOUSE_SOCKET", &daemon.socket)
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(1), "fails closed: {shown}");
+    assert!(shown.contains("Permission denied"), "{shown}");
+    let ledger = rusqlite::Connection::open(dir.path().join("data/ledger.db")).unwrap();
+    let actions: i64 = ledger
+        .query_row("SELECT count(*) FROM actions", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(actions, 0, "nothing was asked");
 }
 
 /// A paused action, checked over the socket and answered `pending` at once.
