@@ -33,6 +33,43 @@ pub fn policy_check(path: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `gatehouse policy import-claude PATH`: a Claude Code settings file as policy TOML, on stdout
+/// or in `output`; what could not be translated is warned about on stderr (and listed in the
+/// file as comments).
+pub fn import_claude(
+    path: &Path,
+    output: Option<&Path>,
+    include_builtin: bool,
+    project_root: Option<std::path::PathBuf>,
+) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // `.claude/settings.json` sits in the project root Claude Code's `/path` patterns start at.
+    let project_root = project_root.or_else(|| {
+        let dir = std::path::absolute(path).ok()?.parent()?.to_path_buf();
+        (dir.file_name()? == ".claude").then(|| dir.parent().map(Path::to_path_buf))?
+    });
+    let options = gatehouse_policy::claude::ImportOptions {
+        include_builtin,
+        project_root: project_root.map(|root| root.display().to_string()),
+        source_name: path.display().to_string(),
+    };
+    let import = gatehouse_policy::claude::import(&text, &options)
+        .with_context(|| format!("cannot import {}", path.display()))?;
+    for warning in &import.warnings {
+        eprintln!("warning: {}", terminal_safe(warning, 500));
+    }
+    match output {
+        Some(file) => {
+            std::fs::write(file, &import.toml)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            eprintln!("{}: {} rules", file.display(), import.rules);
+        }
+        None => print!("{}", import.toml),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// One case of `gatehouse policy test`: an action and the effect the policy must give it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

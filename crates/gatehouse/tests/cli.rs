@@ -323,6 +323,111 @@ fn policy_check_and_test_guard_a_policy_without_a_daemon() {
 }
 
 #[test]
+fn policy_import_claude_turns_a_settings_file_into_a_policy_that_passes_its_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("app");
+    std::fs::create_dir_all(project.join(".claude")).unwrap();
+    let settings = project.join(".claude/settings.json");
+    std::fs::write(
+        &settings,
+        r#"{"permissions": {
+            "allow": ["Bash(docker ps:*)", "mcp__github__get_issue"],
+            "ask": ["Bash(git push:*)"],
+            "deny": ["Bash(curl:*)", "Edit(/.github/workflows/**)", "Task(Explore)"]
+        }}"#,
+    )
+    .unwrap();
+
+    // To stdout: the policy, starting from builtin:developer; warnings on stderr.
+    let printed = Command::new(BIN)
+        .args(["policy", "import-claude"])
+        .arg(&settings)
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    assert!(stdout(&printed).contains("include = [\"builtin:developer\"]"));
+    let warnings = String::from_utf8_lossy(&printed.stderr);
+    assert!(
+        warnings.contains("warning: not imported: deny Task(Explore)"),
+        "{warnings}"
+    );
+
+    let policy = dir.path().join("imported.toml");
+    let written = Command::new(BIN)
+        .args(["policy", "import-claude"])
+        .arg(&settings)
+        .arg("--output")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{written:?}");
+    assert_eq!(std::fs::read_to_string(&policy).unwrap(), stdout(&printed));
+    let check = Command::new(BIN)
+        .args(["policy", "check"])
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+
+    let workflow = project.join(".github/workflows/ci.yml");
+    let cases = dir.path().join("cases.jsonl");
+    std::fs::write(
+        &cases,
+        [
+            json_line(
+                "docker ps",
+                "Bash",
+                serde_json::json!({"command": "docker ps -a"}),
+                "allow",
+            ),
+            json_line(
+                "issue",
+                "mcp__github__get_issue",
+                serde_json::json!({"number": 1}),
+                "allow",
+            ),
+            json_line(
+                "push",
+                "Bash",
+                serde_json::json!({"command": "git push"}),
+                "pause",
+            ),
+            json_line(
+                "curl",
+                "Bash",
+                serde_json::json!({"command": "sudo curl -s x.example"}),
+                "reject",
+            ),
+            json_line(
+                "workflow",
+                "Edit",
+                serde_json::json!({"file_path": workflow}),
+                "reject",
+            ),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let test = Command::new(BIN)
+        .args(["policy", "test"])
+        .arg(&policy)
+        .arg(&cases)
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    assert!(test.status.success(), "{}", stdout(&test));
+    assert!(
+        stdout(&test).contains("5 passed, 0 failed"),
+        "{}",
+        stdout(&test)
+    );
+}
+
+fn json_line(name: &str, tool: &str, input: serde_json::Value, expect: &str) -> String {
+    serde_json::json!({"name": name, "tool": tool, "input": input, "expect": expect}).to_string()
+}
+
+#[test]
 fn classifier_eval_prints_held_out_figures() {
     let output = Command::new(BIN)
         .args(["classifier", "eval"])
