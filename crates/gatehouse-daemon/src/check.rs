@@ -93,6 +93,15 @@ fn validate(request: &CheckRequest) -> Result<Duration, CheckError> {
     Ok(Duration::from_millis(wait_ms))
 }
 
+/// Observe mode: what the rules would have decided (the verdict itself is allow), for the ledger.
+fn observed_effect(observed: Option<Effect>) -> Option<gatehouse_protocol::ObservedEffect> {
+    match observed? {
+        Effect::Reject => Some(gatehouse_protocol::ObservedEffect::Reject),
+        Effect::Pause => Some(gatehouse_protocol::ObservedEffect::Pause),
+        Effect::Allow => None,
+    }
+}
+
 fn new_action_id() -> String {
     format!("act_{}", ulid::Ulid::new())
 }
@@ -187,7 +196,7 @@ impl App {
             tier2_status,
             peer_uid: peer.map(|peer| peer.uid),
             peer_pid: peer.and_then(|peer| peer.pid),
-            observed_effect: None,
+            observed_effect: observed_effect(evaluation.observed),
         };
         let deadline_ms = action.deadline_ms;
         let paused_session = deadline_ms.and(action.session_id.clone());

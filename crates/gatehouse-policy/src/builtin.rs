@@ -24,7 +24,7 @@ pub const NAMES: &[&str] = &[
     "builtin:default",
 ];
 
-/// The TOML source of a builtin policy by name.
+/// The TOML source of a builtin policy by name (`builtin:developer`, ...), as `include` reads it.
 pub fn source(name: &str) -> Option<&'static str> {
     match name {
         "builtin:developer" | "builtin:default" => Some(BUILTIN_DEVELOPER_TOML),

@@ -17,13 +17,11 @@
 //! - `diagnostic`: [`Diagnostic`], [`PolicyError`] and byte-offset to line/column mapping.
 //! - `builtin`: the embedded `builtin:developer` (the default) and `builtin:strict` policies.
 //! - `protect`: [`protect::SelfProtection`], the built-in protected set no policy can switch off.
-//! - `claude`: [`claude::import`], a Claude Code `settings.json` permission list as policy TOML.
 //!
 //! *Boundary*: no IO, no clock, no async. Symlink resolution is the caller's, through
 //! [`PathResolver`].
 
 mod builtin;
-pub mod claude;
 mod command;
 mod diagnostic;
 mod effect;
@@ -38,6 +36,7 @@ pub mod shell;
 
 pub use builtin::{
     BUILTIN_DEFAULT_TOML, BUILTIN_DEVELOPER_TOML, BUILTIN_OBSERVE_TOML, BUILTIN_STRICT_TOML,
+    source as builtin_source,
 };
 pub use command::{NoResolver, PathResolver};
 pub use diagnostic::{Diagnostic, PolicyError};

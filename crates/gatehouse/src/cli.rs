@@ -193,26 +193,21 @@ enum PolicyCommand {
     /// Run a cases file (JSON lines: {"tool","input","cwd"?,"expect":"allow|reject|pause"})
     /// against a policy; exit 1 on any mismatch.
     Test { file: PathBuf, cases: PathBuf },
+    /// Explain one action: each rule considered (matched or not, and why), the parsed command
+    /// tree and the final verdict. FILE may be a builtin name such as builtin:developer.
+    Explain {
+        file: PathBuf,
+        /// The action as JSON ({"tool","input","cwd"?,"session_id"?,"agent"?}), or `-` to read
+        /// it from standard input.
+        action: String,
+        /// Print the explanation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a built-in policy (developer or strict).
     Print {
         #[arg(default_value = "developer")]
         name: String,
-    },
-    /// Convert a Claude Code settings.json (permissions.allow/ask/deny) into policy TOML;
-    /// entries that cannot be translated are listed as comments and warned about on stderr.
-    ImportClaude {
-        /// The settings file, e.g. .claude/settings.json.
-        path: PathBuf,
-        /// Write the policy here instead of stdout.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// Do not start the policy from builtin:developer.
-        #[arg(long)]
-        no_include: bool,
-        /// The project root Claude Code's `/path` patterns are relative to (default: the
-        /// directory holding `.claude/`).
-        #[arg(long)]
-        project_root: Option<PathBuf>,
     },
 }
 
@@ -448,12 +443,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Policy { command } => match command {
             PolicyCommand::Check { file } => offline::policy_check(&file),
             PolicyCommand::Test { file, cases } => offline::policy_test(&file, &cases),
-            PolicyCommand::ImportClaude {
-                path,
-                output,
-                no_include,
-                project_root,
-            } => offline::import_claude(&path, output.as_deref(), !no_include, project_root),
+            PolicyCommand::Explain { file, action, json } => {
+                offline::policy_explain(&file, &action, json)
+            }
             PolicyCommand::Print { name } => match name.as_str() {
                 "developer" => {
                     print!("{}", gatehouse_policy::BUILTIN_DEVELOPER_TOML);

@@ -135,6 +135,60 @@ pub fn policy_test(policy_path: &Path, cases_path: &Path) -> Result<ExitCode> {
     })
 }
 
+/// The action `gatehouse policy explain` explains.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainAction {
+    tool: String,
+    input: Map<String, Value>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+/// `gatehouse policy explain FILE ACTION [--json]`: ACTION is JSON, or `-` for standard input;
+/// FILE is a policy file or a builtin name (`builtin:developer`).
+pub fn policy_explain(path: &Path, action: &str, json: bool) -> Result<ExitCode> {
+    let policy = match path.to_str().and_then(gatehouse_policy::builtin_source) {
+        Some(source) => Policy::from_toml(source)
+            .map_err(|errors| anyhow::anyhow!("{} has errors:\n{errors}", path.display()))?,
+        None => load_policy(path)?,
+    };
+    let text = if action == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read the action from standard input")?;
+        text
+    } else {
+        action.to_owned()
+    };
+    let action: ExplainAction = serde_json::from_str(&text).context(
+        "the action must be JSON such as {\"tool\": \"Bash\", \"input\": {\"command\": \"ls\"}, \"cwd\": \"/work/app\"}",
+    )?;
+    let explanation = policy.explain(
+        &ActionRef {
+            tool: &action.tool,
+            input: &action.input,
+            session_id: action.session_id.as_deref(),
+            agent: action.agent.as_deref(),
+            cwd: action.cwd.as_deref(),
+        },
+        &FsResolver,
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&explanation)?);
+    } else {
+        // Rule ids, reasons and command words come from files and agents: keep them inert.
+        for line in explanation.to_string().lines() {
+            println!("{}", terminal_safe(line, 2000));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `gatehouse classifier eval`: the built-in model's figures on held-out data.
 pub fn classifier_eval(weights: Option<&Path>, data: Option<&Path>) -> Result<ExitCode> {
     let model = match weights {

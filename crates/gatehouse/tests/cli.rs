@@ -589,3 +589,80 @@ fn review_lists_a_disagreement_and_label_records_it() {
         ("malicious", "approver-token", "reads secrets")
     );
 }
+
+#[test]
+fn policy_explain_shows_rules_commands_and_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        concat!(
+            "[[rules]]\nid = \"no-force-push\"\neffect = \"reject\"\n",
+            "command = { program = \"git\", args_prefix = [\"push\"], has_flag = [\"--force\"] }\n",
+            "[[rules]]\nid = \"git-ok\"\neffect = \"allow\"\n",
+            "command = { program = \"git\", args_prefix = [\"{status,push}\"] }\n",
+        ),
+    )
+    .unwrap();
+    let action = r#"{"tool":"Bash","input":{"command":"sudo git push -f origin main"},"cwd":"/work/app"}"#;
+    let text = Command::new(BIN)
+        .args(["policy", "explain"])
+        .arg(&policy)
+        .arg(action)
+        .output()
+        .unwrap();
+    assert!(text.status.success(), "{text:?}");
+    let out = stdout(&text);
+    for needle in [
+        "1. sudo",
+        "2. git push --force origin main",
+        "[command 2] no-force-push (reject): MATCHED",
+        "[command 2] git-ok (allow): MATCHED",
+        "verdict: reject by no-force-push",
+    ] {
+        assert!(out.contains(needle), "{needle} missing from:\n{out}");
+    }
+
+    // `-` reads the action from stdin; --json is machine-readable and names the first failure.
+    let mut child = Command::new(BIN)
+        .args(["policy", "explain", "--json"])
+        .arg(&policy)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        br#"{"tool":"Bash","input":{"command":"git status"}}"#,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["verdict"]["effect"], "allow");
+    assert_eq!(json["verdict"]["rule_id"], "git-ok");
+    assert_eq!(json["rules"][0]["rule_id"], "no-force-push");
+    assert_eq!(json["rules"][0]["failed"], "command.args_prefix does not hold");
+    assert_eq!(json["command_lines"][0]["commands"][0]["program"], "git");
+
+    // A builtin name works as FILE; a malformed action is a clear error.
+    let builtin = Command::new(BIN)
+        .args(["policy", "explain", "builtin:observe"])
+        .arg(r#"{"tool":"Bash","input":{"command":"rm -rf ~"}}"#)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&builtin).contains("(observe mode; would reject)"),
+        "{}",
+        stdout(&builtin)
+    );
+    let bad = Command::new(BIN)
+        .args(["policy", "explain"])
+        .arg(&policy)
+        .arg(r#"{"tool":"Bash"}"#)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("the action must be JSON"));
+}

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{TEST_POLICY, TestDaemon, paused};
+use crate::support::{Setup, TEST_POLICY, TestDaemon, allowed, paused};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_policy_takes_effect_and_a_broken_one_is_refused() {
@@ -44,4 +44,42 @@ async fn a_saved_policy_takes_effect_and_a_broken_one_is_refused() {
     let health = daemon.wait_for_health(|h| h["policy_reloads"] == 2).await;
     assert_eq!(health["status"], "ok");
     assert!(health.get("policy_error").is_none(), "{health}");
+}
+
+/// Observe mode: the rules' verdict is recorded as `observed`, the action is allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_mode_allows_and_records_what_the_policy_would_have_done() {
+    let daemon = Setup {
+        policy: format!("mode = \"observe\"\n{TEST_POLICY}"),
+        ..Setup::default()
+    }
+    .start()
+    .await;
+    let cases = [
+        (
+            json!({"tool": "Bash", "input": {"command": "rm -rf build"}}),
+            Some("reject"),
+            Some("reject-rm-rf"),
+        ),
+        (paused(0), Some("pause"), Some("pause-push")),
+        (
+            json!({"tool": "Bash", "input": {"command": "make"}}),
+            Some("pause"),
+            None,
+        ),
+        (allowed(), None, Some("allow-ls")),
+    ];
+    for (request, observed, rule) in cases {
+        let (_, response) = daemon.check(request.clone()).await;
+        assert_eq!(response["verdict"], "allow", "{request}: {response}");
+        assert_eq!(response["rule_id"].as_str(), rule, "{response}");
+        let id = response["action_id"].as_str().unwrap();
+        let view = daemon.action(id).await;
+        assert_eq!(view["observed"].as_str(), observed, "{view}");
+        assert_eq!(view["verdict"], "allow", "{view}");
+    }
+    assert_eq!(
+        daemon.count("SELECT COUNT(*) FROM actions WHERE observed_effect = 'reject'"),
+        1
+    );
 }
