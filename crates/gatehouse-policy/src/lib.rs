@@ -17,11 +17,13 @@
 //! - `diagnostic`: [`Diagnostic`], [`PolicyError`] and byte-offset to line/column mapping.
 //! - `builtin`: the embedded `builtin:developer` (the default) and `builtin:strict` policies.
 //! - `protect`: [`protect::SelfProtection`], the built-in protected set no policy can switch off.
+//! - `claude`: [`claude::import`], a Claude Code `settings.json` permission list as policy TOML.
 //!
 //! *Boundary*: no IO, no clock, no async. Symlink resolution is the caller's, through
 //! [`PathResolver`].
 
 mod builtin;
+pub mod claude;
 mod command;
 mod diagnostic;
 mod effect;

@@ -209,6 +209,22 @@ enum PolicyCommand {
         #[arg(default_value = "developer")]
         name: String,
     },
+    /// Convert a Claude Code settings.json (permissions.allow/ask/deny) into policy TOML;
+    /// entries that cannot be translated are listed as comments and warned about on stderr.
+    ImportClaude {
+        /// The settings file, e.g. .claude/settings.json.
+        path: PathBuf,
+        /// Write the policy here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Do not start the policy from builtin:developer.
+        #[arg(long)]
+        no_include: bool,
+        /// The project root Claude Code's `/path` patterns are relative to (default: the
+        /// directory holding `.claude/`).
+        #[arg(long)]
+        project_root: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -446,6 +462,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             PolicyCommand::Explain { file, action, json } => {
                 offline::policy_explain(&file, &action, json)
             }
+            PolicyCommand::ImportClaude {
+                path,
+                output,
+                no_include,
+                project_root,
+            } => offline::import_claude(&path, output.as_deref(), !no_include, project_root),
             PolicyCommand::Print { name } => match name.as_str() {
                 "developer" => {
                     print!("{}", gatehouse_policy::BUILTIN_DEVELOPER_TOML);
