@@ -40,9 +40,10 @@ const RSS_CEILING: u64 = 256 * 1024 * 1024;
 /// What parking may add per paused action (its tracking entry and deadline timer; the ledger
 /// holds the rest on disk). Measured: about 2.7 KiB.
 const PER_PAUSED_CEILING: u64 = 8 * 1024;
-/// What a held long-poll may add (its connection's HTTP buffers and request future). Measured:
-/// about 41 KiB, most of it hyper's per-connection read and write buffers and the handler's
-/// future.
+/// What a held long-poll may add. Measured: about 41 KiB — some 18 KiB for the open connection
+/// itself, most of the rest from the burst of blocking threads and SQLite read connections the
+/// ledger's read pool opens when thousands of long-polls each read their action at once (the
+/// daemon goes from 9 to about 200 threads).
 const PER_WAITER_CEILING: u64 = 64 * 1024;
 
 const CONFIG: &str = "[approvals]\ndeadline_ms = 600000\nmax_pending = 10000\n\
