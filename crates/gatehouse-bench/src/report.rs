@@ -639,6 +639,69 @@ mod tests {
     }
 
     #[test]
+    fn fault_scenarios_report_ratios_against_their_own_baselines() {
+        let counts = Tier2Counts {
+            restarts: 5,
+            scored: 594,
+            errors: 24,
+            timeouts: 0,
+            dropped: 13_378,
+        };
+        let report = Report {
+            sidecar_faults: vec![
+                SidecarFaultRow {
+                    sidecar: Sidecar::None,
+                    outcome: s(200.0, 1000.0, 2000.0, 2000.0, 0),
+                    tier2: Some(Tier2Counts::default()),
+                },
+                SidecarFaultRow {
+                    sidecar: Sidecar::Crashing,
+                    outcome: s(220.0, 3000.0, 2000.0, 2000.0, 0),
+                    tier2: Some(counts),
+                },
+                SidecarFaultRow {
+                    sidecar: Sidecar::Flooding,
+                    outcome: Outcome::Skipped("did not start (see notes)".into()),
+                    tier2: None,
+                },
+            ],
+            paused_flood: Some(PausedFloodResult {
+                idle: s(200.0, 1000.0, 2000.0, 2000.0, 0),
+                parked: s(100.0, 1500.0, 2000.0, 2000.0, 0),
+                memory: Some(Memory {
+                    idle: 16 << 20,
+                    parked: (16 << 20) + paused_flood::PARKED as u64 * 2048,
+                    waiting: 100 << 20,
+                    after_load: 101 << 20,
+                }),
+                waiters: 2000,
+                parked_in: Some(std::time::Duration::from_secs(2)),
+            }),
+            ..Report::default()
+        };
+        let md = report.to_markdown();
+        // No fast-path run: no durability tables and no targets.
+        assert!(
+            !md.contains("## crash-safe") && !md.contains("## Targets"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| crashing (exits every 100 requests) | 220 | 3000 | 2000 | 2000 | 0 | 1.10× | 3.00× | 1.00× | 5 | 594 | 24 | 0 | 13378 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| flooding (junk lines non-stop) | – | – | – | – | not run: did not start (see notes) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("parked / idle: p50 0.50×, p99 1.50×, p99.9 1.00×"),
+            "{md}"
+        );
+        assert!(md.contains("| idle | 16.0 MiB | 200 |"), "{md}");
+        assert!(md.contains("2048 bytes per paused action"), "{md}");
+    }
+
+    #[test]
     fn targets_compare_gatehouse_with_the_peer() {
         use Durability::*;
         use LoadKind::*;
