@@ -94,9 +94,10 @@ def main():
         rows.append({"text": s, "ids": ids, "embedding": [round(float(v), 7) for v in e]})
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
-        json.dump({"generated_by": "tools/train/minilm_reference.py (numpy float64 forward pass)",
-                   "sentences": rows}, f, indent=1, ensure_ascii=False)
-        f.write("\n")
+        # One sentence a line, so the file stays short and diffs stay readable.
+        f.write('{"generated_by": "tools/train/minilm_reference.py (numpy float64 forward pass)",\n "sentences": [\n')
+        f.write(",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows))
+        f.write("\n ]\n}\n")
     print(OUT)
 
 

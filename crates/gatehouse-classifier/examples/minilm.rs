@@ -98,6 +98,7 @@ fn latency(dir: &str) -> anyhow::Result<()> {
     ];
     let rounds = 100;
     let mut all = Vec::new();
+    let cpu_start = process_cpu_seconds();
     println!("{:<26} {:>9} {:>9}", "action", "p50 ms", "p99 ms");
     for (name, tool, input, context) in &actions {
         // Warm up once (first-call allocations), then time.
@@ -116,6 +117,9 @@ fn latency(dir: &str) -> anyhow::Result<()> {
         );
         all.extend(times);
     }
+    let cpu = process_cpu_seconds()
+        .zip(cpu_start)
+        .map(|(end, start)| end - start);
     all.sort();
     println!(
         "{:<26} {:>9.2} {:>9.2}",
@@ -123,6 +127,13 @@ fn latency(dir: &str) -> anyhow::Result<()> {
         ms(all[all.len() / 2]),
         ms(all[all.len() * 99 / 100])
     );
+    // Wall time grows when other processes share the cores; CPU time per action does not.
+    if let Some(cpu) = cpu {
+        println!(
+            "CPU time per typical action (mean, this process): {:.2} ms",
+            cpu * 1000.0 / all.len() as f64
+        );
+    }
     let set = EvalSet::embedded()?;
     let sample: Vec<EvalExample> = set.examples.iter().step_by(8).cloned().collect();
     let metrics = evaluate_with(&sample, model.threshold(), |e| {
@@ -137,6 +148,16 @@ fn latency(dir: &str) -> anyhow::Result<()> {
         metrics.latency_p99_us / 1000.0
     );
     Ok(())
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`, 100 ticks a
+/// second); `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -59,6 +59,9 @@ pub struct ClassifierSettings {
     /// `models/` (installed by `gatehouse classifier retrain`, switched by `classifier use`,
     /// picked up without a restart), else the embedded weights.
     pub weights: Option<PathBuf>,
+    /// `minilm` only: the directory `scripts/fetch-minilm.sh` filled with the all-MiniLM-L6-v2
+    /// files (docs/MODEL.md, "Neural tier"). Read at start, never downloaded.
+    pub minilm_dir: Option<PathBuf>,
     /// Program and arguments of the sidecar.
     pub command: Vec<String>,
     /// Model name recorded for sidecar scores when the sidecar does not name one.
@@ -168,6 +171,7 @@ impl Default for ClassifierSettings {
         ClassifierSettings {
             kind: "builtin".into(),
             weights: None,
+            minilm_dir: None,
             command: Vec::new(),
             model: None,
             score: 0.0,
@@ -285,8 +289,18 @@ impl Config {
                 problems.push("classifier.command: a sidecar needs a command to run".into())
             }
             "sidecar" => {}
+            "minilm" if !cfg!(feature = "minilm") => problems.push(
+                "classifier.kind: `minilm` needs a build with the neural tier \
+                 (cargo build --release -p gatehouse --features minilm)"
+                    .into(),
+            ),
+            "minilm" if c.minilm_dir.is_none() => problems.push(
+                "classifier.minilm_dir: the minilm tier needs the directory scripts/fetch-minilm.sh prints"
+                    .into(),
+            ),
+            "minilm" => {}
             other => problems.push(format!(
-                "classifier.kind: `{other}` is not one of none, sidecar, fixed"
+                "classifier.kind: `{other}` is not one of builtin, none, sidecar, fixed, minilm"
             )),
         }
         if !(0.0..=1.0).contains(&c.score) {
@@ -396,6 +410,20 @@ mod tests {
         config.classifier.kind = "none".into();
         config.classifier.flag_threshold = 0.5;
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn the_minilm_tier_needs_its_feature_and_its_directory() {
+        let mut config = Config::default();
+        config.classifier.kind = "minilm".into();
+        let err = config.validate().unwrap_err().to_string();
+        if cfg!(feature = "minilm") {
+            assert!(err.contains("classifier.minilm_dir"), "{err}");
+            config.classifier.minilm_dir = Some("/opt/minilm".into());
+            config.validate().unwrap();
+        } else {
+            assert!(err.contains("--features minilm"), "{err}");
+        }
     }
 
     #[test]

@@ -433,6 +433,22 @@ fn build_classifier(config: &Config) -> Result<Option<Arc<dyn Classifier>>, Star
             .map_err(|err| StartError::Classifier(err.to_string()))?;
             Some(Arc::new(model))
         }
+        #[cfg(feature = "minilm")]
+        "minilm" => {
+            let builtin = match &settings.weights {
+                Some(path) => BuiltinClassifier::from_file(path),
+                None => BuiltinClassifier::embedded(),
+            }
+            .map_err(|err| StartError::Classifier(err.to_string()))?;
+            let dir = settings.minilm_dir.as_deref().ok_or_else(|| {
+                StartError::Classifier("classifier.minilm_dir is not set".into())
+            })?;
+            // One job at a time: the encoder has one inference thread anyway.
+            let pool = gatehouse_classifier::BlockingPool::new(1);
+            let model = gatehouse_classifier::MiniLmClassifier::load(dir, builtin, pool)
+                .map_err(|err| StartError::Classifier(err.to_string()))?;
+            Some(Arc::new(model))
+        }
         "fixed" => Some(Arc::new(Fixed {
             score: settings.score,
             label: settings.label.clone(),

@@ -237,6 +237,13 @@ enum ClassifierCommand {
         /// Labelled actions, JSON lines (default: the embedded held-out set).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// `builtin`, or `minilm`: the neural tier stacked on the built-in model, reported beside
+        /// the built-in model alone on the same rows (needs a build with `--features minilm`).
+        #[arg(long, default_value = "builtin", value_parser = ["builtin", "minilm"])]
+        model: String,
+        /// The directory scripts/fetch-minilm.sh printed (`--model minilm`).
+        #[arg(long, env = "GATEHOUSE_MINILM_DIR")]
+        minilm_dir: Option<PathBuf>,
     },
     /// Retrain the built-in model from this deployment's labels and decisions in the ledger,
     /// compare old and new on held-out data, and install the new version only if it is not
@@ -481,7 +488,20 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             },
         },
         Command::Classifier {
-            command: ClassifierCommand::Eval { weights, data },
+            command:
+                ClassifierCommand::Eval {
+                    weights,
+                    data,
+                    model,
+                    minilm_dir,
+                },
+        } if model == "minilm" => offline::classifier_eval_minilm(
+            weights.as_deref(),
+            data.as_deref(),
+            minilm_dir.as_deref(),
+        ),
+        Command::Classifier {
+            command: ClassifierCommand::Eval { weights, data, .. },
         } => offline::classifier_eval(weights.as_deref(), data.as_deref()),
         Command::Classifier {
             command:
