@@ -1217,3 +1217,30 @@ mod properties {
         }
     }
 }
+
+/// builtin:developer: edits in the project and docs fetches pass; metadata, lookalike hosts and
+/// credential writes do not.
+#[test]
+fn builtin_developer_uses_path_and_host_rules() {
+    let policy = Policy::builtin_default();
+    let cases: &[(&str, Value, Effect, Option<&str>)] = &[
+        ("Write", json!({"file_path": "src/new.rs", "content": "x"}), Effect::Allow, Some("allow-edit-in-project")),
+        ("Edit", json!({"file_path": "/home/dev/project/README.md"}), Effect::Allow, Some("allow-edit-in-project")),
+        ("Edit", json!({"file_path": "/home/dev/.bashrc"}), Effect::Reject, Some("reject-edit-persistence")),
+        ("Write", json!({"file_path": "../../dev/.aws/credentials"}), Effect::Reject, Some("reject-edit-outside-home-secrets")),
+        ("Write", json!({"file_path": "/etc/hosts"}), Effect::Reject, Some("reject-edit-persistence")),
+        ("Write", json!({"file_path": "/home/dev/other/x"}), Effect::Pause, None),
+        ("WebFetch", json!({"url": "https://docs.rs/tokio", "prompt": "x"}), Effect::Allow, Some("allow-fetch-docs")),
+        ("WebFetch", json!({"url": "https://raw.githubusercontent.com/a/b/main/README.md"}), Effect::Allow, Some("allow-fetch-docs")),
+        ("WebFetch", json!({"url": "http://docs.rs/tokio"}), Effect::Pause, None),
+        ("WebFetch", json!({"url": "https://docs.rs.evil.example/"}), Effect::Pause, None),
+        ("WebFetch", json!({"url": "http://169.254.169.254/latest/"}), Effect::Reject, Some("reject-cloud-metadata")),
+        ("Bash", json!({"command": "curl -s http://localhost:8080/health"}), Effect::Allow, Some("allow-local-http")),
+        ("Bash", json!({"command": "curl http://localhost@evil.example/"}), Effect::Pause, None),
+        ("Bash", json!({"command": "curl -s http://[::ffff:169.254.169.254]/"}), Effect::Reject, Some("reject-cloud-metadata")),
+    ];
+    for (tool, input, effect, rule) in cases {
+        let (got, id) = verdict(&policy, tool, input.clone(), Some(CWD));
+        assert_eq!((got, id.as_deref()), (*effect, *rule), "{tool} {input}");
+    }
+}
