@@ -15,9 +15,10 @@ use serde_json::{Map, Value, json};
 const ITERATIONS: usize = 20_000;
 const CWD: &str = "/home/dev/project";
 
-/// Rule `i` of a generated policy, in Gatehouse TOML and in Cedar.
+/// Rule `i` of a generated policy, in Gatehouse TOML and in Cedar: MCP tools with argument
+/// tests (equality, numeric), shell command rules, path globs, and network hosts.
 fn rule(i: usize) -> (String, String) {
-    match i % 4 {
+    match i % 6 {
         0 => (
             format!(
                 "[[rules]]\nid = \"mcp-{i}\"\neffect = \"allow\"\ntool = \"mcp__svc{i}__*\"\n[[rules.args]]\npointer = \"/mode\"\nequals = \"m{i}\"\n"
@@ -40,6 +41,24 @@ fn rule(i: usize) -> (String, String) {
             ),
             format!(
                 "@id(\"path-{i}\")\nforbid(principal, action, resource) when {{ context.tool == \"Read\" && context.path like \"/data/{i}/*\" }};\n"
+            ),
+        ),
+        4 => (
+            format!(
+                "[[rules]]\nid = \"host-{i}\"\neffect = \"reject\"\ntool = \"WebFetch\"\nhost = [\"svc{i}.example.com\", \"10.{}.0.0/16\"]\n",
+                i % 250
+            ),
+            format!(
+                "@id(\"host-{i}\")\nforbid(principal, action, resource) when {{ context.tool == \"WebFetch\" && (context.host like \"*svc{i}.example.com\" || context.host like \"10.{}.*\") }};\n",
+                i % 250
+            ),
+        ),
+        5 => (
+            format!(
+                "[[rules]]\nid = \"pay-{i}\"\neffect = \"pause\"\ntool = \"mcp__pay{i}__*\"\n[[rules.args]]\npointer = \"/amount\"\ngt = {i}\n[[rules]]\nid = \"edit-{i}\"\neffect = \"allow\"\ntool = \"Edit\"\npath = {{ glob = \"/home/dev/project/pkg{i}/*\" }}\n"
+            ),
+            format!(
+                "@id(\"pay-{i}\")\nforbid(principal, action, resource) when {{ context.tool like \"mcp__pay{i}__*\" && context.amount > {i} }};\n@id(\"edit-{i}\")\npermit(principal, action, resource) when {{ context.tool == \"Edit\" && context.path like \"/home/dev/project/pkg{i}/*\" }};\n"
             ),
         ),
         _ => (
@@ -85,6 +104,8 @@ fn case(name: &'static str, tool: &str, input: Value) -> Case {
         "flags": first.map(|c| c.words.iter().filter(|w| w.kind == gatehouse_policy::shell::WordKind::Flag).filter_map(|w| w.text.clone()).collect::<Vec<_>>()).unwrap_or_default(),
         "mode": input.get("mode").and_then(Value::as_str).unwrap_or(""),
         "path": input.get("file_path").and_then(Value::as_str).unwrap_or(""),
+        "host": input.get("url").and_then(Value::as_str).and_then(|u| u.split('/').nth(2)).unwrap_or(""),
+        "amount": input.get("amount").and_then(Value::as_i64).unwrap_or(0),
     });
     Case {
         name,
@@ -122,6 +143,26 @@ fn cases() -> Vec<Case> {
             "shell prog7 --force (reject)",
             "Bash",
             json!({"command": "prog7 --force target"}),
+        ),
+        case(
+            "webfetch host (reject)",
+            "WebFetch",
+            json!({"url": "https://api.svc4.example.com/v1"}),
+        ),
+        case(
+            "webfetch host (default)",
+            "WebFetch",
+            json!({"url": "https://docs.rs/serde"}),
+        ),
+        case(
+            "payment amount > 11 (pause)",
+            "mcp__pay11__send",
+            json!({"amount": 900}),
+        ),
+        case(
+            "edit in pkg17 (allow)",
+            "Edit",
+            json!({"file_path": "/home/dev/project/pkg17/lib.rs"}),
         ),
         case(
             "shell git status (default)",
@@ -162,7 +203,7 @@ fn main() {
     let mut gatehouse_1000 = Vec::new();
     for n in [10, 100, 1_000] {
         let (policy, _) = policies(n);
-        println!("{n} rules:");
+        println!("{n} generated rules ({} in the policy):", policy.rule_count());
         for case in &cases {
             let mut action = ActionRef::new(&case.tool, &case.input);
             action.cwd = Some(CWD);

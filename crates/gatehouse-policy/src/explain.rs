@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::command::{Context, PathResolver};
 use crate::effect::Effect;
 use crate::network::endpoints_of_command;
-use crate::policy::{ActionRef, Condition, Failed, Policy, Rule, Subject};
+use crate::policy::{ActionRef, Condition, Facts, Failed, Policy, Rule, Subject};
 use crate::shell::{SimpleCommand, WordKind};
 
 /// What `policy explain` shows about one action.
@@ -98,11 +98,12 @@ impl Policy {
             cx: Context::new(action.cwd, resolver),
         };
         let mut rules = Vec::new();
+        let mut facts = Facts::default();
         for i in self.whole_candidates(&tool_hits, is_shell) {
             let Some(rule) = self.rules.get(i) else {
                 continue;
             };
-            let result = self.whole_check(rule, action, &mut sets, &subject.cx);
+            let result = self.whole_check(rule, action, &mut sets, &subject.cx, &mut facts);
             rules.push(trace(rule, "action".to_owned(), result, action, is_shell));
         }
         let mut command_lines = Vec::new();
@@ -113,12 +114,13 @@ impl Policy {
                 let mut commands = Vec::new();
                 for command in &parsed.commands {
                     number += 1;
+                    let mut facts = Facts::default();
                     for i in self.command_candidates(command, pointer, is_shell) {
                         let Some(rule) = self.rules.get(i) else {
                             continue;
                         };
                         let result =
-                            self.command_check(rule, command, pointer, &subject, &mut sets);
+                            self.command_check(rule, command, pointer, &subject, &mut sets, &mut facts);
                         rules.push(trace(
                             rule,
                             format!("command {number}"),

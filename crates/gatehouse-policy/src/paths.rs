@@ -71,12 +71,43 @@ fn glob_hit(set: &GlobSet, text: &str) -> bool {
     set.is_match_candidate(&Candidate::from_bytes(text.as_bytes()))
 }
 
+/// The spellings of each path of an action or simple command, computed once per evaluation and
+/// shared by every path rule that judges them.
+pub(crate) struct Resolved {
+    /// Per path: its variants (`@file`, `key=file` for shell words), each spelled out; `None` for
+    /// a word not known statically.
+    items: Vec<Option<Vec<Spellings>>>,
+    shell: bool,
+}
+
+impl Resolved {
+    pub(crate) fn new(paths: &Paths<'_>, cx: &Context<'_>) -> Resolved {
+        Resolved {
+            items: paths
+                .items
+                .iter()
+                .map(|item| {
+                    item.map(|text| {
+                        let variants = if paths.shell {
+                            word_variants(text)
+                        } else {
+                            vec![text]
+                        };
+                        variants.into_iter().map(|v| spellings(v, cx)).collect()
+                    })
+                })
+                .collect(),
+            shell: paths.shell,
+        }
+    }
+}
+
 impl PathCondition {
     /// Whether the condition holds for these paths; if not, the key of the first test that
     /// failed. `effect` is the rule's: allow rules are stricter (see the module invariant).
     pub(crate) fn check(
         &self,
-        paths: &Paths<'_>,
+        paths: &Resolved,
         effect: Effect,
         cx: &Context<'_>,
     ) -> Result<(), &'static str> {
@@ -88,20 +119,7 @@ impl PathCondition {
             return Err("path");
         }
         let allow = effect == Effect::Allow;
-        let resolved: Vec<Option<Vec<Spellings>>> = paths
-            .items
-            .iter()
-            .map(|item| {
-                item.map(|text| {
-                    let variants = if paths.shell {
-                        word_variants(text)
-                    } else {
-                        vec![text]
-                    };
-                    variants.into_iter().map(|v| spellings(v, cx)).collect()
-                })
-            })
-            .collect();
+        let resolved = &paths.items;
         if let Some(globs) = &self.globs {
             let holds = if allow {
                 // Every path, as written, matches (in some variant), and resolves.
@@ -208,7 +226,7 @@ mod tests {
             items: vec![Some(path)],
             shell: false,
         };
-        condition.check(&paths, effect, &cx).is_ok()
+        condition.check(&Resolved::new(&paths, &cx), effect, &cx).is_ok()
     }
 
     #[test]
@@ -298,15 +316,13 @@ mod tests {
             items: Vec::new(),
             shell: false,
         };
-        assert!(within.check(&none_shell, Effect::Allow, &cx).is_ok());
-        assert_eq!(within.check(&none_tool, Effect::Allow, &cx), Err("path"));
+        let check = |paths: &Paths<'_>| within.check(&Resolved::new(paths, &cx), Effect::Allow, &cx);
+        assert!(check(&none_shell).is_ok());
+        assert_eq!(check(&none_tool), Err("path"));
         let unknown = Paths {
             items: vec![None],
             shell: true,
         };
-        assert_eq!(
-            within.check(&unknown, Effect::Allow, &cx),
-            Err("path.within")
-        );
+        assert_eq!(check(&unknown), Err("path.within"));
     }
 }

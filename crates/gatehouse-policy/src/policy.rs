@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 use crate::command::{CommandCondition, Context, NoResolver, PathResolver};
 use crate::effect::Effect;
 use crate::matcher::{ArgMatcher, JsonPointer, NameSet};
-use crate::network::{UrlCondition, endpoints_of_command, endpoints_of_input};
-use crate::paths::{PathCondition, Paths};
+use crate::network::{Endpoint, UrlCondition, endpoints_of_command, endpoints_of_input};
+use crate::paths::{PathCondition, Paths, Resolved};
 use crate::shell::{self, ParsedCommand, SimpleCommand};
 
 /// A borrowed view of one action, as the daemon received it.
@@ -261,6 +261,14 @@ pub(crate) struct Subject<'a, 'r> {
     pub(crate) cx: Context<'r>,
 }
 
+/// What path and url rules judge, worked out once per action (for the policy's own pointers) or
+/// per simple command, on first use.
+#[derive(Default)]
+pub(crate) struct Facts {
+    paths: Option<Resolved>,
+    endpoints: Option<Vec<Endpoint>>,
+}
+
 /// Why a rule did not match: one of its `conditions` (by index), or a named test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Failed {
@@ -384,6 +392,7 @@ impl Policy {
         action: &ActionRef<'_>,
         sets: &mut SetHits<'_>,
         cx: &Context<'_>,
+        facts: &mut Facts,
     ) -> Result<(), Failed> {
         for (index, condition) in rule.conditions.iter().enumerate() {
             if !condition.holds(action, sets) {
@@ -391,14 +400,30 @@ impl Policy {
             }
         }
         if let Some(path) = &rule.path {
-            let pointers = path.pointers.as_deref().unwrap_or(&self.path_pointers);
-            path.check(&Paths::of_input(pointers, action.input), rule.effect, cx)
-                .map_err(Failed::Key)?;
+            let own;
+            let resolved = match &path.pointers {
+                Some(pointers) => {
+                    own = Resolved::new(&Paths::of_input(pointers, action.input), cx);
+                    &own
+                }
+                None => facts.paths.get_or_insert_with(|| {
+                    Resolved::new(&Paths::of_input(&self.path_pointers, action.input), cx)
+                }),
+            };
+            path.check(resolved, rule.effect, cx).map_err(Failed::Key)?;
         }
         if let Some(url) = &rule.url {
-            let pointers = url.pointers.as_deref().unwrap_or(&self.network_pointers);
-            url.check(&endpoints_of_input(pointers, action.input), rule.effect)
-                .map_err(Failed::Key)?;
+            let own;
+            let endpoints = match &url.pointers {
+                Some(pointers) => {
+                    own = endpoints_of_input(pointers, action.input);
+                    &own
+                }
+                None => facts
+                    .endpoints
+                    .get_or_insert_with(|| endpoints_of_input(&self.network_pointers, action.input)),
+            };
+            url.check(endpoints, rule.effect).map_err(Failed::Key)?;
         }
         Ok(())
     }
@@ -476,12 +501,13 @@ impl Policy {
         };
 
         // Whole-action rules.
+        let mut facts = Facts::default();
         let whole = self
             .whole_candidates(&tool_hits, is_shell)
             .into_iter()
             .find_map(|i| {
                 let rule = self.rules.get(i)?;
-                self.whole_check(rule, action, &mut sets, &subject.cx)
+                self.whole_check(rule, action, &mut sets, &subject.cx, &mut facts)
                     .is_ok()
                     .then_some(rule)
             });
@@ -615,6 +641,7 @@ impl Policy {
         pointer: Option<&JsonPointer>,
         subject: &Subject<'_, '_>,
         sets: &mut SetHits<'_>,
+        facts: &mut Facts,
     ) -> Result<(), Failed> {
         let own_pointer = rule.command.as_ref().and_then(|c| c.pointer.as_ref());
         let same_text = match (own_pointer, pointer) {
@@ -651,12 +678,17 @@ impl Policy {
             None => {}
         }
         if let Some(path) = &rule.path {
-            path.check(&Paths::of_command(command), rule.effect, &subject.cx)
+            let resolved = facts
+                .paths
+                .get_or_insert_with(|| Resolved::new(&Paths::of_command(command), &subject.cx));
+            path.check(resolved, rule.effect, &subject.cx)
                 .map_err(Failed::Key)?;
         }
         if let Some(url) = &rule.url {
-            url.check(&endpoints_of_command(command), rule.effect)
-                .map_err(Failed::Key)?;
+            let endpoints = facts
+                .endpoints
+                .get_or_insert_with(|| endpoints_of_command(command));
+            url.check(endpoints, rule.effect).map_err(Failed::Key)?;
         }
         Ok(())
     }
@@ -669,11 +701,12 @@ impl Policy {
         subject: &Subject<'_, '_>,
         sets: &mut SetHits<'_>,
     ) -> Option<&Rule> {
+        let mut facts = Facts::default();
         self.command_candidates(command, pointer, subject.is_shell)
             .into_iter()
             .find_map(|i| {
                 let rule = self.rules.get(i)?;
-                self.command_check(rule, command, pointer, subject, sets)
+                self.command_check(rule, command, pointer, subject, sets, &mut facts)
                     .is_ok()
                     .then_some(rule)
             })
