@@ -3,7 +3,7 @@
 //! duplicate key and re-encodes to JSON that decodes to the same request.
 #![no_main]
 
-use gatehouse_protocol::decode::{DecodeErrorKind, decode_check_request, check_keys};
+use gatehouse_protocol::decode::{DecodeErrorKind, check_keys, decode_check_request};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

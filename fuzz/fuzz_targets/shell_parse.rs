@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     let text_has_nul = text.contains('\0');
     let parsed = gatehouse_policy::shell::parse(&text);
     let mut input = serde_json::Map::new();
-    input.insert("command".into(), serde_json::Value::String(text.into_owned()));
+    input.insert(
+        "command".into(),
+        serde_json::Value::String(text.into_owned()),
+    );
     let mut action = ActionRef::new("Bash", &input);
     action.cwd = Some("/home/dev/project");
     let verdict = policy.evaluate(&action);
