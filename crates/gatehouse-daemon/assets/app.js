@@ -201,6 +201,11 @@
     else if (by === 'default') { text = verdict === 'allow' ? 'Allowed by default' : 'Rejected by default'; }
     else { text = verdict || 'unknown'; }
     if (!cls) cls = verdict === 'allow' ? 'badge badge-allow' : 'badge badge-reject';
+    // Observe mode: allowed, but the rules would have rejected or paused it.
+    if (action.observed && verdict === 'allow' && (by === 'rule' || by === 'default')) {
+      text = `${text} (observe: would ${action.observed})`;
+      cls = 'badge badge-timeout';
+    }
     return h('span', { class: cls, 'data-testid': 'verdict-badge' }, text);
   }
 

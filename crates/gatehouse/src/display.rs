@@ -57,14 +57,20 @@ pub fn line(action: &ActionView) -> String {
         .as_ref()
         .map(|t| format!(" score={:.2}", t.score))
         .unwrap_or_default();
+    // Observe mode: allowed, and what the rules would have decided.
+    let observed = action
+        .observed
+        .map(|effect| format!(" would {}", effect.as_str()))
+        .unwrap_or_default();
     format!(
-        "{}  {:<7} {:<8} {:<20} {}  [{}{}]",
+        "{}  {:<7} {:<8} {:<20} {}  [{}{}{}]",
         action.action_id,
         verdict,
         action.decided_by.as_str(),
         terminal_safe(&action.tool, 20),
         summary(action),
         terminal_safe(action.rule_id.as_deref().unwrap_or("-"), 40),
+        observed,
         score,
     )
 }

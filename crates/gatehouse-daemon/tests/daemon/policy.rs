@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Setup, TEST_POLICY, TestDaemon, allowed, paused};
+use crate::support::{Setup, TEST_POLICY, TestDaemon, allowed, paused, rejected};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_policy_takes_effect_and_a_broken_one_is_refused() {
@@ -81,5 +81,12 @@ async fn observe_mode_allows_and_records_what_the_policy_would_have_done() {
     assert_eq!(
         daemon.count("SELECT COUNT(*) FROM actions WHERE observed_effect = 'reject'"),
         1
+    );
+    // Self-protection is never relaxed by observe mode.
+    let (_, response) = daemon.check(rejected()).await;
+    assert_eq!(response["verdict"], "reject", "{response}");
+    assert!(
+        response["rule_id"].as_str().unwrap().starts_with("builtin:protect"),
+        "{response}"
     );
 }
