@@ -3,6 +3,8 @@
 // Data flow: `GET /v1/session` (CSRF token) → `GET /v1/actions` (pending + recent) → WebSocket
 // `/v1/events` for live changes, reconnecting with backoff and reloading the pending list on every
 // (re)connect since events may have been missed. Decisions go to `POST /v1/actions/{id}/decision`.
+// The review view reads `GET /v1/review` (reloaded when a label, a disagreement or a human
+// decision is pushed) and labels with `POST /v1/actions/{id}/label`.
 //
 // Invariant: text that came from the daemon (tool inputs, reasons, notes...) only ever reaches the
 // page through `textContent` or attribute values, never as HTML: an agent controls those strings.
@@ -15,6 +17,8 @@
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 15_000;
   const TOAST_MS = 6_000;
+  const REVIEW_LIMIT = 100;
+  const REVIEW_RELOAD_MS = 150;
 
   const state = {
     csrf: null,
@@ -41,6 +45,14 @@
     /** event counter, and the count at which each pending action was last pushed to us */
     eventSeq: 0,
     seenAt: new Map(),
+    /** the review queue as last read: which filter, its items, the whole queue's counts */
+    review: { filter: 'unlabelled', items: [], unlabelled: 0, labelled: 0, more: false },
+    /** model and thresholds (`ClassifierInfo`), from the review queue */
+    classifier: null,
+    reviewTimer: null,
+    reviewSeq: 0,
+    /** ids with a label request in flight */
+    labelling: new Set(),
   };
 
   const $ = (id) => document.getElementById(id);
@@ -322,7 +334,9 @@
       if (state.ws !== ws) return;
       state.wsAttempt = 0;
       setConnection('connected');
-      (state.csrf ? Promise.resolve() : loadSession()).then(loadActions).catch(reportLoadError);
+      (state.csrf ? Promise.resolve() : loadSession())
+        .then(() => Promise.all([loadActions(), loadReview()]))
+        .catch(reportLoadError);
     });
     ws.addEventListener('message', (ev) => {
       if (state.ws !== ws) return;
@@ -352,6 +366,7 @@
   }
 
   function handleEvent(msg) {
+    if (reviewMayChange(msg)) scheduleReviewLoad();
     switch (msg && msg.type) {
       case 'action.pending': {
         const a = msg.action;
@@ -559,6 +574,7 @@
     el.context.textContent = hasContext ? prettyJson(a.context) : '';
     el.disagreement.hidden = !a.disagreement;
     el.tier2.replaceChildren(...tier2Detail(a));
+    setText(el.thresholds, thresholdsText());
     el.deadline.dataset.deadline = typeof a.deadline_ms === 'number' ? String(a.deadline_ms) : '';
     paintDeadline(el.deadline);
     updatePosition();
@@ -651,6 +667,146 @@
     const key = ev.key.toLowerCase();
     if (key === 'a') { ev.preventDefault(); decide('approve'); }
     else if (key === 'd') { ev.preventDefault(); decide('deny'); }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The review view: the queue of actions to label malicious or benign.
+
+  const REVIEW_REASONS = {
+    disagreement: 'rules allowed, classifier flagged',
+    approved_flagged: 'approved though flagged',
+    denied_unflagged: 'denied though not flagged',
+    flagged: 'flagged',
+  };
+
+  function thresholdsText() {
+    const c = state.classifier;
+    if (!c) return null;
+    return `flag ≥ ${c.flag_threshold.toFixed(2)} · disagreement ≥ ${c.disagreement_threshold.toFixed(2)} · model ${c.model}`;
+  }
+
+  /** Whether an event can change the review queue: a label, a disagreement, a person's decision. */
+  function reviewMayChange(msg) {
+    switch (msg && msg.type) {
+      case 'action.labelled': return true;
+      case 'action.scored': return Boolean(msg.disagreement);
+      case 'action.decided': return Boolean(msg.action && msg.action.decided_by === 'human' && msg.action.tier2);
+      default: return false;
+    }
+  }
+
+  function scheduleReviewLoad() {
+    clearTimeout(state.reviewTimer);
+    state.reviewTimer = setTimeout(() => loadReview().catch(reportLoadError), REVIEW_RELOAD_MS);
+  }
+
+  async function loadReview() {
+    const seq = ++state.reviewSeq;
+    const filter = state.review.filter;
+    const list = await api(`/v1/review?status=${encodeURIComponent(filter)}&limit=${REVIEW_LIMIT}`);
+    if (seq !== state.reviewSeq || state.signedOut || !list) return; // a newer load is in flight
+    state.review = {
+      filter,
+      items: list.items || [],
+      unlabelled: list.unlabelled || 0,
+      labelled: list.labelled || 0,
+      more: Boolean(list.next_before),
+    };
+    state.classifier = list.classifier || null;
+    renderReview();
+    if (state.current && state.pending.has(state.current)) setText(el.thresholds, thresholdsText());
+  }
+
+  function renderReview() {
+    const r = state.review;
+    el.reviewList.replaceChildren(...r.items.map(reviewRow));
+    el.reviewEmpty.hidden = r.items.length > 0;
+    el.reviewEmpty.textContent = r.filter === 'labelled'
+      ? 'No labelled actions yet.'
+      : r.filter === 'all'
+        ? 'The review queue is empty.'
+        : 'Nothing to label. Actions the rules allowed and the classifier flagged, and decisions that went against the score, appear here.';
+    el.reviewCounts.textContent = `${r.unlabelled} to label · ${r.labelled} labelled${r.more ? ' · newest shown' : ''}`;
+    setText(el.reviewThresholds, thresholdsText());
+    for (const button of el.reviewFilters) {
+      button.setAttribute('aria-pressed', String(button.dataset.reviewFilter === r.filter));
+    }
+  }
+
+  function humanDecision(a) {
+    const d = a.decision;
+    if (!d || d.decided_by !== 'human') return null;
+    return d.verdict === 'allow' ? 'approved by a person' : 'denied by a person';
+  }
+
+  function labelBadge(label) {
+    if (!label) return h('span', { class: 'badge badge-none', 'data-testid': 'review-label' }, 'unlabelled');
+    const cls = label.label === 'malicious' ? 'badge badge-reject' : 'badge badge-allow';
+    const by = label.reviewer ? ` by ${label.reviewer}` : '';
+    return h('span', { class: cls, 'data-testid': 'review-label', title: `labelled ${label.label}${by}` }, label.label);
+  }
+
+  function reviewRow(item) {
+    const a = item.action;
+    const busy = state.labelling.has(a.action_id);
+    const meta = [
+      REVIEW_REASONS[item.reason] || item.reason,
+      `rule ${a.rule_id || (a.decided_by === 'default' ? 'none (default)' : '—')}`,
+      a.tier2 ? `model ${a.tier2.model}` : null,
+      humanDecision(a),
+      who(a),
+    ].filter(Boolean).join(' · ');
+    const labelButton = (label, text, cls) => h('button', {
+      type: 'button', class: `btn btn-small ${cls}`, disabled: busy,
+      'data-testid': `label-${label}`,
+      'aria-pressed': String(Boolean(item.label && item.label.label === label)),
+      'aria-label': `Label ${a.tool} ${summarize(a)} ${label}`,
+      onclick: () => labelAction(a.action_id, label),
+    }, text);
+    return h('li', {
+      class: 'review', 'data-testid': 'review-row', 'data-action-id': a.action_id,
+      'data-reason': item.reason, 'data-label': item.label ? item.label.label : '',
+    },
+    h('div', { class: 'row' },
+      h('span', { class: 'tool', title: a.tool }, a.tool),
+      h('div', { class: 'row-main' },
+        h('div', { class: 'row-summary', title: summarize(a), 'data-testid': 'review-summary' }, summarize(a)),
+        h('div', { class: 'row-meta', title: meta, 'data-testid': 'review-meta' }, meta),
+        h('details', { class: 'context' },
+          h('summary', {}, 'Input'),
+          h('pre', { class: 'code', 'data-testid': 'review-input' }, prettyJson(a.input)))),
+      h('span', { class: 'row-when' }, verdictBadge(a), tier2Badge(a), labelBadge(item.label)),
+      h('span', { class: 'review-buttons' },
+        labelButton('malicious', 'Malicious', 'btn-deny'),
+        labelButton('benign', 'Benign', 'btn-benign'))));
+  }
+
+  async function labelAction(id, label) {
+    if (state.labelling.has(id)) return;
+    state.labelling.add(id);
+    renderReview();
+    const path = `/v1/actions/${encodeURIComponent(id)}/label`;
+    try {
+      try {
+        await api(path, { method: 'POST', body: { label } });
+      } catch (e) {
+        if (e.status !== 403) throw e;
+        // The CSRF token may have been rotated: fetch a fresh one and try once more.
+        await loadSession();
+        await api(path, { method: 'POST', body: { label } });
+      }
+      const item = state.review.items.find((i) => i.action.action_id === id);
+      const what = item ? `${item.action.tool} ${summarize(item.action)}` : id;
+      toast(`Labelled ${label}: ${what}`, label === 'malicious' ? 'bad' : 'ok');
+      announce(`Labelled ${label}.`);
+    } catch (e) {
+      if (e.status === 401) return; // signOut() took over the page
+      toast(`Could not record the label: ${e.message}`, 'warn');
+    } finally {
+      state.labelling.delete(id);
+      renderReview();
+    }
+    await loadReview().catch(reportLoadError);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -751,11 +907,24 @@
       approve: $('btn-approve'),
       deny: $('btn-deny'),
       later: $('btn-later'),
+      thresholds: $('modal-thresholds'),
+      reviewList: $('review-list'),
+      reviewEmpty: $('review-empty'),
+      reviewCounts: $('review-counts'),
+      reviewThresholds: $('review-thresholds'),
+      reviewFilters: [...document.querySelectorAll('[data-review-filter]')],
     });
 
     el.approve.addEventListener('click', () => decide('approve'));
     el.deny.addEventListener('click', () => decide('deny'));
     el.later.addEventListener('click', () => el.modal.close('dismissed'));
+    for (const button of el.reviewFilters) {
+      button.addEventListener('click', () => {
+        state.review.filter = button.dataset.reviewFilter;
+        renderReview();
+        loadReview().catch(reportLoadError);
+      });
+    }
     document.addEventListener('keydown', onModalKey);
     // Esc (the dialog's cancel) and "Later" both land here: dismissed without deciding.
     el.modal.addEventListener('close', () => {

@@ -1,0 +1,253 @@
+// Browser end-to-end test of the dashboard's review view against the real daemon: a rules-allowed
+// action the classifier flags appears in the queue, a reviewer labels it by clicking, the label is
+// in the ledger (read back through the API), and the item moves to "labelled"; a label recorded
+// elsewhere (the CLI's approver token) reaches the page over the WebSocket.
+//
+// Run: `cargo build -p gatehouse && (cd tests/e2e && node --test review.test.mjs)`.
+// Env: GATEHOUSE_BIN (default target/debug/gatehouse), CHROMIUM_PATH (default /usr/bin/chromium),
+// E2E_SCREENSHOT_DIR (default the OS temp dir).
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const GATEHOUSE_BIN = resolve(REPO_ROOT, process.env.GATEHOUSE_BIN || 'target/debug/gatehouse');
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SCREENSHOT_DIR = process.env.E2E_SCREENSHOT_DIR || tmpdir();
+
+const STARTUP_TIMEOUT_MS = 30_000;
+const UI_TIMEOUT_MS = 15_000;
+const TEST_TIMEOUT_MS = 60_000;
+
+const POLICY = `# review e2e policy: Read is allowed, everything else waits for a person.
+default = "pause"
+
+[[rules]]
+id = "read-ok"
+effect = "allow"
+tool = "Read"
+`;
+
+// Every action scores 0.91: an allowed Read is a disagreement (0.91 >= 0.8).
+const CONFIG = `[classifier]
+kind = "fixed"
+score = 0.91
+label = "malicious"
+flag_threshold = 0.55
+disagreement_threshold = 0.8
+`;
+
+const XSS = '<img src=x onerror=alert(1)>';
+
+let daemon;
+let browser;
+let page;
+const pageErrors = [];
+const dialogs = [];
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Starts `gatehouse serve` and resolves once it has printed its URL and login link. */
+async function startDaemon() {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-review-e2e-'));
+  const policyPath = join(dataDir, 'policy.toml');
+  const configPath = join(dataDir, 'config.toml');
+  await writeFile(policyPath, POLICY);
+  await writeFile(configPath, CONFIG);
+  const proc = spawn(
+    GATEHOUSE_BIN,
+    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--policy', policyPath,
+      '--config', configPath],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } },
+  );
+  const output = [];
+  createInterface({ input: proc.stderr }).on('line', (line) => output.push(`[stderr] ${line}`));
+  const ready = new Promise((resolvePromise, reject) => {
+    let baseUrl = null;
+    let loginUrl = null;
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      output.push(`[stdout] ${line}`);
+      const listening = line.match(/gatehouse listening on (http:\/\/\S+)/);
+      if (listening) baseUrl = listening[1].replace(/\/$/, '');
+      const login = line.match(/dashboard login: (http:\/\/\S+)/);
+      if (login) loginUrl = login[1];
+      if (baseUrl && loginUrl) resolvePromise({ baseUrl, loginUrl });
+    });
+    proc.once('error', reject);
+    proc.once('exit', (code, signal) =>
+      reject(new Error(`gatehouse exited early (code ${code}, signal ${signal}):\n${output.join('\n')}`)));
+  });
+  const started = { proc, dataDir, output, baseUrl: '', loginUrl: '', agentToken: '', approverToken: '' };
+  try {
+    Object.assign(started, await withTimeout(ready, STARTUP_TIMEOUT_MS,
+      `gatehouse serve printing its URLs (${GATEHOUSE_BIN})`));
+    started.agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
+    started.approverToken = (await readFile(join(dataDir, 'approver.token'), 'utf8')).trim();
+  } catch (e) {
+    await stopDaemon(started);
+    throw e;
+  }
+  return started;
+}
+
+async function stopDaemon(d) {
+  if (!d) return;
+  const { proc, dataDir } = d;
+  if (proc.exitCode === null && proc.signalCode === null) {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+/** An HTTP call with a bearer token, from the test (the agent, or the CLI's approver token). */
+async function call(path, token, body) {
+  const res = await fetch(`${daemon.baseUrl}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** A GET through the page's own session cookie: what the dashboard itself can read. */
+function readFromPage(path) {
+  return page.evaluate(async (p) => {
+    const res = await fetch(p, { credentials: 'same-origin' });
+    return { status: res.status, body: await res.json() };
+  }, path);
+}
+
+const byTestId = (id) => page.locator(`[data-testid="${id}"]`);
+const reviewRow = (id) => page.locator(`[data-testid="review-row"][data-action-id="${id}"]`);
+
+async function waitVisible(locator, what) {
+  await locator.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS }).catch((e) => {
+    throw new Error(`${what} did not appear: ${e.message}\n--- daemon output ---\n${daemon.output.join('\n')}`);
+  });
+}
+
+async function waitForText(testId, pattern) {
+  await page.waitForFunction(
+    ([id, source]) => new RegExp(source).test(document.querySelector(`[data-testid="${id}"]`)?.textContent || ''),
+    [testId, pattern.source], { timeout: UI_TIMEOUT_MS },
+  );
+}
+
+before(async () => {
+  daemon = await startDaemon();
+  // The daemon embeds the assets at compile time: testing a stale binary would test old files.
+  for (const file of ['index.html', 'app.js', 'app.css']) {
+    const route = file === 'index.html' ? '/' : `/assets/${file}`;
+    const served = await (await fetch(`${daemon.baseUrl}${route}`)).text();
+    const onDisk = await readFile(join(REPO_ROOT, 'crates/gatehouse-daemon/assets', file), 'utf8');
+    assert.ok(served === onDisk,
+      `${GATEHOUSE_BIN} serves an old ${file}: rebuild it (cargo build -p gatehouse) and rerun`);
+  }
+  browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: STARTUP_TIMEOUT_MS,
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+  page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`); });
+  page.on('dialog', (dialog) => { dialogs.push(dialog.message()); dialog.dismiss().catch(() => {}); });
+  const res = await page.goto(daemon.loginUrl, { timeout: UI_TIMEOUT_MS });
+  assert.ok(res && res.ok(), `dashboard loads (status ${res && res.status()})`);
+  await page.waitForSelector('[data-testid="connection-status"][data-state="connected"]',
+    { timeout: UI_TIMEOUT_MS });
+}, { timeout: TEST_TIMEOUT_MS });
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await stopDaemon(daemon);
+}, { timeout: TEST_TIMEOUT_MS });
+
+test('a disagreement is labelled from the review view and recorded in the ledger', { timeout: TEST_TIMEOUT_MS }, async () => {
+  await waitForText('review-counts', /^0 to label · 0 labelled/);
+  // The thresholds in force are shown.
+  await waitForText('review-thresholds', /flag ≥ 0\.55 · disagreement ≥ 0\.80 · model fixed/);
+
+  const path = `/tmp/${XSS}`;
+  const check = await call('/v1/check', daemon.agentToken,
+    { tool: 'Read', input: { file_path: path }, session_id: 'review-e2e', agent: 'e2e-agent' });
+  assert.equal(check.status, 200, JSON.stringify(check.body));
+  assert.equal(check.body.verdict, 'allow');
+  const id = check.body.action_id;
+
+  // The detached score lands, the page is told, and the disagreement is listed.
+  const row = reviewRow(id);
+  await waitVisible(row, 'the disagreement in the review queue');
+  assert.equal(await row.getAttribute('data-reason'), 'disagreement');
+  assert.equal(await row.getAttribute('data-label'), '');
+  const text = await row.textContent();
+  assert.match(text, /rules allowed, classifier flagged/);
+  assert.match(text, /rule read-ok/);
+  assert.match(text, /model fixed/);
+  assert.match(text, /0\.91 malicious/);
+  assert.match(text, /Allowed by rule/);
+  assert.equal(await row.locator('[data-testid="review-summary"]').textContent(), path);
+  assert.ok((await row.locator('[data-testid="review-input"]').textContent()).includes(XSS));
+  assert.equal(await page.locator('img').count(), 0, 'the agent-controlled markup stays text');
+  await waitForText('review-counts', /^1 to label · 0 labelled/);
+  const shot = join(SCREENSHOT_DIR, 'gatehouse-review.png');
+  await byTestId('review-panel').screenshot({ path: shot });
+  console.log(`screenshot: ${shot}`);
+
+  await row.locator('[data-testid="label-malicious"]').click();
+  await row.waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
+  await waitForText('review-counts', /^0 to label · 1 labelled/);
+
+  // In the ledger: the action's history holds the label, with the dashboard as its reviewer.
+  const history = await readFromPage(`/v1/actions/${id}/history`);
+  assert.equal(history.status, 200, JSON.stringify(history.body));
+  const labels = history.body.history.filter((e) => e.kind === 'labelled');
+  assert.deepEqual(labels.map((e) => [e.detail.label, e.detail.reviewer]), [['malicious', 'dashboard']]);
+  const labelled = await readFromPage('/v1/review?status=labelled');
+  assert.deepEqual(labelled.body.items.map((i) => [i.action.action_id, i.label.label]), [[id, 'malicious']]);
+
+  // The "Labelled" filter lists it with its label.
+  await byTestId('review-filter-labelled').click();
+  await waitVisible(row, 'the labelled item');
+  assert.equal(await row.getAttribute('data-label'), 'malicious');
+  assert.equal(await byTestId('review-filter-labelled').getAttribute('aria-pressed'), 'true');
+
+  // Relabelled elsewhere (the CLI's approver token): the page follows over the WebSocket.
+  const relabel = await call(`/v1/actions/${id}/label`, daemon.approverToken, { label: 'benign' });
+  assert.equal(relabel.status, 200, JSON.stringify(relabel.body));
+  await page.waitForSelector(`[data-testid="review-row"][data-action-id="${id}"][data-label="benign"]`,
+    { timeout: UI_TIMEOUT_MS });
+
+  assert.deepEqual(dialogs, [], 'no alert() ran');
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the approval modal shows the thresholds', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const waiting = call('/v1/check', daemon.agentToken,
+    { tool: 'Bash', input: { command: 'git push' }, session_id: 'review-e2e', wait_ms: 30_000 });
+  await waitVisible(byTestId('modal'), 'the approval modal');
+  await waitForText('modal-thresholds', /flag ≥ 0\.55 · disagreement ≥ 0\.80/);
+  await byTestId('deny').click();
+  const { body } = await waiting;
+  assert.equal(body.verdict, 'reject', JSON.stringify(body));
+  assert.deepEqual(pageErrors, []);
+});
