@@ -23,6 +23,13 @@ async fn the_agent_token_cannot_reach_any_approver_route() {
             Some(approve),
         ),
         (Method::GET, format!("/v1/actions/{id}/history"), None),
+        (
+            Method::POST,
+            format!("/v1/actions/{id}/label"),
+            Some(json!({"label": "benign"})),
+        ),
+        (Method::GET, "/v1/review".to_owned(), None),
+        (Method::GET, "/v1/classifier".to_owned(), None),
         (Method::POST, "/v1/login-codes".to_owned(), Some(json!({}))),
         (Method::GET, "/v1/events".to_owned(), None),
         (Method::GET, "/v1/session".to_owned(), None),
@@ -39,6 +46,11 @@ async fn the_agent_token_cannot_reach_any_approver_route() {
     }
     assert_pending(&daemon, &id).await;
     assert_eq!(decisions(&daemon), 0, "the agent decided nothing");
+    assert_eq!(
+        daemon.count("SELECT count(*) FROM labels"),
+        0,
+        "the agent labelled nothing"
+    );
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approver_credentials_cannot_check_for_an_agent() {

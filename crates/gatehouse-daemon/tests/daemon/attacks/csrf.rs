@@ -74,6 +74,7 @@ async fn a_post_from_another_origin_is_refused_whatever_it_carries_and_changes_n
     let session = log_in(&daemon, &daemon.login_url).await;
     let id = park(&daemon).await;
     let decision = format!("/v1/actions/{id}/decision");
+    let label = format!("/v1/actions/{id}/label");
     for origin in ["http://evil.com", "http://localhost.evil.com", "null"] {
         for (content_type, body) in simple_bodies() {
             let credentials: [(&str, RequestBuilderEdit); 3] = [
@@ -87,7 +88,12 @@ async fn a_post_from_another_origin_is_refused_whatever_it_carries_and_changes_n
                 ("a leaked agent token", &|r| r.bearer_auth(&daemon.agent)),
             ];
             for (who, with) in credentials {
-                for path in ["/v1/check", decision.as_str(), "/v1/login-codes"] {
+                for path in [
+                    "/v1/check",
+                    decision.as_str(),
+                    label.as_str(),
+                    "/v1/login-codes",
+                ] {
                     let request = post(&daemon, path)
                         .header(header::ORIGIN, origin)
                         .header(header::CONTENT_TYPE, content_type)
@@ -101,6 +107,11 @@ async fn a_post_from_another_origin_is_refused_whatever_it_carries_and_changes_n
     }
     assert_pending(&daemon, &id).await;
     assert_eq!(decisions(&daemon), 0, "nothing was decided");
+    assert_eq!(
+        daemon.count("SELECT count(*) FROM labels"),
+        0,
+        "nothing was labelled"
+    );
     assert_eq!(
         actions(&daemon),
         1,
