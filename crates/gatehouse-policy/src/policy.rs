@@ -419,9 +419,9 @@ impl Policy {
                     own = endpoints_of_input(pointers, action.input);
                     &own
                 }
-                None => facts
-                    .endpoints
-                    .get_or_insert_with(|| endpoints_of_input(&self.network_pointers, action.input)),
+                None => facts.endpoints.get_or_insert_with(|| {
+                    endpoints_of_input(&self.network_pointers, action.input)
+                }),
             };
             url.check(endpoints, rule.effect).map_err(Failed::Key)?;
         }

@@ -524,20 +524,72 @@ fn in_numeric_and_exists_matchers() {
 fn new_condition_mistakes_are_reported_with_positions() {
     // (rule line, the text the problem is pinned to, message)
     let cases: &[(&str, &str, &str)] = &[
-        (r#"args = [{ pointer = "/a", gt = "500" }]"#, r#""500""#, "`gt` must be a number"),
-        (r#"args = [{ pointer = "/a", in = [] }]"#, "[]", "`in` must be a non-empty array"),
-        (r#"args = [{ pointer = "/a", in = "x" }]"#, r#""x""#, "`in` must be a non-empty array of values, found string"),
-        (r#"args = [{ pointer = "/a", exists = 1 }]"#, "1 ", "`exists` must be `true` or `false`"),
-        (r#"args = [{ pointer = "/a", le = nan }]"#, "nan", "`nan` and `inf`"),
-        (r#"args = [{ pointer = "/a", lt = 1, gt = 2 }]"#, "gt", "has both `lt` and `gt`"),
-        ("priority = \"high\"", "\"high\"", "`priority` must be an integer"),
-        (r#"path = { within = "project" }"#, r#""project""#, "`project` is not a root"),
+        (
+            r#"args = [{ pointer = "/a", gt = "500" }]"#,
+            r#""500""#,
+            "`gt` must be a number",
+        ),
+        (
+            r#"args = [{ pointer = "/a", in = [] }]"#,
+            "[]",
+            "`in` must be a non-empty array",
+        ),
+        (
+            r#"args = [{ pointer = "/a", in = "x" }]"#,
+            r#""x""#,
+            "`in` must be a non-empty array of values, found string",
+        ),
+        (
+            r#"args = [{ pointer = "/a", exists = 1 }]"#,
+            "1 ",
+            "`exists` must be `true` or `false`",
+        ),
+        (
+            r#"args = [{ pointer = "/a", le = nan }]"#,
+            "nan",
+            "`nan` and `inf`",
+        ),
+        (
+            r#"args = [{ pointer = "/a", lt = 1, gt = 2 }]"#,
+            "gt",
+            "has both `lt` and `gt`",
+        ),
+        (
+            "priority = \"high\"",
+            "\"high\"",
+            "`priority` must be an integer",
+        ),
+        (
+            r#"path = { within = "project" }"#,
+            r#""project""#,
+            "`project` is not a root",
+        ),
         (r#"path = { glob = "[" }"#, r#""[""#, "invalid glob"),
-        (r#"path = { deep = true }"#, "deep", "unknown key `deep` in a path condition"),
-        (r#"path = {}"#, "{}", "a path condition needs `glob`, `within` or `outside`"),
-        (r#"host = ["github.com", "10.0.0.0/33"]"#, r#""10.0.0.0/33""#, "prefix length must be 0 to 32"),
-        (r#"host = ["https://github.com"]"#, r#""https"#, "is not a host"),
-        (r#"url = { scheme = 1 }"#, "1 ", "`scheme` must be a string or a non-empty array"),
+        (
+            r#"path = { deep = true }"#,
+            "deep",
+            "unknown key `deep` in a path condition",
+        ),
+        (
+            r#"path = {}"#,
+            "{}",
+            "a path condition needs `glob`, `within` or `outside`",
+        ),
+        (
+            r#"host = ["github.com", "10.0.0.0/33"]"#,
+            r#""10.0.0.0/33""#,
+            "prefix length must be 0 to 32",
+        ),
+        (
+            r#"host = ["https://github.com"]"#,
+            r#""https"#,
+            "is not a host",
+        ),
+        (
+            r#"url = { scheme = 1 }"#,
+            "1 ",
+            "`scheme` must be a string or a non-empty array",
+        ),
     ];
     for (line, at, needle) in cases {
         let source = format!("[[rules]]\nid = \"r\"\neffect = \"reject\"\n{line}\n");
@@ -1224,20 +1276,90 @@ mod properties {
 fn builtin_developer_uses_path_and_host_rules() {
     let policy = Policy::builtin_default();
     let cases: &[(&str, Value, Effect, Option<&str>)] = &[
-        ("Write", json!({"file_path": "src/new.rs", "content": "x"}), Effect::Allow, Some("allow-edit-in-project")),
-        ("Edit", json!({"file_path": "/home/dev/project/README.md"}), Effect::Allow, Some("allow-edit-in-project")),
-        ("Edit", json!({"file_path": "/home/dev/.bashrc"}), Effect::Reject, Some("reject-edit-persistence")),
-        ("Write", json!({"file_path": "../../dev/.aws/credentials"}), Effect::Reject, Some("reject-edit-outside-home-secrets")),
-        ("Write", json!({"file_path": "/etc/hosts"}), Effect::Reject, Some("reject-edit-persistence")),
-        ("Write", json!({"file_path": "/home/dev/other/x"}), Effect::Pause, None),
-        ("WebFetch", json!({"url": "https://docs.rs/tokio", "prompt": "x"}), Effect::Allow, Some("allow-fetch-docs")),
-        ("WebFetch", json!({"url": "https://raw.githubusercontent.com/a/b/main/README.md"}), Effect::Allow, Some("allow-fetch-docs")),
-        ("WebFetch", json!({"url": "http://docs.rs/tokio"}), Effect::Pause, None),
-        ("WebFetch", json!({"url": "https://docs.rs.evil.example/"}), Effect::Pause, None),
-        ("WebFetch", json!({"url": "http://169.254.169.254/latest/"}), Effect::Reject, Some("reject-cloud-metadata")),
-        ("Bash", json!({"command": "curl -s http://localhost:8080/health"}), Effect::Allow, Some("allow-local-http")),
-        ("Bash", json!({"command": "curl http://localhost@evil.example/"}), Effect::Pause, None),
-        ("Bash", json!({"command": "curl -s http://[::ffff:169.254.169.254]/"}), Effect::Reject, Some("reject-cloud-metadata")),
+        (
+            "Write",
+            json!({"file_path": "src/new.rs", "content": "x"}),
+            Effect::Allow,
+            Some("allow-edit-in-project"),
+        ),
+        (
+            "Edit",
+            json!({"file_path": "/home/dev/project/README.md"}),
+            Effect::Allow,
+            Some("allow-edit-in-project"),
+        ),
+        (
+            "Edit",
+            json!({"file_path": "/home/dev/.bashrc"}),
+            Effect::Reject,
+            Some("reject-edit-persistence"),
+        ),
+        (
+            "Write",
+            json!({"file_path": "../../dev/.aws/credentials"}),
+            Effect::Reject,
+            Some("reject-edit-outside-home-secrets"),
+        ),
+        (
+            "Write",
+            json!({"file_path": "/etc/hosts"}),
+            Effect::Reject,
+            Some("reject-edit-persistence"),
+        ),
+        (
+            "Write",
+            json!({"file_path": "/home/dev/other/x"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "WebFetch",
+            json!({"url": "https://docs.rs/tokio", "prompt": "x"}),
+            Effect::Allow,
+            Some("allow-fetch-docs"),
+        ),
+        (
+            "WebFetch",
+            json!({"url": "https://raw.githubusercontent.com/a/b/main/README.md"}),
+            Effect::Allow,
+            Some("allow-fetch-docs"),
+        ),
+        (
+            "WebFetch",
+            json!({"url": "http://docs.rs/tokio"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "WebFetch",
+            json!({"url": "https://docs.rs.evil.example/"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "WebFetch",
+            json!({"url": "http://169.254.169.254/latest/"}),
+            Effect::Reject,
+            Some("reject-cloud-metadata"),
+        ),
+        (
+            "Bash",
+            json!({"command": "curl -s http://localhost:8080/health"}),
+            Effect::Allow,
+            Some("allow-local-http"),
+        ),
+        (
+            "Bash",
+            json!({"command": "curl http://localhost@evil.example/"}),
+            Effect::Pause,
+            None,
+        ),
+        (
+            "Bash",
+            json!({"command": "curl -s http://[::ffff:169.254.169.254]/"}),
+            Effect::Reject,
+            Some("reject-cloud-metadata"),
+        ),
     ];
     for (tool, input, effect, rule) in cases {
         let (got, id) = verdict(&policy, tool, input.clone(), Some(CWD));

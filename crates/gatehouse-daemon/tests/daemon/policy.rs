@@ -86,7 +86,10 @@ async fn observe_mode_allows_and_records_what_the_policy_would_have_done() {
     let (_, response) = daemon.check(rejected()).await;
     assert_eq!(response["verdict"], "reject", "{response}");
     assert!(
-        response["rule_id"].as_str().unwrap().starts_with("builtin:protect"),
+        response["rule_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("builtin:protect"),
         "{response}"
     );
 }
