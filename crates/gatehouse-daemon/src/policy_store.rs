@@ -226,6 +226,13 @@ fn home_dir() -> Option<PathBuf> {
 pub struct FsResolver;
 
 impl PathResolver for FsResolver {
+    /// `$HOME`, so path rules know `~/.ssh` and `/home/me/.ssh` are the same directory.
+    fn home(&self) -> Option<PathBuf> {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .filter(|home| home.is_absolute())
+    }
+
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
         let mut existing = path.to_path_buf();
         let mut rest = Vec::new();
@@ -264,6 +271,33 @@ mod tests {
             .canonicalize(&link.join("not/yet/there"))
             .unwrap();
         assert_eq!(resolved, real.canonicalize().unwrap().join("not/yet/there"));
+    }
+
+    #[test]
+    fn path_rules_know_the_home_directory_through_the_resolver() {
+        let Some(home) = FsResolver.home() else {
+            return; // no $HOME in this environment: nothing to relate `~` to
+        };
+        let policy = Policy::from_toml(
+            "[[rules]]\nid = \"keys\"\neffect = \"reject\"\npath = { glob = \"~/.ssh/*\" }\n",
+        )
+        .unwrap();
+        let mut input = serde_json::Map::new();
+        let path = home.join(".ssh/id_rsa");
+        input.insert(
+            "file_path".into(),
+            path.to_string_lossy().into_owned().into(),
+        );
+        let action = gatehouse_policy::ActionRef::new("Read", &input);
+        assert_eq!(
+            policy.evaluate_with(&action, &FsResolver).effect,
+            gatehouse_policy::Effect::Reject
+        );
+        assert_eq!(
+            policy.evaluate(&action).effect,
+            gatehouse_policy::Effect::Pause,
+            "without the resolver `~` is not known"
+        );
     }
 
     #[test]
