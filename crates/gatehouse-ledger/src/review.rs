@@ -63,7 +63,9 @@ pub struct ReviewPage {
     pub labelled: u64,
 }
 
-/// Every scored action with its queue reason (NULL when it is not in the queue) and latest label.
+/// Every scored action with its queue reason (NULL when it is not in the queue) and latest label,
+/// then `{candidates}`: nothing (a page reads actions newest first and stops at its limit), or
+/// [`CANDIDATES`] (the counts must visit the whole queue).
 const QUEUE: &str = "
 WITH queue AS (
   SELECT a.seq AS seq, a.id AS id,
@@ -82,16 +84,26 @@ WITH queue AS (
   JOIN scores s ON s.seq = (SELECT max(seq) FROM scores WHERE action_id = a.id AND status = 'scored')
   LEFT JOIN decisions d ON d.action_id = a.id
   LEFT JOIN labels l ON l.seq = (SELECT max(seq) FROM labels WHERE action_id = a.id)
+  {candidates}
 )";
+
+/// The only actions that can have a reason: a score high enough for one, or a person's decision.
+/// A plain scan of `scores` and `decisions`, so counting skips the per-action lookups for every
+/// other action (most of a ledger).
+const CANDIDATES: &str = "WHERE a.id IN (
+    SELECT action_id FROM scores WHERE status = 'scored' AND (disagreement = 1
+      OR score >= CASE WHEN :include_flagged THEN min(:flag, :disagreement) ELSE :disagreement END)
+    UNION ALL SELECT action_id FROM decisions WHERE decided_by = 'human')";
 
 fn page(conn: &Connection, query: &ReviewQuery) -> Result<ReviewPage, LedgerError> {
     let sql = format!(
-        "{QUEUE}
+        "{}
 SELECT id, reason, label, reviewer, note, labelled_at FROM queue
 WHERE reason IS NOT NULL
   AND (:filter = 'all' OR (:filter = 'labelled') = (label IS NOT NULL))
   AND (:before IS NULL OR seq < COALESCE((SELECT seq FROM actions WHERE id = :before), -1))
-ORDER BY seq DESC LIMIT :limit"
+ORDER BY seq DESC LIMIT :limit",
+        QUEUE.replace("{candidates}", "")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
@@ -141,12 +153,13 @@ ORDER BY seq DESC LIMIT :limit"
             label,
         });
     }
-    let (unlabelled, labelled): (i64, i64) = conn.query_row(
-        &format!(
-            "{QUEUE}
+    let counts = format!(
+        "{}
 SELECT COALESCE(sum(label IS NULL), 0), COALESCE(sum(label IS NOT NULL), 0) FROM queue
-WHERE reason IS NOT NULL"
-        ),
+WHERE reason IS NOT NULL",
+        QUEUE.replace("{candidates}", CANDIDATES)
+    );
+    let (unlabelled, labelled): (i64, i64) = conn.prepare_cached(&counts)?.query_row(
         named_params! {
             ":disagreement": query.disagreement_threshold,
             ":flag": query.flag_threshold,
