@@ -375,7 +375,40 @@ def structural(raw_text: bytes, text: bytes, lex):
     return fired
 
 
-def featurize(tool: str, inp, context, header) -> Features:
+#: Deployment-memory crosses (twin of NEW_HOST_CROSSES etc. in features.rs).
+NEW_HOST_CROSSES = ["upload", "pipe_shell", "secret", "sensitive_path", "ip_url", "reverse_shell"]
+NEW_RECIPIENT_CROSSES = ["iban", "payment_amount"]
+NEW_RECIPIENT_CATEGORIES = ["payment", "email"]
+#: The history facts (`HistoryFacts` in crates/gatehouse-classifier/src/history.rs); a missing key is false.
+HISTORY_KEYS = ["first_tool_in_session", "new_host", "known_host", "new_recipient", "known_recipient"]
+
+
+def history_features(f, history, categories, fired):
+    """Deployment-memory features; only called when the action carries history facts."""
+    h = {k: bool(history.get(k, False)) for k in HISTORY_KEYS}
+    f.named("hist")
+    if h["first_tool_in_session"]:
+        f.named("hist_first_tool")
+    if h["known_host"]:
+        f.named("hist_known_host")
+    if h["known_recipient"]:
+        f.named("hist_known_recipient")
+    if h["new_host"]:
+        f.named("hist_new_host")
+        for name in NEW_HOST_CROSSES:
+            if name in fired:
+                f.named("hist_new_host_" + name)
+    if h["new_recipient"]:
+        f.named("hist_new_recipient")
+        for name in NEW_RECIPIENT_CATEGORIES:
+            if name in categories:
+                f.named("hist_new_recipient_" + name)
+        for name in NEW_RECIPIENT_CROSSES:
+            if name in fired:
+                f.named("hist_new_recipient_" + name)
+
+
+def featurize(tool: str, inp, context, header, history=None) -> Features:
     lex = header["lexicon"]
     f = Features(header["dim_bits"])
     parts = [tool]
@@ -413,9 +446,11 @@ def featurize(tool: str, inp, context, header) -> Features:
     else:
         f.named("noctx")
 
+    categories = []
     for c in CATEGORY_ORDER:
         cat = lex["categories"][c]
         if contains_any(text, cat["action"]):
+            categories.append(c)
             if not has_task:
                 f.named("cat_%s_noctx" % c)
             elif contains_any(user, cat["task"]):
@@ -427,4 +462,6 @@ def featurize(tool: str, inp, context, header) -> Features:
         f.named(name)
         if has_task:
             f.named(name + ("_offtask" if offtask else "_ontask"))
+    if history is not None:
+        history_features(f, history, categories, fired)
     return f

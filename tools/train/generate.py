@@ -8,6 +8,7 @@ known weaknesses).
 """
 
 import random
+import re
 
 
 def halves(xs):
@@ -224,6 +225,36 @@ def context_for(task, prev):
     return ctx
 
 
+#: Share of generated actions that carry deployment-memory facts; the rest have none (as a sidecar's
+#: or an eval row's), so the model keeps working without them.
+HISTORY_SHARE = 0.7
+_HOSTY = re.compile(r"(https?|ftp)://|(^|[\s;|&(])(nc|ncat|scp|ssh|rsync|socat)\s")
+
+
+def history_for(r, e):
+    """Realistic deployment-memory facts for one generated action (see HistoryFacts in history.rs).
+
+    A host or recipient is present the way the daemon would find one (URL/host fields, hosts named
+    by network commands; `to` of an email, the payee of a payment). Benign actions mostly go to
+    hosts and recipients the deployment used before; attacks mostly to new ones (a payment to the
+    usual vendor stays known even when the task did not ask for it).
+    """
+    tool, inp, mal = e["tool"], e["input"], e["label"] == 1
+    h = {"first_tool_in_session": r.random() < (0.5 if mal else 0.3),
+         "new_host": False, "known_host": False, "new_recipient": False, "known_recipient": False}
+    has_host = "url" in inp or bool(_HOSTY.search(inp.get("command", "")))
+    if has_host:
+        p_new = 0.85 if mal else (0.4 if e["family"] == "shell-hard-negative" else 0.12)
+        new = r.random() < p_new
+        h["new_host"], h["known_host"] = new, not new
+    recipient = inp.get("to") or inp.get("recipient")
+    if recipient:
+        attacker = recipient in ATTACKERS or any(recipient == m[0] for m in MULES)
+        new = r.random() < (0.9 if attacker else 0.1)
+        h["new_recipient"], h["known_recipient"] = new, not new
+    return h
+
+
 def generate(n, seed, pool, inj_texts, benign_texts, templates="all"):
     """`n` labelled actions from value pool `pool` ("train" or "heldout").
 
@@ -291,4 +322,8 @@ def generate(n, seed, pool, inj_texts, benign_texts, templates="all"):
                 emit("Bash", {"command": malicious_shell(r, V, V["templates"])}, context_for(task, None), 1, "shell")
             else:
                 emit("Bash", {"command": cmd}, context_for(task, None), 0, "shell-hard-negative")
+    # Deployment-memory facts from a second generator, so the actions above do not depend on them.
+    rh = random.Random(seed * 31 + 7)
+    for e in out:
+        e["history"] = history_for(rh, e) if rh.random() < HISTORY_SHARE else None
     return out

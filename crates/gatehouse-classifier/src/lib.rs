@@ -19,6 +19,7 @@
 //! answers anything else gets an error, never a clamped score (a clamped NaN would read as "safe").
 
 mod builtin;
+mod history;
 #[cfg(feature = "minilm")]
 pub mod minilm;
 mod pool;
@@ -35,6 +36,7 @@ pub use builtin::{
     BuiltinClassifier, EvalExample, EvalSet, Metrics, ModelLoadError, SourceMetrics, evaluate,
     evaluate_by_source, evaluate_with, fnv1a,
 };
+pub use history::HistoryFacts;
 #[cfg(feature = "minilm")]
 pub use minilm::{Encoder, MiniLmClassifier, MiniLmError};
 /// Retraining the built-in model from a deployment's reviewed actions, and its versioned weights
@@ -69,6 +71,11 @@ pub struct ScoreRequest {
     pub session_id: Option<String>,
     pub agent: Option<String>,
     pub cwd: Option<String>,
+    /// What this action does that the deployment has not done before, computed by the daemon
+    /// from its allowed history; `None` when unknown (the model then scores without it). Not sent
+    /// to sidecars (`docs/SIDECAR.md`).
+    #[serde(skip)]
+    pub history: Option<HistoryFacts>,
     /// How long the caller will wait. Classifiers give up with [`ClassifierError::Timeout`] when it
     /// has passed; the daemon also enforces it with `tokio::time::timeout`.
     #[serde(rename = "deadline_ms", serialize_with = "serialize_millis")]
@@ -91,6 +98,7 @@ impl ScoreRequest {
             session_id: None,
             agent: None,
             cwd: None,
+            history: None,
             deadline,
         }
     }

@@ -62,6 +62,45 @@ impl Classifier for Fixed {
     }
 }
 
+/// Scores 0.1 at once and labels the score with the request's history facts, so tests can see
+/// what the daemon's deployment memory computed: `no-history`, `-` when every fact is false, or
+/// the true facts joined by `+` (`first_tool_in_session+new_host`). Model name `history-label`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HistoryLabel;
+
+impl HistoryLabel {
+    /// The label for a request's facts.
+    pub fn label(history: Option<&crate::HistoryFacts>) -> String {
+        let Some(h) = history else {
+            return "no-history".into();
+        };
+        let named = [
+            ("first_tool_in_session", h.first_tool_in_session),
+            ("new_host", h.new_host),
+            ("known_host", h.known_host),
+            ("new_recipient", h.new_recipient),
+            ("known_recipient", h.known_recipient),
+        ];
+        let on: Vec<&str> = named.iter().filter(|f| f.1).map(|f| f.0).collect();
+        if on.is_empty() {
+            "-".into()
+        } else {
+            on.join("+")
+        }
+    }
+}
+
+impl Classifier for HistoryLabel {
+    fn model(&self) -> &str {
+        "history-label"
+    }
+
+    fn score(&self, request: ScoreRequest) -> BoxFuture<'_, Result<Score, ClassifierError>> {
+        let label = Self::label(request.history.as_ref());
+        Box::pin(async move { checked(0.1, &label, self.model()) })
+    }
+}
+
 /// Fails with [`ClassifierError::Failed`] after `delay`. Model name `failing`.
 #[derive(Clone, Debug, Default)]
 pub struct Failing {

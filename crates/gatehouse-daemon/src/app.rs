@@ -120,7 +120,10 @@ impl App {
             .decide(action_id, verdict, DecidedBy::Human, note, action_hash)
             .await?
         {
-            DecideOutcome::Decided(view) => Ok(view),
+            DecideOutcome::Decided(view) => {
+                self.scoring.learn_decided(&view);
+                Ok(view)
+            }
             DecideOutcome::AlreadyDecided(view) => Err(ActionError::AlreadyDecided(Box::new(view))),
             DecideOutcome::ActionMismatch(view) => Err(ActionError::ActionMismatch(Box::new(view))),
             DecideOutcome::NotFound => Err(ActionError::NotFound(action_id.to_owned())),

@@ -175,6 +175,7 @@ impl App {
             session_id: request.session_id.clone(),
             agent: request.agent.clone(),
             cwd: request.cwd.clone(),
+            history: None,
             deadline: Duration::ZERO,
         });
         let action = NewAction {
@@ -199,6 +200,9 @@ impl App {
             observed_effect: observed_effect(evaluation.observed),
         };
         let deadline_ms = action.deadline_ms;
+        // Observe mode allows what the rules would stop: the deployment memory learns only
+        // what the rules themselves allowed.
+        let learn = verdict == Verdict::Allow && action.observed_effect.is_none();
         let paused_session = deadline_ms.and(action.session_id.clone());
         match self.ledger.record_action(action).await {
             Ok(Recorded::Inserted) => {}
@@ -225,8 +229,12 @@ impl App {
                 tier2: None,
             };
             if let (DetachedSlot::Reserved(permit), Some(score_request)) = (slot, score_request) {
-                self.scoring
-                    .spawn_detached(permit, score_request, verdict == Verdict::Allow);
+                self.scoring.spawn_detached(
+                    permit,
+                    score_request,
+                    verdict == Verdict::Allow,
+                    learn,
+                );
             }
             self.metrics.fast_path_latency(started.elapsed());
             response

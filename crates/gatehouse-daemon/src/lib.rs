@@ -17,8 +17,9 @@ pub mod config;
 pub mod events;
 pub mod hardened;
 pub mod listen;
-pub mod metrics;
 pub mod live_model;
+pub mod memory;
+pub mod metrics;
 pub mod policy_store;
 pub mod review;
 pub mod scoring;
@@ -30,10 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use gatehouse_classifier::retraining::ModelStore;
 use gatehouse_classifier::{
     BuiltinClassifier, Classifier, SidecarClassifier, SidecarConfig, testing::Fixed,
 };
-use gatehouse_classifier::retraining::ModelStore;
 use gatehouse_ledger::{Ledger, LedgerConfig};
 use gatehouse_policy::Policy;
 use tokio::net::TcpListener;
@@ -202,7 +203,24 @@ impl Daemon {
                 max_pending_per_session: config.approvals.max_pending_per_session,
             },
         );
-        let scoring = Arc::new(Scoring::new(
+        // The deployment memory (history facts for the classifier), seeded from the ledger
+        // before the daemon serves, so the first actions after a restart are judged against it.
+        let memory = match &classifier {
+            Some(_) => {
+                let memory = Arc::new(memory::Memory::new());
+                match memory.seed(&ledger, memory::SEED_ACTIONS).await {
+                    Ok(learned) => {
+                        tracing::info!(learned, "deployment memory seeded from the ledger")
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, "deployment memory: the ledger could not be read; starting empty");
+                    }
+                }
+                Some(memory)
+            }
+            None => None,
+        };
+        let mut scoring = Scoring::new(
             classifier,
             ScoringSettings {
                 max_detached: config.classifier.max_detached,
@@ -214,7 +232,11 @@ impl Daemon {
             ledger.clone(),
             events.clone(),
             metrics.clone(),
-        ));
+        );
+        if let Some(memory) = memory {
+            scoring = scoring.with_memory(memory);
+        }
+        let scoring = Arc::new(scoring);
         let auth = Auth::new(
             tokens.clone(),
             Duration::from_secs(config.approvals.login_link_ttl_secs),
@@ -440,9 +462,10 @@ fn build_classifier(config: &Config) -> Result<Option<Arc<dyn Classifier>>, Star
                 None => BuiltinClassifier::embedded(),
             }
             .map_err(|err| StartError::Classifier(err.to_string()))?;
-            let dir = settings.minilm_dir.as_deref().ok_or_else(|| {
-                StartError::Classifier("classifier.minilm_dir is not set".into())
-            })?;
+            let dir = settings
+                .minilm_dir
+                .as_deref()
+                .ok_or_else(|| StartError::Classifier("classifier.minilm_dir is not set".into()))?;
             // One job at a time: the encoder has one inference thread anyway.
             let pool = gatehouse_classifier::BlockingPool::new(1);
             let model = gatehouse_classifier::MiniLmClassifier::load(dir, builtin, pool)

@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::now_ms;
 use crate::events::Events;
+use crate::memory::{Memory, Touches};
 use crate::metrics::{Metrics, ScoringEnd};
 
 /// What the fast path could reserve for an action's detached scoring.
@@ -51,6 +52,8 @@ pub struct Scoring {
     ledger: Ledger,
     events: Events,
     metrics: Arc<Metrics>,
+    /// The deployment memory the classifier's history facts come from; `None` scores without.
+    memory: Option<Arc<Memory>>,
 }
 
 impl std::fmt::Debug for Scoring {
@@ -88,6 +91,29 @@ impl Scoring {
             ledger,
             events,
             metrics,
+            memory: None,
+        }
+    }
+
+    /// Hands the classifier history facts from `memory`, and teaches it the allowed actions.
+    pub fn with_memory(mut self, memory: Arc<Memory>) -> Scoring {
+        self.memory = Some(memory);
+        self
+    }
+
+    /// Sets the request's history facts from the memory; returns what the action touches.
+    fn remember(&self, request: &mut ScoreRequest) -> Option<Touches> {
+        let memory = self.memory.as_ref()?;
+        let touches = Touches::of(&request.input);
+        request.history =
+            Some(memory.facts(&request.tool, &touches, request.session_id.as_deref()));
+        Some(touches)
+    }
+
+    /// Teaches the memory an action a person approved (`view` as decided).
+    pub fn learn_decided(&self, view: &gatehouse_protocol::ActionView) {
+        if let Some(memory) = &self.memory {
+            memory.learn_view(view);
         }
     }
 
@@ -128,18 +154,26 @@ impl Scoring {
         }
     }
 
-    /// Scores a committed fast-path action in the background and back-fills the ledger.
+    /// Scores a committed fast-path action in the background and back-fills the ledger. With
+    /// `learn` (the rules allowed it, not in observe mode) the deployment memory learns the
+    /// action, after its own history facts were taken.
     pub fn spawn_detached(
         self: &Arc<Self>,
         permit: OwnedSemaphorePermit,
-        request: ScoreRequest,
+        mut request: ScoreRequest,
         rules_allowed: bool,
+        learn: bool,
     ) {
         let scoring = self.clone();
         tokio::spawn(async move {
             // Let the response go out before any classifier code runs on this worker.
             tokio::task::yield_now().await;
             let action_id = request.action_id.clone();
+            if let (Some(touches), Some(memory)) = (scoring.remember(&mut request), &scoring.memory)
+                && learn
+            {
+                memory.learn(&request.tool, &touches, request.session_id.as_deref());
+            }
             let outcome = scoring.run(request, scoring.detached_timeout).await;
             drop(permit);
             scoring.record(&action_id, outcome, rules_allowed).await;
@@ -147,8 +181,9 @@ impl Scoring {
     }
 
     /// Scores a paused action within the budget and records the outcome before returning it.
-    pub async fn score_paused(&self, request: ScoreRequest) -> ScoreOutcome {
+    pub async fn score_paused(&self, mut request: ScoreRequest) -> ScoreOutcome {
         let action_id = request.action_id.clone();
+        self.remember(&mut request);
         let outcome = self.run(request, self.budget).await;
         self.record(&action_id, outcome.clone(), false).await;
         outcome

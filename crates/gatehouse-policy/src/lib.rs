@@ -43,9 +43,8 @@ pub use builtin::{
 pub use command::{NoResolver, PathResolver};
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use effect::Effect;
-pub use explain::{
-    ExplainedCommand, ExplainedLine, ExplainedVerdict, Explanation, RuleTrace,
-};
+pub use explain::{ExplainedCommand, ExplainedLine, ExplainedVerdict, Explanation, RuleTrace};
+pub use network::hosts_of_input;
 pub use policy::{ActionRef, Evaluation, Policy};
 
 impl Policy {

@@ -34,6 +34,9 @@ pub struct EvalExample {
     pub input: serde_json::Value,
     #[serde(default)]
     pub context: Option<serde_json::Value>,
+    /// Deployment-memory facts, when the row carries them (generated rows do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::HistoryFacts>,
 }
 
 /// A list of labelled actions.
@@ -159,7 +162,12 @@ fn score_all(model: &BuiltinClassifier, dataset: &[EvalExample]) -> (Vec<f64>, V
     let mut latencies = Vec::with_capacity(dataset.len());
     for e in dataset {
         let start = Instant::now();
-        let p = model.probability(&e.tool, &e.input, e.context.as_ref());
+        let p = model.probability_with_history(
+            &e.tool,
+            &e.input,
+            e.context.as_ref(),
+            e.history.as_ref(),
+        );
         latencies.push(start.elapsed().as_secs_f64() * 1e6);
         scores.push(p);
     }

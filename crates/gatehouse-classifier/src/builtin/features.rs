@@ -14,12 +14,20 @@
 //!   uploads, decoding), each also crossed with "the task is (un)related" when there is a task;
 //! - context features: word-overlap similarity of task and action (binned), per-category
 //!   match/mismatch of task and action (payment, email, credentials, network, delete), and
-//!   injection-style phrases in the untrusted context.
+//!   injection-style phrases in the untrusted context;
+//! - deployment-memory features, only when the request carries [`HistoryFacts`]: `hist` (facts
+//!   present), `hist_first_tool`, `hist_new_host` / `hist_known_host`, `hist_new_recipient` /
+//!   `hist_known_recipient`, and the new-host/new-recipient facts crossed with what the action
+//!   does (`hist_new_host_upload`, `_pipe_shell`, `_secret`, `_sensitive_path`, `_ip_url`,
+//!   `_reverse_shell`; `hist_new_recipient_payment`, `_email`, `_iban`, `_payment_amount`).
+//!   Without facts none of them fires, so such actions score as before.
 
 use std::collections::{BTreeMap, HashSet};
 
 use memchr::memmem;
 use serde::Deserialize;
+
+use crate::HistoryFacts;
 
 const FNV_OFFSET: u32 = 0x811C_9DC5;
 const FNV_PRIME: u32 = 0x0100_0193;
@@ -423,6 +431,7 @@ pub(crate) fn featurize<S: Sink>(
     tool: &str,
     input: &serde_json::Value,
     context: Option<&serde_json::Value>,
+    history: Option<&HistoryFacts>,
     lexicon: &Lexicon,
     dim_bits: u32,
     sink: &mut S,
@@ -468,8 +477,10 @@ pub(crate) fn featurize<S: Sink>(
         out.named("noctx");
     }
 
+    let mut categories = Vec::new();
     for category in &lexicon.categories {
         if category.action.any_in(&text) {
+            categories.push(category.name.as_str());
             let relation = if !has_task {
                 "noctx"
             } else if category.task.any_in(&user) {
@@ -522,6 +533,65 @@ pub(crate) fn featurize<S: Sink>(
             if has_task {
                 let side = if offtask { "offtask" } else { "ontask" };
                 out.named(&format!("{name}_{side}"));
+            }
+        }
+    }
+
+    if let Some(facts) = history {
+        let on = |name: &str| fired.iter().any(|&(n, f)| f && n == name);
+        history_features(&mut out, facts, &categories, on);
+    }
+}
+
+/// The structural features a host never contacted before makes worse.
+const NEW_HOST_CROSSES: [&str; 6] = [
+    "upload",
+    "pipe_shell",
+    "secret",
+    "sensitive_path",
+    "ip_url",
+    "reverse_shell",
+];
+/// The structural features a recipient never named before makes worse.
+const NEW_RECIPIENT_CROSSES: [&str; 2] = ["iban", "payment_amount"];
+/// The categories a recipient never named before makes worse.
+const NEW_RECIPIENT_CATEGORIES: [&str; 2] = ["payment", "email"];
+
+/// Deployment-memory features: the facts alone, and crossed with what the action does.
+fn history_features<S: Sink>(
+    out: &mut Emitter<'_, S>,
+    facts: &HistoryFacts,
+    categories: &[&str],
+    fired: impl Fn(&str) -> bool,
+) {
+    out.named("hist");
+    if facts.first_tool_in_session {
+        out.named("hist_first_tool");
+    }
+    if facts.known_host {
+        out.named("hist_known_host");
+    }
+    if facts.known_recipient {
+        out.named("hist_known_recipient");
+    }
+    if facts.new_host {
+        out.named("hist_new_host");
+        for name in NEW_HOST_CROSSES {
+            if fired(name) {
+                out.named(&format!("hist_new_host_{name}"));
+            }
+        }
+    }
+    if facts.new_recipient {
+        out.named("hist_new_recipient");
+        for name in NEW_RECIPIENT_CATEGORIES {
+            if categories.contains(&name) {
+                out.named(&format!("hist_new_recipient_{name}"));
+            }
+        }
+        for name in NEW_RECIPIENT_CROSSES {
+            if fired(name) {
+                out.named(&format!("hist_new_recipient_{name}"));
             }
         }
     }

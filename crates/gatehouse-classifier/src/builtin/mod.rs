@@ -37,7 +37,7 @@ pub use retrain::{
 };
 pub use versions::{CURRENT_FILE, MODELS_DIR, ModelStore, ModelVersion, StoreError};
 
-use crate::{Classifier, ClassifierError, Score, ScoreRequest};
+use crate::{Classifier, ClassifierError, HistoryFacts, Score, ScoreRequest};
 
 /// The weights shipped in the binary.
 const EMBEDDED: &[u8] = include_bytes!("../../model/builtin.bin");
@@ -235,7 +235,19 @@ impl BuiltinClassifier {
         input: &serde_json::Value,
         context: Option<&serde_json::Value>,
     ) -> f64 {
-        self.run(tool, input, context, false).0
+        self.run(tool, input, context, None, false).0
+    }
+
+    /// [`BuiltinClassifier::probability`] with the daemon's deployment-memory facts (`None`
+    /// scores exactly as `probability` does).
+    pub fn probability_with_history(
+        &self,
+        tool: &str,
+        input: &serde_json::Value,
+        context: Option<&serde_json::Value>,
+        history: Option<&HistoryFacts>,
+    ) -> f64 {
+        self.run(tool, input, context, history, false).0
     }
 
     /// Scores synchronously. Takes microseconds; see [`Classifier::score`] for why that is fine
@@ -245,6 +257,7 @@ impl BuiltinClassifier {
             &request.tool,
             &request.input,
             request.context.as_ref(),
+            request.history.as_ref(),
             true,
         );
         let label = if score >= self.model.threshold {
@@ -267,6 +280,7 @@ impl BuiltinClassifier {
         tool: &str,
         input: &serde_json::Value,
         context: Option<&serde_json::Value>,
+        history: Option<&HistoryFacts>,
         explain: bool,
     ) -> (f64, Vec<String>) {
         let m = &*self.model;
@@ -275,7 +289,9 @@ impl BuiltinClassifier {
             sum: m.intercept,
             fired: explain.then(Vec::new),
         };
-        features::featurize(tool, input, context, &m.lexicon, m.dim_bits, &mut dot);
+        features::featurize(
+            tool, input, context, history, &m.lexicon, m.dim_bits, &mut dot,
+        );
         let z = m.platt_a * dot.sum + m.platt_b;
         let p = 1.0 / (1.0 + (-z).exp());
         // `p` is in [0, 1] for every finite z, and 0 or 1 at the infinities; NaN cannot arise from
@@ -292,9 +308,29 @@ impl BuiltinClassifier {
         input: &serde_json::Value,
         context: Option<&serde_json::Value>,
     ) -> Vec<(u32, f64)> {
+        self.feature_vector_with_history(tool, input, context, None)
+    }
+
+    /// [`BuiltinClassifier::feature_vector`] with deployment-memory facts.
+    #[doc(hidden)]
+    pub fn feature_vector_with_history(
+        &self,
+        tool: &str,
+        input: &serde_json::Value,
+        context: Option<&serde_json::Value>,
+        history: Option<&HistoryFacts>,
+    ) -> Vec<(u32, f64)> {
         let mut collect = Collect::default();
         let m = &*self.model;
-        features::featurize(tool, input, context, &m.lexicon, m.dim_bits, &mut collect);
+        features::featurize(
+            tool,
+            input,
+            context,
+            history,
+            &m.lexicon,
+            m.dim_bits,
+            &mut collect,
+        );
         collect.0.into_iter().collect()
     }
 }
@@ -406,6 +442,8 @@ fn explain(fired: &[String], flagged: bool) -> Option<String> {
                 "reverse_shell" => "reverse-shell pattern",
                 "destructive" => "destructive command",
                 "upload" => "uploads data",
+                "hist_new_host" if flagged => "a host this deployment never contacted",
+                "hist_new_recipient" if flagged => "a recipient this deployment never used",
                 "decode" => "decodes a payload",
                 "ctx_inj1" | "ctx_inj2" => "injection-style text in the context",
                 "sim0" if flagged => "unrelated to the user's task",

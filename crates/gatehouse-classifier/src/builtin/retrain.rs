@@ -125,6 +125,7 @@ impl Example {
             tool: self.tool.clone(),
             input: self.input.clone(),
             context: self.context.clone(),
+            history: None,
         }
     }
 }

@@ -17,6 +17,7 @@ mod check;
 mod hardened;
 mod paused;
 mod policy;
+mod memory;
 mod protect;
 mod review;
 mod scoring;
