@@ -120,14 +120,14 @@ fn cases() -> Vec<Case> {
     vec![
         case(
             "mcp call (allow)",
-            "mcp__svc8__create_issue",
-            json!({"mode": "m8", "title": "x"}),
+            "mcp__svc6__create_issue",
+            json!({"mode": "m6", "title": "x"}),
         ),
         case("mcp call (default)", "mcp__other__x", json!({"mode": "m1"})),
         case(
             "read (reject)",
             "Read",
-            json!({"file_path": "/data/6/secret.txt"}),
+            json!({"file_path": "/data/8/secret.txt"}),
         ),
         case(
             "read (default)",
@@ -135,14 +135,14 @@ fn cases() -> Vec<Case> {
             json!({"file_path": "/home/dev/project/src/main.rs"}),
         ),
         case(
-            "shell prog5 sub5 (allow)",
+            "shell prog7 sub7 (allow)",
             "Bash",
-            json!({"command": "prog5 sub5 --verbose file.txt"}),
+            json!({"command": "prog7 sub7 --verbose file.txt"}),
         ),
         case(
-            "shell prog7 --force (reject)",
+            "shell prog9 --force (reject)",
             "Bash",
-            json!({"command": "prog7 --force target"}),
+            json!({"command": "prog9 --force target"}),
         ),
         case(
             "webfetch host (reject)",

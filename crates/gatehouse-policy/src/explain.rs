@@ -115,7 +115,7 @@ impl Policy {
                 for command in &parsed.commands {
                     number += 1;
                     let mut facts = Facts::default();
-                    for i in self.command_candidates(command, pointer, is_shell) {
+                    for i in self.command_candidates(command, pointer, is_shell, &tool_hits) {
                         let Some(rule) = self.rules.get(i) else {
                             continue;
                         };

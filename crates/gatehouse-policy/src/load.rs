@@ -539,13 +539,14 @@ impl Loader<'_> {
         let shell_pointer = settings.shell_pointer.unwrap_or_else(|| {
             JsonPointer::parse(DEFAULT_SHELL_POINTER).unwrap_or_else(|_| JsonPointer::never())
         });
-        // Path and url rules without a command condition: per simple command for shell tools.
+        // Path and url rules without a command condition or a tool: per simple command for every
+        // shell tool (those naming tools are found through the tool index).
         let shell_scoped = precedence
             .iter()
             .copied()
             .filter(|&i| {
                 rules.get(i).is_some_and(|r: &Rule| {
-                    r.command.is_none() && (r.path.is_some() || r.url.is_some())
+                    !r.tool_filtered && r.command.is_none() && (r.path.is_some() || r.url.is_some())
                 })
             })
             .collect();

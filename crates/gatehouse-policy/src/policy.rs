@@ -85,8 +85,8 @@ pub struct Policy {
     pub(crate) path_pointers: Box<[JsonPointer]>,
     /// Where network tools keep their URLs or hosts (`[network] pointers`).
     pub(crate) network_pointers: Box<[JsonPointer]>,
-    /// Path and url rules without a `command` condition, in precedence order: for a shell tool
-    /// they judge each simple command.
+    /// Path and url rules without a `command` condition or a `tool`, in precedence order: for a
+    /// shell tool they judge each simple command (as do those naming the tool).
     pub(crate) shell_scoped: Box<[usize]>,
 }
 
@@ -608,6 +608,7 @@ impl Policy {
         command: &SimpleCommand,
         pointer: Option<&JsonPointer>,
         is_shell: bool,
+        tool_hits: &[usize],
     ) -> Vec<usize> {
         let mut candidates: Vec<usize> = Vec::new();
         if let Some(list) = self.programs.by_name.get(&command.program) {
@@ -627,6 +628,12 @@ impl Policy {
         candidates.extend_from_slice(&self.programs.any);
         if is_shell && pointer.is_none() {
             candidates.extend_from_slice(&self.shell_scoped);
+            // Path and url rules naming this (shell) tool.
+            candidates.extend(tool_hits.iter().copied().filter(|&i| {
+                self.rules
+                    .get(i)
+                    .is_some_and(|r| r.command.is_none() && (r.path.is_some() || r.url.is_some()))
+            }));
         }
         candidates.sort_unstable_by_key(|&i| self.rank.get(i).copied().unwrap_or(usize::MAX));
         candidates.dedup();
@@ -702,7 +709,7 @@ impl Policy {
         sets: &mut SetHits<'_>,
     ) -> Option<&Rule> {
         let mut facts = Facts::default();
-        self.command_candidates(command, pointer, subject.is_shell)
+        self.command_candidates(command, pointer, subject.is_shell, subject.tool_hits)
             .into_iter()
             .find_map(|i| {
                 let rule = self.rules.get(i)?;
