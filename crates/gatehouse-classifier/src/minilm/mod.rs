@@ -173,7 +173,16 @@ impl MiniLmClassifier {
     /// # Errors
     /// As [`MiniLmClassifier::parts`].
     pub fn score_sync(&self, request: &ScoreRequest) -> Result<Score, MiniLmError> {
-        let parts = self.parts(&request.tool, &request.input, request.context.as_ref())?;
+        let inner = &*self.inner;
+        // The built-in model's score gives both its probability and its explanation.
+        let builtin = inner.builtin.score_sync(request);
+        let features = head_features(
+            &inner.encoder,
+            &request.tool,
+            &request.input,
+            request.context.as_ref(),
+        )?;
+        let parts = inner.head.combine(builtin.score, &features);
         let threshold = self.threshold();
         let label = if parts.combined >= threshold {
             "malicious"
@@ -182,7 +191,6 @@ impl MiniLmClassifier {
         } else {
             "benign"
         };
-        let builtin = self.inner.builtin.score_sync(request);
         let mut explanation = format!(
             "built-in {:.2}, MiniLM head {:.2}",
             parts.builtin, parts.head
