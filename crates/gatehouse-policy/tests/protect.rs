@@ -698,3 +698,76 @@ fn when_the_policy_is_as_strict_its_rule_is_named() {
     assert_eq!(verdict.effect, Effect::Reject);
     assert_eq!(verdict.rule_id.as_deref(), Some("no-wipes"));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Words that reach the interesting paths: protected names, URLs, kills, globs, quoting.
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("~/.claude/settings.json".to_owned()),
+            Just(".claude/*".to_owned()),
+            Just("/home/dev/.local/share/gatehouse/approver.token".to_owned()),
+            Just("http://127.0.0.1:7400/v1/actions/x/decision".to_owned()),
+            Just("4242".to_owned()),
+            Just("-9".to_owned()),
+            Just("gate[".to_owned()),
+            Just("%%%".to_owned()),
+            "[a-z./~*?\\[\\]@=:%-]{0,12}",
+        ]
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        let program = prop_oneof![
+            Just("rm"),
+            Just("cp"),
+            Just("kill"),
+            Just("pkill"),
+            Just("killall"),
+            Just("curl"),
+            Just("cat"),
+            Just("sed"),
+            Just("find"),
+            Just("cd"),
+            Just("echo"),
+        ];
+        let separator = prop_oneof![Just(" "), Just(" > "), Just(" && "), Just(" | ")];
+        (
+            program,
+            proptest::collection::vec((separator, word()), 0..6),
+        )
+            .prop_map(|(program, rest)| {
+                let mut line = program.to_owned();
+                for (separator, word) in rest {
+                    line.push_str(separator);
+                    line.push_str(&word);
+                }
+                line
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever an agent sends, checking it never panics and never answers `allow` (the
+        /// protection only ever restricts).
+        #[test]
+        fn checking_never_panics_and_never_allows(line in line(), path in word(), text in ".{0,40}") {
+            for verdict in [
+                check_bash(&line),
+                check_bash(&text),
+                check_tool("Write", json!({"file_path": path.clone(), "content": text.clone()})),
+                check_tool("WebFetch", json!({"url": path.clone()})),
+                check_tool("mcp__x__y", json!({"nested": {"path": [path.clone(), text.clone()]}})),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                prop_assert_ne!(verdict.effect, Effect::Allow);
+                prop_assert!(verdict.rule_id.as_deref().is_some_and(|id| id.starts_with("builtin:protect-")));
+            }
+        }
+    }
+}

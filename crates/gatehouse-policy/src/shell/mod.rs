@@ -72,6 +72,15 @@ pub(crate) fn parse_into(source: &str, depth: u8, out: &mut ParsedCommand) {
         out.mark_opaque("the command holds a NUL byte");
         return;
     }
+    // tree-sitter-bash 0.25's scanner calls C `isdigit` on the character after `{` (and after
+    // `{N.`): a non-ASCII one there is undefined behaviour, and large code points crash the
+    // process (`{\u{fd6bc}`). Such a line is never parsed.
+    if brace_before_non_ascii(source) {
+        out.mark_opaque(
+            "a non-ASCII character right after `{`, which the parser cannot read safely",
+        );
+        return;
+    }
     let tree = PARSER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -100,6 +109,18 @@ pub(crate) fn parse_into(source: &str, depth: u8, out: &mut ParsedCommand) {
         out,
     };
     walker.visit(root, Stdin::Inherit, 0);
+}
+
+/// `{` followed (after digits and dots) by a non-ASCII character: see `parse_into`.
+fn brace_before_non_ascii(source: &str) -> bool {
+    let bytes = source.as_bytes();
+    bytes.iter().enumerate().any(|(at, &b)| {
+        b == b'{'
+            && bytes
+                .get(at + 1..)
+                .and_then(|rest| rest.iter().find(|c| !(c.is_ascii_digit() || **c == b'.')))
+                .is_some_and(|c| !c.is_ascii())
+    })
 }
 
 /// Where a simple command's standard input comes from, as far as it matters for opacity.

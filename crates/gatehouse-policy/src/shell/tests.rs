@@ -144,3 +144,13 @@ fn prefix_assignments_of_dangerous_variables_are_opaque() {
         assert!(parse(source).is_opaque(), "{source}: {:?}", parse(source));
     }
 }
+
+/// tree-sitter-bash's scanner reads the character after `{` with C `isdigit`: a large code point
+/// there crashed the process (found by the self-protection property test).
+#[test]
+fn a_non_ascii_character_after_a_brace_is_opaque_not_a_crash() {
+    for line in ["{\u{fd6bc}", "echo {1..\u{fd6bc}}", "ls {12.\u{10ffff}"] {
+        assert!(parse(line).is_opaque(), "{line:?}");
+    }
+    assert!(!parse("printf '{\"x\": 1}' {1..3}").is_opaque());
+}
