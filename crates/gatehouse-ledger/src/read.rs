@@ -16,12 +16,15 @@ use serde_json::{Value, json};
 use crate::action_hash::{self, ActionIdentity};
 use crate::{HistoryEntry, LabelledExample, LedgerError, ListQuery, ReviewedAction, StatusFilter};
 
-/// Read-only connections handed out to blocking tasks; more are opened when all are busy.
+/// Read-only connections handed out to blocking tasks. At most `keep` reads run at once (the
+/// rest queue on a semaphore), so thousands of concurrent readers, such as long-polling agents,
+/// cost neither a blocking thread nor a SQLite connection each.
 #[derive(Clone)]
 pub(crate) struct ReadPool {
     path: PathBuf,
     idle: Arc<Mutex<Vec<Connection>>>,
     keep: usize,
+    running: Arc<tokio::sync::Semaphore>,
 }
 
 impl ReadPool {
@@ -30,6 +33,7 @@ impl ReadPool {
             path: path.to_owned(),
             idle: Arc::new(Mutex::new(Vec::with_capacity(keep))),
             keep,
+            running: Arc::new(tokio::sync::Semaphore::new(keep.max(1))),
         };
         let first = pool.connect()?;
         pool.put_back(first);
@@ -69,7 +73,12 @@ impl ReadPool {
         read: impl FnOnce(&Connection) -> Result<T, LedgerError> + Send + 'static,
     ) -> Result<T, LedgerError> {
         let pool = self.clone();
+        let permit = Arc::clone(&self.running)
+            .acquire_owned()
+            .await
+            .map_err(|_| LedgerError::CommitFailed("the ledger's read pool is closed".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.take()?;
             let outcome = read(&conn);
             pool.put_back(conn);
