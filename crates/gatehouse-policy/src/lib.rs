@@ -12,10 +12,16 @@
 //! - `shell`: shell command lines parsed with tree-sitter-bash into normalised simple commands,
 //!   and what makes a line opaque.
 //! - `command`: the `command` rule condition, path reasoning, [`PathResolver`].
+//! - `paths`: the `path` rule condition (globs and roots over file tools' paths and shell file
+//!   arguments; written and canonical forms).
+//! - `network`: the `url`/`host` rule condition (URLs and hosts of network tools and of `curl`,
+//!   `ssh`, `git` remotes...; domain suffixes, IP/CIDR, IPv4 spellings, schemes).
+//! - `explain`: [`Policy::explain`], every rule considered for one action and why.
 //! - `policy`: [`Policy`], [`ActionRef`], [`Evaluation`] and the evaluation hot path (per simple
 //!   command, most restrictive wins; glob/regex tests compiled into sets).
 //! - `diagnostic`: [`Diagnostic`], [`PolicyError`] and byte-offset to line/column mapping.
-//! - `builtin`: the embedded `builtin:developer` (the default) and `builtin:strict` policies.
+//! - `builtin`: the embedded `builtin:developer` (the default), `builtin:strict` and
+//!   `builtin:observe` policies.
 //! - `protect`: [`protect::SelfProtection`], the built-in protected set no policy can switch off.
 //! - `claude`: [`claude::import`], a Claude Code `settings.json` permission list as policy TOML.
 //!
