@@ -283,7 +283,9 @@ async fn a_sidecar_flooding_its_stdout_is_stopped_and_restarted() {
     }
     assert!(classifier.restarts() > 0, "never restarted: {failures:?}");
     assert!(
-        failures.iter().any(|why| why.contains("flooded its stdout")),
+        failures
+            .iter()
+            .any(|why| why.contains("flooded its stdout")),
         "{failures:?}"
     );
 }

@@ -611,7 +611,8 @@ fn policy_explain_shows_rules_commands_and_the_verdict() {
         ),
     )
     .unwrap();
-    let action = r#"{"tool":"Bash","input":{"command":"sudo git push -f origin main"},"cwd":"/work/app"}"#;
+    let action =
+        r#"{"tool":"Bash","input":{"command":"sudo git push -f origin main"},"cwd":"/work/app"}"#;
     let text = Command::new(BIN)
         .args(["policy", "explain"])
         .arg(&policy)
@@ -650,7 +651,10 @@ fn policy_explain_shows_rules_commands_and_the_verdict() {
     assert_eq!(json["verdict"]["effect"], "allow");
     assert_eq!(json["verdict"]["rule_id"], "git-ok");
     assert_eq!(json["rules"][0]["rule_id"], "no-force-push");
-    assert_eq!(json["rules"][0]["failed"], "command.args_prefix does not hold");
+    assert_eq!(
+        json["rules"][0]["failed"],
+        "command.args_prefix does not hold"
+    );
     assert_eq!(json["command_lines"][0]["commands"][0]["program"], "git");
 
     // A builtin name works as FILE; a malformed action is a clear error.
