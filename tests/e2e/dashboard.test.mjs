@@ -434,3 +434,19 @@ test('the page ran without script errors or CSP violations', async () => {
   assert.equal(await byTestId('banner').isVisible(), false, 'no error banner');
   console.log(`screenshot: ${await screenshot('lists')}`);
 });
+
+test('a policy file that fails to reload is shown, with its error, until a good one returns', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const policyPath = join(daemon.dataDir, 'policy.toml');
+  const banner = byTestId('health-banner');
+  assert.equal(await banner.isVisible(), false, 'no health banner while the policy is good');
+
+  await writeFile(policyPath, `${POLICY}\n[[rules]]\nid = "broken"\neffect = "perhaps"\n`);
+  await waitVisible(banner, 'the health banner for a refused policy');
+  const detail = await byTestId('health-detail').first().textContent();
+  assert.match(detail, /line \d+/, `the error names its line: ${detail}`);
+  assert.match(await banner.textContent(), /last good policy still decides/);
+  await screenshot('policy-error');
+
+  await writeFile(policyPath, POLICY);
+  await banner.waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+});

@@ -3,6 +3,7 @@
 // Data flow: `GET /v1/session` (CSRF token) → `GET /v1/actions` (pending + recent) → WebSocket
 // `/v1/events` for live changes, reconnecting with backoff and reloading the pending list on every
 // (re)connect since events may have been missed. Decisions go to `POST /v1/actions/{id}/decision`.
+// `GET /healthz` is polled so a policy file that failed to reload, or a degraded daemon, is shown.
 // The review view reads `GET /v1/review` (reloaded when a label, a disagreement or a human
 // decision is pushed) and labels with `POST /v1/actions/{id}/label`.
 //
@@ -19,6 +20,7 @@
   const TOAST_MS = 6_000;
   const REVIEW_LIMIT = 100;
   const REVIEW_RELOAD_MS = 150;
+  const HEALTH_POLL_MS = 3_000;
 
   const state = {
     csrf: null,
@@ -856,6 +858,41 @@
     el.banner.hidden = false;
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Health: a policy that failed to reload keeps the last good one in force, and the person
+  // deciding should know which rules they are looking at.
+
+  async function loadHealth() {
+    let health;
+    try {
+      const res = await fetch('/healthz', { credentials: 'same-origin', cache: 'no-store' });
+      health = await res.json();
+    } catch (e) {
+      return; // the connection indicator already says the daemon is unreachable
+    }
+    showHealth(health);
+  }
+
+  function showHealth(health) {
+    const problems = [];
+    if (health && health.policy_error) {
+      problems.push(['The policy file on disk was refused; the last good policy still decides.',
+        health.policy_error]);
+    }
+    if (health && health.status === 'degraded' && health.reason) {
+      problems.push(['Gatehouse is degraded.', health.reason]);
+    }
+    if (problems.length === 0) {
+      el.healthBanner.hidden = true;
+      el.healthBanner.replaceChildren();
+      return;
+    }
+    el.healthBanner.replaceChildren(...problems.map(([title, detail]) => h('div', {},
+      h('strong', {}, title),
+      h('span', { class: 'banner-detail mono', 'data-testid': 'health-detail' }, detail))));
+    el.healthBanner.hidden = false;
+  }
+
   function announce(text) {
     // Clear first so the same message twice is still read out.
     el.announcer.textContent = '';
@@ -877,6 +914,7 @@
       connText: document.querySelector('#connection-status .conn-text'),
       pendingCount: $('pending-count'),
       banner: $('banner'),
+      healthBanner: $('health-banner'),
       content: $('content'),
       pendingList: $('pending-list'),
       pendingEmpty: $('pending-empty'),
@@ -938,6 +976,8 @@
 
     render();
     setInterval(tick, 1000);
+    loadHealth();
+    setInterval(loadHealth, HEALTH_POLL_MS);
 
     try {
       await loadSession();
