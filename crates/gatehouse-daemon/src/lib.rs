@@ -15,6 +15,7 @@ pub mod check;
 mod clock;
 pub mod config;
 pub mod events;
+mod file_watch;
 pub mod hardened;
 pub mod listen;
 pub mod live_model;

@@ -12,11 +12,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::file_watch::watch_file;
 use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 use gatehouse_classifier::retraining::{CURRENT_FILE, ModelStore};
 use gatehouse_classifier::{BuiltinClassifier, Classifier, ClassifierError, Score, ScoreRequest};
-use notify::{RecursiveMode, Watcher};
 
 /// A model and its name, interned so [`Classifier::model`] can hand out a `&str`.
 struct Loaded {
@@ -136,36 +136,15 @@ impl LiveModel {
             tracing::warn!(%err, dir = %dir.display(), "cannot create the models directory; classifier hot reload is off");
             return None;
         }
-        let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if let Ok(event) = event
-                    && event
-                        .paths
-                        .iter()
-                        .any(|p| p.file_name().is_some_and(|n| n == CURRENT_FILE))
-                    && !event.kind.is_access()
-                {
-                    let _ = changed.send(());
-                }
-            })
-            .map_err(|err| tracing::warn!(%err, "cannot watch the models directory; classifier hot reload is off"))
-            .ok()?;
-        if let Err(err) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-            tracing::warn!(%err, dir = %dir.display(), "cannot watch the models directory; classifier hot reload is off");
-            return None;
-        }
         let live = Arc::downgrade(self);
-        tokio::spawn(async move {
-            while changes.recv().await.is_some() {
-                // The pointer is renamed into place: let the burst of events settle.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                while changes.try_recv().is_ok() {}
-                let Some(live) = live.upgrade() else { return };
-                live.reload();
-            }
-        });
-        Some(watcher)
+        // The pointer is renamed into place: let the burst of events settle.
+        watch_file(
+            &dir,
+            CURRENT_FILE.into(),
+            Duration::from_millis(50),
+            "models directory",
+            move || live.upgrade().map(|live| live.reload()).is_some(),
+        )
     }
 }
 

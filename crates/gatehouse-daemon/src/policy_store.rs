@@ -22,7 +22,7 @@ use gatehouse_policy::protect::{
 use gatehouse_policy::{ActionRef, Evaluation, PathResolver, Policy, shell};
 
 use crate::config::Config;
-use notify::{RecursiveMode, Watcher};
+use crate::file_watch::watch_file;
 
 /// Where the policy came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,36 +162,15 @@ impl PolicyStore {
             .unwrap_or(Path::new("."))
             .to_owned();
         let file_name = path.file_name()?.to_owned();
-        let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if let Ok(event) = event
-                    && event
-                        .paths
-                        .iter()
-                        .any(|p| p.file_name() == Some(file_name.as_os_str()))
-                    && !event.kind.is_access()
-                {
-                    let _ = changed.send(());
-                }
-            })
-            .map_err(|err| tracing::warn!(%err, "cannot watch the policy file; hot reload is off"))
-            .ok()?;
-        if let Err(err) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
-            tracing::warn!(%err, dir = %dir.display(), "cannot watch the policy directory; hot reload is off");
-            return None;
-        }
         let store = Arc::downgrade(self);
-        tokio::spawn(async move {
-            while changes.recv().await.is_some() {
-                // A save is often several events (truncate, write, rename): let them settle.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                while changes.try_recv().is_ok() {}
-                let Some(store) = store.upgrade() else { return };
-                store.reload();
-            }
-        });
-        Some(watcher)
+        // A save is often several events (truncate, write, rename): let them settle.
+        watch_file(
+            &dir,
+            file_name,
+            Duration::from_millis(100),
+            "policy file",
+            move || store.upgrade().map(|store| store.reload()).is_some(),
+        )
     }
 }
 
