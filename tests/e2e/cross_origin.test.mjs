@@ -8,19 +8,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
-const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const GATEHOUSE_BIN = resolve(REPO_ROOT, process.env.GATEHOUSE_BIN || 'target/debug/gatehouse');
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const STARTUP_TIMEOUT_MS = 30_000;
+import {
+  STARTUP_TIMEOUT_MS, launchChromium, startDaemon, stopDaemon,
+} from './support/daemon.mjs';
+
 const TEST_TIMEOUT_MS = 60_000;
 
 const POLICY = `default = "pause"
@@ -35,65 +28,8 @@ let daemon;
 let attacker;
 let browser;
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
-async function startDaemon() {
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-e2e-xo-'));
-  const policyPath = join(dataDir, 'policy.toml');
-  const configPath = join(dataDir, 'config.toml');
-  await writeFile(policyPath, POLICY);
-  await writeFile(configPath, '[classifier]\nkind = "none"\n');
-  const proc = spawn(
-    GATEHOUSE_BIN,
-    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--policy', policyPath,
-      '--config', configPath],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const output = [];
-  createInterface({ input: proc.stderr }).on('line', (line) => output.push(`[stderr] ${line}`));
-  const ready = new Promise((resolvePromise, reject) => {
-    let baseUrl = null;
-    let loginUrl = null;
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      output.push(`[stdout] ${line}`);
-      const listening = line.match(/gatehouse listening on (http:\/\/\S+)/);
-      if (listening) baseUrl = listening[1].replace(/\/$/, '');
-      const login = line.match(/dashboard login: (http:\/\/\S+)/);
-      if (login) loginUrl = login[1];
-      if (baseUrl && loginUrl) resolvePromise({ baseUrl, loginUrl });
-    });
-    proc.once('error', reject);
-    proc.once('exit', (code) => reject(new Error(`gatehouse exited early (${code}):\n${output.join('\n')}`)));
-  });
-  const started = { proc, dataDir, output };
-  try {
-    Object.assign(started, await withTimeout(ready, STARTUP_TIMEOUT_MS, 'gatehouse serve'));
-    started.agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
-    started.approverToken = (await readFile(join(dataDir, 'approver.token'), 'utf8')).trim();
-  } catch (e) {
-    await stopDaemon(started);
-    throw e;
-  }
-  return started;
-}
 
-async function stopDaemon(d) {
-  if (!d) return;
-  if (d.proc.exitCode === null && d.proc.signalCode === null) {
-    const exited = new Promise((r) => d.proc.once('exit', r));
-    d.proc.kill('SIGTERM');
-    const timer = setTimeout(() => d.proc.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  await rm(d.dataDir, { recursive: true, force: true });
-}
 
 /** The approver's view of the ledger, read from Node (not from the page). */
 async function ledger() {
@@ -189,7 +125,7 @@ async function assertLedgerUntouched(actionId) {
 let parked;
 
 before(async () => {
-  daemon = await startDaemon();
+  daemon = await startDaemon({ policy: POLICY, config: '[classifier]\nkind = "none"\n' });
   // One paused action the attacker would like to approve.
   const res = await fetch(`${daemon.baseUrl}/v1/check`, {
     method: 'POST',
@@ -200,12 +136,7 @@ before(async () => {
   assert.equal(body.verdict, 'pending', JSON.stringify(body));
   parked = body.action_id;
   attacker = await startAttacker(parked);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: STARTUP_TIMEOUT_MS,
-  });
+  browser = await launchChromium();
 }, { timeout: TEST_TIMEOUT_MS });
 
 after(async () => {

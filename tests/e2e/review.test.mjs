@@ -9,20 +9,15 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
 
-const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const GATEHOUSE_BIN = resolve(REPO_ROOT, process.env.GATEHOUSE_BIN || 'target/debug/gatehouse');
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+import {
+  assertServesCurrentAssets, launchChromium, startDaemon, stopDaemon,
+} from './support/daemon.mjs';
+
 const SCREENSHOT_DIR = process.env.E2E_SCREENSHOT_DIR || tmpdir();
 
-const STARTUP_TIMEOUT_MS = 30_000;
 const UI_TIMEOUT_MS = 15_000;
 const TEST_TIMEOUT_MS = 60_000;
 
@@ -52,69 +47,8 @@ let page;
 const pageErrors = [];
 const dialogs = [];
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
-/** Starts `gatehouse serve` and resolves once it has printed its URL and login link. */
-async function startDaemon() {
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-review-e2e-'));
-  const policyPath = join(dataDir, 'policy.toml');
-  const configPath = join(dataDir, 'config.toml');
-  await writeFile(policyPath, POLICY);
-  await writeFile(configPath, CONFIG);
-  const proc = spawn(
-    GATEHOUSE_BIN,
-    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--policy', policyPath,
-      '--config', configPath],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } },
-  );
-  const output = [];
-  createInterface({ input: proc.stderr }).on('line', (line) => output.push(`[stderr] ${line}`));
-  const ready = new Promise((resolvePromise, reject) => {
-    let baseUrl = null;
-    let loginUrl = null;
-    createInterface({ input: proc.stdout }).on('line', (line) => {
-      output.push(`[stdout] ${line}`);
-      const listening = line.match(/gatehouse listening on (http:\/\/\S+)/);
-      if (listening) baseUrl = listening[1].replace(/\/$/, '');
-      const login = line.match(/dashboard login: (http:\/\/\S+)/);
-      if (login) loginUrl = login[1];
-      if (baseUrl && loginUrl) resolvePromise({ baseUrl, loginUrl });
-    });
-    proc.once('error', reject);
-    proc.once('exit', (code, signal) =>
-      reject(new Error(`gatehouse exited early (code ${code}, signal ${signal}):\n${output.join('\n')}`)));
-  });
-  const started = { proc, dataDir, output, baseUrl: '', loginUrl: '', agentToken: '', approverToken: '' };
-  try {
-    Object.assign(started, await withTimeout(ready, STARTUP_TIMEOUT_MS,
-      `gatehouse serve printing its URLs (${GATEHOUSE_BIN})`));
-    started.agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
-    started.approverToken = (await readFile(join(dataDir, 'approver.token'), 'utf8')).trim();
-  } catch (e) {
-    await stopDaemon(started);
-    throw e;
-  }
-  return started;
-}
 
-async function stopDaemon(d) {
-  if (!d) return;
-  const { proc, dataDir } = d;
-  if (proc.exitCode === null && proc.signalCode === null) {
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  await rm(dataDir, { recursive: true, force: true });
-}
 
 /** An HTTP call with a bearer token, from the test (the agent, or the CLI's approver token). */
 async function call(path, token, body) {
@@ -151,21 +85,9 @@ async function waitForText(testId, pattern) {
 }
 
 before(async () => {
-  daemon = await startDaemon();
-  // The daemon embeds the assets at compile time: testing a stale binary would test old files.
-  for (const file of ['index.html', 'app.js', 'app.css']) {
-    const route = file === 'index.html' ? '/' : `/assets/${file}`;
-    const served = await (await fetch(`${daemon.baseUrl}${route}`)).text();
-    const onDisk = await readFile(join(REPO_ROOT, 'crates/gatehouse-daemon/assets', file), 'utf8');
-    assert.ok(served === onDisk,
-      `${GATEHOUSE_BIN} serves an old ${file}: rebuild it (cargo build -p gatehouse) and rerun`);
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: STARTUP_TIMEOUT_MS,
-  });
+  daemon = await startDaemon({ policy: POLICY, config: CONFIG });
+  await assertServesCurrentAssets(daemon.baseUrl);
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
   page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
