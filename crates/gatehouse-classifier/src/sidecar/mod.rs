@@ -583,10 +583,12 @@ async fn log_stderr(stderr: ChildStderr, pid: Option<u32>) {
     let mut lines = LineReader::new(BufReader::new(stderr), MAX_STDERR_LINE_BYTES);
     loop {
         match lines.next_line().await {
+            // Debug-formatted: a sidecar may echo an agent's text, and a raw `\r`, newline or
+            // escape sequence must not forge or garble the daemon's own log lines.
             Ok(Some(line)) => tracing::info!(
                 ?pid,
                 truncated = line.truncated,
-                "sidecar stderr: {}",
+                "sidecar stderr: {:?}",
                 String::from_utf8_lossy(line.bytes)
             ),
             Ok(None) => return,
