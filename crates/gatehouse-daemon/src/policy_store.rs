@@ -185,6 +185,7 @@ pub fn protected_set(config: &Config, data_dir: &Path, listen: SocketAddr) -> Pr
         home: home_dir(),
         listen_addrs: vec![listen],
         daemon_pid: Some(std::process::id()),
+        check_socket: config.hardened.socket.as_deref().map(absolute),
     }
 }
 

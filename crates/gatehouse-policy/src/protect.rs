@@ -70,6 +70,9 @@ pub struct ProtectedSet {
     pub listen_addrs: Vec<SocketAddr>,
     /// The daemon's process id.
     pub daemon_pid: Option<u32>,
+    /// Hardened mode's check socket: removing or replacing it would cut agents off from (or put a
+    /// stand-in between them and) the daemon.
+    pub check_socket: Option<PathBuf>,
 }
 
 /// How a path is protected, weakest last.
@@ -422,6 +425,7 @@ impl SelfProtection {
         const CONFIG: &str = "Gatehouse's configuration file";
         const POLICY: &str = "Gatehouse's policy file";
         const BINARY: &str = "Gatehouse's own binary";
+        const SOCKET: &str = "Gatehouse's check socket";
         const HOOKS: &str = "an agent's hook settings";
         if !set.data_dir.as_os_str().is_empty() {
             add_path(&set.data_dir, Kind::Secret, DATA, true, true);
@@ -436,6 +440,9 @@ impl SelfProtection {
             // Not an anchor: deleting the directory a binary sits in (`rm -rf target`) does not
             // stop a running daemon, and the binary itself stays protected.
             add_path(binary, Kind::Protected, BINARY, false, false);
+        }
+        if let Some(socket) = &set.check_socket {
+            add_path(socket, Kind::Protected, SOCKET, false, true);
         }
         if let Some(home) = &set.home {
             add_path(&home.join(".codex"), Kind::Protected, HOOKS, true, true);

@@ -48,6 +48,7 @@ fn protection() -> SelfProtection {
             home: Some("/home/dev".into()),
             listen_addrs: vec!["127.0.0.1:7400".parse().unwrap()],
             daemon_pid: Some(PID),
+            check_socket: Some("/run/gatehouse/check.sock".into()),
         },
         &Links,
     )
@@ -377,6 +378,24 @@ fn shell_bypasses_are_rejected() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_check_socket_cannot_be_removed_or_replaced() {
+    for command in [
+        "rm /run/gatehouse/check.sock",
+        "rm -f /run/gatehouse/../gatehouse/check.sock",
+        "ln -sf /tmp/stand-in.sock /run/gatehouse/check.sock",
+        "mv /tmp/stand-in.sock /run/gatehouse/check.sock",
+    ] {
+        assert_eq!(
+            rule(&check_bash(command)).as_deref(),
+            Some("builtin:protect-write"),
+            "{command}"
+        );
+    }
+    // Connecting to it is how agents ask; listing its directory is harmless.
+    assert_eq!(rule(&check_bash("ls -l /run/gatehouse")), None);
 }
 
 #[test]
