@@ -399,14 +399,7 @@ impl Loader<'_> {
     }
 
     fn shell(&mut self, value: &Item<'_>, settings: &mut Settings) {
-        let Some(table) = value.get_ref().as_table() else {
-            self.report(
-                value.span(),
-                format!(
-                    "`shell` must be a table, found {}",
-                    value.get_ref().type_str()
-                ),
-            );
+        let Some(table) = self.table(value, "shell", "") else {
             return;
         };
         for (key, value) in table.iter() {
@@ -709,14 +702,7 @@ impl Loader<'_> {
 
     /// `command = { program = "git", args_prefix = ["push"], ... }`.
     fn command(&mut self, value: &Item<'_>, draft: &mut RuleDraft) {
-        let Some(table) = value.get_ref().as_table() else {
-            self.report(
-                value.span(),
-                format!(
-                    "`command` must be a table such as {{ program = \"git\" }}, found {}",
-                    value.get_ref().type_str()
-                ),
-            );
+        let Some(table) = self.table(value, "command", " such as { program = \"git\" }") else {
             return;
         };
         let mut condition = CommandCondition::default();
@@ -819,16 +805,7 @@ impl Loader<'_> {
 
     /// `[paths]` / `[network]`: a table with `pointers` only.
     fn pointers_table(&mut self, key: &str, value: &Item<'_>) -> Option<Vec<JsonPointer>> {
-        let Some(table) = value.get_ref().as_table() else {
-            self.report(
-                value.span(),
-                format!(
-                    "`{key}` must be a table, found {}",
-                    value.get_ref().type_str()
-                ),
-            );
-            return None;
-        };
+        let table = self.table(value, key, "")?;
         let mut pointers = None;
         for (name, item) in table.iter() {
             match name.get_ref().as_ref() {
@@ -876,16 +853,7 @@ impl Loader<'_> {
 
     /// `path = { glob = [...], within = "cwd", outside = [...], pointer = [...] }`.
     fn path_condition(&mut self, value: &Item<'_>) -> Option<PathCondition> {
-        let Some(table) = value.get_ref().as_table() else {
-            self.report(
-                value.span(),
-                format!(
-                    "`path` must be a table such as {{ within = \"cwd\" }}, found {}",
-                    value.get_ref().type_str()
-                ),
-            );
-            return None;
-        };
+        let table = self.table(value, "path", " such as { within = \"cwd\" }")?;
         let mut condition = PathCondition::default();
         for (key, item) in table.iter() {
             match key.get_ref().as_ref() {
@@ -919,16 +887,11 @@ impl Loader<'_> {
 
     /// `url = { host = [...], scheme = [...], pointer = [...] }`.
     fn url_condition(&mut self, value: &Item<'_>) -> Option<UrlCondition> {
-        let Some(table) = value.get_ref().as_table() else {
-            self.report(
-                value.span(),
-                format!(
-                    "`url` must be a table such as {{ host = [\"github.com\"], scheme = [\"https\"] }}, found {}",
-                    value.get_ref().type_str()
-                ),
-            );
-            return None;
-        };
+        let table = self.table(
+            value,
+            "url",
+            " such as { host = [\"github.com\"], scheme = [\"https\"] }",
+        )?;
         let mut condition = UrlCondition::default();
         for (key, item) in table.iter() {
             match key.get_ref().as_ref() {
@@ -1355,6 +1318,26 @@ impl Loader<'_> {
     /// Reports a builder's failure at `span`.
     fn check<T>(&mut self, span: Range<usize>, built: Result<T, String>) -> Option<T> {
         built.map_err(|message| self.report(span, message)).ok()
+    }
+
+    /// `value` as a table, or `None` after reporting "`name` must be a table{example}, found ...".
+    fn table<'v, 'i>(
+        &mut self,
+        value: &'v Item<'i>,
+        name: &str,
+        example: &str,
+    ) -> Option<&'v DeTable<'i>> {
+        let table = value.get_ref().as_table();
+        if table.is_none() {
+            self.report(
+                value.span(),
+                format!(
+                    "`{name}` must be a table{example}, found {}",
+                    value.get_ref().type_str()
+                ),
+            );
+        }
+        table
     }
 
     fn report(&mut self, span: Range<usize>, message: impl Into<String>) {
