@@ -214,19 +214,34 @@ pub(crate) fn history(conn: &Connection, id: &str) -> Result<Vec<HistoryEntry>, 
     Ok(entries)
 }
 
+/// A value in the ledger that cannot be read back: names the action and the column.
+pub(crate) fn corrupt_column(action_id: &str, what: &'static str, detail: String) -> LedgerError {
+    LedgerError::Corrupt {
+        action_id: action_id.to_owned(),
+        what,
+        detail,
+    }
+}
+
+/// A JSON text column of an action's row, parsed (`None` when NULL).
+fn json_at(
+    row: &Row<'_>,
+    index: usize,
+    action_id: &str,
+    what: &'static str,
+) -> Result<Option<Value>, LedgerError> {
+    let text: Option<String> = row.get(index)?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|err| corrupt_column(action_id, what, err.to_string()))
+    })
+    .transpose()
+}
+
 /// Turns one `VIEW_SELECT` row into the action as it stands now.
 fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
     let id: String = row.get(0)?;
-    let corrupt = |what: &'static str, detail: String| LedgerError::Corrupt {
-        action_id: id.clone(),
-        what,
-        detail,
-    };
-    let json_column = |index: usize, what: &'static str| -> Result<Option<Value>, LedgerError> {
-        let text: Option<String> = row.get(index)?;
-        text.map(|t| serde_json::from_str(&t).map_err(|err| corrupt(what, err.to_string())))
-            .transpose()
-    };
+    let corrupt = |what: &'static str, detail: String| corrupt_column(&id, what, detail);
+    let json_column = |index: usize, what: &'static str| json_at(row, index, &id, what);
     let input = json_column(3, "input")?.unwrap_or(Value::Null);
     let context = json_column(8, "context")?;
     let verdict_text: String = row.get(9)?;
@@ -400,16 +415,8 @@ pub(crate) fn reviewed_actions(conn: &Connection) -> Result<Vec<ReviewedAction>,
     let rows = stmt.query_map([], |row| {
         Ok((|| {
             let id: String = row.get(0)?;
-            let corrupt = |what: &'static str, detail: String| LedgerError::Corrupt {
-                action_id: id.clone(),
-                what,
-                detail,
-            };
-            let json = |index: usize, what: &'static str| -> Result<Option<Value>, LedgerError> {
-                let text: Option<String> = row.get(index)?;
-                text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(what, e.to_string())))
-                    .transpose()
-            };
+            let corrupt = |what: &'static str, detail: String| corrupt_column(&id, what, detail);
+            let json = |index: usize, what: &'static str| json_at(row, index, &id, what);
             let label = match row.get::<_, Option<String>>(4)? {
                 Some(text) => {
                     Some(ReviewLabel::parse(&text).ok_or_else(|| corrupt("label", text))?)
@@ -437,16 +444,8 @@ pub(crate) fn reviewed_actions(conn: &Connection) -> Result<Vec<ReviewedAction>,
 
 fn example_from_row(row: &Row<'_>) -> Result<LabelledExample, LedgerError> {
     let id: String = row.get(0)?;
-    let corrupt = |what: &'static str, detail: String| LedgerError::Corrupt {
-        action_id: id.clone(),
-        what,
-        detail,
-    };
-    let json_column = |index: usize, what: &'static str| -> Result<Option<Value>, LedgerError> {
-        let text: Option<String> = row.get(index)?;
-        text.map(|t| serde_json::from_str(&t).map_err(|err| corrupt(what, err.to_string())))
-            .transpose()
-    };
+    let corrupt = |what: &'static str, detail: String| corrupt_column(&id, what, detail);
+    let json_column = |index: usize, what: &'static str| json_at(row, index, &id, what);
     let verdict_text: String = row.get(8)?;
     let human_decision = match row.get::<_, Option<String>>(13)? {
         Some(text) => Some(Verdict::parse(&text).ok_or_else(|| corrupt("decision verdict", text))?),

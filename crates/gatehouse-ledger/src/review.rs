@@ -129,11 +129,7 @@ ORDER BY seq DESC LIMIT :limit",
     let mut items = Vec::new();
     for row in rows {
         let (id, reason, label, reviewer, note, labelled_at) = row?;
-        let corrupt = |what: &'static str, detail: String| LedgerError::Corrupt {
-            action_id: id.clone(),
-            what,
-            detail,
-        };
+        let corrupt = |what: &'static str, detail: String| read::corrupt_column(&id, what, detail);
         let reason =
             ReviewReason::parse(&reason).ok_or_else(|| corrupt("review reason", reason))?;
         let label = match label {
