@@ -1,0 +1,163 @@
+// Runs the real agent CLIs (installed by npm in tests/agents/node_modules) headless, each in its own
+// temporary HOME and TMPDIR, pointed at the fake model API on loopback. Nothing of the caller's
+// environment leaks in except PATH and locale: no real API key or settings can be used.
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const AGENTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = path.join(AGENTS_DIR, "node_modules", ".bin");
+export const CLAUDE = path.join(BIN, "claude");
+export const CODEX = path.join(BIN, "codex");
+export const GEMINI = path.join(BIN, "gemini");
+
+/** The fake provider's name in Codex's config; Codex names it in its banner. */
+export const CODEX_PROVIDER = "gatehouse_fake";
+
+/** A fresh directory tree for one CLI run: HOME, TMPDIR and a working directory (the "project"). */
+export function makeRunDirs(label) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `gh-agents-${label}-`));
+  const dirs = {
+    root,
+    home: path.join(root, "home"),
+    tmp: path.join(root, "tmp"),
+    work: path.join(root, "work"),
+  };
+  for (const d of [dirs.home, dirs.tmp, dirs.work]) fs.mkdirSync(d, { recursive: true });
+  return dirs;
+}
+
+export function removeRunDirs(dirs) {
+  fs.rmSync(dirs.root, { recursive: true, force: true });
+}
+
+function baseEnv(dirs, extra) {
+  return {
+    PATH: process.env.PATH,
+    LANG: "C.UTF-8",
+    HOME: dirs.home,
+    TMPDIR: dirs.tmp,
+    USER: os.userInfo().username,
+    TERM: "dumb",
+    NO_COLOR: "1",
+    CI: "1",
+    ...extra,
+  };
+}
+
+/** Spawns `cmd args` and resolves {code, signal, stdout, stderr, ms}; kills it after timeoutMs. */
+export function run(cmd, args, { cwd, env, timeoutMs = 120_000, input = "" }) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const child = spawn(cmd, args, { cwd, env, stdio: ["pipe", "pipe", "pipe"], detached: true });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started });
+    });
+    child.stdin.end(input);
+  });
+}
+
+// ---------- Claude Code ----------
+
+export function claudeSettingsPath(dirs) {
+  return path.join(dirs.home, ".claude", "settings.json");
+}
+
+export function runClaude(dirs, apiUrl, prompt, { timeoutMs = 120_000, extraArgs = [] } = {}) {
+  const env = baseEnv(dirs, {
+    ANTHROPIC_BASE_URL: apiUrl,
+    ANTHROPIC_API_KEY: "sk-ant-fake-gatehouse-test",
+    // As root, -p with --dangerously-skip-permissions refuses to start without this.
+    IS_SANDBOX: "1",
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+    DISABLE_AUTOUPDATER: "1",
+    DISABLE_TELEMETRY: "1",
+    DISABLE_ERROR_REPORTING: "1",
+  });
+  const args = ["-p", prompt, "--output-format", "json", "--dangerously-skip-permissions", "--max-turns", "6", ...extraArgs];
+  return run(CLAUDE, args, { cwd: dirs.work, env, timeoutMs });
+}
+
+// ---------- Codex CLI ----------
+
+export function codexHome(dirs) {
+  return path.join(dirs.home, ".codex");
+}
+
+/** The provider part of Codex's config.toml: the fake API, no retries, no real provider. */
+export function codexProviderToml(apiUrl) {
+  return [
+    `model = "gpt-5.5"`,
+    `model_provider = "${CODEX_PROVIDER}"`,
+    ``,
+    `[model_providers.${CODEX_PROVIDER}]`,
+    `name = "Gatehouse fake model API"`,
+    `base_url = "${apiUrl}/v1"`,
+    `wire_api = "responses"`,
+    `env_key = "GATEHOUSE_FAKE_OPENAI_KEY"`,
+    `request_max_retries = 0`,
+    `stream_max_retries = 0`,
+    ``,
+  ].join("\n");
+}
+
+export function runCodex(dirs, prompt, { timeoutMs = 120_000, extraArgs = [] } = {}) {
+  const env = baseEnv(dirs, {
+    CODEX_HOME: codexHome(dirs),
+    GATEHOUSE_FAKE_OPENAI_KEY: "sk-fake-gatehouse-test",
+  });
+  const args = ["exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", ...extraArgs, prompt];
+  return run(CODEX, args, { cwd: dirs.work, env, timeoutMs });
+}
+
+// ---------- Gemini CLI ----------
+
+export function geminiSettingsPath(dirs) {
+  return path.join(dirs.home, ".gemini", "settings.json");
+}
+
+/** Settings Gemini needs to run offline against the fake API (merged under any hooks). */
+export function geminiBaseSettings() {
+  return {
+    security: { auth: { selectedType: "gemini-api-key" } },
+    telemetry: { enabled: false },
+    privacy: { usageStatisticsEnabled: false },
+    general: { disableAutoUpdate: true, disableUpdateNag: true },
+  };
+}
+
+export function runGemini(dirs, apiUrl, prompt, { timeoutMs = 120_000, extraArgs = [] } = {}) {
+  const env = baseEnv(dirs, {
+    GEMINI_API_KEY: "fake-gatehouse-test",
+    GOOGLE_GEMINI_BASE_URL: apiUrl,
+    GEMINI_CLI_NO_RELAUNCH: "true",
+  });
+  const args = ["-p", prompt, "--output-format", "json", "--yolo", "--skip-trust", ...extraArgs];
+  return run(GEMINI, args, { cwd: dirs.work, env, timeoutMs });
+}
+
+export function writeJson(file, value) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+}
