@@ -1,0 +1,81 @@
+"""`@guarded(tool=...)`: a function (sync or async) that runs only after Gatehouse allows the call."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+from ._client import AsyncGatehouse, Gatehouse
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_default_sync: Gatehouse | None = None
+_default_async: AsyncGatehouse | None = None
+
+
+def _sync_client() -> Gatehouse:
+    global _default_sync
+    if _default_sync is None:
+        _default_sync = Gatehouse()
+    return _default_sync
+
+
+def _async_client() -> AsyncGatehouse:
+    global _default_async
+    if _default_async is None:
+        _default_async = AsyncGatehouse()
+    return _default_async
+
+
+def call_input(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by parameter name (what the policy's `args` pointers see)."""
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+    except TypeError:
+        return {"args": list(args), "kwargs": dict(kwargs)}
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def guarded(
+    tool: str | None = None,
+    *,
+    client: Gatehouse | AsyncGatehouse | None = None,
+    cwd: str | None = None,
+) -> Callable[[F], F]:
+    """Decorates a function so that each call is checked first: it runs only on `allow`; a reject
+    raises `ActionRejected` (with the reason and action id); no answer raises
+    `GatehouseUnavailable`. The check's input is the call's arguments by parameter name.
+
+    `client` is a `Gatehouse` for plain functions and an `AsyncGatehouse` for coroutine
+    functions; by default one of each is made from the environment on first use.
+    """
+
+    def decorate(func: F) -> F:
+        name = tool or func.__name__
+        if inspect.iscoroutinefunction(func):
+            if client is not None and not isinstance(client, AsyncGatehouse):
+                raise TypeError("an async function needs an AsyncGatehouse client")
+
+            @functools.wraps(func)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                gate = client if isinstance(client, AsyncGatehouse) else _async_client()
+                await gate.require(name, call_input(func, args, kwargs), cwd=cwd)
+                return await cast(Callable[..., Awaitable[Any]], func)(*args, **kwargs)
+
+            return cast(F, run_async)
+
+        if client is not None and not isinstance(client, Gatehouse):
+            raise TypeError("a plain function needs a Gatehouse client (AsyncGatehouse is for async functions)")
+
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            gate = client if isinstance(client, Gatehouse) else _sync_client()
+            gate.require(name, call_input(func, args, kwargs), cwd=cwd)
+            return func(*args, **kwargs)
+
+        return cast(F, run)
+
+    return decorate

@@ -1,0 +1,252 @@
+"""One HTTP exchange with the daemon, over TCP or its Unix socket, sync (`http.client`, one kept-alive
+connection per thread) and async (asyncio streams, one connection per request).
+
+Every failure is classified the way the Rust client does it, so the caller knows what a retry risks:
+`NotSent` (connecting failed: the daemon never saw the request), `Interrupted` (the connection broke
+after the request may have arrived), or a final `GatehouseError` (timeout, an error status, garbage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import threading
+from typing import Any
+
+from ._config import Endpoint
+from ._errors import GatehouseApiError, GatehouseError, GatehouseTimeout, GatehouseUnavailable
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+CONNECT_TIMEOUT = 5.0
+USER_AGENT = "gatehouse-python/0.1.0"
+_SNIPPET = 200
+
+
+class NotSent(Exception):
+    """Connecting failed: the request never reached the daemon."""
+
+
+class Interrupted(Exception):
+    """The connection failed after the request may have reached the daemon."""
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(body, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError) as err:
+        raise GatehouseError(f"the check cannot be sent as JSON: {err}") from None
+
+
+def decode(status: int, body: bytes) -> Any:
+    """A 2xx body as JSON; any other status as `GatehouseApiError`."""
+    if 200 <= status < 300:
+        try:
+            return json.loads(body)
+        except ValueError as err:
+            raise GatehouseUnavailable(
+                f"unexpected response from the gatehouse daemon: {status} body is not JSON: {err}"
+            ) from None
+    try:
+        error = json.loads(body)["error"]
+        return_error = GatehouseApiError(status, str(error["code"]), str(error["message"]), error.get("field"))
+    except (ValueError, KeyError, TypeError):
+        snippet = body[:_SNIPPET].decode("utf-8", "replace")
+        return_error = GatehouseApiError(status, "unknown", snippet)
+    raise return_error
+
+
+class _TcpConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self._path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class SyncTransport:
+    """Sends requests on a kept-alive connection per thread; a broken one is dropped."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self._local = threading.local()
+        self._headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        if endpoint.token:
+            self._headers["Authorization"] = f"Bearer {endpoint.token}"
+
+    def _connection(self, limit: float) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            timeout = min(CONNECT_TIMEOUT, limit)
+            if self.endpoint.socket_path is not None:
+                conn = _UnixConnection(self.endpoint.socket_path, timeout)
+            else:
+                conn = _TcpConnection(self.endpoint.host, self.endpoint.port, timeout=timeout)
+            try:
+                conn.connect()
+            except socket.timeout:
+                conn.close()
+                raise NotSent("connecting to the gatehouse daemon timed out") from None
+            except OSError as err:
+                conn.close()
+                raise NotSent(f"gatehouse daemon unreachable: {err}") from None
+            self._local.conn = conn
+        if conn.sock is not None:
+            conn.sock.settimeout(limit)
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def request(self, method: str, path: str, body: bytes | None, limit: float) -> Any:
+        """One exchange bounded (per socket operation) by `limit` seconds; never retried here."""
+        conn = self._connection(limit)
+        try:
+            conn.request(method, self.endpoint.prefix + path, body=body, headers=self._headers)
+            response = conn.getresponse()
+            length = response.getheader("Content-Length")
+            if length is not None and length.isdigit() and int(length) > MAX_RESPONSE_BYTES:
+                raise GatehouseUnavailable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+            data = response.read(MAX_RESPONSE_BYTES + 1)
+            if len(data) > MAX_RESPONSE_BYTES:
+                raise GatehouseUnavailable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+            if response.will_close:
+                self.close()
+            return decode(response.status, data)
+        except socket.timeout:
+            self.close()
+            raise GatehouseTimeout("timed out waiting for the gatehouse daemon") from None
+        except (http.client.RemoteDisconnected, http.client.IncompleteRead, ConnectionError) as err:
+            self.close()
+            raise Interrupted(f"connection to the gatehouse daemon lost: {err!r}") from None
+        except http.client.HTTPException as err:
+            self.close()
+            raise GatehouseUnavailable(f"unexpected response from the gatehouse daemon: {err!r}") from None
+        except OSError as err:
+            self.close()
+            raise Interrupted(f"connection to the gatehouse daemon lost: {err}") from None
+        except GatehouseError:
+            # An answer we understood (an error status, garbage): the connection may be fine,
+            # but a daemon that answers garbage is not worth reusing.
+            self.close()
+            raise
+
+
+class AsyncTransport:
+    """One connection per request (`Connection: close`), read to the end."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        auth = f"Authorization: Bearer {endpoint.token}\r\n" if endpoint.token else ""
+        self._head = (
+            f"Host: {endpoint.host_header}\r\nUser-Agent: {USER_AGENT}\r\n{auth}"
+            "Content-Type: application/json\r\nConnection: close\r\n"
+        )
+
+    async def request(self, method: str, path: str, body: bytes | None, limit: float) -> Any:
+        """One exchange bounded as a whole by `limit` seconds; never retried here."""
+        try:
+            return await asyncio.wait_for(self._exchange(method, path, body, limit), limit)
+        except asyncio.TimeoutError:
+            raise GatehouseTimeout("timed out waiting for the gatehouse daemon") from None
+
+    async def _exchange(self, method: str, path: str, body: bytes | None, limit: float) -> Any:
+        try:
+            if self.endpoint.socket_path is not None:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_unix_connection(self.endpoint.socket_path), min(CONNECT_TIMEOUT, limit)
+                )
+            else:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.endpoint.host, self.endpoint.port), min(CONNECT_TIMEOUT, limit)
+                )
+        except asyncio.TimeoutError:
+            raise NotSent("connecting to the gatehouse daemon timed out") from None
+        except OSError as err:
+            raise NotSent(f"gatehouse daemon unreachable: {err}") from None
+        try:
+            payload = body or b""
+            head = f"{method} {self.endpoint.prefix}{path} HTTP/1.1\r\n{self._head}Content-Length: {len(payload)}\r\n\r\n"
+            writer.write(head.encode("latin-1") + payload)
+            await writer.drain()
+            raw = await reader.read(MAX_RESPONSE_BYTES + 65536)
+            chunks = [raw]
+            while raw:
+                raw = await reader.read(MAX_RESPONSE_BYTES + 65536)
+                chunks.append(raw)
+                if sum(len(c) for c in chunks) > MAX_RESPONSE_BYTES + 65536:
+                    raise GatehouseUnavailable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+            status, data = _parse_response(b"".join(chunks))
+            return decode(status, data)
+        except (ConnectionError, asyncio.IncompleteReadError) as err:
+            raise Interrupted(f"connection to the gatehouse daemon lost: {err!r}") from None
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+
+
+def _parse_response(raw: bytes) -> tuple[int, bytes]:
+    """Status and body of a whole HTTP/1.1 response read to EOF (Content-Length or chunked)."""
+    if not raw:
+        raise Interrupted("the gatehouse daemon closed the connection without answering")
+    head, sep, rest = raw.partition(b"\r\n\r\n")
+    if not sep:
+        raise Interrupted("the connection closed in the middle of the response headers")
+    lines = head.decode("latin-1").split("\r\n")
+    status_parts = lines[0].split(" ", 2)
+    if len(status_parts) < 2 or not status_parts[0].startswith("HTTP/1.") or not status_parts[1].isdigit():
+        raise GatehouseUnavailable(f"unexpected response from the gatehouse daemon: {lines[0][:_SNIPPET]!r}")
+    status = int(status_parts[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        return status, _dechunk(rest)
+    length = headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise GatehouseUnavailable("unexpected response from the gatehouse daemon: bad Content-Length")
+        if len(rest) < int(length):
+            raise Interrupted("the connection closed in the middle of the response body")
+        return status, rest[: int(length)]
+    return status, rest
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = bytearray()
+    while True:
+        size_line, sep, data = data.partition(b"\r\n")
+        if not sep:
+            raise Interrupted("the connection closed in the middle of a chunked body")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            raise GatehouseUnavailable("unexpected response from the gatehouse daemon: bad chunk") from None
+        if size == 0:
+            return bytes(out)
+        if len(data) < size + 2:
+            raise Interrupted("the connection closed in the middle of a chunked body")
+        out += data[:size]
+        data = data[size + 2 :]
