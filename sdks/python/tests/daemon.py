@@ -123,11 +123,14 @@ class Daemon:
         return dict(answer)
 
     def decide_when_pending(self, decision: str, tool: str | None = None, note: str | None = None,
-                            timeout: float = 30.0) -> threading.Thread:
-        """A person, in another thread: waits (polling the ledger) for the paused action, decides it."""
+                            timeout: float = 30.0, after: threading.Event | None = None) -> threading.Thread:
+        """A person, in another thread: waits (polling the ledger) for the paused action, decides it
+        (only once `after` is set, when given)."""
 
         def run() -> None:
             import time
+            if after is not None:
+                after.wait(timeout)
             end = time.monotonic() + timeout
             while time.monotonic() < end:
                 action = self.pending_for(tool=tool)
@@ -203,6 +206,7 @@ class DroppingProxy:
         self.sock.listen(16)
         self.port = int(self.sock.getsockname()[1])
         self.dropped = 0
+        self.cut = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -230,7 +234,7 @@ class DroppingProxy:
                     data = data.replace(b"Host: " + mine, b"Host: " + theirs)
                 dst.sendall(data)
                 if drop:
-                    threading.Timer(self.after, self._cut, args=(src, dst)).start()
+                    threading.Timer(self.after, self._cut, args=(src, dst, self.cut)).start()
         except OSError:
             pass
         finally:
@@ -241,12 +245,13 @@ class DroppingProxy:
                     pass
 
     @staticmethod
-    def _cut(a: socket.socket, b: socket.socket) -> None:
+    def _cut(a: socket.socket, b: socket.socket, cut: threading.Event) -> None:
         for s in (a, b):
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        cut.set()
 
     def stop(self) -> None:
         self.sock.close()

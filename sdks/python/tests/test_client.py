@@ -133,10 +133,11 @@ def test_reattach_after_a_dropped_connection(daemon: Daemon) -> None:
     proxy = DroppingProxy(daemon.port, drops=1, after=0.3)
     try:
         gate = Gatehouse(f"http://127.0.0.1:{proxy.port}", daemon.agent_token, session_id="sess-reattach")
-        person = daemon.decide_when_pending("approve", tool="send_parcel")
+        # The person decides only once the first connection was cut, mid-wait.
+        person = daemon.decide_when_pending("approve", tool="send_parcel", after=proxy.cut)
         decision = gate.check("send_parcel", {"to": "Porto"}, tool_use_id="call-drop-1")
         person.join()
-        assert proxy.dropped == 1
+        assert proxy.dropped == 1 and proxy.cut.is_set()
         assert decision.allowed and decision.decided_by == "human"
         recorded = [a for a in daemon.actions() if a["session_id"] == "sess-reattach"]
         assert len(recorded) == 1, "the re-sent check attached to the same action"
