@@ -84,8 +84,9 @@ export function claudeSettingsPath(dirs) {
   return path.join(dirs.home, ".claude", "settings.json");
 }
 
-export function runClaude(dirs, apiUrl, prompt, { timeoutMs = 120_000, extraArgs = [] } = {}) {
+export function runClaude(dirs, apiUrl, prompt, { timeoutMs = 120_000, extraArgs = [], env: extraEnv = {} } = {}) {
   const env = baseEnv(dirs, {
+    ...extraEnv,
     ANTHROPIC_BASE_URL: apiUrl,
     ANTHROPIC_API_KEY: "sk-ant-fake-gatehouse-test",
     // As root, -p with --dangerously-skip-permissions refuses to start without this.
@@ -122,8 +123,9 @@ export function codexProviderToml(apiUrl) {
   ].join("\n");
 }
 
-export function runCodex(dirs, prompt, { timeoutMs = 120_000, extraArgs = [] } = {}) {
+export function runCodex(dirs, prompt, { timeoutMs = 120_000, extraArgs = [], env: extraEnv = {} } = {}) {
   const env = baseEnv(dirs, {
+    ...extraEnv,
     CODEX_HOME: codexHome(dirs),
     GATEHOUSE_FAKE_OPENAI_KEY: "sk-fake-gatehouse-test",
   });
@@ -147,8 +149,9 @@ export function geminiBaseSettings() {
   };
 }
 
-export function runGemini(dirs, apiUrl, prompt, { timeoutMs = 120_000, extraArgs = [] } = {}) {
+export function runGemini(dirs, apiUrl, prompt, { timeoutMs = 120_000, extraArgs = [], env: extraEnv = {} } = {}) {
   const env = baseEnv(dirs, {
+    ...extraEnv,
     GEMINI_API_KEY: "fake-gatehouse-test",
     GOOGLE_GEMINI_BASE_URL: apiUrl,
     GEMINI_CLI_NO_RELAUNCH: "true",
@@ -160,4 +163,60 @@ export function runGemini(dirs, apiUrl, prompt, { timeoutMs = 120_000, extraArgs
 export function writeJson(file, value) {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+// ---------- one interface over the three hosts ----------
+
+export const HOST_NAMES = ["claude-code", "codex", "gemini"];
+
+/**
+ * Writes the host's base settings for an offline run (Codex: the fake provider; Gemini: API-key
+ * auth, no telemetry) and, when given, one plain pre-tool hook for every tool:
+ * `preToolHook = {command, timeoutSec, onFailure}` (onFailure: Claude Code only).
+ */
+export function configureHost(host, dirs, apiUrl, { preToolHook } = {}) {
+  if (host === "claude-code") {
+    const settings = {};
+    if (preToolHook) {
+      const hook = { type: "command", command: preToolHook.command };
+      if (preToolHook.timeoutSec) hook.timeout = preToolHook.timeoutSec;
+      if (preToolHook.onFailure) hook.onFailure = preToolHook.onFailure;
+      settings.hooks = { PreToolUse: [{ matcher: "*", hooks: [hook] }] };
+    }
+    writeJson(claudeSettingsPath(dirs), settings);
+  } else if (host === "codex") {
+    let toml = codexProviderToml(apiUrl);
+    if (preToolHook) {
+      toml += `\n[[hooks.PreToolUse]]\nmatcher = ".*"\n[[hooks.PreToolUse.hooks]]\ntype = "command"\ncommand = ${JSON.stringify(preToolHook.command)}\n`;
+      if (preToolHook.timeoutSec) toml += `timeout = ${preToolHook.timeoutSec}\n`;
+    }
+    fs.mkdirSync(codexHome(dirs), { recursive: true });
+    fs.writeFileSync(path.join(codexHome(dirs), "config.toml"), toml);
+  } else if (host === "gemini") {
+    const settings = geminiBaseSettings();
+    if (preToolHook) {
+      const hook = { type: "command", command: preToolHook.command };
+      if (preToolHook.timeoutSec) hook.timeout = preToolHook.timeoutSec * 1000;
+      settings.hooks = { BeforeTool: [{ matcher: ".*", hooks: [hook] }] };
+    }
+    writeJson(geminiSettingsPath(dirs), settings);
+  } else {
+    throw new Error(`unknown host ${host}`);
+  }
+}
+
+/** The settings file `gatehouse install <host>` (user scope) edits. */
+export function settingsPath(host, dirs) {
+  if (host === "claude-code") return claudeSettingsPath(dirs);
+  if (host === "codex") return path.join(codexHome(dirs), "config.toml");
+  return geminiSettingsPath(dirs);
+}
+
+/** Runs one headless turn of `host` with `prompt`; extra env (e.g. GATEHOUSE_*) passes through. */
+export function runHost(host, dirs, apiUrl, prompt, { bypassHookTrust = false, env = {}, timeoutMs } = {}) {
+  if (host === "claude-code") return runClaude(dirs, apiUrl, prompt, { timeoutMs, env });
+  if (host === "codex") {
+    return runCodex(dirs, prompt, { timeoutMs, env, extraArgs: bypassHookTrust ? ["--dangerously-bypass-hook-trust"] : [] });
+  }
+  return runGemini(dirs, apiUrl, prompt, { timeoutMs, env });
 }
