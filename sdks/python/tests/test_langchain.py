@@ -56,7 +56,7 @@ def read_file(path: str) -> str:
 class ScriptedChat(GenericFakeChatModel):
     """A scripted fake chat model that accepts tools (the agent binds them)."""
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChat:  # type: ignore[override]
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChat:
         return self
 
 
@@ -154,7 +154,8 @@ def test_async_agent_and_mcp_tool_names(daemon: Daemon) -> None:
     names = mcp_names("files", [read_file, delete_file])
     agent = create_agent(chat, tools=[read_file, delete_file],
                          middleware=[GatehouseMiddleware(gate, tool_names=names)])
-    result = asyncio.run(agent.ainvoke({"messages": [{"role": "user", "content": "go"}]}, thread("lc-mcp")))
+    inputs: Any = {"messages": [{"role": "user", "content": "go"}]}
+    result = asyncio.run(agent.ainvoke(inputs, thread("lc-mcp")))
     assert ran == ["read_file:a"]
     statuses = {m.name: m.status for m in tool_messages(result)}
     assert statuses == {"read_file": "success", "delete_file": "error"}

@@ -66,7 +66,7 @@ def _left(deadline: float) -> float:
 
 
 def _backoff(retries: int, deadline: float, err: Exception) -> float:
-    delay = min(FIRST_BACKOFF * (2**retries), MAX_BACKOFF)
+    delay: float = min(FIRST_BACKOFF * 2.0**retries, MAX_BACKOFF)
     if retries >= MAX_RETRIES or time.monotonic() + delay >= deadline:
         raise GatehouseUnavailable(str(err)) from None
     return delay

@@ -5,11 +5,17 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from ._client import AsyncGatehouse, Gatehouse
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Guard(Protocol):
+    """What `guarded(...)` returns: a decorator that keeps the function's type."""
+
+    def __call__(self, func: F, /) -> F: ...
 
 _default_sync: Gatehouse | None = None
 _default_async: AsyncGatehouse | None = None
@@ -44,7 +50,7 @@ def guarded(
     *,
     client: Gatehouse | AsyncGatehouse | None = None,
     cwd: str | None = None,
-) -> Callable[[F], F]:
+) -> Guard:
     """Decorates a function so that each call is checked first: it runs only on `allow`; a reject
     raises `ActionRejected` (with the reason and action id); no answer raises
     `GatehouseUnavailable`. The check's input is the call's arguments by parameter name.

@@ -52,7 +52,7 @@ def mcp_names(server: str, tools: Iterable[Any]) -> dict[str, str]:
     return {t.name: mcp_tool_name(server, t.name) for t in tools}
 
 
-class GatehouseMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+class GatehouseMiddleware(AgentMiddleware):
     """Checks each tool call with Gatehouse before it runs (see the module docs).
 
     `gate` is a `Gatehouse` (used by `invoke`, and by `ainvoke` in a worker thread) or an

@@ -31,6 +31,7 @@ conversation id) when a run may resume in another process, so the re-sent checks
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -105,8 +106,7 @@ def guard_agent(agent: Agent[Any], gate: AsyncGatehouse, *, handoffs: bool = Tru
         clone = a.clone(tools=tools)
         copies[id(a)] = clone
         for server in a.mcp_servers:
-            server_name = server.name
-            guardrail = gatehouse_guardrail(gate, lambda tool, s=server_name: mcp_tool_name(s, tool))
+            guardrail = gatehouse_guardrail(gate, functools.partial(mcp_tool_name, server.name))
             others = [g for g in (server.tool_input_guardrails or []) if g.name != _GUARDRAIL]
             server.tool_input_guardrails = [*others, guardrail]
         if handoffs:
