@@ -108,9 +108,11 @@ class Daemon:
         assert code == 200, answer
         return list(answer["actions"])
 
-    def pending_for(self, tool_use_id: str | None = None, tool: str | None = None) -> dict[str, Any] | None:
+    def pending_for(self, tool_use_id: str | None = None, tool: str | None = None,
+                    session: str | None = None) -> dict[str, Any] | None:
         for action in self.actions("pending"):
-            if (tool_use_id is None or action["tool_use_id"] == tool_use_id) and (tool is None or action["tool"] == tool):
+            if ((tool_use_id is None or action["tool_use_id"] == tool_use_id) and (tool is None or action["tool"] == tool)
+                    and (session is None or action["session_id"] == session)):
                 return action
         return None
 
@@ -123,7 +125,8 @@ class Daemon:
         return dict(answer)
 
     def decide_when_pending(self, decision: str, tool: str | None = None, note: str | None = None,
-                            timeout: float = 30.0, after: threading.Event | None = None) -> threading.Thread:
+                            timeout: float = 30.0, after: threading.Event | None = None,
+                            tool_use_id: str | None = None, session: str | None = None) -> threading.Thread:
         """A person, in another thread: waits (polling the ledger) for the paused action, decides it
         (only once `after` is set, when given)."""
 
@@ -133,7 +136,7 @@ class Daemon:
                 after.wait(timeout)
             end = time.monotonic() + timeout
             while time.monotonic() < end:
-                action = self.pending_for(tool=tool)
+                action = self.pending_for(tool_use_id=tool_use_id, tool=tool, session=session)
                 if action is not None:
                     self.decide(action, decision, note)
                     return

@@ -45,8 +45,8 @@ def test_reject_with_reason(daemon: Daemon) -> None:
 
 
 def test_pause_then_approve_returns_allow(daemon: Daemon) -> None:
-    person = daemon.decide_when_pending("approve", tool="send_email")
-    decision = client(daemon, poll_wait=1.0).check("send_email", {"to": "a@example.com"})
+    person = daemon.decide_when_pending("approve", tool="send_email", session="py-pause-approve")
+    decision = client(daemon, poll_wait=1.0, session_id="py-pause-approve").check("send_email", {"to": "a@example.com"})
     person.join()
     assert decision.verdict == "allow" and decision.decided_by == "human"
 

@@ -107,7 +107,7 @@ def test_rejected_tool_does_not_run_and_the_model_gets_the_reason(daemon: Daemon
 @pytest.mark.parametrize("decision", ["approve", "deny"])
 def test_paused_tool_waits_for_the_person(daemon: Daemon, decision: str) -> None:
     agent = agent_with(daemon, model(call("send_email", {"to": "boss@example.com"}, f"lc_s_{decision}"), AIMessage("Ok.")))
-    person = daemon.decide_when_pending(decision, tool="send_email", note="reviewed")
+    person = daemon.decide_when_pending(decision, tool_use_id=f"lc_s_{decision}", note="reviewed")
     result = agent.invoke({"messages": [{"role": "user", "content": "email"}]}, thread(f"lc-wait-{decision}"))
     person.join()
     if decision == "approve":
@@ -126,7 +126,7 @@ def test_paused_tool_as_an_interrupt_resumed_after_the_decision(daemon: Daemon) 
     assert paused.value["type"] == "gatehouse_pause" and paused.value["name"] == "send_email"
     assert ran == []
     # The app says "approve", but only Gatehouse decides: nothing runs until the person does.
-    pending = daemon.pending_for(tool="send_email")
+    pending = daemon.pending_for(tool_use_id="lc_int_1")
     assert pending is not None and pending["action_id"] == paused.value["action_id"]
     assert pending["session_id"] == "lc-interrupt" and pending["tool_use_id"] == "lc_int_1"
     daemon.decide(pending, "approve")

@@ -111,7 +111,7 @@ def test_paused_tool_is_an_interruption_resumed_from_serialized_state(daemon: Da
     saved = first.to_state().to_string()
 
     # Later (another process would do the same): a person decides in Gatehouse, the run resumes.
-    person = daemon.decide_when_pending(decision, tool="send_email", note="checked")
+    person = daemon.decide_when_pending(decision, tool_use_id=f"call_s_{decision}", note="checked")
 
     async def resume() -> Any:
         gate = gate_for(daemon, session)

@@ -48,8 +48,8 @@ test("reject with reason", async () => {
 
 test("pause, approve through the API, returns allow", async () => {
   const [d] = await Promise.all([
-    client({ pollWaitMs: 1000 }).check("send_email", { to: "a@example.com" }),
-    daemon.decideWhenPending("approve", { tool: "send_email" }),
+    client({ pollWaitMs: 1000, sessionId: "sess-pause-approve" }).check("send_email", { to: "a@example.com" }),
+    daemon.decideWhenPending("approve", { tool: "send_email", session: "sess-pause-approve" }),
   ]);
   assert.equal(d.verdict, "allow");
   assert.equal(d.decidedBy, "human");

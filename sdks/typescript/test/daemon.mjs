@@ -95,9 +95,10 @@ export class Daemon {
     return body.actions;
   }
 
-  async pendingFor({ tool, toolUseId } = {}) {
+  async pendingFor({ tool, toolUseId, session } = {}) {
     for (const a of await this.actions("pending")) {
-      if ((tool === undefined || a.tool === tool) && (toolUseId === undefined || a.tool_use_id === toolUseId)) return a;
+      if ((tool === undefined || a.tool === tool) && (toolUseId === undefined || a.tool_use_id === toolUseId)
+        && (session === undefined || a.session_id === session)) return a;
     }
     return null;
   }
@@ -110,11 +111,11 @@ export class Daemon {
     return answer;
   }
 
-  /** A person: waits (polling the ledger) for a paused action of `tool`, then decides it. */
-  async decideWhenPending(decision, { tool, note, timeoutMs = 30_000 } = {}) {
+  /** A person: waits (polling the ledger) for the paused action (by tool, tool use id, session), then decides it. */
+  async decideWhenPending(decision, { tool, toolUseId, session, note, timeoutMs = 30_000 } = {}) {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
-      const action = await this.pendingFor({ tool });
+      const action = await this.pendingFor({ tool, toolUseId, session });
       if (action) return this.decide(action, decision, note);
       await sleep(20);
     }

@@ -68,7 +68,7 @@ for (const decision of ["approve", "deny"]) {
     const saved = first.state.toString();
 
     // Later (another process would do the same): a person decides in Gatehouse, the run resumes.
-    const person = daemon.decideWhenPending(decision, { tool: "send_email", note: "checked" });
+    const person = daemon.decideWhenPending(decision, { toolUseId: `call_s_${decision}`, note: "checked" });
     const gate = gateFor(session);
     const agent = guardAgent(agentFor(model), gate);
     const state = await applyGatehouseDecisions(await RunState.fromString(agent, saved), gate);
