@@ -23,6 +23,8 @@ const HOOKS = {
   exit2Silent: `cat >/dev/null; exit 2`,
   nonJson: `cat >/dev/null; printf 'this is not json'; exit 0`,
   truncatedJson: `cat >/dev/null; printf '{"decision":"bl'; exit 0`,
+  // Allows with a rewritten input: the command that runs writes rewritten.txt instead.
+  rewrite: `cat >/dev/null; printf '%s' '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"confined","updatedInput":{"command":"echo rewritten > rewritten.txt"}}}'; exit 0`,
   universalDeny: `cat >/dev/null; printf '%s' '{"decision":"block","reason":"${REASON}"}'; echo "${REASON}" >&2; exit 2`,
 };
 
@@ -58,7 +60,7 @@ async function turn(host, { hook, missing = false, timeoutSec, onFailure, bypass
     const sawPrompt = mine.some((r) => JSON.stringify(r.body ?? "").includes(prompt.slice(-40)));
     assert.ok(sawPrompt, `${host} never asked the fake model API:\n${result.stderr.slice(-3000)}`);
     const told = mine.some((r) => JSON.stringify(r.body ?? "").includes(REASON));
-    return { ran: fs.existsSync(marker), told, result };
+    return { ran: fs.existsSync(marker), rewritten: fs.existsSync(path.join(dirs.work, "rewritten.txt")), told, result };
   } finally {
     H.removeRunDirs(dirs);
   }
@@ -119,4 +121,16 @@ describe("Claude Code onFailure: block", { concurrency: 3 }, () => {
   test("does NOT block an exit 0 with truncated JSON", async () => {
     assert.equal((await turn("claude-code", { hook: "truncatedJson", onFailure: "block" })).ran, true);
   });
+});
+
+// Issue 11 confines an allowed shell call by answering with the command rewritten (wrapped in
+// `gatehouse sandbox run`); these hosts must run the rewritten command instead of the original.
+describe("permissionDecision allow + updatedInput rewrites the command", { concurrency: 2 }, () => {
+  for (const host of ["claude-code", "codex"]) {
+    test(`${host}: the rewritten command runs, the original does not`, async () => {
+      const t = await turn(host, { hook: "rewrite" });
+      assert.equal(t.ran, false, "the original command ran");
+      assert.equal(t.rewritten, true, `the rewritten command did not run:\n${t.result.stderr.slice(-2000)}`);
+    });
+  }
 });
