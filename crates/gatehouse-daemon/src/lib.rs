@@ -14,6 +14,7 @@ pub mod auth;
 pub mod check;
 mod clock;
 pub mod config;
+pub mod data_dir_lock;
 pub mod events;
 mod file_watch;
 pub mod hardened;
@@ -78,6 +79,8 @@ pub enum StartError {
         errors: gatehouse_policy::PolicyError,
     },
     #[error(transparent)]
+    Locked(#[from] data_dir_lock::LockError),
+    #[error(transparent)]
     Ledger(#[from] gatehouse_ledger::LedgerError),
     #[error("cannot start the classifier: {0}")]
     Classifier(String),
@@ -107,6 +110,8 @@ pub struct Daemon {
     /// The check API's Unix socket (hardened mode), if configured.
     socket: Option<listen::CheckSocket>,
     data_dir: PathBuf,
+    /// Held until the daemon has stopped: one daemon per data directory.
+    data_dir_lock: data_dir_lock::DataDirLock,
     tokens: Tokens,
     login_url: String,
 }
@@ -136,6 +141,9 @@ impl Daemon {
             path: data_dir.clone(),
             source,
         })?;
+        // Before anything reads or writes the ledger: a second daemon on this directory would
+        // interleave its chain with ours.
+        let data_dir_lock = data_dir_lock::DataDirLock::acquire(&data_dir)?;
         let tokens = Tokens::load_or_create(&data_dir).map_err(|source| StartError::DataDir {
             path: data_dir.clone(),
             source,
@@ -294,6 +302,7 @@ impl Daemon {
             local_addr,
             socket,
             data_dir,
+            data_dir_lock,
             tokens,
             login_url,
         })
@@ -342,6 +351,7 @@ impl Daemon {
             state,
             listener,
             socket,
+            data_dir_lock,
             ..
         } = self;
         let router = api::router(state.clone());
@@ -388,6 +398,7 @@ impl Daemon {
             Err(err) => tracing::warn!(%err, "could not sign the ledger checkpoint on shutdown"),
         }
         tracing::info!("stopped");
+        drop(data_dir_lock);
         Ok(())
     }
 }

@@ -52,6 +52,14 @@ impl Applied {
         }
     }
 
+    /// The error of an action that could not be appended, if this is one.
+    fn failed_action(&self) -> Option<&LedgerError> {
+        match self {
+            Applied::Action(Err(err), _) => Some(err),
+            _ => None,
+        }
+    }
+
     /// Answers the caller: its own outcome if the batch committed, else the commit's error.
     fn answer(self, commit: &Result<(), String>) {
         fn send<T>(outcome: Result<T, LedgerError>, reply: Reply<T>, commit: &Result<(), String>) {
@@ -212,7 +220,16 @@ fn commit_in(
     match &commit {
         Ok(()) => {
             *head = Some(cursor.head);
-            status.write_ok();
+            // A batch can commit while one action in it failed alone (a constraint broken by
+            // another writer, a malformed row): that check is answered with an error, so the
+            // ledger is not recording, and health must say so until an action commits again.
+            match applied.iter().find_map(Applied::failed_action) {
+                Some(err) => {
+                    tracing::error!(%err, "ledger could not record an action");
+                    status.write_failed(format!("an action could not be recorded: {err}"));
+                }
+                None => status.write_ok(),
+            }
         }
         Err(err) => {
             tracing::error!(%err, size = applied.len(), "ledger commit failed");

@@ -1354,3 +1354,38 @@ async fn a_decision_lands_only_with_its_actions_hash_and_records_it() {
         .unwrap_err();
     assert!(err.to_string().contains("another action hash"), "{err}");
 }
+
+/// Two writers on one file (what two daemons on one data directory did before the daemon took a
+/// lock on it): an append that fails shows in that handle's health — never "ok" while its checks
+/// are answered with errors — and the next append, on a reloaded chain head, recovers.
+#[tokio::test]
+async fn an_append_that_fails_shows_in_health_until_one_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let handles = [open(&dir), open(&dir)];
+    let mut failures = 0;
+    for i in 0..6 {
+        // Alternate: each handle's cached chain head goes stale behind the other's back.
+        let ledger = &handles[i % 2];
+        match ledger
+            .record_action(action(&format!("a{i}"), Verdict::Allow))
+            .await
+        {
+            Ok(_) => assert_eq!(ledger.health(), gatehouse_ledger::LedgerHealth::Ok),
+            Err(err) => {
+                failures += 1;
+                assert!(
+                    matches!(ledger.health(), gatehouse_ledger::LedgerHealth::Degraded(ref why) if !why.is_empty()),
+                    "a failed append ({err}) must show in health"
+                );
+                ledger
+                    .record_action(action(&format!("retry{i}"), Verdict::Allow))
+                    .await
+                    .expect("the next append reloads the chain head and commits");
+                assert_eq!(ledger.health(), gatehouse_ledger::LedgerHealth::Ok);
+            }
+        }
+    }
+    assert!(failures > 0, "stale chain heads must have collided");
+    // Nothing half-written was committed: the file's chain verifies.
+    handles[0].verify(full()).await.unwrap();
+}
