@@ -156,7 +156,7 @@ mod tests {
                 "WebSearch",
                 json!({"query": "rust globset"}),
                 Allow,
-                Some("allow-read-only-tools"),
+                Some("allow-tools-without-files"),
             ),
             (
                 "read private key",
@@ -173,11 +173,11 @@ mod tests {
                 Some("reject-read-secret-files"),
             ),
             (
-                "read public key",
+                "read a public key outside the project",
                 "Read",
                 json!({"file_path": "/home/me/.ssh/id_ed25519.pub"}),
-                Allow,
-                Some("allow-read-only-tools"),
+                Pause,
+                None,
             ),
             (
                 "plain ls",

@@ -23,6 +23,8 @@
 //! - `builtin`: the embedded `builtin:developer` (the default), `builtin:strict` and
 //!   `builtin:observe` policies.
 //! - `protect`: [`protect::SelfProtection`], the built-in protected set no policy can switch off.
+//! - `sensitive`: the secrets, project-secrets and persistence sets, as data (`"@secrets"` in
+//!   policy globs; [`sensitive::secret_paths`] for the sandbox).
 //! - `claude`: [`claude::import`], a Claude Code `settings.json` permission list as policy TOML.
 //!
 //! *Boundary*: no IO, no clock, no async. Symlink resolution is the caller's, through
@@ -40,6 +42,7 @@ mod network;
 mod paths;
 mod policy;
 pub mod protect;
+pub mod sensitive;
 pub mod shell;
 
 pub use builtin::{
@@ -51,6 +54,7 @@ pub use diagnostic::{Diagnostic, PolicyError};
 pub use effect::Effect;
 pub use explain::{ExplainedCommand, ExplainedLine, ExplainedVerdict, Explanation, RuleTrace};
 pub use network::hosts_of_input;
+pub use paths::{FILE_TOOLS, PathField, Probe, file_tool_fields, resolve_path};
 pub use policy::{ActionRef, Evaluation, Policy};
 
 impl Policy {

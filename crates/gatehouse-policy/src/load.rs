@@ -1051,9 +1051,18 @@ impl Loader<'_> {
         let mut globs = Vec::with_capacity(patterns.len());
         let mut complete = true;
         for pattern in patterns {
-            let glob = self
-                .string(key, pattern)
-                .and_then(|text| self.check(pattern.span(), compile_glob(text)));
+            let text = self.string(key, pattern);
+            // `"@secrets"` and the other sets of `sensitive` stand for all their globs.
+            if let Some(set) = text.and_then(crate::sensitive::named_set) {
+                for text in set {
+                    match self.check(pattern.span(), compile_glob(&text)) {
+                        Some(glob) => globs.push(glob),
+                        None => complete = false,
+                    }
+                }
+                continue;
+            }
+            let glob = text.and_then(|text| self.check(pattern.span(), compile_glob(text)));
             match glob {
                 Some(glob) => globs.push(glob),
                 None => complete = false,

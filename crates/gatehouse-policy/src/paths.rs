@@ -1,10 +1,21 @@
 //! The `path` rule condition: globs and roots over the files an action touches — the paths at
 //! the file tools' pointers, or the file arguments and redirections of one shell command.
 //!
+//! Which fields of which tool hold paths is data: [`FILE_TOOLS`] (Claude Code's, Codex's,
+//! Gemini CLI's, Cursor's and the MCP filesystem server's tools); other tools use the policy's
+//! `[paths] pointers`. A glob a tool takes (`Glob`'s `pattern`) is judged joined to the directory
+//! it searches.
+//!
 //! Path spelling (`~`, `cwd`, `..`, symlinks) is `command`'s; this module only decides.
 //! *Invariant*: a `reject`/`pause` rule matches if the written **or** the canonical spelling
 //! matches; an `allow` rule needs the written spelling to match, every spelling inside its roots,
 //! and a path an active resolver could not resolve never satisfies it.
+//!
+//! [`resolve_path`] is the symlink resolution callers with a filesystem use: it follows every
+//! link, a dangling one included, to where a write through it would land.
+
+use std::borrow::Cow;
+use std::path::{Component, Path, PathBuf};
 
 use globset::{Candidate, GlobSet};
 use serde_json::{Map, Value};
@@ -16,6 +27,112 @@ use crate::shell::{SimpleCommand, WordKind};
 
 /// Where file tools keep their path unless a policy's `[paths] pointers` says otherwise.
 pub(crate) const DEFAULT_PATH_POINTERS: &[&str] = &["/file_path", "/path", "/notebook_path"];
+
+/// How a file tool's field names files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathField {
+    /// A path (or an array of paths).
+    Path(&'static str),
+    /// A glob (or an array of globs), relative to the tool's first `Path` field or the cwd.
+    Pattern(&'static str),
+    /// A patch whose file headers (`*** Update File: x`, `+++ b/x`) name the files.
+    Patch(&'static str),
+}
+
+use PathField::{Patch, Path as P, Pattern};
+
+/// The file tools of the agent hosts Gatehouse knows, and the fields that hold their paths
+/// (lowercase names; `mcp__SERVER__` prefixes are ignored).
+pub const FILE_TOOLS: &[(&str, &[PathField])] = &[
+    // Claude Code.
+    ("read", &[P("/file_path")]),
+    ("write", &[P("/file_path")]),
+    ("edit", &[P("/file_path")]),
+    ("multiedit", &[P("/file_path")]),
+    ("notebookread", &[P("/notebook_path")]),
+    ("notebookedit", &[P("/notebook_path")]),
+    ("grep", &[P("/path")]),
+    ("glob", &[P("/path"), Pattern("/pattern")]),
+    ("ls", &[P("/path")]),
+    // Gemini CLI (glob above), Codex, Cursor.
+    (
+        "read_file",
+        &[
+            P("/absolute_path"),
+            P("/file_path"),
+            P("/path"),
+            P("/target_file"),
+        ],
+    ),
+    ("write_file", &[P("/file_path"), P("/path")]),
+    ("replace", &[P("/file_path")]),
+    (
+        "list_directory",
+        &[P("/path"), P("/dir_path"), P("/absolute_path")],
+    ),
+    (
+        "search_file_content",
+        &[P("/path"), P("/dir_path"), Pattern("/include")],
+    ),
+    ("read_many_files", &[P("/paths"), Pattern("/include")]),
+    ("apply_patch", &[Patch("/input"), Patch("/patch")]),
+    ("edit_file", &[P("/target_file"), P("/path")]),
+    ("list_dir", &[P("/relative_workspace_path"), P("/path")]),
+    ("delete_file", &[P("/target_file"), P("/path")]),
+    (
+        "grep_search",
+        &[
+            P("/path"),
+            P("/relative_workspace_path"),
+            Pattern("/include_pattern"),
+        ],
+    ),
+    ("file_search", &[P("/path")]),
+    // The MCP filesystem server.
+    ("read_text_file", &[P("/path")]),
+    ("read_media_file", &[P("/path")]),
+    ("read_multiple_files", &[P("/paths")]),
+    ("create_directory", &[P("/path")]),
+    ("list_directory_with_sizes", &[P("/path")]),
+    ("directory_tree", &[P("/path")]),
+    ("move_file", &[P("/source"), P("/destination")]),
+    ("search_files", &[P("/path"), Pattern("/pattern")]),
+    ("get_file_info", &[P("/path")]),
+];
+
+/// Search and listing tools that work in the working directory when given no directory.
+const SEARCH_TOOLS_IN_CWD: &[&str] = &[
+    "grep",
+    "glob",
+    "ls",
+    "list_directory",
+    "search_file_content",
+    "grep_search",
+    "list_dir",
+    "file_search",
+];
+
+/// A tool's name as [`FILE_TOOLS`] spells it: lowercase, without an `mcp__SERVER__` prefix.
+fn tool_name(tool: &str) -> String {
+    let lower = tool.to_ascii_lowercase();
+    match lower.strip_prefix("mcp__") {
+        Some(rest) => rest
+            .split_once("__")
+            .map_or(rest, |(_, name)| name)
+            .to_owned(),
+        None => lower,
+    }
+}
+
+/// The fields of a known file tool, by its name (case-insensitive, `mcp__SERVER__` prefix
+/// ignored).
+pub fn file_tool_fields(tool: &str) -> Option<&'static [PathField]> {
+    let name = tool_name(tool);
+    FILE_TOOLS
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, fields)| *fields)
+}
 
 /// A compiled `path = { ... }` condition.
 #[derive(Clone, Debug, Default)]
@@ -30,26 +147,103 @@ pub(crate) struct PathCondition {
     pub(crate) pointers: Option<Box<[JsonPointer]>>,
 }
 
-/// The paths of one action or simple command; `None` for a word that is not known statically.
+/// The paths of one action or simple command; `None` for a word that is not known statically
+/// (or a tool's glob that cannot be judged as a path).
 pub(crate) struct Paths<'t> {
-    pub(crate) items: Vec<Option<&'t str>>,
+    pub(crate) items: Vec<Option<Cow<'t, str>>>,
     /// Shell words can also name files as `@file` or `key=file`; tool arguments are paths as is.
     pub(crate) shell: bool,
 }
 
+/// The strings at a pointer: a string, or each string of an array (anything else in an array is
+/// not known, so it counts as an unknown path).
+fn strings_at<'t>(pointer: &JsonPointer, input: &'t Map<String, Value>) -> Vec<Option<&'t str>> {
+    match pointer.resolve(input) {
+        Some(Value::String(text)) => vec![Some(text.as_str())],
+        Some(Value::Array(items)) => items.iter().map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl<'t> Paths<'t> {
-    /// The strings at `pointers` in a tool's input (non-strings are ignored).
+    /// The strings (or arrays of strings) at `pointers` in a tool's input (other values are
+    /// ignored).
     pub(crate) fn of_input(pointers: &[JsonPointer], input: &'t Map<String, Value>) -> Paths<'t> {
         Paths {
             items: pointers
                 .iter()
-                .filter_map(|pointer| match pointer.resolve(input) {
-                    Some(Value::String(text)) => Some(Some(text.as_str())),
-                    _ => None,
-                })
+                .flat_map(|pointer| strings_at(pointer, input))
+                .map(|item| item.map(Cow::Borrowed))
                 .collect(),
             shell: false,
         }
+    }
+
+    /// The paths of a tool's action: its fields in [`FILE_TOOLS`] for a known file tool (with
+    /// `pointers`, the policy's, too), else the strings at `pointers`.
+    pub(crate) fn of_tool(
+        tool: &str,
+        pointers: &[JsonPointer],
+        input: &'t Map<String, Value>,
+    ) -> Paths<'t> {
+        let mut paths = Paths::of_input(pointers, input);
+        let Some(fields) = file_tool_fields(tool) else {
+            return paths;
+        };
+        let field = |pointer: &str| JsonPointer::parse(pointer).ok();
+        let mut base: Option<&'t str> = None;
+        for spec in fields {
+            let PathField::Path(pointer) = spec else {
+                continue;
+            };
+            let Some(pointer) = field(pointer) else {
+                continue;
+            };
+            if pointers.iter().any(|p| p.text == pointer.text) {
+                continue;
+            }
+            for item in strings_at(&pointer, input) {
+                base = base.or(item);
+                paths.items.push(item.map(Cow::Borrowed));
+            }
+        }
+        if base.is_none() {
+            base = pointers
+                .iter()
+                .flat_map(|pointer| strings_at(pointer, input))
+                .flatten()
+                .next();
+        }
+        if base.is_none() && SEARCH_TOOLS_IN_CWD.contains(&tool_name(tool).as_str()) {
+            // A search without a directory searches the working directory.
+            paths.items.push(Some(Cow::Borrowed(".")));
+        }
+        for spec in fields {
+            match spec {
+                PathField::Path(_) => {}
+                PathField::Pattern(pointer) => {
+                    let Some(pointer) = field(pointer) else {
+                        continue;
+                    };
+                    for item in strings_at(&pointer, input) {
+                        paths
+                            .items
+                            .push(item.and_then(|glob| pattern_path(base, glob)));
+                    }
+                }
+                PathField::Patch(pointer) => {
+                    let Some(pointer) = field(pointer) else {
+                        continue;
+                    };
+                    for text in strings_at(&pointer, input).into_iter().flatten() {
+                        paths
+                            .items
+                            .extend(patch_paths(text).into_iter().map(|p| Some(Cow::Owned(p))));
+                    }
+                }
+            }
+        }
+        paths
     }
 
     /// A simple command's operands, option values and redirection targets.
@@ -59,12 +253,133 @@ impl<'t> Paths<'t> {
                 .words
                 .iter()
                 .filter(|w| w.kind != WordKind::Flag)
-                .map(|w| w.text.as_deref())
-                .chain(command.redirects.iter().map(|r| r.target.as_deref()))
+                .map(|w| w.text.as_deref().map(Cow::Borrowed))
+                .chain(
+                    command
+                        .redirects
+                        .iter()
+                        .map(|r| r.target.as_deref().map(Cow::Borrowed)),
+                )
                 .collect(),
             shell: true,
         }
     }
+}
+
+/// A tool's glob as the path it names, joined to the directory it searches (`None`, the cwd).
+/// A glob that climbs (`..`) or expands `~` differently cannot be judged: `None`.
+fn pattern_path<'t>(base: Option<&str>, glob: &'t str) -> Option<Cow<'t, str>> {
+    if glob.split('/').any(|part| part == "..") || glob.starts_with("~") && !glob.starts_with("~/")
+    {
+        return None;
+    }
+    if glob.starts_with('/') || glob.starts_with("~/") {
+        return Some(Cow::Borrowed(glob));
+    }
+    Some(match base {
+        Some(base) => Cow::Owned(format!("{}/{glob}", base.trim_end_matches('/'))),
+        None => Cow::Borrowed(glob),
+    })
+}
+
+/// The files a patch names: `*** Add/Update/Delete File: x`, `*** Move to: x`, `+++ b/x`,
+/// `--- a/x` (not `/dev/null`).
+pub(crate) fn patch_paths(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines().take(100_000) {
+        let line = line.trim_end();
+        for prefix in [
+            "*** Add File: ",
+            "*** Update File: ",
+            "*** Delete File: ",
+            "*** Move to: ",
+            "+++ ",
+            "--- ",
+        ] {
+            if let Some(path) = line.strip_prefix(prefix) {
+                let path = path
+                    .strip_prefix("b/")
+                    .or_else(|| path.strip_prefix("a/"))
+                    .unwrap_or(path);
+                let path = path.split('\t').next().unwrap_or(path).trim();
+                if !path.is_empty() && path != "/dev/null" && !out.iter().any(|p| p == path) {
+                    out.push(path.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a filesystem says about one absolute path, for [`resolve_path`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// A symbolic link, and where it points (as stored: relative or absolute).
+    Link(PathBuf),
+    /// Something that is not a link.
+    Present,
+    /// Nothing there (or nothing that can be looked at).
+    Missing,
+}
+
+/// How many links one resolution may follow (Linux's limit), so loops end.
+const MAX_LINKS: usize = 40;
+
+/// Resolves every symbolic link of an absolute path, component by component, the way the kernel
+/// would when the path is opened for writing: a dangling link is followed to its target even
+/// though the target does not exist (a write through it lands there), and the parts below a
+/// missing directory are joined lexically. `None` for a relative path or a link loop.
+pub fn resolve_path(path: &Path, probe: &mut dyn FnMut(&Path) -> Probe) -> Option<PathBuf> {
+    if !path.is_absolute() {
+        return None;
+    }
+    let mut pending: Vec<std::ffi::OsString> = Vec::new();
+    push_components(path, &mut pending);
+    let mut resolved = PathBuf::from("/");
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&part);
+        if missing {
+            resolved = candidate;
+            continue;
+        }
+        match probe(&candidate) {
+            Probe::Present => resolved = candidate,
+            Probe::Missing => {
+                missing = true;
+                resolved = candidate;
+            }
+            Probe::Link(target) => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return None;
+                }
+                if target.is_absolute() {
+                    resolved = PathBuf::from("/");
+                }
+                push_components(&target, &mut pending);
+            }
+        }
+    }
+    Some(resolved)
+}
+
+/// Pushes `path`'s components (not `/` and `.`) so that popping yields them in order.
+fn push_components(path: &Path, pending: &mut Vec<std::ffi::OsString>) {
+    let parts: Vec<std::ffi::OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    pending.extend(parts.into_iter().rev());
 }
 
 fn glob_hit(set: &GlobSet, text: &str) -> bool {
@@ -87,7 +402,7 @@ impl Resolved {
                 .items
                 .iter()
                 .map(|item| {
-                    item.map(|text| {
+                    item.as_deref().map(|text| {
                         let variants = if paths.shell {
                             word_variants(text)
                         } else {
@@ -223,7 +538,7 @@ mod tests {
     ) -> bool {
         let cx = Context::new(Some("/w/p"), resolver);
         let paths = Paths {
-            items: vec![Some(path)],
+            items: vec![Some(Cow::Borrowed(path))],
             shell: false,
         };
         condition
@@ -301,6 +616,133 @@ mod tests {
             Effect::Allow,
             &Fake
         ));
+    }
+
+    /// A fake filesystem for [`resolve_path`]: links, and what exists.
+    fn probe_of<'a>(
+        links: &'a [(&'a str, &'a str)],
+        present: &'a [&'a str],
+    ) -> impl FnMut(&Path) -> Probe + 'a {
+        move |path: &Path| {
+            let text = path.to_str().unwrap_or_default();
+            if let Some((_, to)) = links.iter().find(|(from, _)| *from == text) {
+                return Probe::Link(PathBuf::from(to));
+            }
+            if present.contains(&text) {
+                Probe::Present
+            } else {
+                Probe::Missing
+            }
+        }
+    }
+
+    #[test]
+    fn resolution_follows_links_dangling_ones_included() {
+        let links = [
+            ("/w/p/up", "../../home/me"),
+            ("/w/p/dangling", "/home/me/.bashrc"),
+            ("/w/p/dir", "/opt/real"),
+            ("/w/p/loop", "/w/p/loop"),
+            ("/w/p/rel", "sub/x"),
+        ];
+        let present = [
+            "/w",
+            "/w/p",
+            "/home",
+            "/home/me",
+            "/opt",
+            "/opt/real",
+            "/w/p/sub",
+        ];
+        let mut probe = probe_of(&links, &present);
+        let cases = [
+            ("/w/p/up/.ssh/id_rsa", Some("/home/me/.ssh/id_rsa")),
+            ("/w/p/dangling", Some("/home/me/.bashrc")),
+            ("/w/p/dir/../x", Some("/opt/x")),
+            ("/w/p/new/dir/file", Some("/w/p/new/dir/file")),
+            ("/w/p/rel", Some("/w/p/sub/x")),
+            ("/w/p/./a//b", Some("/w/p/a/b")),
+            ("/w/p/loop", None),
+            ("relative", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(
+                resolve_path(Path::new(path), &mut probe),
+                expected.map(PathBuf::from),
+                "{path}"
+            );
+        }
+    }
+
+    fn tool_paths(tool: &str, input: serde_json::Value) -> Vec<Option<String>> {
+        let serde_json::Value::Object(input) = input else {
+            panic!("object")
+        };
+        let pointers: Vec<JsonPointer> = DEFAULT_PATH_POINTERS
+            .iter()
+            .map(|p| JsonPointer::parse(p).unwrap())
+            .collect();
+        Paths::of_tool(tool, &pointers, &input)
+            .items
+            .into_iter()
+            .map(|item| item.map(Cow::into_owned))
+            .collect()
+    }
+
+    #[test]
+    fn file_tools_name_their_paths_by_the_table() {
+        use serde_json::json;
+        let some = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            tool_paths("Read", json!({"file_path": "a"})),
+            vec![some("a")]
+        );
+        assert_eq!(
+            tool_paths("Glob", json!({"pattern": "**/*.rs", "path": "/w/p/src"})),
+            vec![some("/w/p/src"), some("/w/p/src/**/*.rs")]
+        );
+        assert_eq!(
+            tool_paths("Glob", json!({"pattern": "src/*.rs"})),
+            vec![some("."), some("src/*.rs")]
+        );
+        assert_eq!(
+            tool_paths("Glob", json!({"pattern": "../../**/.ssh/*"})),
+            vec![some("."), None]
+        );
+        assert_eq!(
+            tool_paths("Grep", json!({"pattern": "fn main"})),
+            vec![some(".")]
+        );
+        assert_eq!(
+            tool_paths("read_file", json!({"absolute_path": "/etc/shadow"})),
+            vec![some("/etc/shadow")]
+        );
+        assert_eq!(
+            tool_paths(
+                "mcp__filesystem__read_multiple_files",
+                json!({"paths": ["a", "~/.npmrc", 3]})
+            ),
+            vec![some("a"), some("~/.npmrc"), None]
+        );
+        assert_eq!(
+            tool_paths(
+                "apply_patch",
+                json!({"input": "*** Begin Patch\n*** Update File: .git/config\n*** End Patch"})
+            ),
+            vec![some(".git/config")]
+        );
+        assert_eq!(
+            tool_paths(
+                "mcp__fs__move_file",
+                json!({"source": "a", "destination": "/etc/x"})
+            ),
+            vec![some("a"), some("/etc/x")]
+        );
+        // Unknown tools: the policy's pointers.
+        assert_eq!(
+            tool_paths("Frobnicate", json!({"path": "x"})),
+            vec![some("x")]
+        );
     }
 
     #[test]

@@ -407,7 +407,10 @@ impl Policy {
                     &own
                 }
                 None => facts.paths.get_or_insert_with(|| {
-                    Resolved::new(&Paths::of_input(&self.path_pointers, action.input), cx)
+                    Resolved::new(
+                        &Paths::of_tool(action.tool, &self.path_pointers, action.input),
+                        cx,
+                    )
                 }),
             };
             path.check(resolved, rule.effect, cx).map_err(Failed::Key)?;

@@ -1160,7 +1160,8 @@ fn symlinks_resolved_by_the_caller_are_judged_by_where_they_lead() {
     let input = bash("cat link/id_rsa");
     let mut action = ActionRef::new("Bash", &input);
     action.cwd = Some(CWD);
-    assert_eq!(policy.evaluate(&action).effect, Effect::Allow);
+    // Without the resolver: a file named like a key in the project pauses; it is not rejected.
+    assert_eq!(policy.evaluate(&action).effect, Effect::Pause);
     assert_eq!(
         policy.evaluate_with(&action, &OneLink).effect,
         Effect::Reject
@@ -1298,7 +1299,7 @@ fn builtin_developer_uses_path_and_host_rules() {
             "Write",
             json!({"file_path": "../../dev/.aws/credentials"}),
             Effect::Reject,
-            Some("reject-edit-outside-home-secrets"),
+            Some("reject-read-secret-files"),
         ),
         (
             "Write",
