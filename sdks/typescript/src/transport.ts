@@ -120,11 +120,14 @@ export class Transport {
         res.on("aborted", () => settle(() => reject(new Interrupted("connection to the gatehouse daemon lost mid-answer"))));
       });
       req.on("socket", (socket) => {
+        // A kept-alive socket is connected already; a new one says so once.
         if (!socket.connecting) connected = true;
-        socket.once("connect", () => {
-          connected = true;
-          socket.setNoDelay(true);
-        });
+        else {
+          socket.once("connect", () => {
+            connected = true;
+            socket.setNoDelay(true);
+          });
+        }
       });
       req.on("error", (err: NodeJS.ErrnoException) => {
         settle(() => {

@@ -12,6 +12,7 @@ import asyncio
 import http.client
 import json
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -22,6 +23,7 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 CONNECT_TIMEOUT = 5.0
 USER_AGENT = "gatehouse-python/0.1.0"
 _SNIPPET = 200
+_timeout = getattr(asyncio, "timeout", None) if sys.version_info >= (3, 11) else None
 
 
 class NotSent(Exception):
@@ -164,22 +166,20 @@ class AsyncTransport:
     async def request(self, method: str, path: str, body: bytes | None, limit: float) -> Any:
         """One exchange bounded as a whole by `limit` seconds; never retried here."""
         try:
-            return await asyncio.wait_for(self._exchange(method, path, body, limit), limit)
-        except asyncio.TimeoutError:
+            if _timeout is not None:
+                # asyncio.timeout (3.11+) needs no extra task, unlike wait_for.
+                async with _timeout(limit):
+                    return await self._exchange(method, path, body)
+            return await asyncio.wait_for(self._exchange(method, path, body), limit)
+        except (asyncio.TimeoutError, TimeoutError):
             raise GatehouseTimeout("timed out waiting for the gatehouse daemon") from None
 
-    async def _exchange(self, method: str, path: str, body: bytes | None, limit: float) -> Any:
+    async def _exchange(self, method: str, path: str, body: bytes | None) -> Any:
         try:
             if self.endpoint.socket_path is not None:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_unix_connection(self.endpoint.socket_path), min(CONNECT_TIMEOUT, limit)
-                )
+                reader, writer = await asyncio.open_unix_connection(self.endpoint.socket_path)
             else:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.endpoint.host, self.endpoint.port), min(CONNECT_TIMEOUT, limit)
-                )
-        except asyncio.TimeoutError:
-            raise NotSent("connecting to the gatehouse daemon timed out") from None
+                reader, writer = await asyncio.open_connection(self.endpoint.host, self.endpoint.port)
         except OSError as err:
             raise NotSent(f"gatehouse daemon unreachable: {err}") from None
         try:

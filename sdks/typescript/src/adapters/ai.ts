@@ -19,6 +19,8 @@
 //! the app alone runs nothing. MCP tools (from `@ai-sdk/mcp`'s `client.tools()`) are named for the
 //! policy with `toolNames: mcpToolNames("server", tools)`.
 
+import type { ToolExecutionOptions, ToolSet } from "ai";
+
 import type { Gatehouse } from "../client.js";
 import { ActionRejected } from "../errors.js";
 import { mcpToolName } from "../mcp.js";
@@ -104,25 +106,23 @@ export async function gatehouseApprovalResponses(
   return responses;
 }
 
-type Executable = { execute?: (input: any, options: { toolCallId: string } & Record<string, any>) => any };
-
 /**
  * The same tools, each `execute` checked by Gatehouse first (re-attaching to the action
  * `toolApproval` recorded): it runs only on `allow`; a reject throws `ActionRejected` (the model
  * gets a tool error); no answer throws `GatehouseUnavailable`.
  */
-export function guardTools<T extends Record<string, Executable>>(tools: T, gate: Gatehouse, options: AiGuardOptions = {}): T {
+export function guardTools<T extends ToolSet>(tools: T, gate: Gatehouse, options: AiGuardOptions = {}): T {
   const names = options.toolNames ?? {};
-  const guarded: Record<string, Executable> = {};
+  const guarded: Record<string, unknown> = {};
   for (const [name, tool] of Object.entries(tools)) {
-    const execute = tool.execute;
+    const execute = tool.execute as ((input: unknown, options: ToolExecutionOptions<any>) => unknown) | undefined;
     if (execute === undefined) {
       guarded[name] = tool;
       continue;
     }
     guarded[name] = {
       ...tool,
-      execute: async (input: unknown, execOptions: { toolCallId: string } & Record<string, unknown>) => {
+      execute: async (input: unknown, execOptions: ToolExecutionOptions<any>) => {
         const decision = await gate.check(names[name] ?? name, asInput(input), { toolUseId: execOptions.toolCallId });
         if (!decision.allowed) {
           throw new ActionRejected(decision.reason, decision.actionId, decision.decidedBy, decision.ruleId);
