@@ -41,7 +41,8 @@ PY="$WORK/venv/bin/python"
 (cd "$WORK" && "$PY" -c 'import gatehouse, sys; p = gatehouse.__file__; print("gatehouse from", p); sys.exit("site-packages" not in p)')
 
 section "Python SDK: mypy --strict on the installed package"
-(cd "$WORK" && "$WORK/venv/bin/mypy" --strict --python-version 3.10 -p gatehouse) || status=1
+# The cache (outside the temporary tree) keeps the frameworks' analysis across runs.
+(cd "$WORK" && "$WORK/venv/bin/mypy" --strict --python-version 3.10 --cache-dir "${XDG_CACHE_HOME:-$HOME/.cache}/gatehouse-sdk-mypy" -p gatehouse) || status=1
 
 section "Python SDK: tests (client, OpenAI Agents SDK, LangChain/LangGraph) against the real daemon"
 (cd "$WORK" && "$PY" -m pytest -q -p no:cacheprovider --rootdir "$ROOT/sdks/python" "$ROOT/sdks/python/tests") || status=1
