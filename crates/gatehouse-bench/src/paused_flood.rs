@@ -26,7 +26,7 @@ const PARKERS: usize = 8;
 /// The daemon's config for this scenario.
 pub const CONFIG: &str = "[ledger]\ndurability = \"crash-safe\"\n\n[classifier]\nkind = \"none\"\n\n\
                           [approvals]\ndeadline_ms = 600000\nmax_pending = 10000\n\
-                          max_pending_per_session = 10000\n";
+                          max_pending_per_session = 10000\nmax_pending_per_agent = 10000\n";
 
 /// A check `bench/policy.toml` pauses (no rule matches `git push` without `--force`).
 const PAUSE: &str = r#"{"tool":"Bash","input":{"command":"git push origin main"},"session_id":"flood","wait_ms":0}"#;

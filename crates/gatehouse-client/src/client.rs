@@ -168,6 +168,7 @@ impl Client {
             decision,
             note: note.map(str::to_owned),
             action_hash: action_hash.map(str::to_owned),
+            presence: None,
         };
         self.call(Method::POST, url, Some(&body)).await
     }

@@ -857,6 +857,7 @@ async fn approver_calls_use_the_documented_routes() -> anyhow::Result<()> {
             policy_reloads: 0,
             policy_error: None,
             reason: None,
+            presence: "webauthn".into(),
         })?;
         let link = serde_json::to_value(LoginLink {
             url: "http://127.0.0.1:7400/login?code=x".into(),

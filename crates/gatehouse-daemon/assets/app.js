@@ -9,6 +9,13 @@
 //
 // Invariant: text that came from the daemon (tool inputs, reasons, notes...) only ever reaches the
 // page through `textContent` or attribute values, never as HTML: an agent controls those strings.
+// Invisible and direction-changing characters in it (bidi overrides, zero-width, controls) are
+// shown escaped and highlighted (`\u{202E}`), so a command cannot read as another.
+//
+// No reflex approvals: nothing opens or focuses Approve by itself, no key approves, and after a
+// decision the dialog closes instead of moving on to the next action. With person presence on
+// (the default), every decision is confirmed with the person's authenticator (WebAuthn, user
+// verification required) over a challenge bound to the action, its hash and the decision.
 'use strict';
 
 (() => {
@@ -21,6 +28,8 @@
   const REVIEW_LIMIT = 100;
   const REVIEW_RELOAD_MS = 150;
   const HEALTH_POLL_MS = 3_000;
+  /** How long the decision buttons stay disabled after an action is shown. */
+  const ARM_DELAY_MS = 600;
 
   const state = {
     csrf: null,
@@ -55,6 +64,11 @@
     reviewSeq: 0,
     /** ids with a label request in flight */
     labelling: new Set(),
+    /** whether the decision buttons may be pressed yet (see armButtons) */
+    armed: false,
+    armTimer: null,
+    /** `GET /v1/presence`: how decisions are confirmed, enrolled authenticators */
+    presence: null,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -74,13 +88,57 @@
     }
     for (const child of children.flat()) {
       if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+      if (child instanceof Node) node.append(child);
+      else node.append(...visible(String(child)));
     }
     return node;
   }
 
   function setText(node, text) {
-    node.textContent = text === null || text === undefined || text === '' ? '—' : String(text);
+    if (text === null || text === undefined || text === '') node.textContent = '—';
+    else setVisible(node, String(text));
+  }
+
+  // Characters that are invisible or change how text around them reads: C0/C1 controls (not
+  // newline or tab), DEL, soft hyphen, bidi marks, embeddings, overrides and isolates, zero-width
+  // and word-joiner characters, line/paragraph separators, variation selectors, BOM, fillers,
+  // interlinear annotation marks, and tag characters.
+  const HIDDEN_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u2028-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB]|\uDB40[\uDC00-\uDCFF]/g;
+
+  function codePointName(ch) {
+    const cp = ch.codePointAt(0);
+    return `\\u{${cp.toString(16).toUpperCase().padStart(4, '0')}}`;
+  }
+
+  /** Whether `text` holds a character `visible` escapes. */
+  function hasHidden(text) {
+    HIDDEN_CHARS.lastIndex = 0;
+    const found = typeof text === 'string' && HIDDEN_CHARS.test(text);
+    HIDDEN_CHARS.lastIndex = 0;
+    return found;
+  }
+
+  /** `text` as nodes: plain runs as text, each hidden character as a highlighted escape. */
+  function visible(text) {
+    const nodes = [];
+    let last = 0;
+    HIDDEN_CHARS.lastIndex = 0;
+    for (const match of text.matchAll(HIDDEN_CHARS)) {
+      if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
+      const esc = document.createElement('span');
+      esc.className = 'esc';
+      esc.dataset.testid = 'escaped-char';
+      esc.title = 'invisible or direction-changing character';
+      esc.textContent = codePointName(match[0]);
+      nodes.push(esc);
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
+    return nodes;
+  }
+
+  function setVisible(node, text) {
+    node.replaceChildren(...visible(String(text)));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -191,14 +249,16 @@
     return 'badge badge-low';
   }
 
+  /** Tier 2 is advisory: its score is shown neutrally (never a reassuring green "benign"); a
+   *  high score is flagged, a low one says nothing about safety. */
   function tier2Badge(action) {
     const t = action.tier2;
     if (t && typeof t.score === 'number') {
       return h('span', {
-        class: scoreClass(t.score),
-        title: `tier-2 score ${t.score.toFixed(2)} (${t.label}) by ${t.model}`,
+        class: t.score >= 0.7 ? 'badge badge-high' : 'badge badge-advisory',
+        title: `classifier score ${t.score.toFixed(2)} by ${t.model}: advisory, it never allows anything`,
         'data-testid': 'tier2-badge',
-      }, `${t.score.toFixed(2)} ${t.label || ''}`.trim());
+      }, `classifier: ${t.score.toFixed(2)} (advisory)`);
     }
     return h('span', { class: 'badge badge-none', 'data-testid': 'tier2-badge' }, tier2Words(action));
   }
@@ -378,8 +438,8 @@
         state.seenAt.set(a.action_id, ++state.eventSeq);
         render();
         if (isNew) announce(`New action waiting: ${a.tool} ${summarize(a)}`);
-        if (!state.current) openNext();
-        else updatePosition();
+        // Never opened by itself: the person chooses what to review.
+        updatePosition();
         break;
       }
       case 'action.scored': {
@@ -419,7 +479,8 @@
         toast(`${action.tool} was ${what} before you decided.`, 'warn');
         announce(`The action on screen was ${what}.`);
       }
-      openNext();
+      // No auto-advance: the next action is the person's choice, not the next click's.
+      closeModal();
     } else if (wasPending && elsewhere) {
       announce(`${action.tool} ${summarize(action)}: ${describeDecision(action)}.`);
     }
@@ -510,22 +571,10 @@
       toast(decided
         ? `${decided.tool} was ${describeDecision(decided)} before you decided.`
         : 'The action on screen is no longer pending.', 'warn');
-      openNext();
+      closeModal();
     } else if (id) {
       fillModal(state.pending.get(id));
-    } else {
-      openNext();
     }
-  }
-
-  function nextCandidate() {
-    return pendingSorted().find((a) => !state.dismissed.has(a.action_id)) || null;
-  }
-
-  function openNext() {
-    const next = nextCandidate();
-    if (next) openModal(next.action_id);
-    else closeModal();
   }
 
   function openModal(id) {
@@ -540,8 +589,23 @@
     }
     fillModal(a);
     setBusy(false);
+    if (changed) armButtons();
     if (!el.modal.open) el.modal.showModal();
-    if (changed || document.activeElement !== el.note) el.approve.focus();
+    // Focus goes to the heading, never to Approve: Enter or Space must not decide.
+    if (changed || document.activeElement !== el.note) el.heading.focus();
+  }
+
+  /** The decision buttons wake up a moment after an action is shown, so a click meant for
+   *  something else (or a double click) does not land on them. */
+  function armButtons() {
+    clearTimeout(state.armTimer);
+    state.armed = false;
+    el.approve.disabled = true;
+    el.deny.disabled = true;
+    state.armTimer = setTimeout(() => {
+      state.armed = true;
+      setBusy(state.busy);
+    }, ARM_DELAY_MS);
   }
 
   function closeModal() {
@@ -560,8 +624,11 @@
 
   function fillModal(a) {
     state.currentHash = a.action_hash || null;
-    el.title.textContent = a.tool;
-    el.summary.textContent = summarize(a) || '(no input)';
+    setVisible(el.title, a.tool);
+    setVisible(el.summary, summarize(a) || '(no input)');
+    const hidden = hasHidden(JSON.stringify(a.input)) || hasHidden(a.tool) || hasHidden(a.cwd);
+    el.hiddenWarning.hidden = !hidden;
+    renderCommands(a);
     setText(el.rule, a.rule_id || (a.decided_by === 'default' ? 'none (policy default)' : null));
     setText(el.reason, a.reason);
     setText(el.agent, a.agent);
@@ -569,11 +636,11 @@
     setText(el.cwd, a.cwd);
     setText(el.id, a.action_id);
     el.created.textContent = `${formatClock(a.created_at_ms)} (${formatAge(a.created_at_ms)})`;
-    el.input.textContent = prettyJson(a.input);
+    setVisible(el.input, prettyJson(a.input));
     const hasContext = a.context !== null && a.context !== undefined &&
       !(typeof a.context === 'object' && Object.keys(a.context).length === 0);
     el.contextWrap.hidden = !hasContext;
-    el.context.textContent = hasContext ? prettyJson(a.context) : '';
+    setVisible(el.context, hasContext ? prettyJson(a.context) : '');
     el.disagreement.hidden = !a.disagreement;
     el.tier2.replaceChildren(...tier2Detail(a));
     setText(el.thresholds, thresholdsText());
@@ -592,8 +659,8 @@
 
   function setBusy(busy) {
     state.busy = busy;
-    el.approve.disabled = busy;
-    el.deny.disabled = busy;
+    el.approve.disabled = busy || !state.armed;
+    el.deny.disabled = busy || !state.armed;
   }
 
   function showModalError(text) {
@@ -613,10 +680,16 @@
     state.decidedHere.add(id);
     try {
       let result;
+      if (state.presence && state.presence.mode === 'webauthn') {
+        // The person's presence: the authenticator signs a challenge bound to this action,
+        // its hash and this decision; a bearer secret alone cannot decide.
+        body.presence = await confirmPresence(`/v1/actions/${encodeURIComponent(id)}/presence`,
+          { decision, action_hash: state.currentHash });
+      }
       try {
         result = await api(`/v1/actions/${encodeURIComponent(id)}/decision`, { method: 'POST', body });
       } catch (e) {
-        if (e.status !== 403) throw e;
+        if (e.status !== 403 || e.code !== 'csrf') throw e;
         // The CSRF token may have been rotated: fetch a fresh one and try once more.
         await loadSession();
         result = await api(`/v1/actions/${encodeURIComponent(id)}/decision`, { method: 'POST', body });
@@ -626,11 +699,16 @@
       announce(`${verb} ${a.tool || ''} ${summarize(a)}`);
       toast(`${verb}: ${a.tool || ''} ${summarize(a)}`, decision === 'approve' ? 'ok' : 'bad');
       if (result && result.action_id) onDecided(result, false);
-      else { state.pending.delete(id); state.decided.add(id); render(); if (state.current === id) openNext(); }
+      else { state.pending.delete(id); state.decided.add(id); render(); if (state.current === id) closeModal(); }
     } catch (e) {
       state.decidedHere.delete(id);
       if (state.current !== id) return;
       if (e.status === 401) return; // signOut() took over the page
+      if (e.code === 'presence' || (e.code && e.code.startsWith('presence_'))) {
+        setBusy(false);
+        showModalError(`Not decided: ${e.message}`);
+        return;
+      }
       if (e.code === 'action_mismatch') {
         setBusy(false);
         showModalError('The action changed since it was shown; nothing was decided. Check it again.');
@@ -643,7 +721,7 @@
         state.pending.delete(id);
         state.decided.add(id);
         render();
-        openNext();
+        closeModal();
         loadActions().catch(reportLoadError);
         return;
       }
@@ -651,7 +729,7 @@
         toast('That action no longer exists.', 'warn');
         state.pending.delete(id);
         render();
-        openNext();
+        closeModal();
         return;
       }
       setBusy(false);
@@ -661,14 +739,180 @@
     }
   }
 
-  function onModalKey(ev) {
-    if (!el.modal.open || ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
-    const t = ev.target;
-    const typing = t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT' || t.isContentEditable);
-    if (typing) return;
-    const key = ev.key.toLowerCase();
-    if (key === 'a') { ev.preventDefault(); decide('approve'); }
-    else if (key === 'd') { ev.preventDefault(); decide('deny'); }
+
+  /** Each simple command of a compound shell action, with the rules' verdict on it alone. */
+  function renderCommands(a) {
+    const id = a.action_id;
+    el.commandsWrap.hidden = true;
+    el.commands.replaceChildren();
+    api(`/v1/actions/${encodeURIComponent(id)}/commands`).then((result) => {
+      if (state.current !== id || !result || !Array.isArray(result.commands)) return;
+      if (result.commands.length < 2) return;
+      el.commands.replaceChildren(...result.commands.map((c) => h('li', {
+        'data-testid': 'command-row', 'data-verdict': c.verdict,
+      },
+      h('span', { class: `badge ${c.verdict === 'allow' ? 'badge-allow' : c.verdict === 'reject' ? 'badge-reject' : 'badge-timeout'}` },
+        c.verdict === 'pending' ? 'needs a person' : c.verdict),
+      h('span', { class: 'command-text' }, c.command),
+      h('span', { class: 'command-reason' }, c.rule_id ? `${c.rule_id}: ${c.reason}` : c.reason))));
+      el.commandsWrap.hidden = false;
+    }).catch(() => {});
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Person presence (WebAuthn): the authenticator confirms each decision.
+
+  function b64urlToBytes(text) {
+    const b64 = text.replace(/-/g, '+').replace(/_/g, '/');
+    const raw = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  }
+
+  function bytesToB64url(buffer) {
+    const bytes = new Uint8Array(buffer);
+    let raw = '';
+    for (const b of bytes) raw += String.fromCharCode(b);
+    return btoa(raw).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  function presenceOriginProblem() {
+    if (!state.presence) return null;
+    if (location.origin !== state.presence.origin) {
+      return `Open the dashboard at ${state.presence.origin} to confirm with your authenticator ` +
+        '(run `gatehouse dashboard` for a login link there).';
+    }
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      return 'This browser cannot use an authenticator (WebAuthn) here.';
+    }
+    return null;
+  }
+
+  /** Asks the daemon for a challenge at `path` and the authenticator to sign it, with user
+   *  verification; returns the assertion for the daemon to verify. */
+  async function confirmPresence(path, challengeBody) {
+    const problem = presenceOriginProblem();
+    if (problem) throw new ApiError(0, 'presence', problem);
+    const options = await api(path, { method: 'POST', body: challengeBody });
+    let credential;
+    try {
+      credential = await navigator.credentials.get({
+        publicKey: {
+          challenge: b64urlToBytes(options.challenge),
+          rpId: options.rp_id,
+          allowCredentials: options.allow_credentials.map((id) => ({ type: 'public-key', id: b64urlToBytes(id) })),
+          userVerification: 'required',
+          timeout: options.timeout_ms,
+        },
+      });
+    } catch (e) {
+      throw new ApiError(0, 'presence', `your authenticator did not confirm (${e && e.name ? e.name : e}).`);
+    }
+    if (!credential) throw new ApiError(0, 'presence', 'your authenticator did not confirm.');
+    return {
+      credential_id: bytesToB64url(credential.rawId),
+      client_data_json: bytesToB64url(credential.response.clientDataJSON),
+      authenticator_data: bytesToB64url(credential.response.authenticatorData),
+      signature: bytesToB64url(credential.response.signature),
+    };
+  }
+
+  async function loadPresence() {
+    try {
+      state.presence = await api('/v1/presence');
+    } catch (e) {
+      if (e.status === 401) return;
+      state.presence = null;
+    }
+    renderPresence();
+  }
+
+  function renderPresence() {
+    const p = state.presence;
+    el.presencePanel.hidden = !p || state.signedOut;
+    el.presenceBanner.hidden = true;
+    if (!p) return;
+    if (p.mode === 'off') {
+      el.presenceBanner.replaceChildren(
+        h('strong', {}, 'Person presence is off: '),
+        'the approver token alone can approve. Anything that can read it, an agent included, can approve its own actions. ',
+        h('code', {}, 'approvals.presence = "off"'), ' is for tests and automation.');
+      el.presenceBanner.hidden = false;
+      el.presencePanel.hidden = true;
+      return;
+    }
+    el.presenceStatus.textContent = p.enrolled === 0
+      ? 'No authenticator enrolled: nothing can be decided until one is.'
+      : `${p.enrolled} authenticator${p.enrolled === 1 ? '' : 's'} enrolled. Each decision asks for it.`;
+    el.presenceEnrol.hidden = p.enrolled > 0;
+    el.presenceAdd.hidden = p.enrolled === 0;
+    const problem = presenceOriginProblem();
+    if (problem) {
+      el.presenceBanner.replaceChildren(h('strong', {}, 'Decisions need your authenticator: '), problem);
+      el.presenceBanner.hidden = false;
+    }
+  }
+
+  function showPresenceError(text) {
+    el.presenceError.hidden = !text;
+    el.presenceError.textContent = text || '';
+  }
+
+  /** Registers a new credential with options from `POST /v1/presence/enrol`. */
+  async function createCredential(options) {
+    let credential;
+    try {
+      credential = await navigator.credentials.create({
+        publicKey: {
+          challenge: b64urlToBytes(options.challenge),
+          rp: { id: options.rp_id, name: options.rp_name },
+          user: { id: b64urlToBytes(options.user_id), name: options.user_name, displayName: 'Gatehouse approver' },
+          pubKeyCredParams: [{ type: 'public-key', alg: -7 }],
+          authenticatorSelection: { userVerification: 'required', residentKey: 'discouraged' },
+          excludeCredentials: options.exclude_credentials.map((id) => ({ type: 'public-key', id: b64urlToBytes(id) })),
+          attestation: 'none',
+          timeout: options.timeout_ms,
+        },
+      });
+    } catch (e) {
+      throw new ApiError(0, 'presence', `the authenticator did not enrol (${e && e.name ? e.name : e}).`);
+    }
+    return api('/v1/presence/enrol/finish', {
+      method: 'POST',
+      body: {
+        client_data_json: bytesToB64url(credential.response.clientDataJSON),
+        attestation_object: bytesToB64url(credential.response.attestationObject),
+        name: navigator.platform || 'authenticator',
+      },
+    });
+  }
+
+  async function enrolWithCode(ev) {
+    ev.preventDefault();
+    showPresenceError(null);
+    try {
+      const problem = presenceOriginProblem();
+      if (problem) throw new ApiError(0, 'presence', problem);
+      const options = await api('/v1/presence/enrol', { method: 'POST', body: { code: el.enrolCode.value } });
+      await createCredential(options);
+      el.enrolCode.value = '';
+      toast('Authenticator enrolled. Each decision now asks for it.', 'ok');
+    } catch (e) {
+      showPresenceError(`Not enrolled: ${e.message}`);
+    }
+    loadPresence();
+  }
+
+  async function addAuthenticator() {
+    showPresenceError(null);
+    try {
+      const presence = await confirmPresence('/v1/presence/credentials/challenge', {});
+      const options = await api('/v1/presence/enrol', { method: 'POST', body: { presence } });
+      await createCredential(options);
+      toast('Another authenticator enrolled.', 'ok');
+    } catch (e) {
+      showPresenceError(`Not enrolled: ${e.message}`);
+    }
+    loadPresence();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -951,7 +1195,21 @@
       reviewCounts: $('review-counts'),
       reviewThresholds: $('review-thresholds'),
       reviewFilters: [...document.querySelectorAll('[data-review-filter]')],
+      heading: $('modal-title'),
+      hiddenWarning: $('modal-hidden-chars'),
+      commands: $('modal-commands'),
+      commandsWrap: $('modal-commands-wrap'),
+      presenceBanner: $('presence-banner'),
+      presencePanel: $('presence-panel'),
+      presenceStatus: $('presence-status'),
+      presenceEnrol: $('presence-enrol'),
+      presenceAdd: $('presence-add'),
+      presenceError: $('presence-error'),
+      enrolCode: $('enrol-code'),
+      addAuthenticator: $('btn-add-authenticator'),
     });
+    el.presenceEnrol.addEventListener('submit', enrolWithCode);
+    el.addAuthenticator.addEventListener('click', addAuthenticator);
 
     el.approve.addEventListener('click', () => decide('approve'));
     el.deny.addEventListener('click', () => decide('deny'));
@@ -963,7 +1221,6 @@
         loadReview().catch(reportLoadError);
       });
     }
-    document.addEventListener('keydown', onModalKey);
     // Esc (the dialog's cancel) and "Later" both land here: dismissed without deciding.
     el.modal.addEventListener('close', () => {
       if (el.modal.open) return; // reopened before this (queued) event ran
@@ -981,6 +1238,7 @@
 
     try {
       await loadSession();
+      await loadPresence();
     } catch (e) {
       if (e.status !== 401) {
         setConnection('reconnecting');

@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_ledger::{Ledger, LedgerError, LedgerHealth, ListQuery, StatusFilter, action_hash};
-use gatehouse_protocol::{ActionList, ActionView, DecidedBy, Decision, Health, Verdict};
+use gatehouse_protocol::{
+    ActionList, ActionView, DecidedBy, Decision, Health, PresenceAssertion, Verdict,
+};
 
 use crate::approvals::{Approvals, DecideOutcome};
 use crate::auth::Auth;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::policy_store::PolicyStore;
+use crate::presence::{Presence, PresenceError, PresenceMode, RequestOptions};
 use crate::scoring::Scoring;
 
 /// Shared state handed to every handler.
@@ -41,6 +44,8 @@ pub struct App {
     pub(crate) events: Events,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) auth: Auth,
+    /// Person presence: who may decide (`approvals.presence`), enrolled authenticators.
+    pub(crate) presence: Presence,
     /// How long a paused action waits for a person.
     pub(crate) deadline: Duration,
     /// Host headers this daemon answers to (`127.0.0.1:PORT`, `localhost:PORT`, `[::1]:PORT`).
@@ -67,6 +72,8 @@ pub enum ActionError {
         message: String,
     },
     #[error(transparent)]
+    Presence(#[from] PresenceError),
+    #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
 
@@ -84,13 +91,16 @@ impl App {
 
     /// A person's decision on a paused action.
     /// `action_hash` names the action the person saw: required to approve, checked when given
-    /// to deny. The decision lands only on that action, and only once.
+    /// to deny. The decision lands only on that action, and only once. With presence on
+    /// (`approvals.presence = "webauthn"`, the default) both an approval and a denial need
+    /// `presence`: an assertion over the challenge issued for this action, hash and decision.
     pub async fn decide(
         &self,
         action_id: &str,
         decision: Decision,
         note: Option<String>,
         action_hash: Option<&str>,
+        presence: Option<&PresenceAssertion>,
     ) -> Result<ActionView, ActionError> {
         if note.as_ref().is_some_and(|n| n.len() > 4096) {
             return Err(ActionError::Invalid {
@@ -115,6 +125,13 @@ impl App {
                 message: "missing field `action_hash`: an approval must name the action it approves (its action_hash)".into(),
             });
         }
+        // Before anything is written: a bearer secret alone (the approver token, a dashboard
+        // cookie) is not a person.
+        let hash_hex = action_hash
+            .as_ref()
+            .map(gatehouse_ledger::action_hash::to_hex);
+        self.presence
+            .verify_decision(action_id, hash_hex.as_deref(), decision, presence)?;
         match self
             .approvals
             .decide(action_id, verdict, DecidedBy::Human, note, action_hash)
@@ -128,6 +145,37 @@ impl App {
             DecideOutcome::ActionMismatch(view) => Err(ActionError::ActionMismatch(Box::new(view))),
             DecideOutcome::NotFound => Err(ActionError::NotFound(action_id.to_owned())),
         }
+    }
+
+    /// A challenge for the person's authenticator to confirm `decision` on the paused action
+    /// `action_id`, whose hash must be `action_hash` (the one the person is shown).
+    pub async fn presence_challenge(
+        &self,
+        action_id: &str,
+        decision: Decision,
+        action_hash: &str,
+    ) -> Result<RequestOptions, ActionError> {
+        if self.presence.mode() == PresenceMode::Off {
+            return Err(ActionError::Invalid {
+                field: "decision",
+                message: "presence is off (approvals.presence = \"off\"): decide without it".into(),
+            });
+        }
+        let view = self.action(action_id, Duration::ZERO).await?;
+        if view.verdict != Verdict::Pending {
+            return Err(ActionError::AlreadyDecided(Box::new(view)));
+        }
+        if !view.action_hash.eq_ignore_ascii_case(action_hash) {
+            return Err(ActionError::ActionMismatch(Box::new(view)));
+        }
+        Ok(self
+            .presence
+            .decision_challenge(action_id, &view.action_hash, decision)?)
+    }
+
+    /// Person presence: its mode, enrolled authenticators, enrolment.
+    pub fn presence(&self) -> &Presence {
+        &self.presence
     }
 
     /// A page of the ledger, newest first.
@@ -206,6 +254,7 @@ impl App {
             policy: self.policy.name(),
             policy_reloads: policy.reloads,
             policy_error: policy.error,
+            presence: self.presence.mode().as_str().into(),
         }
     }
 
@@ -221,9 +270,16 @@ impl App {
         )
     }
 
-    /// A fresh one-time dashboard login URL and when it expires.
+    /// A fresh one-time dashboard login URL and when it expires. With presence on, on
+    /// `http://localhost:PORT`: WebAuthn needs a domain (not an IP address) as its RP id.
     pub fn login_link(&self) -> (String, Duration) {
         let (code, ttl) = self.auth.issue_login_code();
-        (format!("{}/login?code={code}", self.origin), ttl)
+        let origin = match self.presence.mode() {
+            PresenceMode::WebAuthn if self.origin.starts_with("http://127.0.0.1:") => {
+                self.presence.origin()
+            }
+            _ => &self.origin,
+        };
+        (format!("{origin}/login?code={code}"), ttl)
     }
 }

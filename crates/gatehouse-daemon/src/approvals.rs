@@ -6,6 +6,11 @@
 //! decided action. A racing loser is told the action was already decided.
 //!
 //! Decisions travel through the ledger and per-action `watch` channels, never a lossy one.
+//!
+//! *Invariant*: the queue caps are exact. A pause is admitted (`admit`) under the same lock that
+//! counts the queue, as a reservation, before its action is recorded; the reservation becomes
+//! the tracked action, or is released if the action is not recorded. Concurrent pauses cannot
+//! overshoot a cap.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -20,11 +25,81 @@ use crate::clock::now_ms;
 use crate::events::Events;
 use crate::metrics::Metrics;
 
+/// Whose pause it is, for the caps: the session it names, and the agent credential it came
+/// with (which an agent cannot invent, unlike a session id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    session_id: Option<String>,
+    agent: String,
+}
+
+/// The agent credential a pause is counted against: the Unix-socket caller's uid (hardened
+/// mode), else the agent token (one per data directory).
+pub fn agent_key(peer_uid: Option<u32>) -> String {
+    match peer_uid {
+        Some(uid) => format!("uid {uid}"),
+        None => "agent token".into(),
+    }
+}
+
 /// A paused action this daemon is tracking.
 struct Waiting {
     decided: watch::Sender<Option<Arc<ActionView>>>,
     deadline_timer: AbortHandle,
-    session_id: Option<String>,
+    owner: Owner,
+}
+
+/// The waiting actions and the admitted pauses not yet recorded, under one lock.
+#[derive(Default)]
+struct Queue {
+    waiting: HashMap<String, Waiting>,
+    reserved: HashMap<u64, Owner>,
+    next_reservation: u64,
+}
+
+impl Queue {
+    fn owners(&self) -> impl Iterator<Item = &Owner> {
+        self.waiting
+            .values()
+            .map(|w| &w.owner)
+            .chain(self.reserved.values())
+    }
+}
+
+/// A place in the queue, held from admission until the action is recorded and tracked; dropped
+/// unused (the ledger failed, or a re-sent check re-attached), it frees the place.
+pub struct Reservation {
+    approvals: Arc<Approvals>,
+    id: u64,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation").field("id", &self.id).finish()
+    }
+}
+
+impl Reservation {
+    /// The recorded paused action takes this place in the queue.
+    pub fn track(self, action_id: &str, deadline_ms: i64) {
+        let owner = self
+            .approvals
+            .queue
+            .lock()
+            .ok()
+            .and_then(|mut q| q.reserved.remove(&self.id));
+        if let Some(owner) = owner {
+            self.approvals.track_owned(action_id, deadline_ms, owner);
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Ok(mut queue) = self.approvals.queue.lock() {
+            queue.reserved.remove(&self.id);
+        }
+    }
 }
 
 /// How many paused actions may wait for a person at once, so that a flood of pauses (approval
@@ -33,13 +108,14 @@ struct Waiting {
 pub struct QueueCaps {
     pub max_pending: usize,
     pub max_pending_per_session: usize,
+    pub max_pending_per_agent: usize,
 }
 
 pub struct Approvals {
     ledger: Ledger,
     events: Events,
     metrics: Arc<Metrics>,
-    waiting: Mutex<HashMap<String, Waiting>>,
+    queue: Mutex<Queue>,
     caps: QueueCaps,
     /// Flips to true when the daemon shuts down: waiting requests answer "pending" at once.
     shutdown: watch::Sender<bool>,
@@ -74,24 +150,40 @@ impl Approvals {
             ledger,
             events,
             metrics,
-            waiting: Mutex::new(HashMap::new()),
+            queue: Mutex::new(Queue::default()),
             caps,
             shutdown: watch::Sender::new(false),
         })
     }
 
     pub fn pending_count(&self) -> usize {
-        self.waiting.lock().map(|w| w.len()).unwrap_or(0)
+        self.queue.lock().map(|q| q.waiting.len()).unwrap_or(0)
     }
 
     /// Starts tracking a committed paused action: its deadline timer and its waiters.
     /// Idempotent: the first caller (the check that recorded it, or a re-sent check that got
     /// there first) creates the entry; later calls keep it, so no waiter is orphaned.
-    pub fn track(self: &Arc<Self>, action_id: &str, deadline_ms: i64, session_id: Option<&str>) {
-        let Ok(mut waiting) = self.waiting.lock() else {
+    /// (A new pause is tracked through its `Reservation`; this is for re-attached and restored
+    /// actions, counted against the credential that recorded them.)
+    pub fn track(
+        self: &Arc<Self>,
+        action_id: &str,
+        deadline_ms: i64,
+        session_id: Option<&str>,
+        peer_uid: Option<u32>,
+    ) {
+        let owner = Owner {
+            session_id: session_id.map(str::to_owned),
+            agent: agent_key(peer_uid),
+        };
+        self.track_owned(action_id, deadline_ms, owner);
+    }
+
+    fn track_owned(self: &Arc<Self>, action_id: &str, deadline_ms: i64, owner: Owner) {
+        let Ok(mut queue) = self.queue.lock() else {
             return;
         };
-        if waiting.contains_key(action_id) {
+        if queue.waiting.contains_key(action_id) {
             return;
         }
         let weak = Arc::downgrade(self);
@@ -104,30 +196,57 @@ impl Approvals {
         let entry = Waiting {
             decided: watch::Sender::new(None),
             deadline_timer: timer.abort_handle(),
-            session_id: session_id.map(str::to_owned),
+            owner,
         };
-        waiting.insert(action_id.to_owned(), entry);
+        queue.waiting.insert(action_id.to_owned(), entry);
     }
 
-    /// Why a new pause from this session may not join the queue, if it may not. Checked when the
-    /// action is recorded, so concurrent pauses can overshoot a cap by how many are in flight.
-    pub fn queue_full(&self, session_id: Option<&str>) -> Option<String> {
-        let waiting = self.waiting.lock().ok()?;
-        if waiting.len() >= self.caps.max_pending {
-            return Some(format!(
-                "approval_queue_full: {} actions are already waiting for a person (approvals.max_pending)",
-                waiting.len()
+    /// Admits a new pause into the queue, or says why it may not join: the global cap, the
+    /// agent credential's cap (`agent_key`), the session's cap. Counting and reserving happen
+    /// under one lock, so concurrent pauses cannot overshoot a cap.
+    pub fn admit(
+        self: &Arc<Self>,
+        session_id: Option<&str>,
+        peer_uid: Option<u32>,
+    ) -> Result<Reservation, String> {
+        let owner = Owner {
+            session_id: session_id.map(str::to_owned),
+            agent: agent_key(peer_uid),
+        };
+        let mut queue = self
+            .queue
+            .lock()
+            .map_err(|_| "approval_queue_full: the approval queue is unavailable".to_owned())?;
+        let total = queue.waiting.len() + queue.reserved.len();
+        if total >= self.caps.max_pending {
+            return Err(format!(
+                "approval_queue_full: {total} actions are already waiting for a person (approvals.max_pending)"
             ));
         }
-        let session = session_id?;
-        let in_session = waiting
-            .values()
-            .filter(|w| w.session_id.as_deref() == Some(session))
-            .count();
-        (in_session >= self.caps.max_pending_per_session).then(|| {
-            format!(
-                "approval_queue_full: {in_session} actions of this session are already waiting for a person (approvals.max_pending_per_session)"
-            )
+        let of_agent = queue.owners().filter(|o| o.agent == owner.agent).count();
+        if of_agent >= self.caps.max_pending_per_agent {
+            return Err(format!(
+                "approval_queue_full: {of_agent} actions of this agent credential ({}) are already waiting for a person (approvals.max_pending_per_agent)",
+                owner.agent
+            ));
+        }
+        if let Some(session) = session_id {
+            let in_session = queue
+                .owners()
+                .filter(|o| o.agent == owner.agent && o.session_id.as_deref() == Some(session))
+                .count();
+            if in_session >= self.caps.max_pending_per_session {
+                return Err(format!(
+                    "approval_queue_full: {in_session} actions of this session are already waiting for a person (approvals.max_pending_per_session)"
+                ));
+            }
+        }
+        let id = queue.next_reservation;
+        queue.next_reservation += 1;
+        queue.reserved.insert(id, owner);
+        Ok(Reservation {
+            approvals: self.clone(),
+            id,
         })
     }
 
@@ -183,10 +302,10 @@ impl Approvals {
     /// Wakes the action's waiters with its decided state and stops its timer.
     fn settle(&self, view: &ActionView) {
         let entry = self
-            .waiting
+            .queue
             .lock()
             .ok()
-            .and_then(|mut w| w.remove(&view.action_id));
+            .and_then(|mut q| q.waiting.remove(&view.action_id));
         if let Some(entry) = entry {
             entry.deadline_timer.abort();
             entry.decided.send_replace(Some(Arc::new(view.clone())));
@@ -200,11 +319,11 @@ impl Approvals {
         action_id: &str,
         wait: Duration,
     ) -> Result<Option<ActionView>, LedgerError> {
-        let receiver = self
-            .waiting
-            .lock()
-            .ok()
-            .and_then(|w| w.get(action_id).map(|entry| entry.decided.subscribe()));
+        let receiver = self.queue.lock().ok().and_then(|q| {
+            q.waiting
+                .get(action_id)
+                .map(|entry| entry.decided.subscribe())
+        });
         if let Some(mut receiver) = receiver
             && !wait.is_zero()
         {
@@ -238,9 +357,12 @@ impl Approvals {
         let now = now_ms();
         for action in self.ledger.pending().await? {
             match action.deadline_ms {
-                Some(deadline) if deadline > now => {
-                    self.track(&action.action_id, deadline, action.session_id.as_deref())
-                }
+                Some(deadline) if deadline > now => self.track(
+                    &action.action_id,
+                    deadline,
+                    action.session_id.as_deref(),
+                    action.peer_uid,
+                ),
                 _ => {
                     self.decide(
                         &action.action_id,
@@ -265,8 +387,8 @@ impl Approvals {
     /// ledger) and stops the deadline timers; a restarted daemon picks them up again.
     pub fn shut_down(&self) {
         self.shutdown.send_replace(true);
-        if let Ok(mut waiting) = self.waiting.lock() {
-            for (_, entry) in waiting.drain() {
+        if let Ok(mut queue) = self.queue.lock() {
+            for (_, entry) in queue.waiting.drain() {
                 entry.deadline_timer.abort();
             }
         }
@@ -288,9 +410,9 @@ async fn expire(approvals: Weak<Approvals>, action_id: String) {
             Err(err) => {
                 tracing::error!(action_id, %err, "could not record a deadline rejection; retrying");
                 let still_tracked = live
-                    .waiting
+                    .queue
                     .lock()
-                    .map(|waiting| waiting.contains_key(&action_id))
+                    .map(|queue| queue.waiting.contains_key(&action_id))
                     .unwrap_or(false);
                 if !still_tracked {
                     return;

@@ -143,13 +143,21 @@ impl App {
         };
         let mut reason = evaluation.reason.to_string();
         let mut verdict = verdict;
-        if verdict == Verdict::Pending
-            && let Some(full) = self.approvals.queue_full(request.session_id.as_deref())
-        {
-            // No silent queueing: the agent is told now, and the ledger says why.
-            verdict = Verdict::Reject;
-            decided_by = DecidedBy::Error;
-            reason = format!("{full}; the rules wanted a person to decide ({reason})");
+        // A place in the approval queue, taken atomically before the action is recorded.
+        let mut reservation = None;
+        if verdict == Verdict::Pending {
+            match self
+                .approvals
+                .admit(request.session_id.as_deref(), peer.map(|peer| peer.uid))
+            {
+                Ok(place) => reservation = Some(place),
+                Err(full) => {
+                    // No silent queueing: the agent is told now, and the ledger says why.
+                    verdict = Verdict::Reject;
+                    decided_by = DecidedBy::Error;
+                    reason = format!("{full}; the rules wanted a person to decide ({reason})");
+                }
+            }
         }
         let created_at_ms = now_ms();
         let (slot, tier2_status) = match verdict {
@@ -216,8 +224,15 @@ impl App {
         }
 
         let response = if let Some(deadline_ms) = deadline_ms {
-            self.approvals
-                .track(&id, deadline_ms, paused_session.as_deref());
+            match reservation {
+                Some(place) => place.track(&id, deadline_ms),
+                None => self.approvals.track(
+                    &id,
+                    deadline_ms,
+                    paused_session.as_deref(),
+                    peer.map(|p| p.uid),
+                ),
+            }
             self.park(&id, score_request, wait).await?
         } else {
             let response = CheckResponse {
@@ -298,8 +313,12 @@ impl App {
             // entry to wait on, this re-send would answer "pending" at once.
             if let Some(deadline_ms) = existing.deadline_ms {
                 let session_id = existing.session_id.as_deref();
-                self.approvals
-                    .track(&existing.action_id, deadline_ms, session_id);
+                self.approvals.track(
+                    &existing.action_id,
+                    deadline_ms,
+                    session_id,
+                    existing.peer_uid,
+                );
             }
             self.approvals
                 .wait(&existing.action_id, wait)

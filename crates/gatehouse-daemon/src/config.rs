@@ -92,6 +92,15 @@ pub struct ApprovalSettings {
     pub max_pending: usize,
     /// The same cap for one agent session.
     pub max_pending_per_session: usize,
+    /// The same cap for one agent credential (a Unix-socket caller's uid; the agent token over
+    /// TCP), so that inventing session ids does not evade the per-session cap.
+    pub max_pending_per_agent: usize,
+    /// Who may decide a paused action: `webauthn` (the default) requires the person's presence,
+    /// a WebAuthn assertion with user verification from an enrolled authenticator, for every
+    /// decision; `off` lets the approver token (or a dashboard session) decide alone — for tests
+    /// and automation only: an agent that can read the token can then approve itself
+    /// (docs/SECURITY.md, "Person presence").
+    pub presence: String,
     /// How long a dashboard login link stays valid.
     pub login_link_ttl_secs: u64,
     /// How long a dashboard session lasts.
@@ -192,6 +201,8 @@ impl Default for ApprovalSettings {
             deadline_ms: 120_000,
             max_pending: 1_000,
             max_pending_per_session: 100,
+            max_pending_per_agent: 200,
+            presence: "webauthn".into(),
             login_link_ttl_secs: 3_600,
             session_ttl_secs: 12 * 3_600,
         }
@@ -243,6 +254,7 @@ impl Config {
                 "GATEHOUSE_DATA_DIR" if !value.is_empty() => config.data_dir = Some(value.into()),
                 "GATEHOUSE_POLICY" if !value.is_empty() => config.policy = Some(value.into()),
                 "GATEHOUSE_DURABILITY" => config.ledger.durability = value,
+                "GATEHOUSE_APPROVALS_PRESENCE" => config.approvals.presence = value,
                 _ => {}
             }
         }
@@ -320,6 +332,12 @@ impl Config {
         }
         if self.approvals.deadline_ms == 0 {
             problems.push("approvals.deadline_ms: must be at least 1".into());
+        }
+        if !matches!(self.approvals.presence.as_str(), "webauthn" | "off") {
+            problems.push(format!(
+                "approvals.presence: `{}` is not one of webauthn, off",
+                self.approvals.presence
+            ));
         }
         let hardened = &self.hardened;
         if hardened.socket_mode_bits().is_none() {

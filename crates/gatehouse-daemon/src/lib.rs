@@ -12,6 +12,7 @@ pub mod app;
 pub mod approvals;
 pub mod auth;
 pub mod check;
+pub mod commands;
 mod clock;
 pub mod config;
 pub mod data_dir_lock;
@@ -23,6 +24,7 @@ pub mod live_model;
 pub mod memory;
 pub mod metrics;
 pub mod policy_store;
+pub mod presence;
 pub mod review;
 pub mod scoring;
 
@@ -210,6 +212,7 @@ impl Daemon {
             QueueCaps {
                 max_pending: config.approvals.max_pending,
                 max_pending_per_session: config.approvals.max_pending_per_session,
+                max_pending_per_agent: config.approvals.max_pending_per_agent,
             },
         );
         // The deployment memory (history facts for the classifier), seeded from the ledger
@@ -265,6 +268,29 @@ impl Daemon {
         } else {
             format!("http://{local_addr}")
         };
+        // Person presence (docs/SECURITY.md): WebAuthn needs a domain as its RP id, so the
+        // dashboard confirms decisions from http://localhost:PORT.
+        let presence_mode = presence::PresenceMode::parse(&config.approvals.presence)
+            .unwrap_or(presence::PresenceMode::WebAuthn);
+        if presence_mode == presence::PresenceMode::Off {
+            tracing::warn!(
+                "approvals.presence = \"off\": the approver token alone can decide; anything that \
+                 can read it (an agent too) can approve. For tests and automation only"
+            );
+        }
+        let presence = presence::Presence::open(
+            presence_mode,
+            &data_dir,
+            presence::webauthn::RelyingParty {
+                id: "localhost".into(),
+                origin: format!("http://localhost:{port}"),
+            },
+            config.hardened.enabled,
+        )
+        .map_err(|source| StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
         let state = AppState(Arc::new(App {
             _policy_watcher: policy.watch().map(std::sync::Mutex::new),
             _model_watcher: live_model
@@ -279,6 +305,7 @@ impl Daemon {
             events,
             metrics,
             auth,
+            presence,
             deadline: Duration::from_millis(config.approvals.deadline_ms),
             allowed_hosts,
             origin,
@@ -328,6 +355,12 @@ impl Daemon {
 
     pub fn tokens(&self) -> &Tokens {
         &self.tokens
+    }
+
+    /// While no authenticator is enrolled (presence on): the one-time enrolment code, for the
+    /// binary to show on its controlling terminal only (never a log, a file or a URL).
+    pub fn enrolment_code(&self) -> Option<String> {
+        self.state.presence.enrolment_code()
     }
 
     /// The one-time dashboard login URL issued at start-up.

@@ -151,6 +151,26 @@ pub struct DecisionRequest {
     /// hash, once: an approval cannot decide another action, nor an edited one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_hash: Option<String>,
+    /// The person's presence: a WebAuthn assertion over the challenge the daemon issued for
+    /// this action, hash and decision (`POST /v1/actions/{id}/presence`). Required for every
+    /// decision unless the daemon runs with `approvals.presence = "off"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceAssertion>,
+}
+
+/// A WebAuthn assertion (`navigator.credentials.get`), its binary fields base64url-encoded
+/// without padding, as the browser returned them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceAssertion {
+    /// The credential's id (`PublicKeyCredential.rawId`).
+    pub credential_id: String,
+    /// `AuthenticatorAssertionResponse.clientDataJSON`.
+    pub client_data_json: String,
+    /// `AuthenticatorAssertionResponse.authenticatorData`.
+    pub authenticator_data: String,
+    /// `AuthenticatorAssertionResponse.signature` (ASN.1 DER ECDSA for ES256).
+    pub signature: String,
 }
 
 /// Where an action's tier-2 scoring stands.
@@ -472,6 +492,10 @@ pub struct Health {
     /// Why the status is `degraded` (e.g. the ledger failed verification, or cannot commit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// How a person's decision is confirmed: `webauthn` (their presence) or `off` (the approver
+    /// token alone decides: for tests and automation, shown as a warning).
+    #[serde(default)]
+    pub presence: String,
 }
 
 /// `POST /v1/login-codes` (approver token): a fresh one-time dashboard login URL.

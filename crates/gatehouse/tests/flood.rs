@@ -47,7 +47,7 @@ const PER_PAUSED_CEILING: u64 = 8 * 1024;
 const PER_WAITER_CEILING: u64 = 64 * 1024;
 
 const CONFIG: &str = "[approvals]\ndeadline_ms = 600000\nmax_pending = 10000\n\
-                      max_pending_per_session = 1000\n[classifier]\nkind = \"none\"\n";
+                      max_pending_per_session = 1000\nmax_pending_per_agent = 10000\n[classifier]\nkind = \"none\"\n";
 
 /// One keep-alive HTTP/1.1 connection to the daemon.
 struct Conn {

@@ -35,6 +35,8 @@ fn serve_hardened(dir: &Path) -> Command {
         .arg("--socket")
         .arg(dir.join("check.sock"))
         .env("GATEHOUSE_LOG", "warn")
+        // Approvals here are by the daemon's user with the token (presence has its own tests).
+        .env("GATEHOUSE_APPROVALS_PRESENCE", "off")
         .env_remove("GATEHOUSE_CONFIG");
     command
 }

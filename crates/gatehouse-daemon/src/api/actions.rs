@@ -92,6 +92,17 @@ pub async fn history(
     ))
 }
 
+/// `GET /v1/actions/{id}/commands`: each simple command of the action with the rules' verdict
+/// on it, for the person deciding.
+pub async fn commands(
+    State(state): State<AppState>,
+    _approver: ApproverCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<crate::commands::CommandList>, ApiError> {
+    let view = state.action(&id, Duration::ZERO).await?;
+    Ok(Json(crate::commands::list(&state.policy, &view)))
+}
+
 /// `POST /v1/actions/{id}/decision`
 pub async fn decide(
     State(state): State<AppState>,
@@ -106,6 +117,7 @@ pub async fn decide(
                 request.decision,
                 request.note,
                 request.action_hash.as_deref(),
+                request.presence.as_ref(),
             )
             .await?,
     ))

@@ -106,7 +106,28 @@ impl From<ActionError> for ApiError {
                     .with_field("action_hash")
             }
             ActionError::Invalid { field, message } => ApiError::invalid(field, message),
+            ActionError::Presence(err) => err.into(),
             ActionError::Ledger(err) => err.into(),
+        }
+    }
+}
+
+impl From<crate::presence::PresenceError> for ApiError {
+    fn from(err: crate::presence::PresenceError) -> ApiError {
+        use crate::presence::PresenceError;
+        let message = err.to_string();
+        match err {
+            PresenceError::Required => {
+                ApiError::forbidden("presence_required", message).with_field("presence")
+            }
+            PresenceError::NotEnrolled => ApiError::forbidden("presence_not_enrolled", message),
+            PresenceError::Invalid(_) => {
+                ApiError::forbidden("presence_invalid", message).with_field("presence")
+            }
+            PresenceError::EnrolmentRefused(_) => ApiError::forbidden("enrolment_refused", message),
+            PresenceError::Store(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "presence_store", message)
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod error;
 mod events;
 pub mod guard;
 mod ops;
+mod presence;
 mod review;
 
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/actions/{id}", get(actions::get))
         .route("/v1/actions/{id}/history", get(actions::history))
         .route("/v1/actions/{id}/decision", post(actions::decide))
+        .route("/v1/actions/{id}/presence", post(presence::challenge))
+        .route("/v1/actions/{id}/commands", get(actions::commands))
+        .route("/v1/presence", get(presence::status))
+        .route(
+            "/v1/presence/credentials/challenge",
+            post(presence::add_credential_challenge),
+        )
+        .route("/v1/presence/enrol", post(presence::begin_enrolment))
+        .route(
+            "/v1/presence/enrol/finish",
+            post(presence::finish_enrolment),
+        )
         .route("/v1/disagreements", get(actions::disagreements))
         .route("/v1/actions/{id}/label", post(review::label))
         .route("/v1/review", get(review::queue))

@@ -10,7 +10,9 @@
 
 mod support;
 
+mod approval_caps;
 mod approval_integrity;
+mod approval_presence;
 mod attacks;
 mod boundary;
 mod check;

@@ -79,6 +79,9 @@ impl Default for Setup {
             config: {
                 let mut config = Config::default();
                 config.classifier.kind = "none".into();
+                // Tests decide with the approver token alone; presence has its own tests
+                // (approval_presence.rs), which turn it back on.
+                config.approvals.presence = "off".into();
                 config
             },
             classifier: None,

@@ -52,6 +52,9 @@ pub fn spawn_serve(dir: &Path, log: &str) -> ServeProcess {
     }
     let mut child = command
         .env("GATEHOUSE_LOG", log)
+        // The CLI tests decide with the approver token alone (person presence has its own
+        // tests in gatehouse-daemon and tests/e2e).
+        .env("GATEHOUSE_APPROVALS_PRESENCE", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
