@@ -89,7 +89,9 @@ async def async_bench(d: Daemon, n: int) -> bool:
         data = await reader.read()
         writer.close()
         await writer.wait_closed()
-        assert b'"allow"' in data
+        # A raw client still reads the answer: status line, then the JSON body.
+        head, _, answer_body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and json.loads(answer_body)["verdict"] == "allow"
 
     gate = AsyncGatehouse(d.url, d.agent_token, session_id="bench-sdk-async")
 

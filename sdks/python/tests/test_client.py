@@ -241,3 +241,20 @@ def test_guarded_sync_and_async(daemon: Daemon) -> None:
     with pytest.raises(GatehouseUnavailable):
         never()
     assert "never" not in ran
+
+
+def test_async_response_parsing() -> None:
+    """The asyncio transport reads whole responses itself: Content-Length, chunked, truncated, junk."""
+    from gatehouse._transport import Interrupted, _parse_response
+
+    body = b'{"verdict":"allow"}'
+    fixed = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n" + body
+    assert _parse_response(fixed) == (200, body)
+    chunked = b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n" + body[:5] + b"\r\ne\r\n" + body[5:] + b"\r\n0\r\n\r\n"
+    assert _parse_response(chunked) == (403, body)
+    with pytest.raises(Interrupted):
+        _parse_response(fixed[:-3])
+    with pytest.raises(Interrupted):
+        _parse_response(b"")
+    with pytest.raises(GatehouseUnavailable):
+        _parse_response(b"SSH-2.0-OpenSSH\r\n\r\n")

@@ -34,9 +34,13 @@ class Interrupted(Exception):
     """The connection failed after the request may have reached the daemon."""
 
 
+# One encoder, made once: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_body(body: dict[str, Any]) -> bytes:
     try:
-        return json.dumps(body, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode()
+        return _ENCODER.encode(body).encode()
     except (TypeError, ValueError) as err:
         raise GatehouseError(f"the check cannot be sent as JSON: {err}") from None
 
@@ -213,25 +217,30 @@ def _parse_response(raw: bytes) -> tuple[int, bytes]:
     head, sep, rest = raw.partition(b"\r\n\r\n")
     if not sep:
         raise Interrupted("the connection closed in the middle of the response headers")
-    lines = head.decode("latin-1").split("\r\n")
-    status_parts = lines[0].split(" ", 2)
-    if len(status_parts) < 2 or not status_parts[0].startswith("HTTP/1.") or not status_parts[1].isdigit():
-        raise GatehouseUnavailable(f"unexpected response from the gatehouse daemon: {lines[0][:_SNIPPET]!r}")
+    status_line, _, fields = head.partition(b"\r\n")
+    status_parts = status_line.split(b" ", 2)
+    if len(status_parts) < 2 or not status_parts[0].startswith(b"HTTP/1.") or not status_parts[1].isdigit():
+        shown = status_line[:_SNIPPET].decode("latin-1")
+        raise GatehouseUnavailable(f"unexpected response from the gatehouse daemon: {shown!r}")
     status = int(status_parts[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
+    fields = b"\r\n" + fields.lower()
+    if b"\r\ntransfer-encoding:" in fields and b"chunked" in _field(fields, b"transfer-encoding"):
         return status, _dechunk(rest)
-    length = headers.get("content-length")
-    if length is not None:
+    if b"\r\ncontent-length:" in fields:
+        length = _field(fields, b"content-length").strip()
         if not length.isdigit():
             raise GatehouseUnavailable("unexpected response from the gatehouse daemon: bad Content-Length")
         if len(rest) < int(length):
             raise Interrupted("the connection closed in the middle of the response body")
         return status, rest[: int(length)]
     return status, rest
+
+
+def _field(fields: bytes, name: bytes) -> bytes:
+    """The value of the header `name` in lower-cased `fields` (each line starting with CRLF)."""
+    start = fields.index(b"\r\n" + name + b":") + len(name) + 3
+    end = fields.find(b"\r\n", start)
+    return fields[start:] if end < 0 else fields[start:end]
 
 
 def _dechunk(data: bytes) -> bytes:
