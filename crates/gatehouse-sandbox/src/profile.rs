@@ -1,0 +1,191 @@
+//! Confinement profiles as data: what a confined command may read, write and reach. The builtin
+//! ones live in `profiles/builtin.toml`; a profile file of the same shape can add more. A profile
+//! names *places* (`~/.npm`, `{project}`, `@caches`); `plan.rs` turns them into paths.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::SandboxError;
+
+const BUILTIN: &str = include_str!("../profiles/builtin.toml");
+
+/// Whether and how a confined command reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Network {
+    /// No network at all: a private network namespace (no interface up) and no TCP.
+    #[default]
+    None,
+    /// Only the hosts listed, through the launcher's filtering HTTP proxy (HTTPS_PROXY); the
+    /// kernel allows TCP connections to the proxy's port only.
+    Proxy,
+}
+
+/// One profile, as written in a profile file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// One line for `gatehouse sandbox profiles` and `policy explain`.
+    #[serde(default)]
+    pub description: String,
+    /// Places the command may read (and execute). The secret set is always cut out.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// Places the command may write (create, remove, rename under); also readable.
+    #[serde(default)]
+    pub write: Vec<String>,
+    #[serde(default)]
+    pub network: Network,
+    /// With `network = "proxy"`: the hosts the proxy lets through (`example.com` also allows
+    /// its subdomains), or `@SET`.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+/// A profile file: named place sets and profiles.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    #[serde(default)]
+    pub sets: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+impl ProfileFile {
+    /// Parses a profile file; every `@set` a profile names must exist.
+    pub fn parse(text: &str) -> Result<Self, SandboxError> {
+        let file: ProfileFile =
+            toml::from_str(text).map_err(|err| SandboxError::Profile(err.to_string()))?;
+        for (name, profile) in &file.profiles {
+            for place in profile
+                .read
+                .iter()
+                .chain(&profile.write)
+                .chain(&profile.hosts)
+            {
+                if let Some(set) = place.strip_prefix('@')
+                    && !file.sets.contains_key(set)
+                    && !builtin_file().sets.contains_key(set)
+                {
+                    return Err(SandboxError::Profile(format!(
+                        "profile {name:?} names the unknown set @{set}"
+                    )));
+                }
+            }
+            if profile.network == Network::None && !profile.hosts.is_empty() {
+                return Err(SandboxError::Profile(format!(
+                    "profile {name:?} lists hosts but its network is \"none\" (use \"proxy\")"
+                )));
+            }
+        }
+        Ok(file)
+    }
+
+    /// Reads and parses a profile file.
+    pub fn load(path: &Path) -> Result<Self, SandboxError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| SandboxError::Profile(format!("{}: {err}", path.display())))?;
+        Self::parse(&text).map_err(|err| match err {
+            SandboxError::Profile(msg) => {
+                SandboxError::Profile(format!("{}: {msg}", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    /// `@set` entries replaced by the set's members (a file's own sets first, then the
+    /// builtin ones); other entries as written.
+    pub fn expand(&self, places: &[String]) -> Vec<String> {
+        let builtin = builtin_file();
+        let mut out = Vec::new();
+        for place in places {
+            match place.strip_prefix('@') {
+                Some(set) => {
+                    let members = self.sets.get(set).or_else(|| builtin.sets.get(set));
+                    out.extend(members.into_iter().flatten().cloned());
+                }
+                None => out.push(place.clone()),
+            }
+        }
+        out
+    }
+}
+
+/// The builtin profile file (embedded at build time; a parse error is a bug caught by tests).
+pub fn builtin_file() -> ProfileFile {
+    toml::from_str(BUILTIN).unwrap_or_default()
+}
+
+/// The names of the builtin profiles.
+pub fn builtin_names() -> Vec<String> {
+    builtin_file().profiles.into_keys().collect()
+}
+
+/// A builtin profile by name, with its sets expanded.
+pub fn builtin(name: &str) -> Option<Profile> {
+    let file = builtin_file();
+    let profile = file.profiles.get(name)?;
+    Some(expanded(&file, profile))
+}
+
+/// `profile` with every `@set` of `file` (or the builtin sets) expanded.
+pub fn expanded(file: &ProfileFile, profile: &Profile) -> Profile {
+    Profile {
+        description: profile.description.clone(),
+        read: file.expand(&profile.read),
+        write: file.expand(&profile.write),
+        network: profile.network,
+        hosts: file.expand(&profile.hosts),
+    }
+}
+
+/// Finds a profile: a builtin name, or `NAME` in `extra` (a profile file) first.
+pub fn find(name: &str, extra: Option<&ProfileFile>) -> Result<Profile, SandboxError> {
+    if let Some(file) = extra
+        && let Some(profile) = file.profiles.get(name)
+    {
+        return Ok(expanded(file, profile));
+    }
+    builtin(name).ok_or_else(|| {
+        SandboxError::Profile(format!(
+            "unknown profile {name:?} (builtin: {})",
+            builtin_names().join(", ")
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_file_parses_and_names_known_sets() {
+        let file = ProfileFile::parse(BUILTIN).unwrap();
+        assert!(file.profiles.contains_key("build"));
+        assert!(file.profiles.contains_key("build-net"));
+        assert!(file.profiles.contains_key("read-only"));
+        let build = builtin("build").unwrap();
+        assert!(build.write.contains(&"{project}".to_owned()));
+        assert!(build.read.contains(&"/usr".to_owned()));
+        assert_eq!(build.network, Network::None);
+        let net = builtin("build-net").unwrap();
+        assert!(net.hosts.contains(&"registry.npmjs.org".to_owned()));
+    }
+
+    #[test]
+    fn unknown_keys_sets_and_hosts_without_proxy_are_refused() {
+        assert!(ProfileFile::parse("[profiles.x]\nwrite = []\nbogus = 1\n").is_err());
+        assert!(ProfileFile::parse("[profiles.x]\nread = [\"@nope\"]\n").is_err());
+        assert!(ProfileFile::parse("[profiles.x]\nhosts = [\"a.com\"]\n").is_err());
+        assert!(find("nope", None).is_err());
+        let file = ProfileFile::parse(
+            "[sets]\nmine = [\"/srv\"]\n[profiles.x]\nread = [\"@mine\", \"@system\"]\n",
+        )
+        .unwrap();
+        let x = find("x", Some(&file)).unwrap();
+        assert!(x.read.contains(&"/srv".to_owned()) && x.read.contains(&"/usr".to_owned()));
+    }
+}

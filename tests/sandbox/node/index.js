@@ -1,0 +1,2 @@
+// Fixture: a tiny module under test.
+exports.add = (a, b) => a + b;
