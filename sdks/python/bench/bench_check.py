@@ -78,20 +78,18 @@ def sync_bench(d: Daemon, n: int) -> bool:
 
 async def async_bench(d: Daemon, n: int) -> bool:
     request_head = (f"POST /v1/check HTTP/1.1\r\nHost: {d.host}:{d.port}\r\nAuthorization: Bearer {d.agent_token}\r\n"
-                    "Content-Type: application/json\r\nConnection: close\r\n")
+                    "Content-Type: application/json\r\n")
+    reader, writer = await asyncio.open_connection(d.host, d.port)
 
     async def raw_once() -> None:
+        # A raw keep-alive client: send, read the head, read Content-Length bytes, parse the JSON.
         body = json.dumps({"tool": "get_weather", "input": {"city": "Lisbon"}, "session_id": "bench-raw-async",
                            "tool_use_id": uuid.uuid4().hex, "wait_ms": 25000}).encode()
-        reader, writer = await asyncio.open_connection(d.host, d.port)
         writer.write(f"{request_head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
         await writer.drain()
-        data = await reader.read()
-        writer.close()
-        await writer.wait_closed()
-        # A raw client still reads the answer: status line, then the JSON body.
-        head, _, answer_body = data.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200") and json.loads(answer_body)["verdict"] == "allow"
+        head = (await reader.readuntil(b"\r\n\r\n")).lower()
+        length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+        assert head.startswith(b"http/1.1 200") and json.loads(await reader.readexactly(length))["verdict"] == "allow"
 
     gate = AsyncGatehouse(d.url, d.agent_token, session_id="bench-sdk-async")
 
@@ -109,7 +107,8 @@ async def async_bench(d: Daemon, n: int) -> bool:
             start = time.perf_counter_ns()
             await fn()
             (raw if fn is raw_once else sdk).append((time.perf_counter_ns() - start) / 1000)
-    return report(f"python AsyncGatehouse.check() vs asyncio streams, one connection each (n={n})", raw, sdk)
+    writer.close()
+    return report(f"python AsyncGatehouse.check() vs asyncio streams keep-alive (n={n})", raw, sdk)
 
 
 def main() -> int:

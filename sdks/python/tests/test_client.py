@@ -129,17 +129,24 @@ def test_error_status_is_an_api_error(daemon: Daemon) -> None:
     assert err.value.status == 400 and err.value.field == "session_id"
 
 
-def test_reattach_after_a_dropped_connection(daemon: Daemon) -> None:
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_reattach_after_a_dropped_connection(daemon: Daemon, flavour: str) -> None:
     proxy = DroppingProxy(daemon.port, drops=1, after=0.3)
+    session = f"sess-reattach-{flavour}"
     try:
-        gate = Gatehouse(f"http://127.0.0.1:{proxy.port}", daemon.agent_token, session_id="sess-reattach")
+        url = f"http://127.0.0.1:{proxy.port}"
         # The person decides only once the first connection was cut, mid-wait.
-        person = daemon.decide_when_pending("approve", tool="send_parcel", after=proxy.cut)
-        decision = gate.check("send_parcel", {"to": "Porto"}, tool_use_id="call-drop-1")
+        person = daemon.decide_when_pending("approve", session=session, after=proxy.cut)
+        if flavour == "sync":
+            decision = Gatehouse(url, daemon.agent_token, session_id=session).check(
+                "send_parcel", {"to": "Porto"}, tool_use_id="call-drop-1")
+        else:
+            decision = asyncio.run(AsyncGatehouse(url, daemon.agent_token, session_id=session).check(
+                "send_parcel", {"to": "Porto"}, tool_use_id="call-drop-1"))
         person.join()
         assert proxy.dropped == 1 and proxy.cut.is_set()
         assert decision.allowed and decision.decided_by == "human"
-        recorded = [a for a in daemon.actions() if a["session_id"] == "sess-reattach"]
+        recorded = [a for a in daemon.actions() if a["session_id"] == session]
         assert len(recorded) == 1, "the re-sent check attached to the same action"
     finally:
         proxy.stop()
@@ -244,17 +251,26 @@ def test_guarded_sync_and_async(daemon: Daemon) -> None:
 
 
 def test_async_response_parsing() -> None:
-    """The asyncio transport reads whole responses itself: Content-Length, chunked, truncated, junk."""
-    from gatehouse._transport import Interrupted, _parse_response
+    """The asyncio transport reads responses itself: Content-Length, chunked, truncated, junk."""
+    from gatehouse._transport import Interrupted, _read_response
+
+    async def read(raw: bytes) -> tuple[int, bytes, bool]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(raw)
+        reader.feed_eof()
+        return await _read_response(reader)
 
     body = b'{"verdict":"allow"}'
     fixed = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n" + body
-    assert _parse_response(fixed) == (200, body)
-    chunked = b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n" + body[:5] + b"\r\ne\r\n" + body[5:] + b"\r\n0\r\n\r\n"
-    assert _parse_response(chunked) == (403, body)
+    assert asyncio.run(read(fixed)) == (200, body, True)
+    closing = fixed.replace(b"Content-Type", b"Connection: close\r\nContent-Type")
+    assert asyncio.run(read(closing)) == (200, body, False)
+    chunked = (b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n" + body[:5]
+               + b"\r\ne\r\n" + body[5:] + b"\r\n0\r\n\r\n")
+    assert asyncio.run(read(chunked)) == (403, body, True)
+    with pytest.raises(asyncio.IncompleteReadError):
+        asyncio.run(read(fixed[:-3]))
     with pytest.raises(Interrupted):
-        _parse_response(fixed[:-3])
-    with pytest.raises(Interrupted):
-        _parse_response(b"")
+        asyncio.run(read(b""))
     with pytest.raises(GatehouseUnavailable):
-        _parse_response(b"SSH-2.0-OpenSSH\r\n\r\n")
+        asyncio.run(read(b"SSH-2.0-OpenSSH\r\n\r\n"))

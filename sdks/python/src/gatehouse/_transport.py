@@ -1,5 +1,5 @@
 """One HTTP exchange with the daemon, over TCP or its Unix socket, sync (`http.client`, one kept-alive
-connection per thread) and async (asyncio streams, one connection per request).
+connection per thread) and async (asyncio streams, kept-alive connections pooled per event loop).
 
 Every failure is classified the way the Rust client does it, so the caller knows what a retry risks:
 `NotSent` (connecting failed: the daemon never saw the request), `Interrupted` (the connection broke
@@ -14,6 +14,7 @@ import json
 import socket
 import sys
 import threading
+import weakref
 from typing import Any
 
 from ._config import Endpoint
@@ -157,15 +158,22 @@ class SyncTransport:
 
 
 class AsyncTransport:
-    """One connection per request (`Connection: close`), read to the end."""
+    """Kept-alive connections, pooled per event loop; one in use per request in flight. A
+    connection whose exchange did not end cleanly (an error, a timeout, a cancellation) is closed,
+    never reused."""
+
+    MAX_IDLE = 8
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         auth = f"Authorization: Bearer {endpoint.token}\r\n" if endpoint.token else ""
         self._head = (
             f"Host: {endpoint.host_header}\r\nUser-Agent: {USER_AGENT}\r\n{auth}"
-            "Content-Type: application/json\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\n"
         )
+        self._idle: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+        ] = weakref.WeakKeyDictionary()
 
     async def request(self, method: str, path: str, body: bytes | None, limit: float) -> Any:
         """One exchange bounded as a whole by `limit` seconds; never retried here."""
@@ -178,62 +186,83 @@ class AsyncTransport:
         except (asyncio.TimeoutError, TimeoutError):
             raise GatehouseTimeout("timed out waiting for the gatehouse daemon") from None
 
-    async def _exchange(self, method: str, path: str, body: bytes | None) -> Any:
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
             if self.endpoint.socket_path is not None:
-                reader, writer = await asyncio.open_unix_connection(self.endpoint.socket_path)
-            else:
-                reader, writer = await asyncio.open_connection(self.endpoint.host, self.endpoint.port)
+                return await asyncio.open_unix_connection(self.endpoint.socket_path)
+            return await asyncio.open_connection(self.endpoint.host, self.endpoint.port)
         except OSError as err:
             raise NotSent(f"gatehouse daemon unreachable: {err}") from None
+
+    async def _exchange(self, method: str, path: str, body: bytes | None) -> Any:
+        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
+        reader, writer = idle.pop() if idle else await self._connect()
+        reusable = False
         try:
             payload = body or b""
             head = f"{method} {self.endpoint.prefix}{path} HTTP/1.1\r\n{self._head}Content-Length: {len(payload)}\r\n\r\n"
             writer.write(head.encode("latin-1") + payload)
             await writer.drain()
-            raw = await reader.read(MAX_RESPONSE_BYTES + 65536)
-            chunks = [raw]
-            while raw:
-                raw = await reader.read(MAX_RESPONSE_BYTES + 65536)
-                chunks.append(raw)
-                if sum(len(c) for c in chunks) > MAX_RESPONSE_BYTES + 65536:
-                    raise GatehouseUnavailable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
-            status, data = _parse_response(b"".join(chunks))
+            status, data, reusable = await _read_response(reader)
             return decode(status, data)
         except (ConnectionError, asyncio.IncompleteReadError) as err:
             raise Interrupted(f"connection to the gatehouse daemon lost: {err!r}") from None
+        except asyncio.LimitOverrunError:
+            raise GatehouseUnavailable("unexpected response from the gatehouse daemon: headers too long") from None
         finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except OSError:
-                pass
+            if reusable and len(idle) < self.MAX_IDLE:
+                idle.append((reader, writer))
+            else:
+                writer.close()
 
 
-def _parse_response(raw: bytes) -> tuple[int, bytes]:
-    """Status and body of a whole HTTP/1.1 response read to EOF (Content-Length or chunked)."""
-    if not raw:
-        raise Interrupted("the gatehouse daemon closed the connection without answering")
-    head, sep, rest = raw.partition(b"\r\n\r\n")
-    if not sep:
-        raise Interrupted("the connection closed in the middle of the response headers")
-    status_line, _, fields = head.partition(b"\r\n")
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """Reads one whole response: status, body, and whether the connection may carry another."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as err:
+        if not err.partial:
+            raise Interrupted("the gatehouse daemon closed the connection without answering") from None
+        raise
+    status_line, _, fields = head[:-4].partition(b"\r\n")
     status_parts = status_line.split(b" ", 2)
     if len(status_parts) < 2 or not status_parts[0].startswith(b"HTTP/1.") or not status_parts[1].isdigit():
         shown = status_line[:_SNIPPET].decode("latin-1")
         raise GatehouseUnavailable(f"unexpected response from the gatehouse daemon: {shown!r}")
     status = int(status_parts[1])
     fields = b"\r\n" + fields.lower()
+    keep = status_parts[0] == b"HTTP/1.1" and not (
+        b"\r\nconnection:" in fields and b"close" in _field(fields, b"connection")
+    )
     if b"\r\ntransfer-encoding:" in fields and b"chunked" in _field(fields, b"transfer-encoding"):
-        return status, _dechunk(rest)
+        body = bytearray()
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            try:
+                size = int(size_line.split(b";")[0], 16)
+            except ValueError:
+                raise GatehouseUnavailable("unexpected response from the gatehouse daemon: bad chunk") from None
+            if len(body) + size > MAX_RESPONSE_BYTES:
+                raise GatehouseUnavailable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                return status, bytes(body), keep
+            body += (await reader.readexactly(size + 2))[:-2]
     if b"\r\ncontent-length:" in fields:
         length = _field(fields, b"content-length").strip()
         if not length.isdigit():
             raise GatehouseUnavailable("unexpected response from the gatehouse daemon: bad Content-Length")
-        if len(rest) < int(length):
-            raise Interrupted("the connection closed in the middle of the response body")
-        return status, rest[: int(length)]
-    return status, rest
+        if int(length) > MAX_RESPONSE_BYTES:
+            raise GatehouseUnavailable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+        return status, await reader.readexactly(int(length)), keep
+    # No length: the body ends with the connection.
+    data = await reader.read(MAX_RESPONSE_BYTES + 1)
+    while len(data) <= MAX_RESPONSE_BYTES:
+        more = await reader.read(MAX_RESPONSE_BYTES + 1 - len(data))
+        if not more:
+            return status, data, False
+        data += more
+    raise GatehouseUnavailable(f"response larger than {MAX_RESPONSE_BYTES} bytes")
 
 
 def _field(fields: bytes, name: bytes) -> bytes:
@@ -241,21 +270,3 @@ def _field(fields: bytes, name: bytes) -> bytes:
     start = fields.index(b"\r\n" + name + b":") + len(name) + 3
     end = fields.find(b"\r\n", start)
     return fields[start:] if end < 0 else fields[start:end]
-
-
-def _dechunk(data: bytes) -> bytes:
-    out = bytearray()
-    while True:
-        size_line, sep, data = data.partition(b"\r\n")
-        if not sep:
-            raise Interrupted("the connection closed in the middle of a chunked body")
-        try:
-            size = int(size_line.split(b";")[0], 16)
-        except ValueError:
-            raise GatehouseUnavailable("unexpected response from the gatehouse daemon: bad chunk") from None
-        if size == 0:
-            return bytes(out)
-        if len(data) < size + 2:
-            raise Interrupted("the connection closed in the middle of a chunked body")
-        out += data[:size]
-        data = data[size + 2 :]
