@@ -184,6 +184,9 @@ enum Command {
         #[command(subcommand)]
         command: ClassifierCommand,
     },
+    /// Run a command confined by a profile (Landlock, namespaces, seccomp); list the profiles;
+    /// probe the kernel's support.
+    Sandbox(crate::sandbox::SandboxArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -353,8 +356,19 @@ struct ServeArgs {
     hardened: bool,
 }
 
+impl Args {
+    /// `sandbox` runs without the async runtime (its launcher stages start single-threaded).
+    pub fn into_sandbox(self) -> std::result::Result<crate::sandbox::SandboxArgs, Self> {
+        match self.command {
+            Command::Sandbox(args) => Ok(args),
+            command => Err(Self { command }),
+        }
+    }
+}
+
 pub async fn run(args: Args) -> Result<ExitCode> {
     match args.command {
+        Command::Sandbox(sandbox_args) => Ok(crate::sandbox::main(sandbox_args)),
         Command::Serve(serve_args) => serve(serve_args).await,
         Command::Check {
             tool,

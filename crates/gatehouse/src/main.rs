@@ -4,13 +4,27 @@ mod cli;
 mod display;
 mod offline;
 mod retrain;
+mod sandbox;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    // `gatehouse sandbox` runs without the async runtime: the launcher's stages must start
+    // single-threaded (sandbox.rs), and they skip the argument parser.
+    let mut words = std::env::args_os().skip(1);
+    if words.next().is_some_and(|word| word == "sandbox")
+        && words
+            .next()
+            .is_some_and(|word| word == gatehouse_sandbox::STAGE_ARG)
+    {
+        return sandbox::stage(words.collect());
+    }
+    let args = match cli::Args::parse().into_sandbox() {
+        Ok(sandbox_args) => return sandbox::main(sandbox_args),
+        Err(args) => args,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
