@@ -23,6 +23,7 @@ pub mod listen;
 pub mod live_model;
 pub mod memory;
 pub mod metrics;
+pub mod outcomes;
 pub mod policy_store;
 pub mod presence;
 pub mod review;

@@ -1,4 +1,4 @@
-//! The hash chain: every record (action, score, decision, label) gets one entry in the `chain` table,
+//! The hash chain: every record (action, score, decision, label, outcome) gets one entry in the `chain` table,
 //! in commit order, whose hash covers the record's stored values and the previous entry's hash.
 //! Editing, deleting, reordering or inserting a record outside the writer breaks the chain;
 //! `verify` walks it and names the first entry that does not hold.
@@ -34,6 +34,7 @@ pub(crate) enum Kind {
     Score,
     Decision,
     Label,
+    Outcome,
 }
 
 impl Kind {
@@ -43,6 +44,7 @@ impl Kind {
             Kind::Score => "score",
             Kind::Decision => "decision",
             Kind::Label => "label",
+            Kind::Outcome => "outcome",
         }
     }
 
@@ -52,6 +54,7 @@ impl Kind {
             "score" => Some(Kind::Score),
             "decision" => Some(Kind::Decision),
             "label" => Some(Kind::Label),
+            "outcome" => Some(Kind::Outcome),
             _ => None,
         }
     }
@@ -91,6 +94,11 @@ impl Kind {
                 "SELECT action_id, seq, recorded_at_ms, label, reviewer, note
                  FROM labels WHERE seq = ?1"
             }
+            (Kind::Outcome, _) => {
+                "SELECT action_id, seq, recorded_at_ms, session_id, tool_use_id, tool, agent, cwd,
+                        ran, exit_code, error, duration_ms, findings, flag
+                 FROM outcomes WHERE seq = ?1"
+            }
         }
     }
 
@@ -100,23 +108,28 @@ impl Kind {
         match self {
             Kind::Action => 4,
             Kind::Decision => 1,
-            Kind::Score | Kind::Label => 0,
+            Kind::Score | Kind::Label | Kind::Outcome => 0,
         }
     }
 }
 
-/// Which tables and columns the file has: schema 2 (a file verified without migrating it) or
-/// schema 3 and later.
+/// Which tables and columns the file has: schema 2 (a file verified without migrating it),
+/// schema 3 (labels), or schema 4 and later (outcomes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Layout {
     V2,
     V3,
+    V4,
 }
 
 impl Layout {
     fn of(conn: &Connection) -> rusqlite::Result<Layout> {
         let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        Ok(if version >= 3 { Layout::V3 } else { Layout::V2 })
+        Ok(match version {
+            v if v >= 4 => Layout::V4,
+            3 => Layout::V3,
+            _ => Layout::V2,
+        })
     }
 }
 
@@ -222,7 +235,7 @@ fn read_record(
             let all = row.as_ref().column_count();
             let base = match layout {
                 Layout::V2 => all,
-                Layout::V3 => all.saturating_sub(kind.extension()),
+                Layout::V3 | Layout::V4 => all.saturating_sub(kind.extension()),
             };
             let mut extended = false;
             for index in base..all {
@@ -494,11 +507,12 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
                 row.get(0)
             })
             .ok(),
-        Kind::Score | Kind::Label => None,
+        Kind::Score | Kind::Label | Kind::Outcome => None,
     };
     match (kind, action) {
         (Kind::Score, _) => format!("scores.seq {record}"),
         (Kind::Label, _) => format!("labels.seq {record}"),
+        (Kind::Outcome, _) => format!("outcomes.seq {record}"),
         (_, Some(id)) => format!("action {id}, actions.seq {record}"),
         (_, None) => format!("actions.seq {record}"),
     }
@@ -521,6 +535,11 @@ fn unchained(
         Layout::V3 => {
             "SELECT (SELECT count(*) FROM actions) + (SELECT count(*) FROM scores)
                   + (SELECT count(*) FROM decisions) + (SELECT count(*) FROM labels)"
+        }
+        Layout::V4 => {
+            "SELECT (SELECT count(*) FROM actions) + (SELECT count(*) FROM scores)
+                  + (SELECT count(*) FROM decisions) + (SELECT count(*) FROM labels)
+                  + (SELECT count(*) FROM outcomes)"
         }
     };
     let records: i64 = conn
@@ -561,9 +580,18 @@ fn unchained(
             Kind::Label,
             "SELECT action_id, seq FROM labels ORDER BY seq",
         ),
+        (
+            Kind::Outcome,
+            "SELECT coalesce(action_id, '(none: unchecked)'), seq FROM outcomes ORDER BY seq",
+        ),
     ];
     for (kind, sql) in tables {
-        if kind == Kind::Label && layout == Layout::V2 {
+        let present = match kind {
+            Kind::Label => layout != Layout::V2,
+            Kind::Outcome => layout == Layout::V4,
+            _ => true,
+        };
+        if !present {
             continue;
         }
         let mut stmt = conn.prepare(sql).map_err(damaged)?;

@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use gatehouse_protocol::{
-    ActionView, DecidedBy, LabelRecord, ObservedEffect, ReviewLabel, Tier2Status, Verdict,
+    ActionView, DecidedBy, LabelRecord, ObservedEffect, OutcomeRecord, ReviewLabel, Tier2Status, Verdict,
 };
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
@@ -325,6 +325,23 @@ pub struct NewLabel {
     pub label: ReviewLabel,
     pub reviewer: Option<String>,
     pub note: Option<String>,
+    pub recorded_at_ms: i64,
+}
+
+/// What happened to a tool call after its host ran it, to append (`record_outcome`).
+#[derive(Debug, Clone)]
+pub struct NewOutcome {
+    pub session_id: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub tool: String,
+    pub agent: Option<String>,
+    pub cwd: Option<String>,
+    pub ran: bool,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: Option<u64>,
+    /// The sandbox's denial lines (never the rest of the output).
+    pub findings: Vec<String>,
     pub recorded_at_ms: i64,
 }
 
@@ -624,6 +641,26 @@ impl Ledger {
     pub async fn append_label(&self, label: NewLabel) -> Result<bool, LedgerError> {
         self.refuse_if_untrusted()?;
         self.call(|reply| writer::Command::Label(Box::new(label), reply))
+            .await
+    }
+
+    /// Appends an outcome (chained like every record), linked to the action with the same
+    /// `session_id` + `tool_use_id` and flagged when there is none or it was not allowed.
+    pub async fn record_outcome(&self, outcome: NewOutcome) -> Result<OutcomeRecord, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| writer::Command::Outcome(Box::new(outcome), reply))
+            .await
+    }
+
+    /// Recent outcomes, newest first (only the flagged ones with `flagged_only`).
+    pub async fn outcomes(
+        &self,
+        limit: u32,
+        flagged_only: bool,
+    ) -> Result<Vec<OutcomeRecord>, LedgerError> {
+        self.inner
+            .reads
+            .run(move |conn| read::outcomes(conn, limit, flagged_only))
             .await
     }
 

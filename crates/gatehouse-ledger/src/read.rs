@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use gatehouse_protocol::{
-    ActionView, DecidedBy, DecisionRecord, LabelRecord, ObservedEffect, ReviewLabel, Tier2Score,
-    Tier2Status, Verdict,
+    ActionView, DecidedBy, DecisionRecord, LabelRecord, ObservedEffect, OutcomeFlag, OutcomeRecord,
+    ReviewLabel, Tier2Score, Tier2Status, Verdict,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, params_from_iter, types::Value as SqlValue,
@@ -206,6 +206,18 @@ pub(crate) fn history(conn: &Connection, id: &str) -> Result<Vec<HistoryEntry>, 
             kind: "labelled",
             detail: json!({
                 "label": label.label, "reviewer": label.reviewer, "note": label.note,
+            }),
+        });
+    }
+    for outcome in outcomes_for(conn, id)? {
+        entries.push(HistoryEntry {
+            at_ms: outcome.recorded_at_ms,
+            kind: "outcome",
+            detail: json!({
+                "outcome_id": outcome.outcome_id, "ran": outcome.ran,
+                "exit_code": outcome.exit_code, "error": outcome.error,
+                "duration_ms": outcome.duration_ms, "findings": outcome.findings,
+                "flag": outcome.flag, "agent": outcome.agent,
             }),
         });
     }
@@ -481,4 +493,77 @@ fn decision_reason(decision: &DecisionRecord, paused_because: &str) -> String {
         Some(note) => format!("{what}: {note} (paused: {paused_because})"),
         None => format!("{what} (paused: {paused_because})"),
     }
+}
+
+const OUTCOME_COLUMNS: &str = "seq, action_id, tool, session_id, tool_use_id, agent, cwd, ran,
+     exit_code, error, duration_ms, findings, flag, recorded_at_ms";
+
+fn outcome_from_row(row: &Row<'_>) -> Result<OutcomeRecord, LedgerError> {
+    let seq: i64 = row.get(0)?;
+    let corrupt = |what: &'static str, detail: String| LedgerError::Corrupt {
+        action_id: format!("(outcome {seq})"),
+        what,
+        detail,
+    };
+    let findings = match row.get::<_, Option<String>>(11)? {
+        None => Vec::new(),
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|err| corrupt("findings", err.to_string()))?
+        }
+    };
+    let flag = match row.get::<_, Option<String>>(12)? {
+        None => None,
+        Some(text) => Some(OutcomeFlag::parse(&text).ok_or_else(|| corrupt("flag", text))?),
+    };
+    Ok(OutcomeRecord {
+        outcome_id: seq,
+        action_id: row.get(1)?,
+        tool: row.get(2)?,
+        session_id: row.get(3)?,
+        tool_use_id: row.get(4)?,
+        agent: row.get(5)?,
+        cwd: row.get(6)?,
+        ran: row.get(7)?,
+        exit_code: row.get(8)?,
+        error: row.get(9)?,
+        duration_ms: row.get::<_, Option<i64>>(10)?.map(|d| d.max(0) as u64),
+        findings,
+        flag,
+        recorded_at_ms: row.get(13)?,
+    })
+}
+
+/// The outcomes recorded for one action, oldest first.
+pub(crate) fn outcomes_for(conn: &Connection, id: &str) -> Result<Vec<OutcomeRecord>, LedgerError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {OUTCOME_COLUMNS} FROM outcomes WHERE action_id = ?1 ORDER BY seq"
+    ))?;
+    let mut rows = stmt.query([id])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(outcome_from_row(row)?);
+    }
+    Ok(out)
+}
+
+/// Recent outcomes, newest first.
+pub(crate) fn outcomes(
+    conn: &Connection,
+    limit: u32,
+    flagged_only: bool,
+) -> Result<Vec<OutcomeRecord>, LedgerError> {
+    let filter = if flagged_only {
+        "WHERE flag IS NOT NULL"
+    } else {
+        ""
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {OUTCOME_COLUMNS} FROM outcomes {filter} ORDER BY seq DESC LIMIT ?1"
+    ))?;
+    let mut rows = stmt.query([limit])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(outcome_from_row(row)?);
+    }
+    Ok(out)
 }

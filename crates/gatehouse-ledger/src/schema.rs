@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_hash_chain.sql"),
     include_str!("../migrations/0003_action_hash_and_labels.sql"),
+    include_str!("../migrations/0004_outcomes.sql"),
 ];
 
 /// The schema version this build writes and understands.

@@ -13,13 +13,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use gatehouse_protocol::Verdict;
+use gatehouse_protocol::{OutcomeFlag, OutcomeRecord, Verdict};
 
 use crate::chain::{self, ChainHead, Kind};
 use crate::read;
 use crate::{
-    DecisionFact, DecisionOutcome, LedgerError, NewAction, NewLabel, Recorded, ScoreFact,
-    ScoreOutcome, Status,
+    DecisionFact, DecisionOutcome, LedgerError, NewAction, NewLabel, NewOutcome, Recorded,
+    ScoreFact, ScoreOutcome, Status,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, LedgerError>>;
@@ -29,6 +29,7 @@ pub(crate) enum Command {
     Score(Box<ScoreFact>, Reply<bool>),
     Decision(Box<DecisionFact>, Reply<DecisionOutcome>),
     Label(Box<NewLabel>, Reply<bool>),
+    Outcome(Box<NewOutcome>, Reply<OutcomeRecord>),
     Flush(Reply<()>),
 }
 
@@ -38,6 +39,7 @@ enum Applied {
     Score(Result<bool, LedgerError>, Reply<bool>),
     Decision(Result<DecisionOutcome, LedgerError>, Reply<DecisionOutcome>),
     Label(Result<bool, LedgerError>, Reply<bool>),
+    Outcome(Result<OutcomeRecord, LedgerError>, Reply<OutcomeRecord>),
     Flush(Reply<()>),
 }
 
@@ -47,7 +49,8 @@ impl Applied {
             Applied::Action(Err(err), _)
             | Applied::Score(Err(err), _)
             | Applied::Decision(Err(err), _)
-            | Applied::Label(Err(err), _) => Some(err),
+            | Applied::Label(Err(err), _)
+            | Applied::Outcome(Err(err), _) => Some(err),
             _ => None,
         }
     }
@@ -75,6 +78,7 @@ impl Applied {
             Applied::Score(outcome, reply) => send(outcome, reply, commit),
             Applied::Decision(outcome, reply) => send(outcome, reply, commit),
             Applied::Label(outcome, reply) => send(outcome, reply, commit),
+            Applied::Outcome(outcome, reply) => send(outcome, reply, commit),
             Applied::Flush(reply) => send(Ok(()), reply, commit),
         }
     }
@@ -268,6 +272,7 @@ fn apply_nothing(command: Command) -> Applied {
         Command::Score(_, reply) => Applied::Score(Err(LedgerError::WriterStopped), reply),
         Command::Decision(_, reply) => Applied::Decision(Err(LedgerError::WriterStopped), reply),
         Command::Label(_, reply) => Applied::Label(Err(LedgerError::WriterStopped), reply),
+        Command::Outcome(_, reply) => Applied::Outcome(Err(LedgerError::WriterStopped), reply),
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
@@ -285,6 +290,9 @@ fn apply(tx: &Transaction<'_>, command: Command, cursor: &mut Cursor) -> Applied
             Applied::Decision(insert_decision(tx, &fact, cursor), reply)
         }
         Command::Label(label, reply) => Applied::Label(insert_label(tx, &label, cursor), reply),
+        Command::Outcome(outcome, reply) => {
+            Applied::Outcome(insert_outcome(tx, &outcome, cursor), reply)
+        }
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
@@ -467,6 +475,80 @@ fn insert_label(
         chain_record(conn, cursor, Kind::Label, conn.last_insert_rowid())?;
     }
     Ok(inserted == 1)
+}
+
+/// Appends an outcome, linked to the action with the same `session_id` + `tool_use_id` (looked
+/// up in the same transaction), and flagged when no such action exists or its verdict is not
+/// allow: evidence that something ran around the firewall.
+fn insert_outcome(
+    conn: &Connection,
+    outcome: &NewOutcome,
+    cursor: &mut Cursor,
+) -> Result<OutcomeRecord, LedgerError> {
+    let action: Option<(String, String, Option<String>)> =
+        match (&outcome.session_id, &outcome.tool_use_id) {
+            (Some(session), Some(tool_use)) => conn
+                .prepare_cached(
+                    "SELECT a.id, a.verdict, d.verdict FROM actions a
+                     LEFT JOIN decisions d ON d.action_id = a.id
+                     WHERE a.session_id = ?1 AND a.tool_use_id = ?2",
+                )?
+                .query_row(params![session, tool_use], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()?,
+            _ => None,
+        };
+    let flag = match &action {
+        None => Some(OutcomeFlag::Unchecked),
+        Some((_, verdict, decided)) => {
+            let current = decided.as_deref().unwrap_or(verdict);
+            (outcome.ran && current != Verdict::Allow.as_str()).then_some(OutcomeFlag::NotAllowed)
+        }
+    };
+    let action_id = action.map(|(id, _, _)| id);
+    let findings = (!outcome.findings.is_empty())
+        .then(|| serde_json::to_string(&outcome.findings))
+        .transpose()
+        .map_err(|err| corrupt(action_id.as_deref().unwrap_or(""), "findings", err))?;
+    conn.prepare_cached(
+        "INSERT INTO outcomes (action_id, session_id, tool_use_id, tool, agent, cwd, ran,
+                               exit_code, error, duration_ms, findings, flag, recorded_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        action_id,
+        outcome.session_id,
+        outcome.tool_use_id,
+        outcome.tool,
+        outcome.agent,
+        outcome.cwd,
+        outcome.ran,
+        outcome.exit_code,
+        outcome.error,
+        outcome.duration_ms.map(|d| d.min(i64::MAX as u64) as i64),
+        findings,
+        flag.map(OutcomeFlag::as_str),
+        outcome.recorded_at_ms,
+    ])?;
+    let seq = conn.last_insert_rowid();
+    chain_record(conn, cursor, Kind::Outcome, seq)?;
+    Ok(OutcomeRecord {
+        outcome_id: seq,
+        action_id,
+        tool: outcome.tool.clone(),
+        session_id: outcome.session_id.clone(),
+        tool_use_id: outcome.tool_use_id.clone(),
+        agent: outcome.agent.clone(),
+        cwd: outcome.cwd.clone(),
+        ran: outcome.ran,
+        exit_code: outcome.exit_code,
+        error: outcome.error.clone(),
+        duration_ms: outcome.duration_ms,
+        findings: outcome.findings.clone(),
+        flag,
+        recorded_at_ms: outcome.recorded_at_ms,
+    })
 }
 
 fn corrupt(action_id: &str, what: &'static str, err: impl std::fmt::Display) -> LedgerError {

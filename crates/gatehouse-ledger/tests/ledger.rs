@@ -1389,3 +1389,94 @@ async fn an_append_that_fails_shows_in_health_until_one_succeeds() {
     // Nothing half-written was committed: the file's chain verifies.
     handles[0].verify(full()).await.unwrap();
 }
+
+fn outcome(
+    session: Option<&str>,
+    tool_use: Option<&str>,
+    ran: bool,
+) -> gatehouse_ledger::NewOutcome {
+    gatehouse_ledger::NewOutcome {
+        session_id: session.map(str::to_owned),
+        tool_use_id: tool_use.map(str::to_owned),
+        tool: "Bash".into(),
+        agent: Some("claude-code".into()),
+        cwd: Some("/tmp".into()),
+        ran,
+        exit_code: Some(0),
+        error: None,
+        duration_ms: Some(12),
+        findings: vec!["gatehouse sandbox: denied write /etc/passwd".into()],
+        recorded_at_ms: 5_000,
+    }
+}
+
+/// Issue 10: an outcome links to its checked action, one for a call never checked (or one that
+/// ran though rejected) is flagged, and every outcome is a chained record that verify covers.
+#[tokio::test]
+async fn outcomes_link_to_their_action_are_flagged_when_unchecked_and_are_chained() {
+    use gatehouse_protocol::OutcomeFlag;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(&dir);
+    let mut allowed = action("ok", Verdict::Allow);
+    allowed.session_id = Some("s".into());
+    allowed.tool_use_id = Some("t1".into());
+    ledger.record_action(allowed).await.unwrap();
+    let mut rejected = action("no", Verdict::Reject);
+    rejected.session_id = Some("s".into());
+    rejected.tool_use_id = Some("t2".into());
+    ledger.record_action(rejected).await.unwrap();
+
+    let linked = ledger
+        .record_outcome(outcome(Some("s"), Some("t1"), true))
+        .await
+        .unwrap();
+    assert_eq!(linked.action_id.as_deref(), Some("ok"));
+    assert_eq!(linked.flag, None);
+    let around = ledger
+        .record_outcome(outcome(Some("s"), Some("t9"), true))
+        .await
+        .unwrap();
+    assert_eq!(
+        (around.action_id, around.flag),
+        (None, Some(OutcomeFlag::Unchecked))
+    );
+    let despite = ledger
+        .record_outcome(outcome(Some("s"), Some("t2"), true))
+        .await
+        .unwrap();
+    assert_eq!(despite.flag, Some(OutcomeFlag::NotAllowed));
+    let blocked = ledger
+        .record_outcome(outcome(Some("s"), Some("t2"), false))
+        .await
+        .unwrap();
+    assert_eq!(
+        blocked.flag, None,
+        "a rejected call that did not run is no evidence"
+    );
+
+    let history = ledger.history("ok").await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.kind, "outcome");
+    assert_eq!(
+        last.detail["findings"][0],
+        "gatehouse sandbox: denied write /etc/passwd"
+    );
+    let flagged = ledger.outcomes(10, true).await.unwrap();
+    assert_eq!(flagged.len(), 2);
+    assert_eq!(flagged[0].outcome_id, despite.outcome_id, "newest first");
+    assert_eq!(ledger.outcomes(10, false).await.unwrap().len(), 4);
+
+    let report = ledger.verify(full()).await.unwrap();
+    assert_eq!(report.entries, 6, "2 actions + 4 outcomes");
+    drop(ledger);
+    // Editing an outcome behind the ledger's back breaks the chain.
+    let raw = attacker(&dir);
+    raw.execute_batch(
+        "DROP TRIGGER IF EXISTS outcomes_append_only_update;
+         UPDATE outcomes SET flag = NULL WHERE flag = 'unchecked'",
+    )
+    .unwrap();
+    drop(raw);
+    let failure = gatehouse_ledger::verify_file(&path(&dir), &full()).unwrap_err();
+    assert!(failure.detail.contains("outcome"), "{failure}");
+}

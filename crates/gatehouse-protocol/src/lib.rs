@@ -7,6 +7,9 @@
 //! Times are integers: milliseconds since the Unix epoch, in fields ending `_ms`.
 
 pub mod decode;
+mod outcome;
+
+pub use outcome::{OutcomeFlag, OutcomeList, OutcomeRecord, OutcomeRequest};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -184,6 +184,23 @@ enum Command {
         #[command(subcommand)]
         command: ClassifierCommand,
     },
+    /// An agent host's hook: reads the host's payload on stdin, asks the daemon, prints the
+    /// host's answer; every failure is the host's deny (exit 2). Installed by `gatehouse install`.
+    Hook {
+        /// claude-code, codex, gemini or cursor.
+        host: String,
+        /// --url URL, --data-dir DIR, --wait SECS, --pause wait|ask
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        options: Vec<String>,
+    },
+    /// Install Gatehouse's hooks into an agent host's settings (fail-closed options on, backup kept).
+    Install(crate::install::InstallArgs),
+    /// Take Gatehouse's hooks out of an agent host's settings (restoring the file byte for byte
+    /// when nothing else changed it).
+    Uninstall(crate::install::UninstallArgs),
+    /// Check each agent host's hooks, the daemon and a live round trip; exit 1 if an installed
+    /// host is left unguarded.
+    Doctor(crate::doctor::DoctorArgs),
     /// Run a command confined by a profile (Landlock, namespaces, seccomp); list the profiles;
     /// probe the kernel's support.
     Sandbox(crate::sandbox::SandboxArgs),
@@ -370,6 +387,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Sandbox(sandbox_args) => Ok(crate::sandbox::main(sandbox_args)),
         Command::Serve(serve_args) => serve(serve_args).await,
+        Command::Hook { host, options } => Ok(crate::hook::main(
+            std::iter::once(host).chain(options).map(Into::into).collect(),
+        )),
+        Command::Install(install_args) => crate::install::install(install_args),
+        Command::Uninstall(uninstall_args) => crate::install::uninstall(uninstall_args),
+        Command::Doctor(doctor_args) => crate::doctor::run(doctor_args).await,
         Command::Check {
             tool,
             input,

@@ -2,6 +2,9 @@
 
 mod cli;
 mod display;
+mod doctor;
+mod hook;
+mod install;
 mod offline;
 mod retrain;
 mod sandbox;
@@ -11,6 +14,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `gatehouse hook` runs before every tool call: no async runtime, and no argument parser
+    // that could exit with anything but the host's deny (hook.rs).
+    let mut words = std::env::args_os().skip(1);
+    if words.next().is_some_and(|word| word == "hook") {
+        return hook::main(words.collect());
+    }
     // `gatehouse sandbox` runs without the async runtime: the launcher's stages must start
     // single-threaded (sandbox.rs), and they skip the argument parser.
     let mut words = std::env::args_os().skip(1);

@@ -6,6 +6,7 @@ mod dashboard;
 pub mod error;
 mod events;
 pub mod guard;
+mod hooks;
 mod ops;
 mod presence;
 mod review;
@@ -23,6 +24,8 @@ use guard::AgentCaller;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/check", post(check))
+        .route("/v1/hooks/claude-code", post(hooks::claude_code))
+        .route("/v1/outcomes", post(hooks::record).get(hooks::list))
         .route("/v1/actions", get(actions::list))
         .route("/v1/actions/{id}", get(actions::get))
         .route("/v1/actions/{id}/history", get(actions::history))
