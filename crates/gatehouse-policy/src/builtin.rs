@@ -184,7 +184,7 @@ mod tests {
                 "Bash",
                 bash("ls -la"),
                 Allow,
-                Some("allow-read-and-edit-in-project"),
+                Some("allow-shell-read-in-project"),
             ),
             (
                 "ls then rm home",
@@ -205,7 +205,7 @@ mod tests {
                 "Bash",
                 bash("cargo test -p gatehouse-policy"),
                 Allow,
-                Some("allow-build-and-test"),
+                Some("allow-build-rust"),
             ),
             (
                 "git push",

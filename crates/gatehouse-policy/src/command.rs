@@ -69,8 +69,6 @@ pub(crate) struct CommandCondition {
     pub(crate) reads: Option<GlobSet>,
     /// Some redirection's file lies outside every root (a non-literal file counts as outside).
     pub(crate) redirects_outside: Vec<Root>,
-    /// An allow rule normally needs a fully static command; `dynamic = true` waives that.
-    pub(crate) dynamic: bool,
 }
 
 /// What a command condition may look at besides the command.
@@ -114,8 +112,11 @@ impl CommandCondition {
             return Err("program");
         }
         if effect == Effect::Allow {
-            if !command.trusted_path || !(command.is_static || self.dynamic) {
+            if !command.trusted_path || !command.is_static {
                 return Err("allow");
+            }
+            if command.not_understood().is_some() {
+                return Err("understood");
             }
             if command.args_from_input && (self.args_all.is_some() || !self.within.is_empty()) {
                 return Err("allow");
@@ -167,10 +168,12 @@ impl CommandCondition {
             }
         }
         if !self.within.is_empty() {
-            for word in command.words.iter().filter(|w| w.kind != WordKind::Flag) {
-                let Some(text) = word.text.as_deref() else {
-                    return Err("args_within");
-                };
+            if !command.is_static {
+                return Err("args_within");
+            }
+            // The paths the grammar found (operands and option values that name files).
+            for path in &command.analysis.paths {
+                let text = path.path.as_str();
                 if !path_forms(text, cx)
                     .iter()
                     .all(|form| self.within.iter().any(|root| inside(form, root, cx)))

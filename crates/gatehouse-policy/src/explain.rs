@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::command::{Context, PathResolver};
 use crate::effect::Effect;
+use crate::grammar::Access;
 use crate::network::endpoints_of_command;
 use crate::policy::{ActionRef, Condition, Facts, Failed, Policy, Rule, Subject};
 use crate::shell::{SimpleCommand, WordKind};
@@ -57,6 +58,16 @@ pub struct ExplainedCommand {
     pub args_from_input: bool,
     /// Where it connects to (`url`/`host` rules), e.g. `https://github.com`.
     pub endpoints: Vec<String>,
+    /// The option grammar that read it (`git commit`), if any.
+    pub grammar: Option<String>,
+    /// Why no allow rule applies to it (the word, option or setting that stopped it).
+    pub not_understood: Option<String>,
+    /// The files it names, as `read:PATH`, `write:PATH`, `cwd:PATH`, `code:PATH`.
+    pub paths: Vec<String>,
+    /// The directory an earlier `cd` moved it to, if any.
+    pub cwd: Option<String>,
+    /// Environment variables the line gives it.
+    pub env: Vec<String>,
 }
 
 /// One rule considered in one scope.
@@ -121,13 +132,14 @@ impl Policy {
                         };
                         let result = self
                             .command_check(rule, command, pointer, &subject, &mut sets, &mut facts);
-                        rules.push(trace(
-                            rule,
-                            format!("command {number}"),
-                            result,
-                            action,
-                            is_shell,
-                        ));
+                        let mut traced =
+                            trace(rule, format!("command {number}"), result, action, is_shell);
+                        if result == Err(Failed::Key("understood"))
+                            && let Some(problem) = command.not_understood()
+                        {
+                            traced.failed = Some(format!("not fully understood: {problem}"));
+                        }
+                        rules.push(traced);
                     }
                     commands.push(explain_command(command));
                 }
@@ -274,6 +286,24 @@ fn explain_command(command: &SimpleCommand) -> ExplainedCommand {
             .iter()
             .map(|e| e.describe())
             .collect(),
+        grammar: command.analysis.grammar.clone(),
+        not_understood: command.not_understood().map(str::to_owned),
+        paths: command
+            .analysis
+            .paths
+            .iter()
+            .map(|p| {
+                let access = match p.access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                    Access::Cwd => "cwd",
+                    Access::Code => "code",
+                };
+                format!("{access}:{}", p.path)
+            })
+            .collect(),
+        cwd: command.cwd.clone(),
+        env: command.env.clone(),
     }
 }
 
@@ -325,6 +355,18 @@ impl fmt::Display for Explanation {
                     write!(f, "  [{}]", notes.join(", "))?;
                 }
                 writeln!(f)?;
+                if let Some(cwd) = &command.cwd {
+                    writeln!(f, "       runs in: {cwd}")?;
+                }
+                if !command.paths.is_empty() {
+                    writeln!(f, "       paths: {}", command.paths.join(", "))?;
+                }
+                if let Some(why) = &command.not_understood {
+                    writeln!(
+                        f,
+                        "       not fully understood (no allow rule applies): {why}"
+                    )?;
+                }
             }
         }
         writeln!(f, "rules considered:")?;
@@ -428,7 +470,14 @@ mod tests {
                     false,
                     Some("command.has_flag does not hold")
                 ),
-                ("command 1", "git-ok", true, None),
+                (
+                    "command 1",
+                    "git-ok",
+                    false,
+                    Some(
+                        "not fully understood: `git push` reaches the network or decides where a connection goes"
+                    )
+                ),
             ]
         );
         assert_eq!(explanation.command_lines.len(), 1);

@@ -10,7 +10,9 @@
 //! - `load`: TOML to [`Policy`], with [`Diagnostic`]s; `include` of builtin policies.
 //! - `matcher`: precompiled globs, JSON pointers and argument tests.
 //! - `shell`: shell command lines parsed with tree-sitter-bash into normalised simple commands,
-//!   and what makes a line opaque.
+//!   what makes a line opaque, and the working directory and environment each command gets.
+//! - `grammar`: per-program option grammars (data in `grammars/*.toml`): what each word of a
+//!   command does, the files it names, and why an allow rule may not apply.
 //! - `command`: the `command` rule condition, path reasoning, [`PathResolver`].
 //! - `paths`: the `path` rule condition (globs and roots over file tools' paths and shell file
 //!   arguments; written and canonical forms).
@@ -36,6 +38,7 @@ mod command;
 mod diagnostic;
 mod effect;
 mod explain;
+mod grammar;
 mod load;
 mod matcher;
 mod network;

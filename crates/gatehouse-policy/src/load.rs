@@ -790,13 +790,11 @@ impl Loader<'_> {
                         _ => condition.redirects_outside = parsed,
                     }
                 }
-                "dynamic" => match value.get_ref() {
-                    DeValue::Boolean(flag) => condition.dynamic = *flag,
-                    other => self.report(
-                        value.span(),
-                        format!("`dynamic` must be a boolean, found {}", other.type_str()),
-                    ),
-                },
+                // Principle 5: a rule never allows a word that is not literal.
+                "dynamic" => self.report(
+                    key.span(),
+                    "`dynamic` is no longer supported: an allow rule never allows a command whose words are not all literal".to_owned(),
+                ),
                 _ => self.unknown_key(key, "in a command condition", COMMAND_KEYS, ""),
             }
         }

@@ -523,6 +523,9 @@ impl Policy {
         let mut all_commands_allowed = None::<&Rule>;
         let mut every_allowed = true;
         let mut any_command = false;
+        // A whole-action allow rule (e.g. `tool = "Bash"`) never allows a shell command the
+        // engine does not fully understand (principle 5).
+        let mut shell_not_understood = false;
         if too_long {
             strongest.offer(
                 Effect::Pause,
@@ -544,6 +547,9 @@ impl Policy {
                 }
                 for command in command_line.commands.iter() {
                     any_command = true;
+                    if command.not_understood().is_some() || !command.is_static {
+                        shell_not_understood = true;
+                    }
                     let decided = self.decide_command(command, *pointer, &subject, &mut sets);
                     match decided {
                         Some(rule) => {
@@ -569,7 +575,9 @@ impl Policy {
             Some((effect @ (Effect::Reject | Effect::Pause), rule, why)) => {
                 Some((effect, rule, why))
             }
-            _ if whole_allows => whole.map(|r| (Effect::Allow, Some(r), None)),
+            _ if whole_allows && !shell_not_understood => {
+                whole.map(|r| (Effect::Allow, Some(r), None))
+            }
             _ if any_command && every_allowed => {
                 all_commands_allowed.map(|r| (Effect::Allow, Some(r), None))
             }
@@ -684,6 +692,9 @@ impl Policy {
                 && (!command.trusted_path || !command.is_static || command.args_from_input) =>
             {
                 return Err(Failed::Key("allow"));
+            }
+            None if rule.effect == Effect::Allow && command.not_understood().is_some() => {
+                return Err(Failed::Key("understood"));
             }
             None => {}
         }

@@ -180,9 +180,11 @@ fn wildcards_compounds_and_unsafe_allows() {
             ("Bash", bash("cargo test"), Allow),
             ("Bash", bash("ls"), Allow),
             ("Bash", bash("ls -la src"), Allow),
-            ("Bash", bash("npm install left-pad --save-dev"), Allow),
+            // The positive model: package installs fetch from a registry (network), so an
+            // imported allow does not apply to them; they pause.
+            ("Bash", bash("npm install left-pad --save-dev"), Pause),
             ("Bash", bash("npm install left-pad"), Pause),
-            ("Bash", bash("cd web && npm ci"), Allow),
+            ("Bash", bash("cd web && npm ci"), Pause),
             ("Bash", bash("cd web && npm ci && rm -rf /"), Pause),
             (
                 "Read",

@@ -12,13 +12,15 @@
 //! policy never allows an action whose command is opaque.
 
 mod normalise;
-mod words;
+mod state;
+pub(crate) mod words;
 
 use std::cell::RefCell;
 
 use tree_sitter::{Node, Parser};
 
 pub use normalise::{Redirect, SimpleCommand, Word, WordKind};
+use state::LineState;
 use words::{Text, literal};
 
 /// How deep `sh -c '...'` scripts may nest before the command is declared opaque.
@@ -56,12 +58,12 @@ thread_local! {
 /// Parses a command line as bash would read it.
 pub fn parse(source: &str) -> ParsedCommand {
     let mut out = ParsedCommand::default();
-    parse_into(source, 0, &mut out);
+    parse_into(source, 0, &mut out, LineState::default());
     out
 }
 
 /// Parses `source` (a script at nesting `depth`) and appends what it runs to `out`.
-pub(crate) fn parse_into(source: &str, depth: u8, out: &mut ParsedCommand) {
+pub(crate) fn parse_into(source: &str, depth: u8, out: &mut ParsedCommand, state: LineState) {
     if depth > MAX_SCRIPT_DEPTH {
         out.mark_opaque("shell scripts nested too deeply");
         return;
@@ -103,12 +105,21 @@ pub(crate) fn parse_into(source: &str, depth: u8, out: &mut ParsedCommand) {
     if root.has_error() {
         out.mark_opaque("shell syntax error");
     }
+    let first = out.commands.len();
     let mut walker = Walker {
         source: source.as_bytes(),
         depth,
         out,
+        state,
     };
     walker.visit(root, Stdin::Inherit, 0);
+    if walker.state.poisoned {
+        for command in walker.out.commands.iter_mut().skip(first) {
+            command.analysis.problem.get_or_insert_with(|| {
+                "the working directory changes inside a loop or function body".to_owned()
+            });
+        }
+    }
 }
 
 /// `{` followed (after digits and dots) by a non-ASCII character: see `parse_into`.
@@ -147,6 +158,8 @@ struct Walker<'s, 'o> {
     source: &'s [u8],
     depth: u8,
     out: &'o mut ParsedCommand,
+    /// The working directory and environment as earlier commands left them.
+    state: LineState,
 }
 
 impl Walker<'_, '_> {
@@ -174,8 +187,24 @@ impl Walker<'_, '_> {
                     } else {
                         Stdin::Pipe
                     };
+                    // Every stage runs in a subshell: its `cd` does not leak.
+                    let saved = self.state.clone();
                     self.visit(stage, input, level + 1);
+                    self.restore(saved);
                 }
+            }
+            "subshell" => {
+                let saved = self.state.clone();
+                self.children(node, stdin, level);
+                self.restore(saved);
+            }
+            "for_statement"
+            | "c_style_for_statement"
+            | "while_statement"
+            | "function_definition" => {
+                self.state.in_loop += 1;
+                self.children(node, stdin, level);
+                self.state.in_loop = self.state.in_loop.saturating_sub(1);
             }
             "variable_assignment" => self.assignment(node, level),
             // `$(<file)`: bash reads the file, like `cat`.
@@ -183,19 +212,21 @@ impl Walker<'_, '_> {
                 let mut redirects = Vec::new();
                 let mut stdin = stdin;
                 self.redirect(node, &mut redirects, &mut stdin, level);
-                self.out.commands.push(SimpleCommand {
-                    program: "cat".to_owned(),
-                    trusted_path: true,
-                    words: Vec::new(),
-                    redirects,
-                    is_static: true,
-                    args_from_input: false,
-                });
+                self.out
+                    .commands
+                    .push(SimpleCommand::synthetic("cat", Vec::new(), redirects));
             }
             "declaration_command" | "unset_command" => self.declaration(node, level),
             "comment" | "heredoc_start" | "heredoc_end" | "file_descriptor" => {}
             _ => self.children(node, stdin, level),
         }
+    }
+
+    /// Leaves a subshell: its directory and variables are gone; a poisoned directory stays so.
+    fn restore(&mut self, saved: LineState) {
+        let poisoned = self.state.poisoned;
+        self.state = saved;
+        self.state.poisoned |= poisoned;
     }
 
     fn children(&mut self, node: Node<'_>, stdin: Stdin, level: usize) {
@@ -214,7 +245,9 @@ impl Walker<'_, '_> {
         }
         match node.kind() {
             "command_substitution" | "process_substitution" => {
+                let saved = self.state.clone();
                 self.children(node, Stdin::Inherit, level + 1);
+                self.restore(saved);
             }
             _ => {
                 let mut cursor = node.walk();
@@ -414,8 +447,16 @@ impl Walker<'_, '_> {
                 (_, "comment") => {}
                 _ => {
                     if child.is_named() {
-                        let word = self.word(child, level + 1);
-                        raw.args.push(word);
+                        // `src/{a,b}.rs` is two words, expanded here as bash would.
+                        match words::brace_words(child, self.source) {
+                            Some(expanded) => {
+                                raw.args.extend(expanded.into_iter().map(Text::Literal));
+                            }
+                            None => {
+                                let word = self.word(child, level + 1);
+                                raw.args.push(word);
+                            }
+                        }
                     } else {
                         raw.args.push(Text::Literal(child.kind().to_owned()));
                     }
@@ -425,7 +466,7 @@ impl Walker<'_, '_> {
         if !has_name {
             return;
         }
-        normalise::normalise(raw, self.depth, self.out);
+        normalise::normalise(raw, self.depth, self.out, &mut self.state);
     }
 
     fn assignment(&mut self, node: Node<'_>, level: usize) {
@@ -441,6 +482,9 @@ impl Walker<'_, '_> {
                 "assigns {name}, which changes what later commands run"
             ));
         }
+        if !name.is_empty() && !self.state.env.contains(&name) {
+            self.state.env.push(name);
+        }
     }
 
     /// `export X=1`, `local y`, `unset z`: emitted as a simple command named after the keyword.
@@ -450,6 +494,7 @@ impl Walker<'_, '_> {
             .map(|k| self.text(k).to_owned())
             .unwrap_or_default();
         let mut words = Vec::new();
+        let mut texts = Vec::new();
         let mut is_static = true;
         let mut cursor = node.walk();
         let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
@@ -459,14 +504,30 @@ impl Walker<'_, '_> {
             } else {
                 self.nested(child, level + 1);
             }
-            match literal(child, self.source) {
+            let text = if child.kind() == "variable_assignment" {
+                // `export NAME=VALUE`: the word is `NAME=VALUE`.
+                let name = child
+                    .child_by_field_name("name")
+                    .map(|n| self.text(n).to_owned())
+                    .unwrap_or_default();
+                match child.child_by_field_name("value") {
+                    Some(value) => match literal(value, self.source) {
+                        Text::Literal(value) => Text::Literal(format!("{name}={value}")),
+                        other => other,
+                    },
+                    None => Text::Literal(format!("{name}=")),
+                }
+            } else {
+                literal(child, self.source)
+            };
+            match &text {
                 Text::Literal(text) => words.push(Word {
                     kind: if text.starts_with('-') {
                         WordKind::Flag
                     } else {
                         WordKind::Positional
                     },
-                    text: Some(text),
+                    text: Some(text.clone()),
                 }),
                 _ => {
                     is_static = false;
@@ -476,15 +537,13 @@ impl Walker<'_, '_> {
                     });
                 }
             }
+            texts.push(text);
         }
-        self.out.commands.push(SimpleCommand {
-            program: keyword,
-            trusted_path: true,
-            words,
-            redirects: Vec::new(),
-            is_static,
-            args_from_input: false,
-        });
+        let mut command = SimpleCommand::synthetic(&keyword, words, Vec::new());
+        command.is_static = is_static;
+        command.env = self.state.env.clone();
+        command.analysis = crate::grammar::analyse(&keyword, &texts, false);
+        self.out.commands.push(command);
     }
 }
 

@@ -1,8 +1,10 @@
 //! From a simple command as written to what it runs: wrappers unwrapped, shells recursed into,
 //! interpreters and `eval` declared opaque, options of known commands spelled one way.
 
+use super::state::{Cwd, LineState, relative_to};
 use super::words::{Text, home_form};
 use super::{ParsedCommand, RawCommand, Stdin, parse_into};
+use crate::grammar::{self, Access, Analysis, PathUse};
 
 /// One simple command after normalisation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +20,15 @@ pub struct SimpleCommand {
     pub is_static: bool,
     /// More arguments arrive at run time (`xargs rm`, `find -exec rm {} ;`).
     pub args_from_input: bool,
+    /// Environment variables the line gives it (`X=1 cmd`, `env X=1 cmd`, an earlier
+    /// `export X=1`), by name.
+    pub env: Vec<String>,
+    /// The directory it runs in when an earlier `cd` moved it (relative to the action's
+    /// working directory, absolute or under `~`); `None`: the action's. Its relative paths are
+    /// already spelled from the action's directory.
+    pub cwd: Option<String>,
+    /// What its option grammar understood, and why an allow rule may not apply.
+    pub analysis: Analysis,
 }
 
 /// One word of a simple command.
@@ -59,6 +70,27 @@ impl SimpleCommand {
             .iter()
             .any(|w| w.kind == WordKind::Flag && w.text.as_deref() == Some(flag))
     }
+
+    /// Why no allow rule may apply to this command: a word, option or setting the engine does
+    /// not understand, or one that runs code, changes configuration or reaches the network.
+    pub fn not_understood(&self) -> Option<&str> {
+        self.analysis.problem.as_deref()
+    }
+
+    /// A command the walker builds itself (`$(<file)` reads like `cat`; declarations).
+    pub(crate) fn synthetic(program: &str, words: Vec<Word>, redirects: Vec<Redirect>) -> Self {
+        SimpleCommand {
+            program: program.to_owned(),
+            trusted_path: true,
+            words,
+            redirects,
+            is_static: true,
+            args_from_input: false,
+            env: Vec::new(),
+            cwd: None,
+            analysis: Analysis::default(),
+        }
+    }
 }
 
 /// Variables whose assignment changes what later commands run or load.
@@ -99,18 +131,94 @@ pub(crate) fn dangerous_variable(name: &str) -> bool {
     ) || name.starts_with("BASH_FUNC_")
 }
 
-pub(crate) fn normalise(raw: RawCommand, depth: u8, out: &mut ParsedCommand) {
+pub(crate) fn normalise(
+    raw: RawCommand,
+    depth: u8,
+    out: &mut ParsedCommand,
+    state: &mut LineState,
+) {
+    let mut env = state.env.clone();
     for (name, _) in &raw.assignments {
         if dangerous_variable(name) {
             out.mark_opaque(format!(
                 "assigns {name}, which changes what the command runs"
             ));
         }
+        if !env.contains(name) {
+            env.push(name.clone());
+        }
     }
     let mut words = Vec::with_capacity(raw.args.len() + 1);
     words.push(raw.name);
     words.extend(raw.args);
-    emit(&words, &raw.redirects, &raw.stdin, false, depth, out);
+    let mut shell = Shell {
+        redirects: &raw.redirects,
+        stdin: &raw.stdin,
+        depth,
+        out,
+        state,
+    };
+    shell.emit(&words, false, env);
+}
+
+/// What `emit` needs besides the words: where the command's redirections and input are, and the
+/// line state it reads and changes.
+struct Shell<'a> {
+    redirects: &'a [Redirect],
+    stdin: &'a Stdin,
+    depth: u8,
+    out: &'a mut ParsedCommand,
+    state: &'a mut LineState,
+}
+
+/// Adds what the line around a command says to its analysis: environment variables off the
+/// allowlist and an unknown working directory stop allow rules too.
+fn judge_context(analysis: &mut Analysis, env: &[String], cwd: &Cwd, program: &str) {
+    if analysis.problem.is_some() {
+        return;
+    }
+    if let Some(name) = env.iter().find(|name| !grammar::environment_allowed(name)) {
+        analysis.problem = Some(format!(
+            "`{program}` is given `{name}`, which is not on the environment allowlist"
+        ));
+    } else if let Cwd::Unknown(why) = cwd {
+        analysis.problem = Some(format!(
+            "the directory `{program}` runs in is unknown: {why}"
+        ));
+    }
+}
+
+/// The command as run from `dir`: its path words and paths spelled from the action's directory.
+fn moved(command: &SimpleCommand, dir: &str) -> SimpleCommand {
+    let mut copy = command.clone();
+    if dir == "." {
+        return copy;
+    }
+    let relative: Vec<&str> = command
+        .analysis
+        .paths
+        .iter()
+        .map(|p| p.path.as_str())
+        .filter(|p| !p.starts_with('/') && !p.starts_with('~'))
+        .collect();
+    for word in &mut copy.words {
+        if word.kind != WordKind::Flag
+            && let Some(text) = &mut word.text
+            && relative.contains(&text.as_str())
+        {
+            *text = relative_to(dir, text);
+        }
+    }
+    for path in &mut copy.analysis.paths {
+        path.path = relative_to(dir, &path.path);
+    }
+    for redirect in &mut copy.redirects {
+        if let Some(target) = &mut redirect.target {
+            *target = relative_to(dir, target);
+        }
+    }
+    copy.cwd = Some(dir.to_owned());
+    copy
 }
 
 const TRUSTED_DIRS: &[&str] = &[
@@ -223,127 +331,57 @@ fn sed_runs_or_writes(script: &str) -> bool {
     false
 }
 
-/// Emits the simple command `words` (program first) and whatever it runs in turn.
-fn emit(
-    words: &[Text],
-    redirects: &[Redirect],
-    stdin: &Stdin,
-    from_input: bool,
-    depth: u8,
-    out: &mut ParsedCommand,
-) {
-    let Some((first, args)) = words.split_first() else {
-        return;
-    };
-    let name = match first {
-        Text::Literal(name) if !name.is_empty() => name,
-        Text::Literal(_) => {
-            out.mark_opaque("empty command name");
+impl Shell<'_> {
+    /// Emits the simple command `words` (program first), given the variables `env` names, and
+    /// whatever it runs in turn.
+    fn emit(&mut self, words: &[Text], from_input: bool, env: Vec<String>) {
+        let redirects = self.redirects;
+        let stdin = self.stdin;
+        let depth = self.depth;
+        let Some((first, args)) = words.split_first() else {
             return;
-        }
-        _ => {
-            out.mark_opaque("expansion in command position");
-            return;
-        }
-    };
-    let (program, trusted_path) = program_name(name);
-    let mut inner: Option<(usize, bool)> = None; // (index into args, args from input)
-    match program.as_str() {
-        "sudo" | "doas" => {
-            let at = skip_options(
-                args,
-                &[
-                    "-u",
-                    "-g",
-                    "-C",
-                    "-D",
-                    "-h",
-                    "-p",
-                    "-r",
-                    "-t",
-                    "-U",
-                    "-T",
-                    "--user",
-                    "--group",
-                    "--chdir",
-                    "--prompt",
-                    "--close-from",
-                    "--host",
-                    "--role",
-                    "--type",
-                    "--other-user",
-                    "--command-timeout",
-                ],
-                0,
-            );
-            if at < args.len() {
-                inner = Some((at, from_input));
+        };
+        let name = match first {
+            Text::Literal(name) if !name.is_empty() => name,
+            Text::Literal(_) => {
+                self.out.mark_opaque("empty command name");
+                return;
             }
-        }
-        "env" => {
-            let mut at = 0;
-            while let Some(word) = args.get(at) {
-                let Some(text) = word.as_literal() else { break };
-                if text == "-S" || text.starts_with("--split-string") || text.starts_with("-S") {
-                    out.mark_opaque("env -S splits a string into a command");
-                    break;
-                }
-                if text == "--" {
-                    at += 1;
-                    break;
-                }
-                if text.starts_with('-') {
-                    at += if matches!(text, "-u" | "-C" | "--unset" | "--chdir") {
-                        2
-                    } else {
-                        1
-                    };
-                    continue;
-                }
-                if let Some((var, _)) = text.split_once('=') {
-                    if dangerous_variable(var) {
-                        out.mark_opaque(format!(
-                            "assigns {var}, which changes what the command runs"
-                        ));
-                    }
-                    at += 1;
-                    continue;
-                }
-                break;
+            _ => {
+                self.out.mark_opaque("expansion in command position");
+                return;
             }
-            if at < args.len() {
-                inner = Some((at, from_input));
-            }
-        }
-        "timeout" => {
-            let at = skip_options(args, &["-s", "-k", "--signal", "--kill-after"], 1);
-            if at < args.len() {
-                inner = Some((at, from_input));
-            }
-        }
-        "nice" | "ionice" | "nohup" | "setsid" | "time" | "exec" | "builtin" | "stdbuf"
-        | "unbuffer" | "caffeinate" | "chronic" | "command" => {
-            if program == "command"
-                && args
-                    .iter()
-                    .any(|a| matches!(a.as_literal(), Some("-v" | "-V")))
-            {
-                // `command -v x` only looks a name up.
-            } else {
+        };
+        let (program, trusted_path) = program_name(name);
+        let mut inner: Option<(usize, bool)> = None; // (index into args, args from input)
+        // Variables given to the wrapped command, and the directory it is moved to (`env -C`).
+        let mut inner_env = env.clone();
+        let mut inner_dir: Option<Option<String>> = None;
+        match program.as_str() {
+            "sudo" | "doas" => {
                 let at = skip_options(
                     args,
                     &[
-                        "-n",
-                        "-c",
+                        "-u",
+                        "-g",
+                        "-C",
+                        "-D",
+                        "-h",
                         "-p",
-                        "-a",
-                        "-f",
-                        "-o",
-                        "-i",
-                        "-e",
+                        "-r",
                         "-t",
-                        "-w",
-                        "--adjustment",
+                        "-U",
+                        "-T",
+                        "--user",
+                        "--group",
+                        "--chdir",
+                        "--prompt",
+                        "--close-from",
+                        "--host",
+                        "--role",
+                        "--type",
+                        "--other-user",
+                        "--command-timeout",
                     ],
                     0,
                 );
@@ -351,110 +389,289 @@ fn emit(
                     inner = Some((at, from_input));
                 }
             }
-        }
-        "busybox" => {
-            if !args.is_empty() {
-                inner = Some((0, from_input));
-            }
-        }
-        "xargs" => {
-            let at = skip_options(
-                args,
-                &[
-                    "-n",
-                    "-L",
-                    "-I",
-                    "-d",
-                    "-P",
-                    "-s",
-                    "-E",
-                    "-a",
-                    "--max-args",
-                    "--max-lines",
-                    "--replace",
-                    "--delimiter",
-                    "--max-procs",
-                    "--max-chars",
-                    "--eof",
-                    "--arg-file",
-                ],
-                0,
-            );
-            if at < args.len() {
-                inner = Some((at, true));
-            }
-        }
-        "find" => {
-            let mut at = 0;
-            while at < args.len() {
-                if matches!(
-                    args.get(at).and_then(Text::as_literal),
-                    Some("-exec" | "-execdir" | "-ok" | "-okdir")
-                ) {
-                    let start = at + 1;
-                    let mut end = start;
-                    while end < args.len()
-                        && !matches!(args.get(end).and_then(Text::as_literal), Some(";" | "+"))
+            "env" => {
+                let mut at = 0;
+                let mut chdir: Option<Option<String>> = None;
+                while let Some(word) = args.get(at) {
+                    let Some(text) = word.as_literal() else { break };
+                    if text == "-S" || text.starts_with("--split-string") || text.starts_with("-S")
                     {
-                        end += 1;
+                        self.out
+                            .mark_opaque("env -S splits a string into a command");
+                        break;
                     }
-                    if let Some(command) = args.get(start..end) {
-                        emit(command, redirects, &Stdin::Inherit, true, depth, out);
+                    if text == "--" {
+                        at += 1;
+                        break;
                     }
-                    at = end;
+                    if text.starts_with('-') {
+                        if matches!(text, "-C" | "--chdir") {
+                            chdir = Some(
+                                args.get(at + 1)
+                                    .and_then(Text::as_literal)
+                                    .map(str::to_owned),
+                            );
+                        } else if let Some(dir) = text.strip_prefix("--chdir=") {
+                            chdir = Some(Some(dir.to_owned()));
+                        } else if let Some(dir) = text.strip_prefix("-C").filter(|d| !d.is_empty())
+                        {
+                            chdir = Some(Some(dir.to_owned()));
+                        }
+                        at += if matches!(text, "-u" | "-C" | "--unset" | "--chdir") {
+                            2
+                        } else {
+                            1
+                        };
+                        continue;
+                    }
+                    if let Some((var, _)) = text.split_once('=') {
+                        if dangerous_variable(var) {
+                            self.out.mark_opaque(format!(
+                                "assigns {var}, which changes what the command runs"
+                            ));
+                        }
+                        if !inner_env.contains(&var.to_owned()) {
+                            inner_env.push(var.to_owned());
+                        }
+                        at += 1;
+                        continue;
+                    }
+                    break;
                 }
-                at += 1;
+                if at < args.len() {
+                    inner = Some((at, from_input));
+                    if let Some(dir) = chdir {
+                        let dir = dir.as_deref();
+                        inner_dir = Some(dir.map(str::to_owned));
+                    }
+                }
             }
+            "timeout" => {
+                let at = skip_options(args, &["-s", "-k", "--signal", "--kill-after"], 1);
+                if at < args.len() {
+                    inner = Some((at, from_input));
+                }
+            }
+            "nice" | "ionice" | "nohup" | "setsid" | "time" | "exec" | "builtin" | "stdbuf"
+            | "unbuffer" | "caffeinate" | "chronic" | "command" => {
+                if program == "command"
+                    && args
+                        .iter()
+                        .any(|a| matches!(a.as_literal(), Some("-v" | "-V")))
+                {
+                    // `command -v x` only looks a name up.
+                } else {
+                    let at = skip_options(
+                        args,
+                        &[
+                            "-n",
+                            "-c",
+                            "-p",
+                            "-a",
+                            "-f",
+                            "-o",
+                            "-i",
+                            "-e",
+                            "-t",
+                            "-w",
+                            "--adjustment",
+                        ],
+                        0,
+                    );
+                    if at < args.len() {
+                        inner = Some((at, from_input));
+                    }
+                }
+            }
+            "busybox" => {
+                if !args.is_empty() {
+                    inner = Some((0, from_input));
+                }
+            }
+            "xargs" => {
+                let at = skip_options(
+                    args,
+                    &[
+                        "-n",
+                        "-L",
+                        "-I",
+                        "-d",
+                        "-P",
+                        "-s",
+                        "-E",
+                        "-a",
+                        "--max-args",
+                        "--max-lines",
+                        "--replace",
+                        "--delimiter",
+                        "--max-procs",
+                        "--max-chars",
+                        "--eof",
+                        "--arg-file",
+                    ],
+                    0,
+                );
+                if at < args.len() {
+                    inner = Some((at, true));
+                }
+            }
+            "find" => {
+                let mut at = 0;
+                while at < args.len() {
+                    if matches!(
+                        args.get(at).and_then(Text::as_literal),
+                        Some("-exec" | "-execdir" | "-ok" | "-okdir")
+                    ) {
+                        let start = at + 1;
+                        let mut end = start;
+                        while end < args.len()
+                            && !matches!(args.get(end).and_then(Text::as_literal), Some(";" | "+"))
+                        {
+                            end += 1;
+                        }
+                        if let Some(command) = args.get(start..end) {
+                            let mut inner = Shell {
+                                redirects,
+                                stdin: &Stdin::Inherit,
+                                depth,
+                                out: &mut *self.out,
+                                state: &mut *self.state,
+                            };
+                            inner.emit(command, true, env.clone());
+                        }
+                        at = end;
+                    }
+                    at += 1;
+                }
+            }
+            "watch" => {
+                let at = skip_options(args, &["-n", "-d", "--interval", "--differences"], 0);
+                let script: Option<Vec<&str>> = args
+                    .get(at..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(Text::as_literal)
+                    .collect();
+                match script {
+                    Some(parts) if !parts.is_empty() => {
+                        parse_into(&parts.join(" "), depth + 1, self.out, self.state.clone());
+                    }
+                    Some(_) => {}
+                    None => self.out.mark_opaque("watch with a non-literal command"),
+                }
+            }
+            "eval" => self.out.mark_opaque("eval runs a string as a command"),
+            "source" | "." => self
+                .out
+                .mark_opaque("source runs a script file whose contents are unknown"),
+            "alias" | "trap" | "fc" | "coproc" | "enable" => {
+                self.out
+                    .mark_opaque(format!("{program} defines or runs commands indirectly"));
+            }
+            _ if SHELLS.contains(&program.as_str()) || program == "su" => {
+                shell(&program, args, stdin, depth, self.out, self.state);
+            }
+            _ => interpreter(&program, args, stdin, self.out),
         }
-        "watch" => {
-            let at = skip_options(args, &["-n", "-d", "--interval", "--differences"], 0);
-            let script: Option<Vec<&str>> = args
-                .get(at..)
-                .unwrap_or(&[])
+        if let Some(why) = runs_commands(&program, args) {
+            self.out.mark_opaque(why);
+        }
+        if program == "git" && git_configures_commands(args) {
+            self.out.mark_opaque("git -c can run arbitrary commands");
+        }
+
+        let own_args = match inner {
+            Some((at, _)) => args.get(..at).unwrap_or(args),
+            None => args,
+        };
+        let is_static = own_args.iter().all(|a| matches!(a, Text::Literal(_)));
+        let normalised = normalise_words(&program, own_args);
+        let mut analysis = grammar::analyse(&program, own_args, inner.is_some());
+        if matches!(program.as_str(), "cd" | "pushd" | "popd") && inner.is_none() {
+            let operands: Vec<Option<&str>> = own_args
                 .iter()
                 .map(Text::as_literal)
+                .filter(|text| !matches!(text, Some("-L" | "-P" | "-e" | "-@" | "-n" | "--")))
                 .collect();
-            match script {
-                Some(parts) if !parts.is_empty() => parse_into(&parts.join(" "), depth + 1, out),
-                Some(_) => {}
-                None => out.mark_opaque("watch with a non-literal command"),
+            let went = self.state.change_directory(&program, &operands);
+            // The command is judged by where it goes; its own operand is already in that.
+            analysis.paths.retain(|p| p.access != Access::Cwd);
+            match went {
+                Cwd::Known(dirs) => analysis.paths.extend(dirs.into_iter().map(|path| PathUse {
+                    path,
+                    access: Access::Cwd,
+                })),
+                Cwd::Unknown(why) => {
+                    analysis.problem.get_or_insert(why);
+                }
+            }
+            judge_context(&mut analysis, &env, &Cwd::default(), &program);
+            self.push(
+                SimpleCommand {
+                    program,
+                    trusted_path,
+                    words: normalised,
+                    redirects: redirects.to_vec(),
+                    is_static,
+                    args_from_input: from_input,
+                    env,
+                    cwd: None,
+                    analysis,
+                },
+                &Cwd::default(),
+            );
+            return;
+        }
+        let cwd = self.state.cwd.clone();
+        judge_context(&mut analysis, &env, &cwd, &program);
+        self.push(
+            SimpleCommand {
+                program,
+                trusted_path,
+                words: normalised,
+                redirects: redirects.to_vec(),
+                is_static,
+                args_from_input: from_input,
+                env,
+                cwd: None,
+                analysis,
+            },
+            &cwd,
+        );
+        if let Some((at, from_input)) = inner
+            && let Some(rest) = args.get(at..)
+        {
+            match inner_dir {
+                Some(dir) => {
+                    let saved = self.state.cwd.clone();
+                    let operand = dir.as_deref();
+                    self.state.change_directory("cd", &[operand]);
+                    // `env -C DIR cmd` fails rather than run `cmd` elsewhere: only DIR counts.
+                    if let (Cwd::Known(all), Cwd::Known(old)) = (&self.state.cwd, &saved) {
+                        let moved: Vec<String> =
+                            all.iter().filter(|d| !old.contains(d)).cloned().collect();
+                        if !moved.is_empty() {
+                            self.state.cwd = Cwd::Known(moved);
+                        }
+                    }
+                    self.emit(rest, from_input, inner_env);
+                    self.state.cwd = saved;
+                }
+                None => self.emit(rest, from_input, inner_env),
             }
         }
-        "eval" => out.mark_opaque("eval runs a string as a command"),
-        "source" | "." => out.mark_opaque("source runs a script file whose contents are unknown"),
-        "alias" | "trap" | "fc" | "coproc" | "enable" => {
-            out.mark_opaque(format!("{program} defines or runs commands indirectly"));
-        }
-        _ if SHELLS.contains(&program.as_str()) || program == "su" => {
-            shell(&program, args, stdin, depth, out);
-        }
-        _ => interpreter(&program, args, stdin, out),
-    }
-    if let Some(why) = runs_commands(&program, args) {
-        out.mark_opaque(why);
-    }
-    if program == "git" && git_configures_commands(args) {
-        out.mark_opaque("git -c can run arbitrary commands");
     }
 
-    let own_args = match inner {
-        Some((at, _)) => args.get(..at).unwrap_or(args),
-        None => args,
-    };
-    let is_static = own_args.iter().all(|a| matches!(a, Text::Literal(_)));
-    let normalised = normalise_words(&program, own_args);
-    out.commands.push(SimpleCommand {
-        program,
-        trusted_path,
-        words: normalised,
-        redirects: redirects.to_vec(),
-        is_static,
-        args_from_input: from_input,
-    });
-    if let Some((at, from_input)) = inner
-        && let Some(rest) = args.get(at..)
-    {
-        emit(rest, redirects, stdin, from_input, depth, out);
+    /// Records `command` once per directory it may run in.
+    fn push(&mut self, command: SimpleCommand, cwd: &Cwd) {
+        match cwd {
+            Cwd::Known(dirs) => {
+                for dir in dirs {
+                    self.out.commands.push(moved(&command, dir));
+                }
+            }
+            Cwd::Unknown(_) => self.out.commands.push(command),
+        }
     }
 }
 
@@ -510,7 +727,14 @@ fn skip_options(args: &[Text], with_value: &[&str], skip_operands: usize) -> usi
 }
 
 /// `bash -c '...'`, `bash script.sh`, `... | bash`, `bash <<EOF`.
-fn shell(program: &str, args: &[Text], stdin: &Stdin, depth: u8, out: &mut ParsedCommand) {
+fn shell(
+    program: &str,
+    args: &[Text],
+    stdin: &Stdin,
+    depth: u8,
+    out: &mut ParsedCommand,
+    state: &LineState,
+) {
     let mut command_mode = false;
     let mut at = 0;
     while let Some(word) = args.get(at) {
@@ -533,7 +757,7 @@ fn shell(program: &str, args: &[Text], stdin: &Stdin, depth: u8, out: &mut Parse
         break;
     }
     match (command_mode, args.get(at)) {
-        (true, Some(Text::Literal(script))) => parse_into(script, depth + 1, out),
+        (true, Some(Text::Literal(script))) => parse_into(script, depth + 1, out, state.clone()),
         (true, _) => out.mark_opaque(format!("{program} -c with a script that is not literal")),
         (false, Some(_)) if program != "su" => {
             out.mark_opaque(format!(
@@ -542,7 +766,7 @@ fn shell(program: &str, args: &[Text], stdin: &Stdin, depth: u8, out: &mut Parse
         }
         (false, _) => match stdin {
             Stdin::Pipe => out.mark_opaque(format!("pipes into {program}")),
-            Stdin::Text(Some(script)) => parse_into(script, depth + 1, out),
+            Stdin::Text(Some(script)) => parse_into(script, depth + 1, out, state.clone()),
             Stdin::Text(None) => {
                 out.mark_opaque(format!("feeds a non-literal script to {program}"))
             }

@@ -99,6 +99,10 @@ fn append(node: Node<'_>, source: &[u8], out: &mut String) -> Result<(), Text> {
             Ok(())
         }
         "concatenation" => {
+            // `.[e]nv` parses as several parts; the glob reaches hidden files as a whole.
+            if globs_hidden_files(raw) {
+                return Err(Text::Dynamic);
+            }
             let mut cursor = node.walk();
             let parts: Vec<Node<'_>> = node.children(&mut cursor).collect();
             let mut result = Ok(());
@@ -133,9 +137,16 @@ fn append(node: Node<'_>, source: &[u8], out: &mut String) -> Result<(), Text> {
             }
             Err(Text::Dynamic)
         }
-        "command_substitution" | "process_substitution" | "arithmetic_expansion" => {
-            Err(Text::Dynamic)
-        }
+        // `$(cat <<'EOF' ... EOF)`: the engine expands it itself (agents write commit
+        // messages this way); any other substitution is not known statically.
+        "command_substitution" => match static_heredoc(node, source) {
+            Some(text) => {
+                out.push_str(&text);
+                Ok(())
+            }
+            None => Err(Text::Dynamic),
+        },
+        "process_substitution" | "arithmetic_expansion" => Err(Text::Dynamic),
         "string_content" => {
             unescape_double_quoted(raw, out);
             Ok(())
@@ -146,11 +157,192 @@ fn append(node: Node<'_>, source: &[u8], out: &mut String) -> Result<(), Text> {
     }
 }
 
+/// The output of `$(cat <<'EOF' ... EOF)` (or a here-document without expansions): its text
+/// without the trailing newlines, as the shell would substitute it. `None` for anything else.
+fn static_heredoc(node: Node<'_>, source: &[u8]) -> Option<String> {
+    let mut cursor = node.walk();
+    let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+    let [statement] = children.as_slice() else {
+        return None;
+    };
+    if statement.kind() != "redirected_statement" {
+        return None;
+    }
+    let body = statement.child_by_field_name("body")?;
+    if body.kind() != "command" || body.named_child_count() != 1 {
+        return None;
+    }
+    let name = body.child_by_field_name("name")?;
+    if name.utf8_text(source).ok()? != "cat" {
+        return None;
+    }
+    let mut cursor = statement.walk();
+    let redirects: Vec<Node<'_>> = statement
+        .named_children(&mut cursor)
+        .filter(|child| child.id() != body.id())
+        .collect();
+    let [redirect] = redirects.as_slice() else {
+        return None;
+    };
+    if redirect.kind() != "heredoc_redirect" {
+        return None;
+    }
+    let mut cursor = redirect.walk();
+    let mut quoted = false;
+    let mut text = None;
+    for child in redirect.children(&mut cursor) {
+        match child.kind() {
+            "<<" | "heredoc_end" => {}
+            "heredoc_start" => {
+                quoted = child
+                    .utf8_text(source)
+                    .is_ok_and(|start| start.contains(['\'', '"', '\\']));
+            }
+            "heredoc_body" => {
+                let mut inner = child.walk();
+                let dynamic = child.named_children(&mut inner).any(|part| {
+                    matches!(
+                        part.kind(),
+                        "expansion"
+                            | "simple_expansion"
+                            | "command_substitution"
+                            | "arithmetic_expansion"
+                    )
+                });
+                if dynamic && !quoted {
+                    return None;
+                }
+                text = Some(child.utf8_text(source).ok()?.to_owned());
+            }
+            // `<<-`, a pipeline hanging off the here-document, a descriptor...
+            _ => return None,
+        }
+    }
+    let text = text?;
+    if !quoted && text.contains('\\') {
+        return None;
+    }
+    Some(text.trim_end_matches('\n').to_owned())
+}
+
 /// `.en?`, `~/.ss?/id_rsa`, `.*`: an unquoted glob that can reach hidden files, whose names a
 /// rule could not see.
 fn globs_hidden_files(raw: &str) -> bool {
     raw.split('/')
         .any(|part| part.starts_with('.') && part.contains(['*', '?', '[']))
+}
+
+/// Most words one brace expansion may produce before the engine gives up (the word is then not
+/// literal).
+const MAX_BRACE_WORDS: usize = 64;
+
+/// The words an unquoted brace expansion produces (`.{env,x}` → `.env`, `.x`;
+/// `file{1..3}` → `file1`, `file2`, `file3`), when the word is plain text otherwise (no quotes,
+/// expansions or escapes). `None` when it holds no brace expansion or cannot be expanded here.
+pub(crate) fn brace_words(node: Node<'_>, source: &[u8]) -> Option<Vec<String>> {
+    if !matches!(node.kind(), "word" | "concatenation") {
+        return None;
+    }
+    let raw = node.utf8_text(source).ok()?;
+    if !is_brace_expansion(raw) || raw.contains(['\'', '"', '$', '`', '\\']) {
+        return None;
+    }
+    let words = expand_braces(raw)?;
+    if words.iter().any(|w| globs_hidden_files(w)) {
+        return None;
+    }
+    Some(words)
+}
+
+/// Bash brace expansion of plain text: the first `{...}` holding a top-level `,` (or a `a..b`
+/// sequence) is expanded, then the rest recursively.
+fn expand_braces(text: &str) -> Option<Vec<String>> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while let Some(open) = text.get(start..)?.find('{').map(|at| at + start) {
+        let mut depth = 0;
+        let mut commas = Vec::new();
+        let mut close = None;
+        for (at, &b) in bytes.iter().enumerate().skip(open) {
+            match b {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(at);
+                        break;
+                    }
+                }
+                b',' if depth == 1 => commas.push(at),
+                _ => {}
+            }
+        }
+        let close = close?;
+        let prefix = text.get(..open)?;
+        let suffix = text.get(close + 1..)?;
+        let inner = text.get(open + 1..close)?;
+        let alternatives: Vec<String> = if commas.is_empty() {
+            match sequence(inner) {
+                Some(items) => items,
+                None => {
+                    start = open + 1;
+                    continue;
+                }
+            }
+        } else {
+            let mut parts = Vec::new();
+            let mut from = open + 1;
+            for comma in commas.iter().copied().chain(std::iter::once(close)) {
+                parts.push(text.get(from..comma)?.to_owned());
+                from = comma + 1;
+            }
+            parts
+        };
+        let mut out = Vec::new();
+        for alternative in alternatives {
+            for word in expand_braces(&format!("{prefix}{alternative}{suffix}"))? {
+                out.push(word);
+                if out.len() > MAX_BRACE_WORDS {
+                    return None;
+                }
+            }
+        }
+        return Some(out);
+    }
+    Some(vec![text.to_owned()])
+}
+
+/// `1..3`, `a..c`, `10..1..3`.
+fn sequence(inner: &str) -> Option<Vec<String>> {
+    let parts: Vec<&str> = inner.split("..").collect();
+    let (from, to, step) = match parts.as_slice() {
+        [from, to] => (*from, *to, 1i64),
+        [from, to, step] => (*from, *to, step.parse::<i64>().ok()?.abs().max(1)),
+        _ => return None,
+    };
+    if let (Ok(a), Ok(b)) = (from.parse::<i64>(), to.parse::<i64>()) {
+        let count = (a - b).abs() / step + 1;
+        if count > MAX_BRACE_WORDS as i64 {
+            return None;
+        }
+        let mut items = Vec::new();
+        let mut n = a;
+        for _ in 0..count {
+            items.push(n.to_string());
+            n += if a <= b { step } else { -step };
+        }
+        return Some(items);
+    }
+    let (a, b) = (from.chars().next()?, to.chars().next()?);
+    if from.len() != 1 || to.len() != 1 || !a.is_ascii_alphabetic() || !b.is_ascii_alphabetic() {
+        return None;
+    }
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let mut items: Vec<String> = (low..=high).map(String::from).collect();
+    if a > b {
+        items.reverse();
+    }
+    Some(items)
 }
 
 /// `{a,b}` and `{1..3}` outside quotes expand to several words.
