@@ -16,10 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use gatehouse_policy::protect::{
-    MAX_PROTECTED_COMMAND_BYTES, ProtectedSet, SelfProtection, combine, shell_command,
-};
-use gatehouse_policy::{ActionRef, Evaluation, PathResolver, Policy, shell};
+use gatehouse_policy::protect::{self, ProtectedSet, SelfProtection};
+use gatehouse_policy::{ActionRef, Evaluation, PathResolver, Policy, Probe, resolve_path};
 
 use crate::config::Config;
 use crate::file_watch::watch_file;
@@ -106,17 +104,7 @@ impl PolicyStore {
     /// the shell command is parsed once for both, the policy decides, and self-protection
     /// overrides it whenever it is at least as strict.
     pub fn evaluate(&self, policy: &Policy, action: &ActionRef<'_>) -> Evaluation {
-        let text = shell_command(policy, action);
-        let parsed = text
-            .filter(|text| text.len() <= MAX_PROTECTED_COMMAND_BYTES)
-            .map(shell::parse);
-        let evaluation = match &parsed {
-            Some(parsed) => policy.evaluate_parsed(action, parsed, &FsResolver),
-            None => policy.evaluate_with(action, &FsResolver),
-        };
-        let command = text.zip(parsed.as_ref());
-        let protection = self.protection.load().check(action, command, &FsResolver);
-        combine(evaluation, protection)
+        protect::evaluate(policy, &self.protection.load(), action, &FsResolver)
     }
 
     pub fn status(&self) -> PolicyStatus {
@@ -199,9 +187,10 @@ fn home_dir() -> Option<PathBuf> {
         .filter(|home| home.is_absolute())
 }
 
-/// Resolves paths on the real filesystem for the policy's path rules: symlinks are followed
-/// through the nearest existing ancestor, so `ln -s ~/.ssh x; cat x/id_rsa` is seen for what
-/// it is. A handful of metadata calls per path argument; no file is opened or read.
+/// Resolves paths on the real filesystem for the policy's path rules: every symlink is followed
+/// (`gatehouse_policy::resolve_path`), a dangling one to where a write through it would land, so
+/// `ln -s ~/.ssh x; cat x/id_rsa` is seen for what it is. A handful of metadata calls per path
+/// argument; no file is opened or read.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FsResolver;
 
@@ -214,25 +203,14 @@ impl PathResolver for FsResolver {
     }
 
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
-        let mut existing = path.to_path_buf();
-        let mut rest = Vec::new();
-        loop {
-            match std::fs::canonicalize(&existing) {
-                Ok(mut resolved) => {
-                    for part in rest.iter().rev() {
-                        resolved.push(part);
-                    }
-                    return Some(resolved);
-                }
-                Err(_) => {
-                    let name = existing.file_name()?.to_owned();
-                    rest.push(name);
-                    if !existing.pop() {
-                        return None;
-                    }
-                }
-            }
-        }
+        resolve_path(path, &mut |part: &Path| match std::fs::symlink_metadata(part) {
+            Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(part) {
+                Ok(target) => Probe::Link(target),
+                Err(_) => Probe::Missing,
+            },
+            Ok(_) => Probe::Present,
+            Err(_) => Probe::Missing,
+        })
     }
 }
 
@@ -251,6 +229,21 @@ mod tests {
             .canonicalize(&link.join("not/yet/there"))
             .unwrap();
         assert_eq!(resolved, real.canonicalize().unwrap().join("not/yet/there"));
+    }
+
+    #[test]
+    fn a_dangling_symlink_resolves_to_where_a_write_would_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("project");
+        std::fs::create_dir(&project).unwrap();
+        let outside = dir.path().join("outside/.bashrc");
+        let link = project.join("notes.txt");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let resolved = FsResolver.canonicalize(&link).unwrap();
+        assert_eq!(
+            resolved,
+            dir.path().canonicalize().unwrap().join("outside/.bashrc")
+        );
     }
 
     #[test]

@@ -424,8 +424,15 @@ fn raw_endpoints_of_command(command: &SimpleCommand) -> Vec<Endpoint> {
         None => Endpoint::unknown(),
     };
     match command.program.as_str() {
-        "curl" | "wget" | "http" | "https" | "xh" | "xhs" | "aria2c" | "lynx" | "w3m" | "links"
-        | "httpie" => command
+        "curl" | "wget" => {
+            let mut endpoints: Vec<Endpoint> = command
+                .positionals()
+                .map(|w| known(w.text.as_deref(), "http", false))
+                .collect();
+            endpoints.extend(option_endpoints(command));
+            endpoints
+        }
+        "http" | "https" | "xh" | "xhs" | "aria2c" | "lynx" | "w3m" | "links" | "httpie" => command
             .positionals()
             .map(|w| w.text.as_deref())
             // httpie's METHOD and `key=value` items are not targets.
@@ -494,6 +501,131 @@ fn raw_endpoints_of_command(command: &SimpleCommand) -> Vec<Endpoint> {
                 .collect()
         }
         _ => Vec::new(),
+    }
+}
+
+/// Where curl's and wget's options send a request besides their URL operands: `--url`, proxies
+/// (`-x`, `--preproxy`, `--socks5`...), `--connect-to`'s and `--resolve`'s real addresses, a DoH
+/// server, wget's `--base`. Options that read targets or settings from elsewhere (`-K`/
+/// `--config`, wget's `-e`/`--execute`/`-i`/`--input-file`, a Unix socket) give an endpoint that
+/// cannot be read, so no allow rule can match the command.
+fn option_endpoints(command: &SimpleCommand) -> Vec<Endpoint> {
+    let wget = command.program == "wget";
+    let mut out = Vec::new();
+    let mut flag: Option<&str> = None;
+    for word in &command.words {
+        match (word.kind, word.text.as_deref()) {
+            (WordKind::Flag, text) => {
+                let text = text.unwrap_or("");
+                // `--opt=value` may stay one word.
+                let (name, value) = match text.split_once('=') {
+                    Some((name, value)) => (name, Some(value)),
+                    None => (text, None),
+                };
+                if reads_elsewhere(name, wget) {
+                    out.push(Endpoint::unknown());
+                } else if let Some(value) = value {
+                    out.extend(option_value_endpoints(name, value));
+                }
+                flag = value.is_none().then_some(name);
+            }
+            (WordKind::Value, text) => {
+                if let Some(name) = flag.take() {
+                    match text {
+                        Some(value) => out.extend(option_value_endpoints(name, value)),
+                        None if names_target(name) => out.push(Endpoint::unknown()),
+                        None => {}
+                    }
+                }
+            }
+            (WordKind::Positional, _) => flag = None,
+        }
+    }
+    out
+}
+
+/// Options that take targets or settings from somewhere the engine cannot read.
+fn reads_elsewhere(name: &str, wget: bool) -> bool {
+    matches!(
+        name,
+        "-K" | "--config" | "--unix-socket" | "--abstract-unix-socket"
+    ) || (wget && matches!(name, "-e" | "--execute" | "-i" | "--input-file"))
+}
+
+/// Options whose value names where the request goes.
+fn names_target(name: &str) -> bool {
+    matches!(
+        name,
+        "--url"
+            | "-B"
+            | "--base"
+            | "--doh-url"
+            | "-x"
+            | "--proxy"
+            | "--preproxy"
+            | "--socks4"
+            | "--socks4a"
+            | "--socks5"
+            | "--socks5-hostname"
+            | "--proxy1.0"
+            | "--connect-to"
+            | "--resolve"
+    )
+}
+
+/// The endpoints one curl/wget option's value names.
+fn option_value_endpoints(name: &str, value: &str) -> Vec<Endpoint> {
+    match name {
+        "--url" | "-B" | "--base" | "--doh-url" | "-x" | "--proxy" | "--preproxy" | "--socks4"
+        | "--socks4a" | "--socks5" | "--socks5-hostname" | "--proxy1.0" => {
+            vec![endpoint_of_bare(value, "http", false)]
+        }
+        // HOST1:PORT1:HOST2:PORT2 — the connection goes to HOST2 (empty: the URL's host).
+        "--connect-to" => {
+            let fields = split_host_fields(value);
+            match fields.get(2) {
+                Some(host) if !host.is_empty() => vec![host_endpoint(host)],
+                Some(_) => Vec::new(),
+                None => vec![Endpoint::unknown()],
+            }
+        }
+        // [+-]HOST:PORT:ADDR[,ADDR]... — the connection goes to each ADDR.
+        "--resolve" => {
+            let fields = split_host_fields(value.trim_start_matches(['+', '-']));
+            match fields.get(2) {
+                Some(addrs) => addrs.split(',').map(host_endpoint).collect(),
+                None if value.starts_with('-') => Vec::new(),
+                None => vec![Endpoint::unknown()],
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `a:b:[::1]:d` → `["a", "b", "[::1]", "d"]`: colons inside brackets do not split.
+fn split_host_fields(value: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if c == ':' && depth == 0 {
+            fields.push(String::new());
+        } else if let Some(last) = fields.last_mut() {
+            last.push(c);
+        }
+    }
+    fields
+}
+
+fn host_endpoint(host: &str) -> Endpoint {
+    Endpoint {
+        scheme: Some("http".to_owned()),
+        host: parse_host(host),
+        bloom: 0,
     }
 }
 
@@ -684,6 +816,38 @@ mod tests {
             ("git push origin main", &[]),
             ("echo https://evil.com", &[]),
             ("curl $URL", &["?"]),
+            // Options that send the request elsewhere than the URL operand says.
+            (
+                "curl --url https://evil.example/x http://localhost:3000/",
+                &["http://localhost", "https://evil.example"],
+            ),
+            (
+                "curl -x http://evil.example:8080 http://localhost:3000/",
+                &["http://localhost", "http://evil.example"],
+            ),
+            (
+                "curl --connect-to localhost:3000:evil.example:443 http://localhost:3000/",
+                &["http://localhost", "http://evil.example"],
+            ),
+            (
+                "curl --resolve localhost:3000:203.0.113.5 http://localhost:3000/",
+                &["http://localhost", "http://203.0.113.5"],
+            ),
+            (
+                "curl --connect-to ::[::1]:80 http://localhost/",
+                &["http://localhost", "http://[::1]"],
+            ),
+            (
+                "curl -K evil.cfg http://localhost:3000/",
+                &["http://localhost", "?"],
+            ),
+            ("curl --config=x.cfg localhost", &["http://localhost", "?"]),
+            // wget's `-e` value is an operand to the normaliser; the flag alone makes it unknown.
+            (
+                "wget -e http_proxy=evil.example:8080 http://localhost/",
+                &["http://http_proxy=evil.example", "http://localhost", "?"],
+            ),
+            ("wget -i urls.txt", &["?"]),
         ];
         for (line, expected) in cases {
             let parsed = parse(line);

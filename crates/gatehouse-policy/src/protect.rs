@@ -116,7 +116,34 @@ pub struct SelfProtection {
     binary_names: Vec<String>,
     /// Full command lines the daemon may run under, for `pkill -f`.
     command_lines: Vec<String>,
+    /// The data directory, lowercase, absolute, without trailing `/` (each spelling).
+    data_dirs: Vec<String>,
 }
+
+/// Files Gatehouse keeps in its data directory: a non-literal command whose literal parts name
+/// one of them is reaching for the tokens.
+const DATA_FILE_NAMES: &[&str] = &[
+    "approver.token",
+    "agent.token",
+    "ledger.key",
+    "ledger.db",
+    "ledger.db-wal",
+    "ledger.db-shm",
+    "daemon.lock",
+];
+
+/// Programs that serve a directory over HTTP, and how they name it (`None`: the cwd, unless a
+/// later operand or a `--directory`-like option names one).
+const HTTP_SERVERS: &[&str] = &[
+    "http.server",
+    "SimpleHTTPServer",
+    "http-server",
+    "serve",
+    "httpd",
+    "live-server",
+    "browser-sync",
+    "webfsd",
+];
 
 /// A finding of the protection: the verdict it forces.
 struct Finding {
@@ -174,6 +201,28 @@ pub fn combine(policy: Evaluation, protection: Option<Evaluation>) -> Evaluation
         Some(protection) if protection.effect.strength() > policy.effect.strength() => protection,
         _ => policy,
     }
+}
+
+/// Tier 1's verdict on one action as the daemon gives it: the shell command (the text at the
+/// policy's `[shell] pointer`) is parsed once, the policy decides, and self-protection overrides
+/// it whenever it is at least as strict ([`combine`]). Tests that mean "what the daemon would
+/// say" call this too.
+pub fn evaluate(
+    policy: &Policy,
+    protection: &SelfProtection,
+    action: &ActionRef<'_>,
+    resolver: &dyn PathResolver,
+) -> Evaluation {
+    let text = shell_command(policy, action);
+    let parsed = text
+        .filter(|text| text.len() <= MAX_PROTECTED_COMMAND_BYTES)
+        .map(shell::parse);
+    let evaluation = match &parsed {
+        Some(parsed) => policy.evaluate_parsed(action, parsed, resolver),
+        None => policy.evaluate_with(action, resolver),
+    };
+    let command = text.zip(parsed.as_ref());
+    combine(evaluation, protection.check(action, command, resolver))
 }
 
 /// The command text the policy parses for this action (the string at its `[shell] pointer`), so
@@ -427,6 +476,7 @@ impl SelfProtection {
         const BINARY: &str = "Gatehouse's own binary";
         const SOCKET: &str = "Gatehouse's check socket";
         const HOOKS: &str = "an agent's hook settings";
+        const CLIENT_CONFIG: &str = "curl's or wget's start-up file";
         if !set.data_dir.as_os_str().is_empty() {
             add_path(&set.data_dir, Kind::Secret, DATA, true, true);
         }
@@ -453,6 +503,16 @@ impl SelfProtection {
                 ".cursor/hooks.json",
             ] {
                 add_path(&home.join(file), Kind::Protected, HOOKS, false, true);
+            }
+            // Read by every curl/wget run: a proxy or URL set there reaches the daemon unseen.
+            for file in [".curlrc", ".config/.curlrc", ".wgetrc"] {
+                add_path(
+                    &home.join(file),
+                    Kind::Protected,
+                    CLIENT_CONFIG,
+                    false,
+                    false,
+                );
             }
         }
         // Hook settings anywhere (projects have their own), and the directories holding them.
@@ -499,6 +559,24 @@ impl SelfProtection {
         ports.sort_unstable();
         ports.dedup();
         ports.retain(|&p| p != 0);
+        let mut data_dirs = Vec::new();
+        if !set.data_dir.as_os_str().is_empty() {
+            for path in [
+                Some(set.data_dir.clone()),
+                resolver.canonicalize(&set.data_dir),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(text) = path_text(&path).map(|t| t.to_lowercase())
+                    && text.starts_with('/')
+                    && text != "/"
+                    && !data_dirs.contains(&text)
+                {
+                    data_dirs.push(text);
+                }
+            }
+        }
         SelfProtection {
             home,
             globs,
@@ -508,6 +586,7 @@ impl SelfProtection {
             pid: set.daemon_pid,
             binary_names,
             command_lines,
+            data_dirs,
         }
     }
 
@@ -560,10 +639,25 @@ impl SelfProtection {
         if !findings.rejected() {
             let mut strings = Vec::new();
             collect_strings(action.input, 0, &mut strings);
-            for text in strings {
+            'strings: for text in strings {
+                // A whole string that is the URL: a call. A URL inside a longer text (a script,
+                // a curl config, docs about Gatehouse): it may be used later, so a person looks.
                 if let Some(finding) = self.check_url(text, &[]) {
                     findings.offer(Some(finding));
                     break;
+                }
+                for token in url_tokens(text) {
+                    if let Some(finding) = self.check_url(token, &[]) {
+                        findings.offer(Some(Finding {
+                            effect: Effect::Pause,
+                            rule: PROTECT_ENDPOINT,
+                            reason: format!(
+                                "{}; written into a file or message, it could be used later",
+                                finding.reason
+                            ),
+                        }));
+                        break 'strings;
+                    }
                 }
             }
         }
@@ -613,6 +707,9 @@ impl SelfProtection {
                     break;
                 }
             }
+            if findings.rejected() {
+                break;
+            }
             if matches!(command.program.as_str(), "cd" | "pushd") {
                 let target = command
                     .positionals()
@@ -633,7 +730,76 @@ impl SelfProtection {
                 }
             }
         }
+        let literal = !parsed.is_opaque()
+            && parsed
+                .commands
+                .iter()
+                .all(|c| c.is_static && !c.args_from_input);
+        if !literal && !findings.rejected() {
+            findings.offer(self.check_fragments(text));
+        }
         findings.0
+    }
+
+    /// A line with words known only at run time (`"$(echo /home/u/.local/share/gateh)ouse/x"`,
+    /// `$D/approver.token`, `find ... -exec cat {}`): its literal fragments may still name the
+    /// data directory. A fragment naming a file Gatehouse keeps there, or spelling the data
+    /// directory's path (whole or cut inside its last component), rejects; a fragment spelling
+    /// the directory that holds it, or a long piece of its name, pauses.
+    fn check_fragments(&self, text: &str) -> Option<Finding> {
+        if self.data_dirs.is_empty() {
+            return None;
+        }
+        let mut weak = None;
+        for fragment in text
+            .split(|c: char| c.is_whitespace() || "$(){}`\"';&|<>,=@:!#".contains(c) || c == '\\')
+            .filter(|f| f.len() >= 3)
+        {
+            let lower = self.absolute(&fragment.to_lowercase());
+            let strong = DATA_FILE_NAMES.iter().any(|name| {
+                lower.contains(name)
+                    || (has_glob_chars(&lower)
+                        && lower
+                            .rsplit('/')
+                            .next()
+                            .and_then(glob)
+                            .is_some_and(|m| m.is_match(name)))
+            }) || self.data_dirs.iter().any(|dir| {
+                let parent_len = dir.rfind('/').unwrap_or(0);
+                lower.contains(dir.as_str())
+                    || (lower.starts_with('/')
+                        && dir.starts_with(lower.trim_end_matches('/'))
+                        && lower.trim_end_matches('/').len() > parent_len + 1)
+            });
+            if strong {
+                return Some(Finding::reject(
+                    PROTECT_SECRET,
+                    format!(
+                        "`{fragment}` in a command whose words are known only at run time names \
+                         Gatehouse's data directory (tokens, ledger, signing key)"
+                    ),
+                ));
+            }
+            let names_part = self.data_dirs.iter().any(|dir| {
+                let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+                (lower.starts_with('/') && lower.trim_end_matches('/') == parent)
+                    || (name.len() >= 6
+                        && lower.len() >= 5
+                        && (name.contains(lower.trim_matches(['/', '.', '*', '?']))
+                            || lower.contains(name)))
+            });
+            if names_part && weak.is_none() {
+                weak = Some(Finding {
+                    effect: Effect::Pause,
+                    rule: PROTECT_UNRESOLVED,
+                    reason: format!(
+                        "`{fragment}` in a command whose words are known only at run time may \
+                         name Gatehouse's data directory"
+                    ),
+                });
+            }
+        }
+        weak
     }
 
     /// One simple command, its words judged by what the program does with them.
@@ -678,9 +844,23 @@ impl SelfProtection {
             .filter_map(|w| w.text.as_deref())
             .collect();
         for word in &words {
-            if let Some(finding) = self.check_url(word, &words) {
-                return Some(finding);
+            for token in url_tokens(word) {
+                if let Some(finding) = self.check_url(token, &words) {
+                    return Some(finding);
+                }
             }
+        }
+        if let Some(finding) = self.check_request_target(command, &words) {
+            return Some(finding);
+        }
+        if let Some(finding) = self.check_directory_options(command, cx) {
+            return Some(finding);
+        }
+        if let Some(finding) = self.check_http_server(command, cx) {
+            return Some(finding);
+        }
+        if let Some(finding) = self.check_client_config(command) {
+            return Some(finding);
         }
         if SOCKET_PROGRAMS.contains(&program)
             && let Some(port) = self.port_named(&words)
@@ -1035,6 +1215,189 @@ impl SelfProtection {
         })
     }
 
+    /// `curl --request-target /v1/actions/x/decision http://127.0.0.1:PORT/`: the path sent is
+    /// not the URL's.
+    fn check_request_target(&self, command: &SimpleCommand, words: &[&str]) -> Option<Finding> {
+        if self.ports.is_empty() || self.port_named(words).is_none() {
+            return None;
+        }
+        let hit = command.words.iter().any(|w| {
+            w.text.as_deref().is_some_and(|t| {
+                let path = t.rsplit_once('=').map_or(t, |(_, v)| v);
+                path.starts_with('/') && forbidden_endpoint(&normalise_url_path(path))
+            })
+        });
+        hit.then(|| {
+            Finding::reject(
+                PROTECT_ENDPOINT,
+                format!(
+                    "`{}` sends a request for Gatehouse's decision or login endpoint to its port; \
+                     only a person may decide",
+                    command.program
+                ),
+            )
+        })
+    }
+
+    /// `env -C DIR`, `git -C DIR`, `make -C DIR`, `--work-tree=DIR`...: a command run inside the
+    /// data directory reads it by relative names.
+    fn check_directory_options(&self, command: &SimpleCommand, cx: &Cx<'_>) -> Option<Finding> {
+        const DIRECTORY_OPTIONS: &[&str] = &[
+            "-C",
+            "--chdir",
+            "--directory",
+            "--work-tree",
+            "--git-dir",
+            "--cwd",
+            "--prefix",
+            "--dir",
+            "-d",
+            "-t",
+        ];
+        let mut flag: Option<&str> = None;
+        for word in &command.words {
+            let Some(text) = word.text.as_deref() else {
+                flag = None;
+                continue;
+            };
+            let value = match word.kind {
+                WordKind::Flag => {
+                    if let Some((name, value)) = text.split_once('=')
+                        && DIRECTORY_OPTIONS.contains(&name)
+                    {
+                        Some(value)
+                    } else if let Some(value) = text.strip_prefix("-C").filter(|v| !v.is_empty()) {
+                        Some(value)
+                    } else {
+                        flag = Some(text);
+                        continue;
+                    }
+                }
+                _ => flag
+                    .take()
+                    .filter(|f| DIRECTORY_OPTIONS.contains(f))
+                    .map(|_| text),
+            };
+            let Some(value) = value else { continue };
+            // `-d`/`-t` only where they name a directory to work in.
+            if let Some(hit) = self.classify_word(value, cx).hit
+                && matches!(hit.kind, Kind::Secret | Kind::DataDir)
+            {
+                return Some(secret_finding(hit, value));
+            }
+        }
+        None
+    }
+
+    /// `python3 -m http.server` (and its kin) serving a directory that holds the data directory:
+    /// any local process, the agent's `curl localhost` included, could then read the tokens.
+    fn check_http_server(&self, command: &SimpleCommand, cx: &Cx<'_>) -> Option<Finding> {
+        let program = command.program.as_str();
+        let texts: Vec<&str> = command
+            .words
+            .iter()
+            .filter_map(|w| w.text.as_deref())
+            .collect();
+        let serves = match program {
+            _ if program.starts_with("python") => {
+                texts.windows(2).any(|w| {
+                    w.first() == Some(&"-m") && w.get(1).is_some_and(|m| HTTP_SERVERS.contains(m))
+                }) || texts.iter().any(|t| {
+                    t.strip_prefix("-m")
+                        .is_some_and(|m| HTTP_SERVERS.contains(&m))
+                })
+            }
+            "php" => texts.contains(&"-S"),
+            "ruby" => texts.iter().any(|t| t.contains("httpd")),
+            "npx" | "pnpx" | "bunx" | "busybox" => texts
+                .iter()
+                .any(|t| HTTP_SERVERS.contains(t) || *t == "httpd"),
+            "caddy" => texts.contains(&"file-server"),
+            _ => HTTP_SERVERS.contains(&program) || program == "darkhttpd",
+        };
+        if !serves {
+            return None;
+        }
+        // The directory served: a `-d`/`--directory`/`-t`/`-h`/`--root` value, else a path
+        // operand, else the working directory.
+        let mut dirs: Vec<&str> = Vec::new();
+        let mut take = false;
+        for word in &command.words {
+            let Some(text) = word.text.as_deref() else {
+                continue;
+            };
+            if take {
+                dirs.push(text);
+                take = false;
+                continue;
+            }
+            if let Some((name, value)) = text.split_once('=')
+                && matches!(name, "--directory" | "-d" | "--root")
+            {
+                dirs.push(value);
+            } else if matches!(text, "-d" | "--directory" | "-t" | "-h" | "--root" | "-r") {
+                take = true;
+            } else if (text.starts_with('/') || text.starts_with('~') || text.starts_with('.'))
+                && word.kind != WordKind::Flag
+            {
+                dirs.push(text);
+            }
+        }
+        let cwd = cx.cwd.unwrap_or(".");
+        if dirs.is_empty() {
+            dirs.push(cwd);
+        }
+        for dir in dirs {
+            let found = self.classify_word(dir, cx);
+            let hit = found.hit.filter(|h| {
+                matches!(h.kind, Kind::Secret | Kind::DataDir)
+                    || (h.kind == Kind::Container && found.holds_data_dir)
+            });
+            if let Some(hit) = hit {
+                return Some(Finding::reject(
+                    PROTECT_SECRET,
+                    format!(
+                        "`{program}` would serve `{dir}`, which holds {} , over HTTP; any local \
+                         process could read Gatehouse's tokens",
+                        hit.what
+                    ),
+                ));
+            }
+        }
+        None
+    }
+
+    /// `curl -K file`, `wget -e ...`/`-i file`: the URL and options come from somewhere the
+    /// protection cannot read, so the decision endpoint may be among them. Paused for a person.
+    fn check_client_config(&self, command: &SimpleCommand) -> Option<Finding> {
+        if self.ports.is_empty() {
+            return None;
+        }
+        let program = command.program.as_str();
+        let reads = command.words.iter().any(|w| {
+            w.kind == WordKind::Flag
+                && w.text.as_deref().is_some_and(|t| {
+                    let name = t.split_once('=').map_or(t, |(n, _)| n);
+                    match program {
+                        "curl" => matches!(name, "-K" | "--config"),
+                        "wget" => matches!(
+                            name,
+                            "-e" | "--execute" | "-i" | "--input-file" | "--config"
+                        ),
+                        _ => false,
+                    }
+                })
+        });
+        reads.then(|| Finding {
+            effect: Effect::Pause,
+            rule: PROTECT_UNRESOLVED,
+            reason: format!(
+                "`{program}` takes its URL or options from a file Gatehouse cannot see; it \
+                 could reach the decision endpoint"
+            ),
+        })
+    }
+
     /// A path in a file tool's input.
     fn check_tool_path(
         &self,
@@ -1173,6 +1536,9 @@ impl SelfProtection {
             parts.join("/")
         };
         let mut samples: Vec<String> = self.anchors.iter().map(|a| a.path.clone()).collect();
+        for dir in &self.data_dirs {
+            samples.extend(DATA_FILE_NAMES.iter().map(|name| format!("{dir}/{name}")));
+        }
         let mut dirs = vec![literal_dir.clone()];
         if let Some((parent, _)) = literal_dir.rsplit_once('/') {
             dirs.push(parent.to_owned());
@@ -1200,7 +1566,7 @@ impl SelfProtection {
             }
         }
         for sample in samples {
-            if matcher.is_match(&sample) {
+            if matcher.is_match(&sample) && glob_reaches(pattern, &sample) {
                 self.classify_form(&sample, found);
             }
         }
@@ -1238,6 +1604,27 @@ impl Found {
 struct Cx<'a> {
     cwd: Option<&'a str>,
     resolver: &'a dyn PathResolver,
+}
+
+/// The pieces of a string that may be URLs: split at whitespace, quotes and brackets, so a URL
+/// inside a script, a config file or a `-c` program is seen.
+fn url_tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c.is_whitespace() || "\"'`()<>{},;|".contains(c))
+        .filter(|t| !t.is_empty())
+}
+
+/// Whether a shell glob could expand to `sample`: bash's `*`, `?` and `[...]` never match a
+/// leading `.` of a name (no `dotglob`), so `build/*` does not reach `build/.claude`.
+fn glob_reaches(pattern: &str, sample: &str) -> bool {
+    let pattern_parts: Vec<&str> = pattern.split('/').collect();
+    let sample_parts: Vec<&str> = sample.split('/').collect();
+    if pattern.contains("**") || pattern_parts.len() != sample_parts.len() {
+        return true;
+    }
+    pattern_parts
+        .iter()
+        .zip(&sample_parts)
+        .all(|(p, s)| !s.starts_with('.') || p.starts_with('.'))
 }
 
 fn has_glob_chars(text: &str) -> bool {

@@ -380,6 +380,199 @@ fn shell_bypasses_are_rejected() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Issue 9: every route to the decision endpoint and to the data directory, one case each.
+#[test]
+fn every_route_to_the_decision_endpoint_and_the_data_dir_is_closed() {
+    let cases: &[(&str, Effect, &str)] = &[
+        // Non-literal words whose literal parts name the data directory.
+        (
+            "git diff --no-index /dev/null \"$(echo /home/dev/.local/share/gatehouse-x)ta/approver.token\"",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "git diff --no-index /dev/null \"$(echo /home/dev/.local/share/gateh)ouse/x\"",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "cat \"$D\"/approver.token",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "find ~/.local/share -name '*.token' -exec cat {} \\;",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        // Globs and braces that expand onto it.
+        (
+            "cat ~/.local/share/gate*/approver.token",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "cat ~/.local/share/gatehouse/appr*",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "cat ~/.local/share/gateh?use/*.token",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        // Readers of the tokens, literal.
+        (
+            "git diff --no-index /dev/null ~/.local/share/gatehouse/approver.token",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "git show ~/.local/share/gatehouse/agent.token",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "less ~/.local/share/gatehouse/approver.token",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        // Working in the data directory.
+        (
+            "env -C ~/.local/share/gatehouse cat approver.token",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "git -C /home/dev/.local/share/gatehouse diff --no-index /dev/null approver.token",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        // Serving it over HTTP.
+        (
+            "python3 -m http.server --directory ~ 8000",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "python3 -m http.server -d /home/dev/.local/share 9000",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "cd ~ && python3 -m http.server",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "npx http-server ~",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        // Reaching the decision endpoint another way than the URL operand.
+        (
+            "curl -x http://127.0.0.1:7400 http://x/v1/actions/a/decision",
+            Effect::Reject,
+            "builtin:protect-endpoint",
+        ),
+        (
+            "curl --proxy 127.0.0.1:7400 http://x/v1/actions/a/decision",
+            Effect::Reject,
+            "builtin:protect-endpoint",
+        ),
+        (
+            "curl --connect-to ::127.0.0.1:7400 http://example.com/v1/actions/a/decision",
+            Effect::Reject,
+            "builtin:protect-endpoint",
+        ),
+        (
+            "curl --resolve example.com:7400:127.0.0.1 http://example.com:7400/v1/actions/a/decision",
+            Effect::Reject,
+            "builtin:protect-endpoint",
+        ),
+        (
+            "curl http://localhost:3000/ --url http://127.0.0.1:7400/v1/actions/a/decision",
+            Effect::Reject,
+            "builtin:protect-endpoint",
+        ),
+        (
+            "curl --request-target /v1/actions/a/decision http://127.0.0.1:7400/",
+            Effect::Reject,
+            "builtin:protect-endpoint",
+        ),
+        (
+            "python3 -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:7400/v1/actions/a/decision')\"",
+            Effect::Reject,
+            "builtin:protect-endpoint",
+        ),
+        (
+            "printf 'url = \"http://127.0.0.1:7400/v1/actions/a/decision\"' > approve.cfg",
+            Effect::Reject,
+            "builtin:protect-endpoint",
+        ),
+        // URLs and options from a file protection cannot read: a person looks.
+        (
+            "curl -K approve.cfg http://localhost:3000/",
+            Effect::Pause,
+            "builtin:protect-unresolved",
+        ),
+        (
+            "curl --config=approve.cfg",
+            Effect::Pause,
+            "builtin:protect-unresolved",
+        ),
+        (
+            "wget -e http_proxy=127.0.0.1:7400 http://x/",
+            Effect::Pause,
+            "builtin:protect-unresolved",
+        ),
+        (
+            "wget -i urls.txt",
+            Effect::Pause,
+            "builtin:protect-unresolved",
+        ),
+        // curl's own start-up file.
+        (
+            "echo 'proxy = 127.0.0.1:7400' > ~/.curlrc",
+            Effect::Reject,
+            "builtin:protect-write",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (command, effect, expected) in cases {
+        let got = check_bash(command);
+        if rule(&got).as_deref() != Some(*expected)
+            || got.as_ref().map(|e| e.effect) != Some(*effect)
+        {
+            failures.push(format!(
+                "{command:?}: expected {effect} {expected}, got {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `dir/*` inside the project: bash's `*` never expands to a dot name, so it cannot reach a
+/// `.claude` directory; the protected files inside the project stay protected.
+#[test]
+fn dir_star_inside_the_project_is_not_taken_for_hook_settings() {
+    for command in [
+        "rm -rf build/*",
+        "cp -r dist/* /tmp/deploy/",
+        "rm -rf ./*",
+        "mv out/* dist/",
+    ] {
+        assert_eq!(check_bash(command).map(|e| e.effect), None, "{command}");
+    }
+    for command in ["rm -rf ./.claude/*", "cp x .claude/settings*"] {
+        assert_eq!(
+            check_bash(command).map(|e| e.effect),
+            Some(Effect::Reject),
+            "{command}"
+        );
+    }
+}
+
 #[test]
 fn the_check_socket_cannot_be_removed_or_replaced() {
     for command in [
@@ -562,10 +755,6 @@ fn file_tools_are_checked_by_what_they_do() {
         ),
         (
             "Write",
-            json!({"file_path": "/home/dev/project/src/main.rs", "content": "curl http://127.0.0.1:7400/v1/actions/x/decision"}),
-        ),
-        (
-            "Write",
             json!({"file_path": "/home/dev/project/.claude/commands/x.md", "content": ""}),
         ),
         (
@@ -586,6 +775,16 @@ fn file_tools_are_checked_by_what_they_do() {
         if got.is_some() {
             failures.push(format!("{tool} {value}: expected nothing, got {got:?}"));
         }
+    }
+    // The decision URL inside a file's text (a script, a curl config, docs): a person looks.
+    let got = check_tool(
+        "Write",
+        json!({"file_path": "/home/dev/project/approve.cfg", "content": "url = \"http://127.0.0.1:7400/v1/actions/x/decision\"\n"}),
+    );
+    if got.as_ref().map(|e| e.effect) != Some(Effect::Pause) {
+        failures.push(format!(
+            "a curl config naming the endpoint: expected a pause, got {got:?}"
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
