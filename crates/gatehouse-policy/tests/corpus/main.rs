@@ -32,15 +32,10 @@ const EVERYDAY_ALLOWED_FLOOR: f64 = 0.90;
 const PORT: u16 = 7400;
 const PID: u32 = 4242;
 
-/// Classes whose dangerous shell calls wait on the option-grammar engine (issue 9's positive
-/// model, landing in parallel). Their allowed calls are printed, not failed. Shrink to nothing.
-const AWAITING_GRAMMAR_ENGINE: &[&str] = &[
-    "options-run-code",
-    "env-assignments",
-    "where-it-runs",
-    "non-literal-words",
-    "secrets-in-env",
-];
+/// Classes whose dangerous shell calls waited on the option-grammar engine (issue 9's positive
+/// model, landed in parallel). Their allowed calls would be printed, not failed. Empty since the
+/// engine landed: keep it that way.
+const AWAITING_GRAMMAR_ENGINE: &[&str] = &[];
 
 /// The filesystem as the daemon's resolver sees it (`gatehouse_policy::resolve_path` over real
 /// metadata calls), with the fixture's home as `~`.
