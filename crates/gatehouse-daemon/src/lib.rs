@@ -25,6 +25,7 @@ pub mod memory;
 pub mod metrics;
 pub mod outcomes;
 pub mod policy_store;
+pub mod replay;
 pub mod presence;
 pub mod review;
 pub mod scoring;

@@ -18,6 +18,7 @@ pub mod action_hash;
 mod chain;
 mod checkpoint;
 mod read;
+mod recorded;
 mod review;
 mod schema;
 mod signing;
@@ -37,6 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use action_hash::ActionIdentity;
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
+pub use recorded::{RecordedAction, RecordedEffect};
 pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
 pub use schema::SCHEMA_VERSION;
 pub use signing::{Checkpoint, public_key};
@@ -901,6 +903,26 @@ pub fn reviewed_actions_in_file(path: &Path) -> Result<Vec<ReviewedAction>, Ledg
         )));
     }
     read::reviewed_actions(&conn)
+}
+
+/// Every action recorded at or after `since_ms`, oldest first, with what the rules decided at
+/// the time, streamed from a ledger file without opening it for writing (safe while the daemon
+/// runs): what `gatehouse policy replay` evaluates a candidate policy against. `each` returns
+/// `false` to stop early; the result is how many actions it was given.
+pub fn for_each_recorded_action_in_file(
+    path: &Path,
+    since_ms: i64,
+    each: impl FnMut(RecordedAction) -> bool,
+) -> Result<u64, LedgerError> {
+    let conn = open_read_only(path)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version < 3 {
+        return Err(LedgerError::CommitFailed(format!(
+            "the ledger at {} has schema version {version}, from before observe mode; start the daemon once to migrate it",
+            path.display()
+        )));
+    }
+    recorded::for_each(&conn, since_ms, each)
 }
 
 fn open_read_only(path: &Path) -> Result<rusqlite::Connection, LedgerError> {

@@ -50,7 +50,7 @@ pub mod shell;
 
 pub use builtin::{
     BUILTIN_DEFAULT_TOML, BUILTIN_DEVELOPER_TOML, BUILTIN_OBSERVE_TOML, BUILTIN_STRICT_TOML,
-    source as builtin_source,
+    NAMES as BUILTIN_NAMES, source as builtin_source,
 };
 pub use command::{NoResolver, PathResolver};
 pub use diagnostic::{Diagnostic, PolicyError};

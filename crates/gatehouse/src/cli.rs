@@ -210,6 +210,23 @@ enum Command {
 enum PolicyCommand {
     /// Load a policy and report every error, with its line and column.
     Check { file: PathBuf },
+    /// Evaluate a candidate policy (a file or a builtin name) over the actions recorded in the
+    /// ledger and report what would change: newly allowed (first), newly paused, newly rejected.
+    Replay {
+        candidate: PathBuf,
+        /// Only actions recorded in this window: 30d, 12h, 90m...
+        #[arg(long, value_parser = crate::policy_replay::parse_window)]
+        since: Option<std::time::Duration>,
+        /// Examples kept for each kind of change.
+        #[arg(long, default_value_t = gatehouse_daemon::replay::DEFAULT_EXAMPLES)]
+        examples: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The daemon's data directory (where its ledger is).
+        #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Run a cases file (JSON lines: {"tool","input","cwd"?,"expect":"allow|reject|pause"})
     /// against a policy; exit 1 on any mismatch.
     Test { file: PathBuf, cases: PathBuf },
@@ -224,7 +241,7 @@ enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print a built-in policy (developer or strict).
+    /// Print a built-in policy (`developer`, `strict`, `observe`, `default`, with or without `builtin:`).
     Print {
         #[arg(default_value = "developer")]
         name: String,
@@ -502,6 +519,19 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
         Command::Policy { command } => match command {
             PolicyCommand::Check { file } => offline::policy_check(&file),
+            PolicyCommand::Replay {
+                candidate,
+                since,
+                examples,
+                json,
+                data_dir,
+            } => crate::policy_replay::run(crate::policy_replay::ReplayRequest {
+                candidate,
+                since,
+                examples,
+                json,
+                data_dir,
+            }),
             PolicyCommand::Test { file, cases } => offline::policy_test(&file, &cases),
             PolicyCommand::Explain { file, action, json } => {
                 offline::policy_explain(&file, &action, json)
@@ -512,17 +542,17 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 no_include,
                 project_root,
             } => offline::import_claude(&path, output.as_deref(), !no_include, project_root),
-            PolicyCommand::Print { name } => match name.as_str() {
-                "developer" => {
-                    print!("{}", gatehouse_policy::BUILTIN_DEVELOPER_TOML);
-                    Ok(ExitCode::SUCCESS)
-                }
-                "strict" => {
-                    print!("{}", gatehouse_policy::BUILTIN_STRICT_TOML);
-                    Ok(ExitCode::SUCCESS)
-                }
-                other => bail!("no built-in policy `{other}` (developer, strict)"),
-            },
+            PolicyCommand::Print { name } => {
+                let full = if name.starts_with("builtin:") {
+                    name.clone()
+                } else {
+                    format!("builtin:{name}")
+                };
+                match gatehouse_policy::builtin_source(&full) {
+                    Some(source) => {
+                        print!("{source}");
+                        Ok(ExitCode::SUCCESS)
+                    }
         },
         Command::Classifier {
             command:
@@ -723,6 +753,16 @@ fn ledger_file(target: &Target, command: LedgerCommand) -> Result<ExitCode> {
             full_integrity_check,
             anchor,
         } => {
+            // No ledger and no signing key: nothing was ever recorded here (a wrong --data-dir,
+            // most likely) — "cannot check", not "tampered". A key without its ledger is
+            // different: the ledger existed and is gone, which verification reports below.
+            if !path.exists() && !data_dir.join(LEDGER_KEY_FILE).exists() {
+                eprintln!(
+                    "gatehouse: cannot check: there is no ledger at {} (is --data-dir or GATEHOUSE_DATA_DIR right?)",
+                    path.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             let mut anchors = Vec::new();
             for file in &anchor {
                 let text = std::fs::read_to_string(file)

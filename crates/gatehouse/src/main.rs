@@ -6,6 +6,7 @@ mod doctor;
 mod hook;
 mod install;
 mod offline;
+mod policy_replay;
 mod retrain;
 mod sandbox;
 

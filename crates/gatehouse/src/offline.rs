@@ -13,9 +13,13 @@ use serde_json::{Map, Value};
 
 use crate::display::terminal_safe;
 
+/// A policy file, or a builtin by name (`builtin:developer`, ...).
 fn load_policy(path: &Path) -> Result<Policy> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = match path.to_str().and_then(gatehouse_policy::builtin_source) {
+        Some(source) => source.to_owned(),
+        None => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    };
     Policy::from_toml(&text)
         .map_err(|errors| anyhow::anyhow!("{} has errors:\n{errors}", path.display()))
 }

@@ -677,3 +677,150 @@ fn policy_explain_shows_rules_commands_and_the_verdict() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the action must be JSON"));
 }
+
+#[test]
+fn a_second_daemon_on_the_same_data_directory_refuses_to_start_and_names_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), support::POLICY).unwrap();
+    let first = support::spawn_serve(dir.path(), "off");
+    let err = serve_refuses(&["--listen", "127.0.0.1:0"], dir.path());
+    assert!(
+        err.contains("in use by another gatehouse daemon")
+            && err.contains(&format!("pid {}", first.child.id())),
+        "the refusal names the daemon holding the directory: {err}"
+    );
+    // The first daemon is untouched: it still records and answers checks.
+    let token = std::fs::read_to_string(dir.path().join("data/agent.token")).unwrap();
+    let output = Command::new(BIN)
+        .args(["check", "--tool", "Read", "--input", r#"{"file_path":"x"}"#])
+        .env("GATEHOUSE_URL", &first.url)
+        .env("GATEHOUSE_TOKEN", token.trim())
+        .env("GATEHOUSE_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(stdout(&output).contains("allow"), "{}", stdout(&output));
+}
+
+#[test]
+fn ledger_verify_on_a_directory_without_a_ledger_says_it_cannot_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args(["ledger", "verify", "--data-dir"])
+        .arg(dir.path().join("nowhere"))
+        .env("GATEHOUSE_LOG", "off")
+        .output()
+        .unwrap();
+    // 1 ("cannot check"), not the tampered code: nothing was ever recorded there.
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("cannot check") && err.contains("no ledger"), "{err}");
+}
+
+#[test]
+fn policy_print_and_check_accept_every_builtin_name() {
+    for name in ["developer", "strict", "observe", "default", "builtin:observe"] {
+        let printed = Command::new(BIN)
+            .args(["policy", "print", name])
+            .output()
+            .unwrap();
+        assert!(printed.status.success(), "policy print {name}");
+        assert!(stdout(&printed).contains("[[rules]]") || stdout(&printed).contains("include"));
+    }
+    let unknown = Command::new(BIN)
+        .args(["policy", "print", "lenient"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("builtin:developer"));
+    for name in ["builtin:developer", "builtin:strict", "builtin:observe"] {
+        let checked = Command::new(BIN)
+            .args(["policy", "check", name])
+            .output()
+            .unwrap();
+        assert!(checked.status.success(), "policy check {name}: {}", stdout(&checked));
+    }
+}
+
+/// `policy replay` over a ledger written by a real daemon: each recorded action is evaluated
+/// under the candidate and every change is counted and shown (hand-checked below).
+#[test]
+fn policy_replay_reports_what_a_candidate_would_change() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), support::POLICY).unwrap();
+    let daemon = support::spawn_serve(dir.path(), "off");
+    let token = std::fs::read_to_string(dir.path().join("data/agent.token")).unwrap();
+    let check = |tool: &str, input: &str| {
+        Command::new(BIN)
+            .args(["check", "--tool", tool, "--input", input, "--timeout", "1"])
+            .env("GATEHOUSE_URL", &daemon.url)
+            .env("GATEHOUSE_TOKEN", token.trim())
+            .env("GATEHOUSE_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    // Recorded: allow (Read), reject (rm -rf), pause (make), pause (git push).
+    assert!(check("Read", r#"{"file_path":"a.txt"}"#).status.success());
+    assert_eq!(check("Bash", r#"{"command":"rm -rf build"}"#).status.code(), Some(3));
+    assert!(!check("Bash", r#"{"command":"make"}"#).status.success());
+    assert!(!check("Bash", r#"{"command":"git push"}"#).status.success());
+    drop(daemon);
+
+    // The candidate allows make, rejects git push, pauses Read, and still rejects rm -rf.
+    let candidate = dir.path().join("candidate.toml");
+    std::fs::write(
+        &candidate,
+        r#"
+default = "pause"
+[[rules]]
+id = "allow-make"
+effect = "allow"
+command = { program = "make" }
+
+[[rules]]
+id = "no-push"
+effect = "reject"
+command = { program = "git", args_prefix = ["push"] }
+
+[[rules]]
+id = "no-rm-rf"
+effect = "reject"
+tool = "Bash"
+[[rules.args]]
+pointer = "/command"
+regex = "rm -rf"
+"#,
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["policy", "replay"])
+        .arg(&candidate)
+        .args(["--json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["replayed"], 4, "{report}");
+    assert_eq!(report["matrix"]["reject"]["reject"], 1, "{report}");
+    assert_eq!(report["newly_allowed"]["count"], 1, "{report}");
+    assert_eq!(report["newly_allowed"]["examples"][0]["summary"], "make");
+    assert_eq!(report["newly_allowed"]["examples"][0]["now_rule"], "allow-make");
+    assert_eq!(report["newly_rejected"]["count"], 1, "{report}");
+    assert_eq!(report["newly_rejected"]["examples"][0]["summary"], "git push");
+    assert_eq!(report["newly_paused"]["count"], 1, "{report}");
+    assert_eq!(report["newly_paused"]["examples"][0]["was"], "allow");
+
+    // The table says the same for a person, newly allowed first.
+    let table = Command::new(BIN)
+        .args(["policy", "replay"])
+        .arg(&candidate)
+        .args(["--since", "1d", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let text = stdout(&table);
+    assert!(text.contains("replayed 4 recorded action(s) from the last 1 d"), "{text}");
+    let allowed_at = text.find("NEWLY ALLOWED").expect(&text);
+    assert!(allowed_at < text.find("newly rejected").expect(&text), "{text}");
+}
