@@ -157,10 +157,16 @@ pub(crate) struct Paths<'t> {
 
 /// The strings at a pointer: a string, or each string of an array (anything else in an array is
 /// not known, so it counts as an unknown path).
+/// A `file://` URL names the path after it (`file:///etc/shadow` is `/etc/shadow`).
 fn strings_at<'t>(pointer: &JsonPointer, input: &'t Map<String, Value>) -> Vec<Option<&'t str>> {
+    let path = |text: &'t str| {
+        text.strip_prefix("file://")
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(text)
+    };
     match pointer.resolve(input) {
-        Some(Value::String(text)) => vec![Some(text.as_str())],
-        Some(Value::Array(items)) => items.iter().map(Value::as_str).collect(),
+        Some(Value::String(text)) => vec![Some(path(text))],
+        Some(Value::Array(items)) => items.iter().map(|v| v.as_str().map(path)).collect(),
         _ => Vec::new(),
     }
 }
@@ -712,6 +718,10 @@ mod tests {
         assert_eq!(
             tool_paths("Grep", json!({"pattern": "fn main"})),
             vec![some(".")]
+        );
+        assert_eq!(
+            tool_paths("Read", json!({"file_path": "file:///etc/shadow"})),
+            vec![some("/etc/shadow")]
         );
         assert_eq!(
             tool_paths("read_file", json!({"absolute_path": "/etc/shadow"})),
