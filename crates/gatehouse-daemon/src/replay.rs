@@ -143,11 +143,18 @@ impl<'a> Replay<'a> {
 /// What the action was about, in a line: a shell command, a path, a URL, or the input as JSON.
 fn summary(action: &RecordedAction) -> String {
     const MAX: usize = 200;
-    let text = ["command", "file_path", "path", "notebook_path", "url", "pattern"]
-        .iter()
-        .find_map(|key| action.input.get(*key).and_then(|v| v.as_str()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| serde_json::Value::Object(action.input.clone()).to_string());
+    let text = [
+        "command",
+        "file_path",
+        "path",
+        "notebook_path",
+        "url",
+        "pattern",
+    ]
+    .iter()
+    .find_map(|key| action.input.get(*key).and_then(|v| v.as_str()))
+    .map(str::to_owned)
+    .unwrap_or_else(|| serde_json::Value::Object(action.input.clone()).to_string());
     match text.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
@@ -216,7 +223,11 @@ command = { program = ["ls", "cat"] }
         assert_eq!(report.matrix["pause"]["allow"], 2);
         assert_eq!(report.matrix["pause"]["reject"], 1);
         assert_eq!(report.newly_allowed.count, 2);
-        assert_eq!(report.newly_allowed.examples.len(), 1, "capped at one example");
+        assert_eq!(
+            report.newly_allowed.examples.len(),
+            1,
+            "capped at one example"
+        );
         let example = &report.newly_allowed.examples[0];
         assert_eq!(example.action_id, "a2");
         assert_eq!(example.summary, "cat README.md");

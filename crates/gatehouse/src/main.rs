@@ -49,7 +49,24 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("gatehouse: {err:#}");
+            if let Some(hint) = hint_for(&err) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// A next step for errors a new user meets first: no daemon where the CLI looked for one.
+fn hint_for(err: &anyhow::Error) -> Option<&'static str> {
+    let unreachable = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<gatehouse_client::ClientError>(),
+            Some(gatehouse_client::ClientError::Unreachable(_))
+        )
+    });
+    unreachable.then_some(
+        "no gatehouse daemon answered there: start one with `gatehouse serve`, or point the CLI \
+         at yours with --url / GATEHOUSE_URL (and --data-dir / GATEHOUSE_DATA_DIR for its tokens)",
+    )
 }

@@ -117,7 +117,10 @@ fn print_report(report: &ReplayReport, request: &ReplayRequest) {
     }
     let effects = ["allow", "pause", "reject"];
     println!();
-    println!("{:<12}{:>12}{:>12}{:>12}", "was \\ now", "allow", "pause", "reject");
+    println!(
+        "{:<12}{:>12}{:>12}{:>12}",
+        "was \\ now", "allow", "pause", "reject"
+    );
     for was in effects {
         let row = report.matrix.get(was);
         let cell = |now: &str| row.and_then(|r| r.get(now)).copied().unwrap_or(0);

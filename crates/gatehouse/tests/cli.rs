@@ -714,12 +714,21 @@ fn ledger_verify_on_a_directory_without_a_ledger_says_it_cannot_check() {
     // 1 ("cannot check"), not the tampered code: nothing was ever recorded there.
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("cannot check") && err.contains("no ledger"), "{err}");
+    assert!(
+        err.contains("cannot check") && err.contains("no ledger"),
+        "{err}"
+    );
 }
 
 #[test]
 fn policy_print_and_check_accept_every_builtin_name() {
-    for name in ["developer", "strict", "observe", "default", "builtin:observe"] {
+    for name in [
+        "developer",
+        "strict",
+        "observe",
+        "default",
+        "builtin:observe",
+    ] {
         let printed = Command::new(BIN)
             .args(["policy", "print", name])
             .output()
@@ -738,7 +747,11 @@ fn policy_print_and_check_accept_every_builtin_name() {
             .args(["policy", "check", name])
             .output()
             .unwrap();
-        assert!(checked.status.success(), "policy check {name}: {}", stdout(&checked));
+        assert!(
+            checked.status.success(),
+            "policy check {name}: {}",
+            stdout(&checked)
+        );
     }
 }
 
@@ -761,7 +774,10 @@ fn policy_replay_reports_what_a_candidate_would_change() {
     };
     // Recorded: allow (Read), reject (rm -rf), pause (make), pause (git push).
     assert!(check("Read", r#"{"file_path":"a.txt"}"#).status.success());
-    assert_eq!(check("Bash", r#"{"command":"rm -rf build"}"#).status.code(), Some(3));
+    assert_eq!(
+        check("Bash", r#"{"command":"rm -rf build"}"#).status.code(),
+        Some(3)
+    );
     assert!(!check("Bash", r#"{"command":"make"}"#).status.success());
     assert!(!check("Bash", r#"{"command":"git push"}"#).status.success());
     drop(daemon);
@@ -799,15 +815,25 @@ regex = "rm -rf"
         .arg(dir.path().join("data"))
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["replayed"], 4, "{report}");
     assert_eq!(report["matrix"]["reject"]["reject"], 1, "{report}");
     assert_eq!(report["newly_allowed"]["count"], 1, "{report}");
     assert_eq!(report["newly_allowed"]["examples"][0]["summary"], "make");
-    assert_eq!(report["newly_allowed"]["examples"][0]["now_rule"], "allow-make");
+    assert_eq!(
+        report["newly_allowed"]["examples"][0]["now_rule"],
+        "allow-make"
+    );
     assert_eq!(report["newly_rejected"]["count"], 1, "{report}");
-    assert_eq!(report["newly_rejected"]["examples"][0]["summary"], "git push");
+    assert_eq!(
+        report["newly_rejected"]["examples"][0]["summary"],
+        "git push"
+    );
     assert_eq!(report["newly_paused"]["count"], 1, "{report}");
     assert_eq!(report["newly_paused"]["examples"][0]["was"], "allow");
 
@@ -820,7 +846,31 @@ regex = "rm -rf"
         .output()
         .unwrap();
     let text = stdout(&table);
-    assert!(text.contains("replayed 4 recorded action(s) from the last 1 d"), "{text}");
+    assert!(
+        text.contains("replayed 4 recorded action(s) from the last 1 d"),
+        "{text}"
+    );
     let allowed_at = text.find("NEWLY ALLOWED").expect(&text);
-    assert!(allowed_at < text.find("newly rejected").expect(&text), "{text}");
+    assert!(
+        allowed_at < text.find("newly rejected").expect(&text),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_daemon_that_is_not_running_gets_a_hint_not_just_a_socket_error() {
+    // Port 1 on loopback: nothing listens there.
+    let output = Command::new(BIN)
+        .args(["pending", "--url", "http://127.0.0.1:1"])
+        .env("GATEHOUSE_APPROVER_TOKEN", "t")
+        .env("GATEHOUSE_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(
+        err.contains("hint: no gatehouse daemon answered there: start one with `gatehouse serve`"),
+        "{err}"
+    );
 }
