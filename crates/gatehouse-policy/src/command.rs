@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use globset::{Candidate, GlobMatcher, GlobSet};
 
 use crate::effect::Effect;
+use crate::grammar::Access;
 use crate::matcher::JsonPointer;
 use crate::shell::{SimpleCommand, WordKind};
 
@@ -174,6 +175,13 @@ impl CommandCondition {
             // The paths the grammar found (operands and option values that name files).
             for path in &command.analysis.paths {
                 let text = path.path.as_str();
+                // Code (or configuration that is code) from a directory every local user can
+                // write is never allowed, whatever the roots.
+                if path.access == Access::Code
+                    && path_forms(text, cx).iter().any(|form| world_writable(form))
+                {
+                    return Err("args_within");
+                }
                 if !path_forms(text, cx)
                     .iter()
                     .all(|form| self.within.iter().any(|root| inside(form, root, cx)))
@@ -232,6 +240,16 @@ impl CommandCondition {
         }
         Ok(())
     }
+}
+
+/// `/tmp`, `/var/tmp`, `/dev/shm`: directories any local user can write to.
+fn world_writable(path: &str) -> bool {
+    ["/tmp", "/var/tmp", "/dev/shm"].iter().any(|dir| {
+        path == *dir
+            || path
+                .strip_prefix(dir)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// The spellings a word is matched under: as written, after a leading `@` (curl's `-d @file`),

@@ -523,7 +523,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(128))]
 
         /// An option no grammar lists never gets an allow, wherever it sits.
         #[test]

@@ -193,6 +193,37 @@ impl Walker<'_, '_> {
                     self.restore(saved);
                 }
             }
+            // `cd dir && make`: `make` runs only if the `cd` succeeded, so only in `dir`.
+            "list" => {
+                let mut cursor = node.walk();
+                let parts: Vec<Node<'_>> = node.children(&mut cursor).collect();
+                let mut left_end: Option<state::Cwd> = None;
+                let mut or = false;
+                for part in parts {
+                    if part.is_named() {
+                        self.visit(part, stdin.clone(), level + 1);
+                        continue;
+                    }
+                    left_end = Some(self.state.cwd.clone());
+                    match part.kind() {
+                        "&&" => {
+                            if let Some(cwd) = self.state.succeeded.take() {
+                                self.state.cwd = cwd;
+                            }
+                        }
+                        _ => {
+                            or = true;
+                            self.state.succeeded = None;
+                        }
+                    }
+                }
+                if let Some(left_end) = left_end {
+                    self.state.after_list(&left_end);
+                }
+                if or {
+                    self.state.succeeded = None;
+                }
+            }
             "subshell" => {
                 let saved = self.state.clone();
                 self.children(node, stdin, level);
@@ -489,6 +520,7 @@ impl Walker<'_, '_> {
 
     /// `export X=1`, `local y`, `unset z`: emitted as a simple command named after the keyword.
     fn declaration(&mut self, node: Node<'_>, level: usize) {
+        self.state.succeeded = None;
         let keyword = node
             .child(0)
             .map(|k| self.text(k).to_owned())

@@ -623,6 +623,7 @@ impl Shell<'_> {
             return;
         }
         let cwd = self.state.cwd.clone();
+        self.state.succeeded = None;
         judge_context(&mut analysis, &env, &cwd, &program);
         self.push(
             SimpleCommand {

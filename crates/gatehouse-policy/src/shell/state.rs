@@ -100,6 +100,9 @@ pub(crate) struct LineState {
     pub(crate) in_loop: usize,
     /// A `cd` happened inside a loop or function body.
     pub(crate) poisoned: bool,
+    /// Where the last command left the shell if it succeeded, when it was a `cd`: what `&&`
+    /// after it may rely on. Any other command clears it.
+    pub(crate) succeeded: Option<Cwd>,
 }
 
 impl LineState {
@@ -150,7 +153,7 @@ impl LineState {
             self.stack.push(before.clone());
         }
         self.oldpwd = Some(before.clone());
-        match target {
+        let went = match target {
             Cwd::Known(targets) if !returns => match &before {
                 Cwd::Known(dirs) => Cwd::Known(
                     dirs.iter()
@@ -160,6 +163,16 @@ impl LineState {
                 Cwd::Unknown(why) => Cwd::Unknown(why.clone()),
             },
             other => other,
-        }
+        };
+        self.succeeded = match (&went, returns) {
+            (Cwd::Known(_), false) => Some(went.clone()),
+            _ => None,
+        };
+        went
+    }
+
+    /// The directory after `left && right` or `left || right`: `right` may not have run.
+    pub(crate) fn after_list(&mut self, left_end: &Cwd) {
+        self.cwd = left_end.union(&self.cwd);
     }
 }
