@@ -103,6 +103,23 @@ fn hooks_table<'a>(path: &str, doc: &'a mut DocumentMut) -> Result<&'a mut Table
         .ok_or_else(|| shape(path, "hooks", "a table"))
 }
 
+/// The highest position of any table in `table` (headers are rendered in position order).
+fn max_position(table: &Table) -> isize {
+    let mut max = table.position().unwrap_or(0);
+    for (_, item) in table.iter() {
+        match item {
+            Item::Table(t) => max = max.max(max_position(t)),
+            Item::ArrayOfTables(a) => {
+                for t in a.iter() {
+                    max = max.max(max_position(t));
+                }
+            }
+            _ => {}
+        }
+    }
+    max
+}
+
 /// Whether a `[[hooks.<Event>]]` group holds a Gatehouse handler.
 fn group_is_ours(group: &Table) -> bool {
     let Some(handlers) = group.get("hooks") else {
@@ -141,6 +158,9 @@ pub fn merge(
 ) -> Result<(String, Vec<TrustEntry>), SettingsError> {
     let mut doc = parse(path, text)?;
     remove_ours(path, &mut doc)?;
+    // New tables get explicit positions after every existing one, so a re-install renders
+    // exactly as the first install did.
+    let mut next = max_position(doc.as_table()) + 1;
     let table = hooks_table(path, &mut doc)?;
     let mut trust = Vec::new();
     for hook in hooks {
@@ -161,9 +181,12 @@ pub fn merge(
         handler.insert("type", value("command"));
         handler.insert("command", value(hook.command.clone()));
         handler.insert("timeout", value(hook.timeout_sec as i64));
+        handler.set_position(Some(next + 1));
         let mut handlers = ArrayOfTables::new();
         handlers.push(handler);
         let mut group = Table::new();
+        group.set_position(Some(next));
+        next += 2;
         group.insert("hooks", Item::ArrayOfTables(handlers));
         groups.push(group);
         let index = groups.len() - 1;
@@ -182,6 +205,16 @@ pub fn record_trust(
     entries: &[TrustEntry],
 ) -> Result<String, SettingsError> {
     let mut doc = parse(path, text)?;
+    if let Some(state) = doc
+        .get_mut("hooks")
+        .and_then(|h| h.get_mut("state"))
+        .and_then(Item::as_table_mut)
+    {
+        for entry in entries {
+            state.remove(&entry.key);
+        }
+    }
+    let first = max_position(doc.as_table()) + 1;
     let hooks = hooks_table(path, &mut doc)?;
     if !hooks.contains_key("state") {
         let mut state = Table::new();
@@ -192,8 +225,9 @@ pub fn record_trust(
         .get_mut("state")
         .and_then(Item::as_table_mut)
         .ok_or_else(|| shape(path, "hooks.state", "a table"))?;
-    for entry in entries {
+    for (position, entry) in (first..).zip(entries) {
         let mut record = Table::new();
+        record.set_position(Some(position));
         record.insert("trusted_hash", value(entry.trusted_hash.clone()));
         state.insert(&entry.key, Item::Table(record));
     }
@@ -387,6 +421,13 @@ mod tests {
         assert_eq!(trust_again, trust);
 
         let trusted = record_trust("c.toml", Some(&merged), &trust).unwrap();
+        let (remerged, retrust) =
+            merge("c.toml", "/h/.codex/config.toml", Some(&trusted), &hooks()).unwrap();
+        assert_eq!(
+            record_trust("c.toml", Some(&remerged), &retrust).unwrap(),
+            trusted,
+            "installing over an install (with its trust) changes nothing"
+        );
         let (found, disabled) = inspect("c.toml", "/h/.codex/config.toml", &trusted).unwrap();
         assert_eq!(disabled, None);
         assert_eq!(found.len(), 2);

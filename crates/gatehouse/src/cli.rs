@@ -194,7 +194,7 @@ enum Command {
         options: Vec<String>,
     },
     /// Install Gatehouse's hooks into an agent host's settings (fail-closed options on, backup kept).
-    Install(crate::install::InstallArgs),
+    Install(Box<crate::install::InstallArgs>),
     /// Take Gatehouse's hooks out of an agent host's settings (restoring the file byte for byte
     /// when nothing else changed it).
     Uninstall(crate::install::UninstallArgs),
@@ -407,7 +407,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Hook { host, options } => Ok(crate::hook::main(
             std::iter::once(host).chain(options).map(Into::into).collect(),
         )),
-        Command::Install(install_args) => crate::install::install(install_args),
+        Command::Install(install_args) => crate::install::install(*install_args),
         Command::Uninstall(uninstall_args) => crate::install::uninstall(uninstall_args),
         Command::Doctor(doctor_args) => crate::doctor::run(doctor_args).await,
         Command::Check {

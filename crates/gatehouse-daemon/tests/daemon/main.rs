@@ -17,6 +17,7 @@ mod attacks;
 mod boundary;
 mod check;
 mod hardened;
+mod hooks;
 mod memory;
 mod paused;
 mod policy;
