@@ -34,7 +34,10 @@ section "Python SDK: build, install from the wheel into a fresh venv"
 python3 -m venv "$WORK/venv"
 PY="$WORK/venv/bin/python"
 "$PY" -m pip install --quiet --disable-pip-version-check -c "$ROOT/sdks/python/constraints-test.txt" build
-"$PY" -m build --wheel --sdist --outdir "$WORK/dist" "$ROOT/sdks/python" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
+# Built from a copy, so setuptools' build/ and egg-info stay out of the source tree.
+mkdir -p "$WORK/python-src"
+cp -r "$ROOT/sdks/python/pyproject.toml" "$ROOT/sdks/python/README.md" "$ROOT/sdks/python/src" "$WORK/python-src/"
+"$PY" -m build --wheel --sdist --outdir "$WORK/dist" "$WORK/python-src" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log"; exit 1; }
 "$PY" -m pip install --quiet --disable-pip-version-check -c "$ROOT/sdks/python/constraints-test.txt" \
   "$WORK"/dist/gatehouse-*.whl openai-agents langchain langgraph mcp mypy pytest
 # The tests must import the installed package, not the source tree.
