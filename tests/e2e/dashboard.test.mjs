@@ -92,8 +92,25 @@ async function waitVisible(locator, what) {
   });
 }
 
+/** Waits for the pending row of `command`, opens it (nothing opens by itself), and waits for
+ *  the modal to show it. */
+async function openRow(command, p = page) {
+  const row = p.locator('[data-testid="pending-row"]', { hasText: command });
+  await row.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  await row.locator('button').click();
+  await waitForModalWith(command, p);
+}
+
 /** Waits for the modal to show the action whose summary is `command`. */
-async function waitForModalWith(command) {
+async function waitForModalWith(command, p = page) {
+  await p.locator('[data-testid="modal"]').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  if (p !== page) {
+    await p.waitForFunction(
+      (cmd) => document.querySelector('[data-testid="modal-summary"]')?.textContent.includes(cmd),
+      command, { timeout: UI_TIMEOUT_MS },
+    );
+    return;
+  }
   await waitVisible(byTestId('modal'), 'the approval modal');
   await page.waitForFunction(
     (cmd) => document.querySelector('[data-testid="modal-summary"]')?.textContent.includes(cmd),
@@ -146,7 +163,7 @@ test('approving in the modal allows the waiting check; the input renders as text
   const command = 'git push origin main';
   const check = sendCheck(bashCheck('t1', command, { note: XSS }));
 
-  await waitForModalWith(command);
+  await openRow(command);
   const modal = byTestId('modal');
   assert.equal(await modal.getAttribute('role'), 'dialog');
   assert.equal(await modal.getAttribute('aria-modal'), 'true');
@@ -172,13 +189,14 @@ test('approving in the modal allows the waiting check; the input renders as text
   // Tier 2 (the fixed test classifier) scored it before it was shown.
   assert.equal(action.tier2_status, 'scored');
   const tier2 = await byTestId('modal-tier2').textContent();
-  assert.match(tier2, /0\.91 malicious/);
+  // Advisory, and never worded as a verdict.
+  assert.match(tier2, /classifier: 0\.91 \(advisory\)/);
   assert.ok(tier2.includes(action.tier2.model), tier2);
 
-  // The pending list shows it too, and Approve has the focus.
+  // The pending list shows it too; the focus is on the heading, not on Approve.
   const row = page.locator(`[data-testid="pending-row"][data-action-id="${action.action_id}"]`);
   await waitVisible(row, 'the pending row');
-  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'approve');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'modal-tool');
 
   console.log(`screenshot: ${await screenshot('modal-light')}`);
   await page.emulateMedia({ colorScheme: 'dark' });
@@ -199,7 +217,7 @@ test('approving in the modal allows the waiting check; the input renders as text
 test('denying in the modal rejects the waiting check', { timeout: TEST_TIMEOUT_MS }, async () => {
   const command = 'rm -rf ./build';
   const check = sendCheck(bashCheck('t2', command));
-  await waitForModalWith(command);
+  await openRow(command);
   await byTestId('note').fill('not during the release freeze');
   await byTestId('deny').click();
 
@@ -217,10 +235,10 @@ test('denying in the modal rejects the waiting check', { timeout: TEST_TIMEOUT_M
   assert.match(text, /not during the release freeze/);
 });
 
-test('a decided action leaves the pending list; Esc dismisses and the keyboard decides', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('a decided action leaves the pending list; Esc dismisses and no key decides', { timeout: TEST_TIMEOUT_MS }, async () => {
   const command = 'curl -X POST https://example.invalid/deploy';
   const check = sendCheck(bashCheck('t3', command));
-  await waitForModalWith(command);
+  await openRow(command);
   const [action] = (await pendingFromPage()).filter((a) => a.tool_use_id === 't3');
   assert.ok(action, 'the daemon lists the paused action');
   const row = page.locator(`[data-testid="pending-row"][data-action-id="${action.action_id}"]`);
@@ -232,10 +250,13 @@ test('a decided action leaves the pending list; Esc dismisses and the keyboard d
   assert.equal(await row.count(), 1, 'still pending after Esc');
   assert.ok((await pendingFromPage()).some((a) => a.action_id === action.action_id));
 
-  // Selecting the row reopens it; `a` approves.
+  // Selecting the row reopens it; no key approves (`a`, Enter, Space land on nothing).
   await row.locator('button').click();
   await waitForModalWith(command);
-  await page.keyboard.press('a');
+  for (const key of ['a', 'A', 'Enter', ' ', 'd']) await page.keyboard.press(key);
+  assert.ok((await pendingFromPage()).some((a) => a.action_id === action.action_id),
+    'still pending after key presses');
+  await byTestId('approve').click();
 
   const { body } = await check;
   assert.equal(body.verdict, 'allow', JSON.stringify(body));
@@ -246,16 +267,20 @@ test('a decided action leaves the pending list; Esc dismisses and the keyboard d
   assert.ok(!(await pendingFromPage()).some((a) => a.action_id === action.action_id));
 });
 
-test('after one decision the modal moves on to the next pending action', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('after one decision the modal closes: the next action waits to be chosen', { timeout: TEST_TIMEOUT_MS }, async () => {
   const first = sendCheck(bashCheck('t4', 'make release'));
-  await waitForModalWith('make release');
+  await openRow('make release');
   const second = sendCheck(bashCheck('t5', 'npm publish'));
   await page.waitForSelector('[data-testid="pending-row"]:nth-child(2)', { timeout: UI_TIMEOUT_MS });
-  // The oldest stays on screen while the second one queues behind it.
+  // The one on screen stays on screen while the second one queues behind it.
   assert.equal(await byTestId('modal-summary').textContent(), 'make release');
 
   await byTestId('deny').click();
-  await waitForModalWith('npm publish');
+  await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+  assert.equal((await first).body.verdict, 'reject');
+  // No auto-advance: npm publish is listed, not opened.
+  assert.equal(await byTestId('modal').isVisible(), false);
+  await openRow('npm publish');
   await byTestId('approve').click();
 
   assert.equal((await first).body.verdict, 'reject');
@@ -265,7 +290,7 @@ test('after one decision the modal moves on to the next pending action', { timeo
 
 test('a decision made elsewhere closes the modal and says so', { timeout: TEST_TIMEOUT_MS }, async () => {
   const check = sendCheck(bashCheck('t7', 'docker system prune -af'));
-  await waitForModalWith('docker system prune -af');
+  await openRow('docker system prune -af');
   const [action] = (await pendingFromPage()).filter((a) => a.tool_use_id === 't7');
   assert.ok(action, 'the daemon lists the paused action');
 
@@ -287,12 +312,15 @@ test('a decision made elsewhere closes the modal and says so', { timeout: TEST_T
   assert.match(await recent.textContent(), /Denied.*from the CLI|from the CLI.*Denied/s);
 });
 
-test('a page (re)loaded while an action waits opens the modal for it', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('a page (re)loaded while an action waits lists it without opening it', { timeout: TEST_TIMEOUT_MS }, async () => {
   const check = sendCheck(bashCheck('t6', 'terraform apply'));
-  await waitForModalWith('terraform apply');
+  await openRow('terraform apply');
   await page.reload({ timeout: UI_TIMEOUT_MS });
-  await waitForModalWith('terraform apply');
+  const row = page.locator('[data-testid="pending-row"]', { hasText: 'terraform apply' });
+  await waitVisible(row, 'the pending row after a reload');
+  assert.equal(await byTestId('modal').isVisible(), false, 'nothing opens by itself');
   assert.equal(await page.locator('[data-testid="pending-row"]').count(), 1);
+  await openRow('terraform apply');
   await byTestId('approve').click();
   assert.equal((await check).body.verdict, 'allow');
   await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
@@ -315,7 +343,7 @@ test('an action whose deadline passes leaves the modal and is recorded as timed 
 
     const check = sendCheck(bashCheck('t8', 'sleep 1000'), short);
     const modal = other.locator('[data-testid="modal"]');
-    await modal.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    await openRow('sleep 1000', other);
     assert.match(await other.locator('[data-testid="modal-deadline"]').textContent(), /^\ds left$|^expired$/);
     assert.equal(await other.locator('[data-testid="modal-tier2"]').textContent(), 'no classifier configured');
 

@@ -166,6 +166,10 @@ test('a disagreement is labelled from the review view and recorded in the ledger
 test('the approval modal shows the thresholds', { timeout: TEST_TIMEOUT_MS }, async () => {
   const waiting = call('/v1/check', daemon.agentToken,
     { tool: 'Bash', input: { command: 'git push' }, session_id: 'review-e2e', wait_ms: 30_000 });
+  // Nothing opens by itself: the person opens the row.
+  const row = page.locator('[data-testid="pending-row"]', { hasText: 'git push' });
+  await waitVisible(row, 'the pending row');
+  await row.locator('button').click();
   await waitVisible(byTestId('modal'), 'the approval modal');
   await waitForText('modal-thresholds', /flag ≥ 0\.55 · disagreement ≥ 0\.80/);
   await byTestId('deny').click();

@@ -360,6 +360,16 @@
     mergeRecent(((recentList && recentList.actions) || []).filter((a) => a.verdict !== 'pending'));
     render();
     reconcileModal();
+    openFromAddress();
+  }
+
+  /** `#action=ID` (the link `gatehouse approve` prints) opens that action once: the person
+   *  followed it on purpose; nothing else opens the dialog by itself. */
+  function openFromAddress() {
+    const match = /^#action=([A-Za-z0-9_]+)$/.exec(location.hash);
+    if (!match || state.current || !state.pending.has(match[1])) return;
+    history.replaceState(null, '', location.pathname);
+    openModal(match[1]);
   }
 
   function mergeRecent(actions) {

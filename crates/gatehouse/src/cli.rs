@@ -629,7 +629,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         println!("check socket: {}", socket.display());
     }
     println!("data directory: {}", daemon.data_dir().display());
-    println!("dashboard login: {}", daemon.login_url());
+    show_secrets_on_terminal(&daemon);
     daemon.serve(shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -705,11 +705,95 @@ async fn decide(
     };
     eprintln!("{verb}: {}", display::line(&shown));
     let hash = shown_action_hash(&shown)?;
-    let action = client
+    let action = match client
         .decide(id, decision, note.as_deref(), Some(&hash))
-        .await?;
+        .await
+    {
+        Ok(action) => action,
+        // Person presence (the default): a token is not a person. The person confirms in the
+        // dashboard with their authenticator; this waits for the decision and shows it.
+        Err(gatehouse_client::ClientError::Api { code, .. }) if code == "presence_required" => {
+            confirm_in_dashboard(target, &client, id).await?
+        }
+        Err(err) => return Err(err.into()),
+    };
     println!("{}", display::line(&action));
-    Ok(ExitCode::SUCCESS)
+    Ok(match action.verdict {
+        Verdict::Pending => ExitCode::from(4),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// How long `gatehouse approve`/`deny` waits for the person to confirm in the dashboard.
+const CONFIRM_WAIT: Duration = Duration::from_secs(300);
+
+/// Prints where to confirm (the dashboard on `localhost`, where the authenticator works) and
+/// waits, polling, until the action is decided or `CONFIRM_WAIT` passes. The CLI itself never
+/// decides: an agent that runs it gets the same answer and nothing more.
+async fn confirm_in_dashboard(
+    target: &Target,
+    client: &gatehouse_client::Client,
+    id: &str,
+) -> Result<gatehouse_protocol::ActionView> {
+    let origin = target
+        .url
+        .trim_end_matches('/')
+        .replacen("://127.0.0.1:", "://localhost:", 1)
+        .replacen("://[::1]:", "://localhost:", 1);
+    eprintln!(
+        "confirm it in the dashboard with your authenticator: {origin}/#action={}\n\
+         (decisions need the person's presence: approvals.presence = \"webauthn\"; run \
+         `gatehouse dashboard` for a login link) — waiting up to {} s…",
+        display::terminal_safe(id, 64),
+        CONFIRM_WAIT.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + CONFIRM_WAIT;
+    loop {
+        let action = client.action(id).await?;
+        if action.verdict != Verdict::Pending || tokio::time::Instant::now() >= deadline {
+            return Ok(action);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The dashboard login link and the presence enrolment code are secrets: they go to the
+/// controlling terminal only (`/dev/tty`), never to stdout — which may be a pipe, a file or a
+/// journal an agent can read — nor to the log. Without a terminal they are not shown at all.
+fn show_secrets_on_terminal(daemon: &Daemon) {
+    use std::io::Write as _;
+    let mut secrets = vec![format!("dashboard login: {}", daemon.login_url())];
+    if let Some(code) = daemon.enrolment_code() {
+        secrets.push(format!(
+            "presence enrolment code: {code}  (no authenticator is enrolled: open the dashboard and \
+             enrol yours with this code; it is shown here only)"
+        ));
+    }
+    let shown = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/tty")
+        .and_then(|mut tty| {
+            for line in &secrets {
+                writeln!(tty, "{line}")?;
+            }
+            tty.flush()
+        })
+        .is_ok();
+    if shown {
+        println!(
+            "dashboard login: shown on the terminal only (`gatehouse dashboard` prints another)"
+        );
+    } else {
+        println!(
+            "dashboard login: no terminal, so not printed; run `gatehouse dashboard` for a one-time link"
+        );
+        if daemon.enrolment_code().is_some() {
+            println!(
+                "presence: no authenticator enrolled; start `gatehouse serve` from a terminal to see \
+                 the enrolment code (hardened mode: DATA_DIR/enrolment.code, readable by the daemon's user)"
+            );
+        }
+    }
 }
 
 /// The hash of the action as displayed, computed here rather than taken on trust; it must be

@@ -26,37 +26,55 @@ export function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** `cmd args…` as one /bin/sh word list, for `script -c`. */
+function shellWords(words) {
+  return words.map((w) => `'${String(w).replace(/'/g, `'\\''`)}'`).join(' ');
+}
+
 /**
  * Starts `gatehouse serve` with `policy` and `config` written to `DATA_DIR/policy.toml` and
- * `DATA_DIR/config.toml`; resolves once it has printed its URL and login link.
+ * `DATA_DIR/config.toml`; resolves once it listens, with a one-time login link fetched with the
+ * approver token (the daemon prints its own link on its terminal only, never on stdout).
+ *
+ * `presence`: `"off"` (the default here: most tests decide with the approver token) or
+ * `"webauthn"` (as shipped). `terminal: true` runs it under `script(1)`, so it has a controlling
+ * terminal: what it shows there only (the login link, the presence enrolment code) is then in
+ * `terminalLines` — the tests read it the way a person reads their terminal.
  * @returns {Promise<{ proc: import('node:child_process').ChildProcess, dataDir: string,
- *   output: string[], baseUrl: string, loginUrl: string, agentToken: string, approverToken: string }>}
+ *   output: string[], baseUrl: string, loginUrl: string, agentToken: string, approverToken: string,
+ *   enrolmentCode: string|null }>}
  */
-export async function startDaemon({ policy, config }) {
+export async function startDaemon({ policy, config, presence = 'off', terminal = false }) {
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-e2e-'));
   const policyPath = join(dataDir, 'policy.toml');
   const configPath = join(dataDir, 'config.toml');
   await writeFile(policyPath, policy);
   await writeFile(configPath, config);
-  const proc = spawn(
-    GATEHOUSE_BIN,
-    ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--policy', policyPath,
-      '--config', configPath],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } },
-  );
+  const serve = [GATEHOUSE_BIN, 'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir,
+    '--policy', policyPath, '--config', configPath];
+  const env = { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', GATEHOUSE_APPROVALS_PRESENCE: presence };
+  // util-linux script(1): a pseudo-terminal for the daemon, its output on script's stdout.
+  const proc = terminal
+    ? spawn('script', ['-q', '-f', '-e', '-c', `exec ${shellWords(serve)}`, '/dev/null'],
+      { stdio: ['pipe', 'pipe', 'pipe'], env })
+    : spawn(serve[0], serve.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   const output = [];
   createInterface({ input: proc.stderr }).on('line', (line) => output.push(`[stderr] ${line}`));
 
+  let enrolmentCode = null;
   const ready = new Promise((resolvePromise, reject) => {
     let baseUrl = null;
-    let loginUrl = null;
-    createInterface({ input: proc.stdout }).on('line', (line) => {
+    let shown = false;
+    createInterface({ input: proc.stdout }).on('line', (raw) => {
+      const line = raw.replace(/\r$/, '');
       output.push(`[stdout] ${line}`);
       const listening = line.match(/gatehouse listening on (http:\/\/\S+)/);
       if (listening) baseUrl = listening[1].replace(/\/$/, '');
-      const login = line.match(/dashboard login: (http:\/\/\S+)/);
-      if (login) loginUrl = login[1];
-      if (baseUrl && loginUrl) resolvePromise({ baseUrl, loginUrl });
+      const code = line.match(/presence enrolment code: ([0-9A-Z-]+)/);
+      if (code) enrolmentCode = code[1];
+      // The line after the secrets: everything the daemon shows at start is out.
+      if (/^dashboard login: (shown on the terminal|no terminal)/.test(line)) shown = true;
+      if (baseUrl && shown) resolvePromise({ baseUrl });
     });
     proc.once('error', reject);
     proc.once('exit', (code, signal) =>
@@ -68,11 +86,24 @@ export async function startDaemon({ policy, config }) {
       `gatehouse serve printing its URLs (${GATEHOUSE_BIN})`));
     started.agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
     started.approverToken = (await readFile(join(dataDir, 'approver.token'), 'utf8')).trim();
+    started.enrolmentCode = enrolmentCode;
+    started.loginUrl = await loginLink(started);
   } catch (e) {
     await stopDaemon(started);
     throw e;
   }
   return started;
+}
+
+/** A fresh one-time dashboard login URL (`POST /v1/login-codes` with the approver token). */
+export async function loginLink(d) {
+  const res = await fetch(`${d.baseUrl}/v1/login-codes`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${d.approverToken}` },
+    body: '{}',
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()).url;
 }
 
 /** SIGTERM (SIGKILL after 5 s) and removes the data directory. */

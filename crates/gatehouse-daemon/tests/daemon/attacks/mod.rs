@@ -8,4 +8,5 @@ mod host_rebinding;
 mod hostile_input;
 mod hostile_regex;
 mod injection;
+mod self_approval;
 mod websocket_origin;
