@@ -758,12 +758,12 @@ impl SelfProtection {
             let lower = self.absolute(&fragment.to_lowercase());
             let strong = DATA_FILE_NAMES.iter().any(|name| {
                 lower.contains(name)
-                    || (has_glob_chars(&lower)
-                        && lower
-                            .rsplit('/')
-                            .next()
-                            .and_then(glob)
-                            .is_some_and(|m| m.is_match(name)))
+                    || lower.rsplit('/').next().is_some_and(|last| {
+                        // A glob with a few literal characters (`appr*`, `*.token`), not `*`.
+                        has_glob_chars(last)
+                            && last.chars().filter(|c| !"*?[]!".contains(*c)).count() >= 3
+                            && glob(last).is_some_and(|m| m.is_match(name))
+                    })
             }) || self.data_dirs.iter().any(|dir| {
                 let parent_len = dir.rfind('/').unwrap_or(0);
                 lower.contains(dir.as_str())
@@ -861,6 +861,20 @@ impl SelfProtection {
         }
         if let Some(finding) = self.check_client_config(command) {
             return Some(finding);
+        }
+        // A path inside a longer word: a `-c` program, a `printf` format, an `-e` script.
+        for word in words.iter().filter(|w| w.contains(char::is_whitespace)) {
+            for token in url_tokens(word) {
+                let token = token.trim_matches(|c: char| "=:".contains(c));
+                if !(token.starts_with('/') || token.starts_with("~/")) {
+                    continue;
+                }
+                if let Some(hit) = self.classify_word(token, cx).hit
+                    && matches!(hit.kind, Kind::Secret)
+                {
+                    return Some(secret_finding(hit, token));
+                }
+            }
         }
         if SOCKET_PROGRAMS.contains(&program)
             && let Some(port) = self.port_named(&words)
@@ -1279,11 +1293,29 @@ impl SelfProtection {
                     .map(|_| text),
             };
             let Some(value) = value else { continue };
-            // `-d`/`-t` only where they name a directory to work in.
-            if let Some(hit) = self.classify_word(value, cx).hit
+            let found = self.classify_word(value, cx);
+            if let Some(hit) = found.hit
                 && matches!(hit.kind, Kind::Secret | Kind::DataDir)
             {
                 return Some(secret_finding(hit, value));
+            }
+            // `tar -C ~/.local/share -cf - gatehouse`: operands are relative to that directory.
+            if found.holds_data_dir {
+                let base = self.absolute(&lexical(value, cx.cwd));
+                let inner = Cx {
+                    cwd: Some(&base),
+                    resolver: cx.resolver,
+                };
+                for operand in command.positionals() {
+                    let Some(text) = operand.text.as_deref() else {
+                        continue;
+                    };
+                    if let Some(hit) = self.classify_word(text, &inner).hit
+                        && matches!(hit.kind, Kind::Secret | Kind::DataDir)
+                    {
+                        return Some(secret_finding(hit, text));
+                    }
+                }
             }
         }
         None
@@ -1719,6 +1751,9 @@ fn roles(command: &SimpleCommand) -> Vec<Role> {
         }
         "grep" | "egrep" | "fgrep" | "zgrep" if recursive => uniform(Role::RecursiveRead),
         _ if RECURSIVE_READ_PROGRAMS.contains(&program) => uniform(Role::RecursiveRead),
+        "zip" | "7za" | "rar" | "borg" | "restic" | "duplicity" | "rclone" => {
+            uniform(Role::RecursiveRead)
+        }
         _ if READ_PROGRAMS.contains(&program) => uniform(Role::Read),
         "cp" | "install" | "scp" | "rsync" | "ditto" => copy_roles(command, recursive),
         "dd" => command

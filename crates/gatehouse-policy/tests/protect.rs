@@ -448,6 +448,21 @@ fn every_route_to_the_decision_endpoint_and_the_data_dir_is_closed() {
             Effect::Reject,
             "builtin:protect-secret",
         ),
+        (
+            "tar -C ~/.local/share -czf /tmp/x.tgz gatehouse",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "zip -r /tmp/x.zip /home/dev/.local",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
+        (
+            "python3 -c \"print(open('/home/dev/.local/share/gatehouse/approver.token').read())\"",
+            Effect::Reject,
+            "builtin:protect-secret",
+        ),
         // Serving it over HTTP.
         (
             "python3 -m http.server --directory ~ 8000",
@@ -625,6 +640,10 @@ fn near_misses_are_left_to_the_policy() {
         "echo settings > notes.txt",
         "cat ~/.codex/config.toml",
         "cp -r templates/ /tmp/out",
+        // Non-literal commands whose fragments only look like globs.
+        "for f in src/*; do wc -l \"$f\"; done",
+        "cat \"$DIR\"/*/*",
+        "ls $(git rev-parse --show-toplevel)/src/a*",
     ];
     let mut failures = Vec::new();
     for command in cases {
