@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_protocol::{
-    ActionList, ActionView, Decision, DecisionRequest, ErrorEnvelope, Health, LabelRequest,
+    ActionList, ActionView, CheckResponse, Decision, DecisionRequest, ErrorEnvelope, Health, LabelRequest,
     LabelledAction, LoginLink, ReviewLabel, ReviewList,
 };
 use reqwest::header::{AUTHORIZATION, HeaderValue};
@@ -244,6 +244,15 @@ impl Client {
             note: note.map(str::to_owned),
         };
         self.call(Method::POST, url, Some(&body)).await
+    }
+
+    /// `POST /v1/actions/{id}/withdraw` (agent token): the agent will not run this paused action
+    /// (its MCP client cancelled the call, or left). The daemon records a deny as the action's one
+    /// decision; an action decided already answers `409 already_decided`.
+    pub async fn withdraw(&self, action_id: &str) -> Result<CheckResponse, ClientError> {
+        let url = self.action_url(action_id, &["withdraw"])?;
+        let empty = serde_json::Map::new();
+        self.call(Method::POST, url, Some(&empty)).await
     }
 
     /// `GET /healthz`: needs no token, and none is sent.

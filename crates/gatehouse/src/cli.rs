@@ -88,6 +88,8 @@ impl Target {
 enum Command {
     /// Run the daemon.
     Serve(ServeArgs),
+    /// The MCP firewall proxy: every tools/call is checked before the server sees it.
+    Mcp(crate::mcp::McpArgs),
     /// Ask the daemon about one tool call (exit 0 allow, 3 reject, 1 error).
     Check {
         /// Tool name, e.g. Bash.
@@ -404,6 +406,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Sandbox(sandbox_args) => Ok(crate::sandbox::main(sandbox_args)),
         Command::Serve(serve_args) => serve(serve_args).await,
+        Command::Mcp(mcp_args) => crate::mcp::run(mcp_args).await,
         Command::Hook { host, options } => Ok(crate::hook::main(
             std::iter::once(host).chain(options).map(Into::into).collect(),
         )),

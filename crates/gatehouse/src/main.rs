@@ -2,6 +2,7 @@
 
 mod cli;
 mod display;
+mod mcp;
 mod doctor;
 mod hook;
 mod install;

@@ -10,6 +10,7 @@ mod hooks;
 mod ops;
 mod presence;
 mod review;
+mod withdraw;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/actions/{id}", get(actions::get))
         .route("/v1/actions/{id}/history", get(actions::history))
         .route("/v1/actions/{id}/decision", post(actions::decide))
+        .route("/v1/actions/{id}/withdraw", post(withdraw::withdraw))
         .route("/v1/actions/{id}/presence", post(presence::challenge))
         .route("/v1/actions/{id}/commands", get(actions::commands))
         .route("/v1/presence", get(presence::status))
