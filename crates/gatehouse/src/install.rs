@@ -88,7 +88,8 @@ fn project_dir(scope: Scope, project: Option<PathBuf>) -> Result<Option<PathBuf>
     }
 }
 
-/// Runs `<program> --version` (10 s at most) and finds the version in what it prints.
+/// Runs `<program> --version` (30 s at most: Gemini CLI's takes ~7-12 s on a busy 2-core
+/// machine) and finds the version in what it prints.
 pub fn probe_version(host: Host) -> Option<(Version, String)> {
     let program = host.program()?;
     let mut child = Command::new(program)
@@ -105,7 +106,7 @@ pub fn probe_version(host: Host) -> Option<(Version, String)> {
         let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stdout), &mut text);
         let _ = tx.send(text);
     });
-    let text = rx.recv_timeout(Duration::from_secs(10)).ok();
+    let text = rx.recv_timeout(Duration::from_secs(30)).ok();
     let _ = child.kill();
     let _ = child.wait();
     let text = text?;
