@@ -111,9 +111,12 @@ test('every simple command of a compound action is listed with its own verdict',
   const waiting = pause('e2', command);
   const row = await rowFor('git push');
   await row.locator('button').click();
-  const rows = page.locator('[data-testid="command-row"]');
+  const rows = page.locator('[data-testid="command-row"][data-kind="command"]');
   await rows.first().waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
   const listed = await rows.evaluateAll((nodes) => nodes.map((n) => ({ verdict: n.dataset.verdict, text: n.textContent })));
+  // What the engine cannot know statically is listed too, as never allowed.
+  const opaque = page.locator('[data-testid="command-row"][data-kind="opaque"]');
+  assert.match(await opaque.first().textContent(), /never allowed by a rule/);
   assert.equal(listed.length, 4, JSON.stringify(listed));
   assert.deepEqual(listed.map((c) => c.verdict), ['allow', 'pending', 'pending', 'pending'], JSON.stringify(listed));
   assert.match(listed[0].text, /ls[\s\S]*allow-ls/);
@@ -125,6 +128,8 @@ test('every simple command of a compound action is listed with its own verdict',
 });
 
 test('no approval by reflex: nothing opens, focuses or decides by itself', { timeout: TEST_TIMEOUT_MS }, async () => {
+  if (await byTestId('modal').isVisible()) await page.keyboard.press('Escape');
+  await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
   const waiting = pause('e3', 'npm publish');
   const row = await rowFor('npm publish');
   // It arrived: listed, not opened.

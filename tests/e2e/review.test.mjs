@@ -125,7 +125,7 @@ test('a disagreement is labelled from the review view and recorded in the ledger
   assert.match(text, /rules allowed, classifier flagged/);
   assert.match(text, /rule read-ok/);
   assert.match(text, /model fixed/);
-  assert.match(text, /0\.91 malicious/);
+  assert.match(text, /classifier: 0\.91 \(advisory\)/);
   assert.match(text, /Allowed by rule/);
   assert.equal(await row.locator('[data-testid="review-summary"]').textContent(), path);
   assert.ok((await row.locator('[data-testid="review-input"]').textContent()).includes(XSS));

@@ -759,7 +759,7 @@
       if (state.current !== id || !result || !Array.isArray(result.commands)) return;
       if (result.commands.length < 2) return;
       el.commands.replaceChildren(...result.commands.map((c) => h('li', {
-        'data-testid': 'command-row', 'data-verdict': c.verdict,
+        'data-testid': 'command-row', 'data-verdict': c.verdict, 'data-kind': c.kind,
       },
       h('span', { class: `badge ${c.verdict === 'allow' ? 'badge-allow' : c.verdict === 'reject' ? 'badge-reject' : 'badge-timeout'}` },
         c.verdict === 'pending' ? 'needs a person' : c.verdict),

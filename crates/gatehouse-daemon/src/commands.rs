@@ -15,6 +15,9 @@ use crate::policy_store::{FsResolver, PolicyStore};
 /// One simple command and the rules' verdict on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CommandVerdict {
+    /// `command` (a simple command), or `opaque` (a part of the line the engine cannot know
+    /// statically, which no rule allows).
+    pub kind: &'static str,
     /// The command as the rules read it.
     pub command: String,
     /// `allow`, `reject` or `pending`.
@@ -55,7 +58,8 @@ pub fn list(store: &PolicyStore, action: &ActionView) -> CommandList {
         for line in &explanation.command_lines {
             for reason in &line.opaque {
                 commands.push(CommandVerdict {
-                    command: format!("({} in {})", "not statically knowable", line.pointer),
+                    kind: "opaque",
+                    command: format!("(part of {} is not statically knowable)", line.pointer),
                     verdict: "pending",
                     rule_id: None,
                     reason: format!("opaque: {reason}; never allowed by a rule"),
@@ -73,12 +77,14 @@ pub fn list(store: &PolicyStore, action: &ActionView) -> CommandList {
                     .find(|trace| trace.scope == scope && trace.matched);
                 commands.push(match winner {
                     Some(trace) => CommandVerdict {
+                        kind: "command",
                         command: words.join(" "),
                         verdict: verdict_of(trace.effect),
                         rule_id: Some(trace.rule_id.clone()),
                         reason: format!("rule {}", trace.rule_id),
                     },
                     None => CommandVerdict {
+                        kind: "command",
                         command: words.join(" "),
                         verdict: verdict_of(policy.default_effect()),
                         rule_id: None,
