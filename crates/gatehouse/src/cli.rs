@@ -361,6 +361,8 @@ const EXIT_TAMPERED: u8 = 4;
 enum ConfigCommand {
     /// Print the default configuration file.
     PrintDefault,
+    /// List the GATEHOUSE_* environment variables gatehouse reads, and what each is for.
+    Env,
 }
 
 #[derive(Debug, clap::Args)]
@@ -518,6 +520,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             command: ConfigCommand::PrintDefault,
         } => {
             print!("{}", Config::default_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Env,
+        } => {
+            crate::env_vars::print_known();
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy { command } => match command {

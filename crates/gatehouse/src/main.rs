@@ -4,6 +4,7 @@ mod cli;
 mod display;
 mod mcp;
 mod doctor;
+mod env_vars;
 mod hook;
 mod install;
 mod offline;
@@ -32,6 +33,8 @@ fn main() -> ExitCode {
     {
         return sandbox::stage(words.collect());
     }
+    // Not for `hook` (above): its stderr is the host's, and it must stay lean.
+    env_vars::warn_unknown();
     let args = match cli::Args::parse().into_sandbox() {
         Ok(sandbox_args) => return sandbox::main(sandbox_args),
         Err(args) => args,

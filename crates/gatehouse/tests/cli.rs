@@ -874,3 +874,27 @@ fn a_daemon_that_is_not_running_gets_a_hint_not_just_a_socket_error() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unknown_gatehouse_variable_is_warned_about_and_config_env_lists_the_known_ones() {
+    let output = Command::new(BIN)
+        .args(["config", "env"])
+        .env("GATEHOUSE_DATADIR", "/tmp/x")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("warning: GATEHOUSE_DATADIR is not a variable gatehouse reads"),
+        "{err}"
+    );
+    let listed = stdout(&output);
+    for name in [
+        "GATEHOUSE_URL",
+        "GATEHOUSE_DATA_DIR",
+        "GATEHOUSE_APPROVALS_PRESENCE",
+    ] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    assert!(!listed.contains("GATEHOUSE_DATADIR"));
+}
