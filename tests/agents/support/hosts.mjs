@@ -145,7 +145,9 @@ export function geminiBaseSettings() {
     security: { auth: { selectedType: "gemini-api-key" } },
     telemetry: { enabled: false },
     privacy: { usageStatisticsEnabled: false },
-    general: { disableAutoUpdate: true, disableUpdateNag: true },
+    // The current spelling: Gemini rewrites settings.json at every start (even `--version`) to
+    // migrate deprecated keys such as general.disableAutoUpdate.
+    general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
   };
 }
 
