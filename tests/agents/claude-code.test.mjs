@@ -4,3 +4,4 @@
 import { defineHostScenarios } from "./support/scenarios.mjs";
 
 defineHostScenarios("claude-code");
+defineHostScenarios("claude-code", { transport: "http" });

@@ -45,8 +45,13 @@ command = { program = "touch", args_prefix = ["rejected-*"] }
 /** How long the hook waits for a person in these tests (the host's timeout is set above it). */
 const WAIT_SECS = 20;
 
-export function defineHostScenarios(host) {
-  describe(`${host}: the real CLI with Gatehouse installed`, { concurrency: 2 }, () => {
+/**
+ * `transport`: "command" (`gatehouse hook` per tool call) or, for Claude Code, "http" (Claude Code
+ * posts to /v1/hooks/claude-code with GATEHOUSE_TOKEN from its environment).
+ */
+export function defineHostScenarios(host, { transport = "command" } = {}) {
+  const title = transport === "command" ? host : `${host} (${transport} hook)`;
+  describe(`${title}: the real CLI with Gatehouse installed`, { concurrency: 2 }, () => {
     let api;
     let daemon;
     const runs = [];
@@ -72,8 +77,11 @@ export function defineHostScenarios(host) {
       H.configureHost(host, dirs, api.url);
       const settings = H.settingsPath(host, dirs);
       const original = fs.readFileSync(settings);
-      const r = await gatehouse(dirs, ["install", host, "--url", url, "--data-dir", dataDir, "--wait", String(wait)]);
+      const r = await gatehouse(dirs, ["install", host, "--url", url, "--data-dir", dataDir, "--wait", String(wait), "--transport", transport]);
       assert.equal(r.code, 0, `gatehouse install ${host} failed:\n${r.stdout}\n${r.stderr}`);
+      // The http hook sends the agent token from Claude Code's environment.
+      const tokenFile = path.join(dataDir, "agent.token");
+      dirs.env = transport === "http" && fs.existsSync(tokenFile) ? { GATEHOUSE_TOKEN: fs.readFileSync(tokenFile, "utf8").trim() } : {};
       return { dirs, settings, original, dataDir, installOutput: r.stdout };
     }
 
@@ -81,7 +89,7 @@ export function defineHostScenarios(host) {
     async function agentTurn(dirs, marker, { timeoutMs = 150_000 } = {}) {
       const first = api.requests.length;
       const prompt = scriptPrompt({ steps: [{ shell: `touch ${marker}` }], final: `Turn over (${marker}).` });
-      const result = await H.runHost(host, dirs, api.url, prompt, { timeoutMs });
+      const result = await H.runHost(host, dirs, api.url, prompt, { timeoutMs, env: dirs.env });
       const mine = api.requests.slice(first).filter((r) => JSON.stringify(r.body ?? "").includes(prompt.slice(-60)));
       assert.ok(mine.length > 0, `${host} never reached the fake model API (exit ${result.code}):\n${result.stderr.slice(-3000)}`);
       if (host === "codex") assert.match(result.stderr, new RegExp(`provider: ${H.CODEX_PROVIDER}`), "Codex did not use the fake provider");
@@ -178,6 +186,15 @@ export function defineHostScenarios(host) {
         await hanging.close();
       }
     });
+
+    if (transport === "http") {
+      test("no agent token in the host's environment: the call does not run", async () => {
+        const { dirs } = await installed("no-token");
+        dirs.env = {};
+        const t = await agentTurn(dirs, "allowed-no-token.marker");
+        assert.equal(t.ran, false, `without a token, an (otherwise allowed) call ran\n${t.describe()}`);
+      });
+    }
 
     test("gatehouse uninstall restores the settings byte for byte", async () => {
       // Its own data directory: install manifests and backups live there, apart from the others'.
