@@ -275,6 +275,7 @@ fn request(tool: &str) -> CheckRequest {
         cwd: None,
         context: None,
         wait_ms: None,
+        can_confine: false,
     }
 }
 

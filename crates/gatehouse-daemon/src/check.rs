@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use gatehouse_classifier::ScoreRequest;
 use gatehouse_ledger::{LedgerError, NewAction, Recorded};
-use gatehouse_policy::{ActionRef, Effect};
+use gatehouse_policy::{ActionRef, Effect, Evaluation};
 use gatehouse_protocol::{
-    ActionView, CheckRequest, CheckResponse, DEFAULT_WAIT_MS, DecidedBy, Event, MAX_WAIT_MS,
-    Tier2Status, Verdict,
+    ActionView, CheckRequest, CheckResponse, Confinement, DEFAULT_WAIT_MS, DecidedBy, Event,
+    MAX_WAIT_MS, Tier2Status, Verdict,
 };
 use serde_json::Value;
 
@@ -102,6 +102,39 @@ fn observed_effect(observed: Option<Effect>) -> Option<gatehouse_protocol::Obser
     }
 }
 
+/// An allow by a rule with `confine` (docs/SANDBOX.md): it stands, with the profile to run in,
+/// for a client that can confine the command; for any other client the rule's fallback verdict
+/// applies (pause by default) — never an unconfined allow. Returns the evaluation to record, the
+/// confinement to send, and whether confinement was required but not possible.
+fn confinement(
+    mut evaluation: Evaluation,
+    can_confine: bool,
+) -> (Evaluation, Option<Confinement>, bool) {
+    let Some(confine) = evaluation.confine.take() else {
+        return (evaluation, None, false);
+    };
+    if evaluation.effect != Effect::Allow {
+        return (evaluation, None, false);
+    }
+    if can_confine {
+        evaluation.reason = format!(
+            "{} (runs confined: sandbox profile {})",
+            evaluation.reason, confine.profile
+        )
+        .into();
+        let profile = confine.profile.to_string();
+        (evaluation, Some(Confinement { profile }), false)
+    } else {
+        evaluation.effect = confine.fallback;
+        evaluation.reason = format!(
+            "{}; the rule allows it only confined (sandbox profile {}) and this client cannot confine it, so the rule's fallback applies: {}",
+            evaluation.reason, confine.profile, confine.fallback
+        )
+        .into();
+        (evaluation, None, true)
+    }
+}
+
 fn new_action_id() -> String {
     format!("act_{}", ulid::Ulid::new())
 }
@@ -131,6 +164,7 @@ impl App {
         };
         // The policy's verdict, overridden by self-protection (which no policy can switch off).
         let evaluation = self.policy.evaluate(&policy, &action);
+        let (evaluation, confine, unconfinable) = confinement(evaluation, request.can_confine);
         let verdict = match evaluation.effect {
             Effect::Allow => Verdict::Allow,
             Effect::Reject => Verdict::Reject,
@@ -218,7 +252,9 @@ impl App {
                 action,
                 same_action,
             }) => {
-                return self.reattach(*action, same_action, wait).await;
+                return self
+                    .reattach(*action, same_action, wait, confine, unconfinable)
+                    .await;
             }
             Err(err) => return Ok(self.ledger_failure(id, err)),
         }
@@ -242,6 +278,7 @@ impl App {
                 rule_id: evaluation.rule_id.as_deref().map(str::to_owned),
                 reason,
                 tier2: None,
+                confine,
             };
             if let (DetachedSlot::Reserved(permit), Some(score_request)) = (slot, score_request) {
                 self.scoring.spawn_detached(
@@ -299,6 +336,8 @@ impl App {
         existing: ActionView,
         same_action: bool,
         wait: Duration,
+        confine: Option<Confinement>,
+        unconfinable: bool,
     ) -> Result<CheckResponse, CheckError> {
         if !same_action {
             return Err(CheckError::ToolUseConflict(format!(
@@ -327,7 +366,19 @@ impl App {
         } else {
             existing
         };
-        let response = view.to_check_response();
+        let mut response = view.to_check_response();
+        // An allowed action re-sent: it still runs only as the rules in force confine it.
+        if response.verdict == Verdict::Allow && view.decided_by != DecidedBy::Human {
+            if unconfinable {
+                response.verdict = Verdict::Reject;
+                response.reason = format!(
+                    "{}; re-sent by a client that cannot confine it, as the rules require",
+                    response.reason
+                );
+            } else {
+                response.confine = confine;
+            }
+        }
         self.metrics.check_answered(response.verdict);
         Ok(response)
     }
@@ -344,6 +395,7 @@ impl App {
             rule_id: None,
             reason: format!("rejected: the action could not be recorded in the ledger ({err})"),
             tier2: None,
+            confine: None,
         }
     }
 }

@@ -58,7 +58,7 @@ pub use effect::Effect;
 pub use explain::{ExplainedCommand, ExplainedLine, ExplainedVerdict, Explanation, RuleTrace};
 pub use network::hosts_of_input;
 pub use paths::{FILE_TOOLS, PathField, Probe, file_tool_fields, resolve_path};
-pub use policy::{ActionRef, Evaluation, Policy};
+pub use policy::{ActionRef, Confine, Evaluation, Policy};
 
 impl Policy {
     /// Loads and validates a policy, reporting every problem in the file at once.

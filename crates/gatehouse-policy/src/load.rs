@@ -28,8 +28,8 @@ use crate::matcher::{
 use crate::network::{DEFAULT_NETWORK_POINTERS, HostSet, UrlCondition};
 use crate::paths::{DEFAULT_PATH_POINTERS, PathCondition};
 use crate::policy::{
-    ArgGroup, ArgSets, Condition, GroupSet, Policy, ProgramIndex, Rule, ShellSettings, ToolIndex,
-    default_reason, precedence_order,
+    ArgGroup, ArgSets, Condition, Confine, GroupSet, Policy, ProgramIndex, Rule, ShellSettings,
+    ToolIndex, default_reason, precedence_order,
 };
 
 type Item<'i> = Spanned<DeValue<'i>>;
@@ -47,8 +47,20 @@ const TOP_KEYS: &[&str] = &[
     "rules",
 ];
 const RULE_KEYS: &[&str] = &[
-    "id", "effect", "reason", "priority", "tool", "session", "agent", "args", "command", "path",
-    "url", "host",
+    "id",
+    "effect",
+    "reason",
+    "priority",
+    "tool",
+    "session",
+    "agent",
+    "args",
+    "command",
+    "path",
+    "url",
+    "host",
+    "confine",
+    "confine_fallback",
 ];
 const SHELL_KEYS: &[&str] = &["tools", "pointer"];
 const PATH_KEYS: &[&str] = &["glob", "within", "outside", "pointer"];
@@ -274,6 +286,8 @@ struct RuleDraft {
     program_globs: Vec<Glob>,
     /// Where the id is, to report a duplicate coming from an include.
     id_span: Range<usize>,
+    /// `confine = "PROFILE"` and `confine_fallback` (allow rules only).
+    confine: Option<Confine>,
 }
 
 impl Loader<'_> {
@@ -490,6 +504,7 @@ impl Loader<'_> {
                 command: draft.command,
                 path: draft.path,
                 url: draft.url,
+                confine: draft.confine,
             });
         }
         let arg_sets = group_arg_tests(&mut rules);
@@ -627,6 +642,7 @@ impl Loader<'_> {
             program_names: None,
             program_globs: Vec::new(),
             id_span: 0..0,
+            confine: None,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -662,6 +678,38 @@ impl Loader<'_> {
                         .host_set("host", value)
                         .map(|hosts| (hosts, value.span()))
                 }
+                "confine" => {
+                    if let Some(profile) = self.string("confine", value) {
+                        let valid = !profile.is_empty()
+                            && profile.len() <= 64
+                            && profile
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                        if valid {
+                            let fallback = draft.confine.as_ref().map_or(Effect::Pause, |c| c.fallback);
+                            draft.confine = Some(Confine {
+                                profile: profile.into(),
+                                fallback,
+                            });
+                        } else {
+                            self.report(
+                                value.span(),
+                                "`confine` names a sandbox profile: letters, digits, - and _ (e.g. \"build\")",
+                            );
+                        }
+                    }
+                }
+                "confine_fallback" => match self.effect("confine_fallback", value) {
+                    Some(Effect::Allow) => self.report(
+                        value.span(),
+                        "`confine_fallback` is `pause` or `reject`: an unconfined allow is what `confine` rules out",
+                    ),
+                    Some(fallback) => {
+                        let profile = draft.confine.as_ref().map_or_else(|| Arc::from(""), |c| Arc::clone(&c.profile));
+                        draft.confine = Some(Confine { profile, fallback });
+                    }
+                    None => {}
+                },
                 other => {
                     let hint = if MATCHER_KEYS.contains(&other) {
                         "; argument matchers go under [[rules.args]]"
@@ -686,6 +734,14 @@ impl Loader<'_> {
                     })
                 }
             }
+        }
+        if draft.confine.as_ref().is_some_and(|c| c.profile.is_empty()) {
+            self.report(span.clone(), "`confine_fallback` without `confine`");
+            draft.confine = None;
+        }
+        if draft.confine.is_some() && draft.effect.is_some_and(|e| e != Effect::Allow) {
+            self.report(span.clone(), "`confine` applies to `allow` rules only");
+            draft.confine = None;
         }
         // A missing key is pointed at the rule's `[[rules]]` header (or its inline table).
         if !table.contains_key("id") {

@@ -55,6 +55,17 @@ pub struct Evaluation {
     /// Observe mode only: what the policy would have decided, when that was not `allow`
     /// (`effect` is then `allow`, and `rule_id`/`reason` name the would-be decision).
     pub observed: Option<Effect>,
+    /// An `allow` that stands only if the command runs in this sandbox profile (a rule's
+    /// `confine`); `None` for other verdicts.
+    pub confine: Option<Confine>,
+}
+
+/// A rule's `confine = "PROFILE"`: the sandbox profile an allowed command must run in, and the
+/// verdict when the client cannot run it there (`confine_fallback`, `pause` by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confine {
+    pub profile: Arc<str>,
+    pub fallback: Effect,
 }
 
 /// A compiled, validated policy. Cheap to share behind an `Arc`; immutable once built.
@@ -128,6 +139,8 @@ pub(crate) struct Rule {
     pub(crate) path: Option<PathCondition>,
     /// Where the action (or each simple command) connects to.
     pub(crate) url: Option<UrlCondition>,
+    /// An allow rule's sandbox profile (and fallback).
+    pub(crate) confine: Option<Confine>,
 }
 
 /// A condition of a rule other than its tool.
@@ -356,6 +369,7 @@ impl Policy {
             reason: format!("observe mode: would {}: {}", verdict.effect, verdict.reason).into(),
             rule_id: verdict.rule_id,
             observed: Some(verdict.effect),
+            confine: None,
         }
     }
 
@@ -521,6 +535,8 @@ impl Policy {
 
         // Per simple command.
         let mut all_commands_allowed = None::<&Rule>;
+        // Any allowed simple command whose rule confines confines the whole line.
+        let mut confine = whole.and_then(|r| r.confine.clone());
         let mut every_allowed = true;
         let mut any_command = false;
         // A whole-action allow rule (e.g. `tool = "Bash"`) never allows a shell command the
@@ -555,6 +571,9 @@ impl Policy {
                         Some(rule) => {
                             strongest.offer(rule.effect, Some(rule), None);
                             if rule.effect == Effect::Allow {
+                                if confine.is_none() {
+                                    confine = rule.confine.clone();
+                                }
                                 let better = all_commands_allowed.is_none_or(|best| {
                                     strongest.rank_of(rule) < strongest.rank_of(best)
                                 });
@@ -589,6 +608,11 @@ impl Policy {
                 rule_id: Some(Arc::clone(&rule.id)),
                 reason: Arc::clone(&rule.reason),
                 observed: None,
+                confine: if effect == Effect::Allow {
+                    confine.or_else(|| rule.confine.clone())
+                } else {
+                    None
+                },
             },
             Some((effect, None, why)) => Evaluation {
                 effect,
@@ -599,6 +623,7 @@ impl Policy {
                 })),
                 reason: why.unwrap_or_default().into(),
                 observed: None,
+                confine: None,
             },
             None => {
                 // The default never allows what cannot be known.
@@ -607,6 +632,7 @@ impl Policy {
                     rule_id: None,
                     reason: Arc::clone(&self.default_reason),
                     observed: None,
+                    confine: None,
                 }
             }
         }
@@ -1296,6 +1322,7 @@ mod tests {
                 rule_id: None,
                 reason: reason.into(),
                 observed: None,
+                confine: None,
             };
             assert_eq!(verdict, expected, "{header:?}");
         }

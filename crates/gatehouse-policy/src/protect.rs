@@ -167,6 +167,7 @@ impl Finding {
             rule_id: Some(Arc::from(self.rule)),
             reason: Arc::from(self.reason),
             observed: None,
+            confine: None,
         }
     }
 }

@@ -44,6 +44,11 @@ pub struct CheckRequest {
     /// How long to wait for a human decision if the action is paused (0 answers at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// The client runs an allowed shell command the way the answer's `confine` says (inside
+    /// `gatehouse sandbox run`). Without it, an allow that requires confinement becomes the
+    /// rule's fallback verdict (docs/SANDBOX.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub can_confine: bool,
 }
 
 /// What the agent is told.
@@ -132,6 +137,18 @@ pub struct CheckResponse {
     pub rule_id: Option<String>,
     pub reason: String,
     pub tier2: Option<Tier2Score>,
+    /// With `verdict: "allow"`: the command may run only confined by this sandbox profile
+    /// (`gatehouse sandbox run --profile PROFILE --cwd CWD -- /bin/sh -c COMMAND`). Only sent to
+    /// a check with `can_confine`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confine: Option<Confinement>,
+}
+
+/// How an allowed command must run: inside `gatehouse sandbox run --profile PROFILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confinement {
+    pub profile: String,
 }
 
 /// A person's decision on a paused action.
@@ -423,6 +440,7 @@ impl ActionView {
             rule_id: self.rule_id.clone(),
             reason: self.reason.clone(),
             tier2: self.tier2.clone(),
+            confine: None,
         }
     }
 }

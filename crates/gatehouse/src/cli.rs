@@ -439,6 +439,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 cwd,
                 context: None,
                 wait_ms: None,
+                can_confine: false,
             };
             let options = CheckOptions {
                 total_deadline: Duration::from_secs(timeout),

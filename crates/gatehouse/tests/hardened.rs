@@ -320,6 +320,7 @@ fn paused_action(daemon: &Hardened) -> String {
         cwd: None,
         context: None,
         wait_ms: Some(0),
+        can_confine: false,
     };
     let client = gatehouse_client::Client::unix(&daemon.socket, "").unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -81,6 +81,7 @@ impl Deployment {
             cwd: None,
             context: None::<Map<String, Value>>,
             wait_ms: Some(0),
+            can_confine: false,
         };
         self.block_on(agent.check_once(&request)).unwrap().action_id
     }

@@ -241,6 +241,7 @@ async fn the_client_checks_over_the_socket_through_a_pause_and_fails_closed_with
         cwd: None,
         context: None,
         wait_ms: Some(100),
+        can_confine: false,
     };
     let mut pending = daemon.events().await;
     let check = tokio::spawn({
