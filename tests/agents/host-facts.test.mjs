@@ -54,11 +54,11 @@ async function turn(host, { hook, missing = false, timeoutSec, onFailure, bypass
     H.configureHost(host, dirs, api.url, { preToolHook: { command, timeoutSec, onFailure } });
     const marker = path.join(dirs.work, "marker.txt");
     const before = api.requests.length;
-    const prompt = scriptPrompt({ steps: [{ shell: `echo ran > ${marker}` }], final: "Turn over." });
+    // The final text names the run, so requests of runs going on at the same time are told apart.
+    const prompt = scriptPrompt({ steps: [{ shell: `echo ran > ${marker}` }], final: `Turn over (${dirs.root}).` });
     const result = await H.runHost(host, dirs, api.url, prompt, { bypassHookTrust });
-    const mine = api.requests.slice(before);
-    const sawPrompt = mine.some((r) => JSON.stringify(r.body ?? "").includes(prompt.slice(-40)));
-    assert.ok(sawPrompt, `${host} never asked the fake model API:\n${result.stderr.slice(-3000)}`);
+    const mine = api.requests.slice(before).filter((r) => JSON.stringify(r.body ?? "").includes(prompt.slice(-60)));
+    assert.ok(mine.length > 0, `${host} never asked the fake model API:\n${result.stderr.slice(-3000)}`);
     const told = mine.some((r) => JSON.stringify(r.body ?? "").includes(REASON));
     return { ran: fs.existsSync(marker), rewritten: fs.existsSync(path.join(dirs.work, "rewritten.txt")), told, result };
   } finally {
