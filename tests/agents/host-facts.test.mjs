@@ -25,6 +25,7 @@ const HOOKS = {
   truncatedJson: `cat >/dev/null; printf '{"decision":"bl'; exit 0`,
   // Allows with a rewritten input: the command that runs writes rewritten.txt instead.
   rewrite: `cat >/dev/null; printf '%s' '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"allow","permissionDecisionReason":"confined","updatedInput":{"command":"echo rewritten > rewritten.txt"}}}'; exit 0`,
+  ask: `cat >/dev/null; printf '%s' '{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"ask","permissionDecisionReason":"${REASON}"}}'; exit 0`,
   universalDeny: `cat >/dev/null; printf '%s' '{"decision":"block","reason":"${REASON}"}'; echo "${REASON}" >&2; exit 2`,
 };
 
@@ -133,4 +134,13 @@ describe("permissionDecision allow + updatedInput rewrites the command", { concu
       assert.equal(t.rewritten, true, `the rewritten command did not run:\n${t.result.stderr.slice(-2000)}`);
     });
   }
+});
+
+// `gatehouse install --pause ask` maps a pause to Claude Code's own prompt. Headless (-p) with
+// --dangerously-skip-permissions there is no person to ask: measured here, not assumed.
+describe("Claude Code permissionDecision: ask, headless", () => {
+  test("with --dangerously-skip-permissions in -p mode, the tool does not run", async () => {
+    const t = await turn("claude-code", { hook: "ask" });
+    assert.equal(t.ran, false, "a hook's ask let the tool run with nobody to ask");
+  });
 });
