@@ -12,9 +12,12 @@ export GATEHOUSE_BIN="${GATEHOUSE_BIN:-$ROOT/target/debug/gatehouse}"
 
 cd "$MCP"
 # npm: exact versions from package-lock.json; reinstalled only when the lock changed.
-if ! cmp -s package-lock.json node_modules/.package-lock.json 2>/dev/null; then
+if ! cmp -s package-lock.json node_modules/.gatehouse-installed-lock.json 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.gatehouse-installed-lock.json
 fi
+# The conformance suite needs Node >= 22 (fs.globSync): the `node` package's binary.
+node_modules/node/bin/node --version | grep -q '^v22\.' || { echo "test-mcp: node_modules/node/bin/node is not Node 22" >&2; exit 1; }
 # Python: a venv with the pinned requirements; reinstalled only when they changed.
 if [[ ! -x .venv/bin/python ]] || ! cmp -s requirements.txt .venv/.installed-requirements.txt; then
   python3 -m venv .venv

@@ -148,17 +148,17 @@ async def test_git_server(d: Daemon) -> None:
             assert "git_status" in tools and "git_add" in tools, tools
             # Allowed: the server's own answer comes back.
             status = await session.call_tool("git_status", {"repo_path": repo})
-            assert not status.isError, text(status)
+            assert not status.is_error, text(status)
             assert "new.txt" in text(status), text(status)
             # Paused then denied: never executed (nothing staged).
             denied = await call_paused(session, "git_add", {"repo_path": repo, "files": ["new.txt"]},
                                        lambda a: d.decide(a, "deny"))
-            assert denied.isError, text(denied)
+            assert denied.is_error, text(denied)
             assert git(repo, "diff", "--cached", "--name-only").strip() == "", "staged after a deny"
             # Paused then approved: executed once.
             approved = await call_paused(session, "git_add", {"repo_path": repo, "files": ["new.txt"]},
                                          lambda a: d.decide(a, "approve"))
-            assert not approved.isError, text(approved)
+            assert not approved.is_error, text(approved)
             assert git(repo, "diff", "--cached", "--name-only").strip() == "new.txt"
     recorded = [a for a in d.actions() if a["tool"] == "mcp__git__git_add"]
     assert sorted(a["verdict"] for a in recorded) == ["allow", "reject"], recorded
@@ -173,10 +173,10 @@ async def test_filesystem_server(d: Daemon) -> None:
         async with ClientSession(read, write) as session:
             await session.initialize()
             read_back = await session.call_tool("read_text_file", {"path": os.path.join(root, "a.txt")})
-            assert text(read_back) == Path(root, "a.txt").read_text(newline=""), repr(text(read_back))
+            assert text(read_back) == Path(root, "a.txt").read_bytes().decode(), repr(text(read_back))
             target = os.path.join(root, "forbidden.txt")
             rejected = await session.call_tool("write_file", {"path": target, "content": "pwned"})
-            assert rejected.isError
+            assert rejected.is_error
             assert "writes to forbidden files" in text(rejected), text(rejected)
             assert not os.path.exists(target), "a rejected write reached the disk"
 

@@ -225,7 +225,10 @@ async fn stdio(args: StdioArgs) -> Result<ExitCode> {
         .and_then(|s| s.code())
         .and_then(|c| u8::try_from(c).ok())
         .unwrap_or(0);
-    Ok(ExitCode::from(code))
+    // Exit now: when the server left first, tokio's stdin reader is still blocked in a read of
+    // the client's pipe, and the runtime would wait for it at shutdown. Every reply has been
+    // written and flushed by the proxy's writer task.
+    std::process::exit(i32::from(code))
 }
 
 /// The HTTP proxy's client token: read from the data dir, or created there (0600).
