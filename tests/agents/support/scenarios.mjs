@@ -36,6 +36,12 @@ reason = "touching allowed-* files is fine"
 command = { program = "touch", args_prefix = ["allowed-*"] }
 
 [[rules]]
+id = "e2e-allow-subagents"
+effect = "allow"
+reason = "Claude Code may start a subagent (its calls are checked one by one)"
+tool = ["Agent", "Task"]
+
+[[rules]]
 id = "e2e-reject-touch"
 effect = "reject"
 reason = "${REJECT_REASON}"
@@ -139,6 +145,24 @@ export function defineHostScenarios(host, { transport = "command" } = {}) {
       assert.equal(a?.verdict, "reject");
       assert.equal(a.rule_id, "e2e-reject-touch");
     });
+
+    if (host === "claude-code") {
+      test("a subagent's call is checked too, and recorded with the subagent's identity", async () => {
+        const { dirs } = await installed("subagent");
+        const marker = "rejected-subagent.marker";
+        const sub = scriptPrompt({ steps: [{ shell: `touch ${marker}` }], final: "Subagent done." });
+        const first = api.requests.length;
+        const prompt = scriptPrompt({ steps: [{ task: { prompt: sub } }], final: `Turn over (${marker}).` });
+        const result = await H.runHost(host, dirs, api.url, prompt, { env: dirs.env, timeoutMs: 150_000 });
+        // The subagent's own conversation starts with its prompt as the user's message.
+        const subagentAsked = api.requests.slice(first).some((r) => r.body?.messages?.[0]?.role === "user" && JSON.stringify(r.body.messages[0]).includes(sub.slice(-60)));
+        assert.ok(subagentAsked, `the subagent never started (exit ${result.code}):\n${result.stderr.slice(-3000)}`);
+        assert.equal(fs.existsSync(path.join(dirs.work, marker)), false, "the subagent's rejected call ran");
+        const [a] = await actionFor(marker);
+        assert.equal(a?.verdict, "reject", `no rejected action for the subagent's call: ${JSON.stringify(a)}`);
+        assert.match(JSON.stringify(a), /general-purpose/, `the subagent's type is not recorded: ${JSON.stringify(a)}`);
+      });
+    }
 
     for (const decision of ["approve", "deny"]) {
       test(`a paused call ${decision === "approve" ? "approved through the API runs" : "denied through the API does not run"}`, async () => {
