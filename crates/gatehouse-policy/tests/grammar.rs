@@ -139,6 +139,7 @@ fn every_dangerous_option_stops_the_allow_and_is_named() {
         ("python3 /home/dev/other/x.py", "outside"),
         ("pytest -p evil_plugin", "-p"),
         ("python -m pytest -p evil_plugin", "-p"),
+        ("python -m pytest /home/dev/other", "outside"),
         (
             "cargo --config 'target.x86_64-unknown-linux-gnu.runner=\"sh\"' run",
             "--config",
@@ -285,6 +286,8 @@ fn everyday_spellings_are_understood() {
         "npm run build -- --watch",
         "npx tsc --noEmit",
         "python -m pytest -x tests/test_api.py",
+        "python3 -m unittest discover -s tests",
+        "python3 -m json.tool data.json",
         "python3 scripts/gen.py --out build",
         "go test -run TestX -v ./pkg/...",
         "make -j8 build",
@@ -299,7 +302,6 @@ fn everyday_spellings_are_understood() {
         "set -euo pipefail",
         "chmod +x scripts/run.sh",
         "chmod -x scripts/run.sh",
-        "rm -rf build/*",
         "mkdir -p src/{models,views}",
         "touch notes{1..3}.md",
     ];
@@ -414,6 +416,37 @@ fn the_working_directory_is_tracked() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Writes of `dir/*` are judged by the directory the glob is in; they are never rejected outright
+/// (issue 9: `rm -rf build/*` and `cp -r dist/* /tmp/deploy/` were).
+#[test]
+fn dir_globs_in_writes_are_not_rejected() {
+    let policy = Policy::builtin_default();
+    for command in [
+        "rm -rf build/*",
+        "rm -rf dist/* target/*",
+        "cp -r dist/* /tmp/deploy/",
+        "cp -r dist/* /home/dev/deploy/",
+        "mv build/* out/",
+    ] {
+        let verdict = decide(&policy, command);
+        assert_ne!(
+            verdict.effect,
+            Effect::Reject,
+            "{command}: {}\n{}",
+            verdict.reason,
+            explain_text(&policy, command)
+        );
+    }
+    // The parser itself judges `build/*` inside `build`.
+    let parsed = parse("rm -rf build/*");
+    let command = parsed.commands.first().unwrap();
+    assert_eq!(command.not_understood(), None);
+    assert_eq!(
+        command.analysis.paths.first().map(|p| p.path.as_str()),
+        Some("build/*")
+    );
 }
 
 /// Allow rules are strict on their own, whatever the policy: an untrusted program path, a word

@@ -142,8 +142,9 @@ pub(crate) fn analyse(program: &str, args: &[Text], wraps: bool) -> Analysis {
 enum Step {
     /// It consumed this many following words.
     Took(usize),
-    /// It hands the rest of the words to another program's grammar (`python -m pytest ...`).
-    Module(String),
+    /// It hands the rest of the words (after the ones it consumed) to another program's
+    /// grammar (`python -m pytest ...`).
+    Module(String, usize),
 }
 
 #[derive(Default)]
@@ -259,8 +260,8 @@ impl Run {
             }
             match self.option(grammar, word, words.get(at..).unwrap_or(&[]), &mut given)? {
                 Step::Took(count) => at += count,
-                Step::Module(module) => {
-                    let rest = words.get(at..).unwrap_or(&[]);
+                Step::Module(module, took) => {
+                    let rest = words.get(at + took..).unwrap_or(&[]);
                     return self.module(registry, grammar, &module, rest, wraps);
                 }
             }
@@ -563,7 +564,7 @@ impl Run {
             (Class::Code, Some(value)) => self.path(value, Access::Code),
             (Class::Cwd, Some(value)) => self.path(value, Access::Cwd),
             (Class::Script, Some(value)) => self.script(grammar, value)?,
-            (Class::Module, Some(value)) => return Ok(Step::Module(value.to_owned())),
+            (Class::Module, Some(value)) => return Ok(Step::Module(value.to_owned(), took)),
             _ => {}
         }
         if grammar.check == Some(Check::Curl)

@@ -12,6 +12,7 @@
 //! policy never allows an action whose command is opaque.
 
 mod normalise;
+mod spelling;
 mod state;
 pub(crate) mod words;
 
