@@ -164,6 +164,26 @@ export function defineHostScenarios(host, { transport = "command" } = {}) {
       });
     }
 
+    if (host === "claude-code" && transport === "command") {
+      test("a call that went around the check (PreToolUse hook removed by hand) is flagged in the outcomes", async () => {
+        const { dirs, settings } = await installed("bypassed");
+        const parsed = JSON.parse(fs.readFileSync(settings, "utf8"));
+        assert.ok(parsed.hooks?.PreToolUse && parsed.hooks?.PostToolUse, JSON.stringify(parsed));
+        delete parsed.hooks.PreToolUse;
+        fs.writeFileSync(settings, JSON.stringify(parsed, null, 2));
+        const marker = "rejected-bypassed.marker";
+        const t = await agentTurn(dirs, marker);
+        assert.equal(t.ran, true, `with no PreToolUse hook the call should have run\n${t.describe()}`);
+        assert.equal((await actionFor(marker)).length, 0, "a check was made though the hook was removed");
+        const outcomes = await daemonApi(daemon, "GET", "/v1/outcomes");
+        assert.equal(outcomes.status, 200, outcomes.text);
+        const mine = outcomes.json.outcomes.filter((o) => fs.realpathSync(o.cwd ?? "/") === fs.realpathSync(dirs.work));
+        assert.equal(mine.length, 1, `expected one outcome from this run: ${outcomes.text.slice(0, 2000)}`);
+        assert.equal(mine[0].action_id, null);
+        assert.equal(mine[0].flag, "unchecked");
+      });
+    }
+
     for (const decision of ["approve", "deny"]) {
       test(`a paused call ${decision === "approve" ? "approved through the API runs" : "denied through the API does not run"}`, async () => {
         const { dirs } = await installed(`pause-${decision}`);
