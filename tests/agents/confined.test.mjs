@@ -137,4 +137,17 @@ describe("the full path: policy confine → daemon → gatehouse hook → sandbo
       assert.ok(mine[0].findings.some((f) => f.includes(".ssh/id_rsa")), `the denied read is not in the outcome: ${JSON.stringify(mine[0])}`);
     });
   }
+
+  test("gemini (cannot rewrite input): the confined rule's fallback applies — npm test does not run unconfined", async () => {
+    const dirs = project("full-gemini");
+    H.configureHost("gemini", dirs, api.url);
+    const r = await gatehouse(dirs, ["install", "gemini", "--url", daemon.baseUrl, "--data-dir", daemon.dataDir, "--wait", "5"]);
+    assert.equal(r.code, 0, `gatehouse install gemini:\n${r.stdout}\n${r.stderr}`);
+    const t = await npmTestTurn("gemini", dirs);
+    assert.equal(t.testRan, false, `npm test ran unconfined on a host that cannot rewrite\n${t.describe()}`);
+    assert.equal(t.leaked, false);
+    const action = (await listActions(daemon)).find((a) => JSON.stringify(a.input).includes("npm test") && a.agent === "gemini");
+    assert.ok(action, "no action recorded for gemini's npm test");
+    assert.notEqual(action.verdict, "allow", JSON.stringify(action));
+  });
 });
