@@ -240,6 +240,16 @@ export function defineHostScenarios(host, { transport = "command" } = {}) {
       });
     }
 
+    test("installing again changes nothing, and the hook still guards", async () => {
+      const { dirs, settings } = await installed("reinstall");
+      const once = fs.readFileSync(settings);
+      const r = await gatehouse(dirs, ["install", host, "--url", daemon.baseUrl, "--data-dir", daemon.dataDir, "--wait", String(WAIT_SECS), "--transport", transport]);
+      assert.equal(r.code, 0, `second gatehouse install ${host}:\n${r.stdout}\n${r.stderr}`);
+      assert.deepEqual(fs.readFileSync(settings), once, "a second install changed the settings");
+      const t = await agentTurn(dirs, "rejected-reinstall.marker");
+      assert.equal(t.ran, false, `after a second install a rejected call ran\n${t.describe()}`);
+    });
+
     test("gatehouse uninstall restores the settings byte for byte", async () => {
       // Its own data directory: install manifests and backups live there, apart from the others'.
       const { dirs, settings, original, dataDir } = await installed("uninstall", { dataDir: "own" });
