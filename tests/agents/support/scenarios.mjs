@@ -184,6 +184,23 @@ export function defineHostScenarios(host, { transport = "command" } = {}) {
       });
     }
 
+    if (host === "claude-code" && transport === "command") {
+      test("install --pause ask: a pause becomes Claude Code's own prompt (headless: not run), recorded as such", async () => {
+        const dirs = H.makeRunDirs(`${host}-ask`);
+        runs.push(dirs);
+        H.configureHost(host, dirs, api.url);
+        const r = await gatehouse(dirs, ["install", host, "--pause", "ask", "--url", daemon.baseUrl, "--data-dir", daemon.dataDir]);
+        assert.equal(r.code, 0, `gatehouse install ${host} --pause ask:\n${r.stdout}\n${r.stderr}`);
+        dirs.env = {};
+        const marker = "paused-ask.marker";
+        const t = await agentTurn(dirs, marker);
+        assert.equal(t.ran, false, `a paused call ran with nobody to ask\n${t.describe()}`);
+        const [a] = await actionFor(marker);
+        assert.equal(a?.verdict, "pending", JSON.stringify(a));
+        assert.equal(a.context?.pause_maps_to, "host_ask", JSON.stringify(a));
+      });
+    }
+
     for (const decision of ["approve", "deny"]) {
       test(`a paused call ${decision === "approve" ? "approved through the API runs" : "denied through the API does not run"}`, async () => {
         const { dirs } = await installed(`pause-${decision}`);
