@@ -267,11 +267,19 @@ fn word_forms(text: &str, cx: &Context<'_>) -> Vec<String> {
     forms
 }
 
-/// The texts a word may name a file by: as written, after a leading `@` (curl's `-d @file`), after
-/// the first `=` (dd's `of=/dev/sda`) and after `=@` / `=<`.
+/// The texts a word may name a file by: as written, after a leading `@` (curl's `-d @file`) or a
+/// `name@` (`--data-urlencode name@file`), after the first `=` (dd's `of=/dev/sda`) and after `=@` /
+/// `=<`.
 pub(crate) fn word_variants(text: &str) -> Vec<&str> {
     let mut variants = vec![text];
     if let Some(rest) = text.strip_prefix('@') {
+        variants.push(rest);
+    } else if let Some((name, rest)) = text.split_once('@')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        // curl's `--data-urlencode name@file`, `-F name@file`.
         variants.push(rest);
     }
     if let Some((_, rest)) = text.split_once('=') {

@@ -51,7 +51,7 @@ pub const FILE_TOOLS: &[(&str, &[PathField])] = &[
     ("multiedit", &[P("/file_path")]),
     ("notebookread", &[P("/notebook_path")]),
     ("notebookedit", &[P("/notebook_path")]),
-    ("grep", &[P("/path")]),
+    ("grep", &[P("/path"), Pattern("/glob")]),
     ("glob", &[P("/path"), Pattern("/pattern")]),
     ("ls", &[P("/path")]),
     // Gemini CLI (glob above), Codex, Cursor.
@@ -398,29 +398,121 @@ pub(crate) struct Resolved {
     /// Per path: its variants (`@file`, `key=file` for shell words), each spelled out; `None` for
     /// a word not known statically.
     items: Vec<Option<Vec<Spellings>>>,
+    /// For paths that are globs: sensitive paths (from `sensitive`'s sets) the glob can expand
+    /// to, spelled out, so `reject`/`pause` globs see `.env*` reach `.env`.
+    samples: Vec<String>,
     shell: bool,
 }
 
 impl Resolved {
     pub(crate) fn new(paths: &Paths<'_>, cx: &Context<'_>) -> Resolved {
-        Resolved {
-            items: paths
-                .items
-                .iter()
-                .map(|item| {
-                    item.as_deref().map(|text| {
-                        let variants = if paths.shell {
-                            word_variants(text)
-                        } else {
-                            vec![text]
-                        };
-                        variants.into_iter().map(|v| spellings(v, cx)).collect()
-                    })
+        let items: Vec<Option<Vec<Spellings>>> = paths
+            .items
+            .iter()
+            .map(|item| {
+                item.as_deref().map(|text| {
+                    let variants = if paths.shell {
+                        word_variants(text)
+                    } else {
+                        vec![text]
+                    };
+                    variants.into_iter().map(|v| spellings(v, cx)).collect()
                 })
-                .collect(),
+            })
+            .collect();
+        let samples = items
+            .iter()
+            .flatten()
+            .flatten()
+            .flat_map(|s| s.written.iter())
+            .filter(|w| w.contains(['*', '?', '[', '{']))
+            .flat_map(|pattern| glob_samples(pattern))
+            .collect();
+        Resolved {
+            items,
+            samples,
             shell: paths.shell,
         }
     }
+}
+
+/// The sensitive paths a glob can expand to (`/w/p/.env*` → `/w/p/.env`, `/w/p/.env.x`): each
+/// entry of `sensitive`'s sets placed under the glob's literal directory (and one level below
+/// for `**`), kept when the glob matches it the shell's way (`*`, `?`, `[...]` never match a
+/// leading `.`; `*` stays within one name).
+fn glob_samples(pattern: &str) -> Vec<String> {
+    // A last name with no literal part (`build/*`, `**/*`) stands for "everything in there":
+    // the directory is judged, not what a bare `*` could happen to reach.
+    let last = pattern.rsplit('/').next().unwrap_or(pattern);
+    if last.chars().filter(|c| !"*?[]{}!,".contains(*c)).count() < 2 {
+        return Vec::new();
+    }
+    let Ok(glob) = globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+    else {
+        return Vec::new();
+    };
+    let matcher = glob.compile_matcher();
+    let literal_dir: String = pattern
+        .split('/')
+        .take_while(|part| !part.contains(['*', '?', '[', '{']))
+        .collect::<Vec<_>>()
+        .join("/");
+    let concrete = |path: &str| {
+        let mut out = String::with_capacity(path.len());
+        let mut class = false;
+        for c in path.chars() {
+            match c {
+                '[' => class = true,
+                ']' if class => {
+                    class = false;
+                    out.push('x');
+                }
+                _ if class => {}
+                '*' | '?' => out.push('x'),
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    let mut candidates = Vec::new();
+    for (_, entries) in crate::sensitive::NAMED_SETS {
+        for entry in *entries {
+            let path = concrete(entry.path);
+            match entry.place {
+                crate::sensitive::Place::Absolute => candidates.push(path),
+                _ => {
+                    candidates.push(format!("{literal_dir}/{path}"));
+                    if pattern.contains("**") {
+                        candidates.push(format!("{literal_dir}/x/{path}"));
+                    }
+                }
+            }
+        }
+    }
+    candidates
+        .retain(|sample| matcher.is_match(sample.as_str()) && dot_names_reached(pattern, sample));
+    candidates
+}
+
+/// Whether each `.name` of `sample` is matched by a pattern part that starts with `.` (the
+/// shell's and ripgrep's way: wildcards do not reach hidden names).
+fn dot_names_reached(pattern: &str, sample: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('/').collect();
+    let names: Vec<&str> = sample.split('/').collect();
+    if pattern.contains("**") {
+        // Only the last name is compared: `**/.env` reaches `a/.env`, `**/*` does not.
+        return match (parts.last(), names.last()) {
+            (Some(p), Some(n)) => !n.starts_with('.') || p.starts_with('.'),
+            _ => true,
+        };
+    }
+    parts.len() != names.len()
+        || parts
+            .iter()
+            .zip(&names)
+            .all(|(p, n)| !n.starts_with('.') || p.starts_with('.'))
 }
 
 impl PathCondition {
@@ -457,6 +549,7 @@ impl PathCondition {
                     .flatten()
                     .flatten()
                     .any(|s| s.all().any(|form| glob_hit(globs, form)))
+                    || paths.samples.iter().any(|sample| glob_hit(globs, sample))
             };
             if !holds {
                 return Err("path.glob");
@@ -753,6 +846,26 @@ mod tests {
             tool_paths("Frobnicate", json!({"path": "x"})),
             vec![some("x")]
         );
+    }
+
+    #[test]
+    fn globs_are_judged_by_the_sensitive_paths_they_reach() {
+        let samples = glob_samples("/w/p/.env*");
+        assert!(samples.contains(&"/w/p/.env".to_owned()), "{samples:?}");
+        assert!(glob_samples("/w/p/*").is_empty());
+        assert!(glob_samples("/w/p/build/**/*").is_empty());
+        assert!(glob_samples("/w/p/src/*.rs").is_empty());
+        assert!(
+            glob_samples("~/.ssh/id_*")
+                .iter()
+                .any(|s| s.starts_with("~/.ssh/id_"))
+        );
+        let dotenv = PathCondition {
+            globs: globs(&["*/.env"]),
+            ..PathCondition::default()
+        };
+        assert!(check(&dotenv, ".en?", Effect::Pause, &NoResolver));
+        assert!(!check(&dotenv, "src/*", Effect::Pause, &NoResolver));
     }
 
     #[test]

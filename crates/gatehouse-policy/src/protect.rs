@@ -1000,16 +1000,18 @@ impl SelfProtection {
         if !self.binary_names.contains(&command.program) {
             return None;
         }
-        let sub = command.positionals().next()?.text.as_deref()?;
-        matches!(sub, "approve" | "deny" | "dashboard").then(|| {
-            Finding::reject(
-                PROTECT_APPROVE,
-                format!(
-                    "`gatehouse {sub}` acts as the person approving actions; an agent may not \
-                     run it"
-                ),
-            )
-        })
+        // The subcommand may follow options the normaliser does not know (`--data-dir X`).
+        let sub = command
+            .positionals()
+            .take(4)
+            .filter_map(|w| w.text.as_deref())
+            .find(|t| matches!(*t, "approve" | "deny" | "dashboard"))?;
+        Some(Finding::reject(
+            PROTECT_APPROVE,
+            format!(
+                "`gatehouse {sub}` acts as the person approving actions; an agent may not run it"
+            ),
+        ))
     }
 
     /// Whether a command looks the daemon's process up (`pgrep gatehouse`, `pidof gatehouse`).
@@ -1477,6 +1479,12 @@ impl SelfProtection {
         let mut found = Found::default();
         let mut spellings: Vec<&str> = vec![text];
         if let Some(rest) = text.strip_prefix('@') {
+            spellings.push(rest);
+        } else if let Some((name, rest)) = text.split_once('@')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
             spellings.push(rest);
         }
         if let Some((_, rest)) = text.split_once('=') {
