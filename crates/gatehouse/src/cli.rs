@@ -730,9 +730,17 @@ async fn decide(
         Err(err) => return Err(err.into()),
     };
     println!("{}", display::line(&action));
-    Ok(match action.verdict {
-        Verdict::Pending => ExitCode::from(4),
-        _ => ExitCode::SUCCESS,
+    // Exit 0 only if the action ended as asked: meanwhile the person may have decided otherwise
+    // in the dashboard, or its deadline rejected it.
+    let asked = match decision {
+        Decision::Approve => Verdict::Allow,
+        Decision::Deny => Verdict::Reject,
+    };
+    Ok(if action.verdict == asked {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("not {verb}: the action is {}", action.verdict.as_str());
+        ExitCode::from(4)
     })
 }
 

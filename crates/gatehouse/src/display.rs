@@ -23,17 +23,30 @@ pub fn terminal_safe(text: &str, max: usize) -> String {
 /// Characters a terminal acts on or that reorder or hide text: C0 and C1 controls (newlines,
 /// `\r`, ESC starting ANSI/OSC sequences, the 8-bit CSI U+009B), DEL, zero-width and bidi
 /// formatting characters (U+202E makes `exe.pdf` read `fdp.exe`), line and paragraph separators
-/// and the byte-order mark.
+/// and the byte-order mark; and the other invisible characters the dashboard escapes too (soft
+/// hyphen, grapheme joiner, Hangul and Khmer fillers, variation selectors, interlinear
+/// annotation marks, tag characters).
 fn must_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{061c}'
-                | '\u{180e}'
+            '\u{00ad}'
+                | '\u{034f}'
+                | '\u{061c}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
                 | '\u{200b}'..='\u{200f}'
                 | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{2069}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
                 | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e007f}'
         )
 }
 
@@ -105,6 +118,10 @@ mod tests {
             ("line separator", "ls\u{2028}rm"),
             ("zero-width joiner", "r\u{200d}m"),
             ("byte-order mark", "\u{feff}ls"),
+            ("soft hyphen", "r\u{ad}m"),
+            ("Hangul filler", "ls\u{3164}"),
+            ("variation selector", "l\u{fe0f}s"),
+            ("tag characters", "ls\u{e0072}\u{e006d}"),
             ("delete", "ls\u{7f}"),
             ("NUL", "ls\u{0}rm"),
         ];
