@@ -8,6 +8,7 @@ mod floor;
 mod http;
 mod load;
 mod machine;
+mod mcp;
 mod pacing;
 mod paused_flood;
 mod report;
@@ -52,11 +53,12 @@ struct Cli {
     only: Vec<String>,
     /// Scenarios to run, comma-separated: fast-path (floor vs peer vs gatehouse, both
     /// durabilities, and the saturated slow classifier), sidecar-faults (slow, crashing and
-    /// flooding classifier sidecars), paused-flood (10 000 paused actions).
+    /// flooding classifier sidecars), paused-flood (10 000 paused actions), mcp (what
+    /// `gatehouse mcp stdio` adds in front of a stdio MCP server).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "fast-path,sidecar-faults,paused-flood"
+        default_value = "fast-path,sidecar-faults,paused-flood,mcp"
     )]
     scenarios: Vec<String>,
     /// Use `target/release/gatehouse` as it is instead of building it first.
@@ -69,6 +71,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// A minimal stdio MCP server for the `mcp` scenario (started by the benchmark itself).
+    #[command(hide = true)]
+    McpEchoServer,
     /// The floor server (started by the benchmark itself).
     #[command(hide = true)]
     FloorServer {
@@ -97,7 +102,7 @@ enum Cmd {
 }
 
 /// The scenarios a run can hold, in the order they run.
-const SCENARIOS: [&str; 3] = ["fast-path", "sidecar-faults", "paused-flood"];
+const SCENARIOS: [&str; 4] = ["fast-path", "sidecar-faults", "paused-flood", "mcp"];
 
 /// The check bodies the load cycles through: two allowed and two rejected, all by rules.
 const CHECKS: [(&str, &str, &str); 4] = [
@@ -134,6 +139,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Some(Cmd::FloorServer { port }) => return floor::serve(*port),
+        Some(Cmd::McpEchoServer) => return mcp::echo_server(),
         Some(Cmd::Drive {
             addr,
             token_file,
@@ -240,6 +246,24 @@ impl Bench {
             }
             if scenario("paused-flood") {
                 self.paused_flood(bin);
+            }
+            if scenario("mcp") {
+                let outcome = match bin {
+                    Ok(bin) => mcp::run(bin),
+                    Err(why) => Err(anyhow::anyhow!("{why}")),
+                };
+                match outcome {
+                    Ok(result) => {
+                        for line in result.lines {
+                            eprintln!("{line}");
+                            self.report.notes.push(line);
+                        }
+                    }
+                    Err(err) => self
+                        .report
+                        .notes
+                        .push(format!("!!! the mcp scenario failed: {err:#}")),
+                }
             }
         }
 

@@ -147,25 +147,25 @@ fn origin_ok(origin: &str) -> bool {
 }
 
 impl Proxy {
-    fn guard(&self, request: &Request) -> Result<(), Response> {
+    fn guard(&self, request: &Request) -> Result<(), Box<Response>> {
         let headers = request.headers();
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
         if !loopback_host(host, Some(self.port)) {
-            return Err(refuse(
+            return Err(Box::new(refuse(
                 StatusCode::FORBIDDEN,
                 "the Host header does not name this loopback proxy",
-            ));
+            )));
         }
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            if !origin.to_str().is_ok_and(origin_ok) {
-                return Err(refuse(
-                    StatusCode::FORBIDDEN,
-                    "requests from this Origin are not allowed",
-                ));
-            }
+        if let Some(origin) = headers.get(header::ORIGIN)
+            && !origin.to_str().is_ok_and(origin_ok)
+        {
+            return Err(Box::new(refuse(
+                StatusCode::FORBIDDEN,
+                "requests from this Origin are not allowed",
+            )));
         }
         let bearer = headers
             .get(header::AUTHORIZATION)
@@ -179,10 +179,10 @@ impl Proxy {
         let expected = self.config.token.as_bytes();
         let given = bearer.or(query).unwrap_or("");
         if expected.is_empty() || !bool::from(given.as_bytes().ct_eq(expected)) {
-            return Err(refuse(
+            return Err(Box::new(refuse(
                 StatusCode::UNAUTHORIZED,
                 "present the gatehouse MCP proxy token (Authorization: Bearer, or ?gatehouse_token=)",
-            ));
+            )));
         }
         Ok(())
     }
@@ -191,7 +191,7 @@ impl Proxy {
         headers
             .get("mcp-session-id")
             .and_then(|h| h.to_str().ok())
-            .map_or_else(|| "stateless".to_owned(), |id| short_hash(id))
+            .map_or_else(|| "stateless".to_owned(), short_hash)
     }
 }
 
@@ -205,7 +205,7 @@ fn short_hash(text: &str) -> String {
 
 async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     if let Err(refused) = proxy.guard(&request) {
-        return refused;
+        return *refused;
     }
     let (parts, body) = request.into_parts();
     if parts.method != Method::POST {
@@ -227,16 +227,15 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
         }
     };
-    if let Some(method) = parts.headers.get("mcp-method") {
-        if msg
+    if let Some(method) = parts.headers.get("mcp-method")
+        && msg
             .method()
             .is_none_or(|m| method.as_bytes() != m.as_bytes())
-        {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "the Mcp-Method header does not match the body's method",
-            );
-        }
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the Mcp-Method header does not match the body's method",
+        );
     }
     let key = Proxy::session_key(&parts.headers);
     match msg {
