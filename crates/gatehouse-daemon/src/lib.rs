@@ -12,8 +12,8 @@ pub mod app;
 pub mod approvals;
 pub mod auth;
 pub mod check;
-pub mod commands;
 mod clock;
+pub mod commands;
 pub mod config;
 pub mod data_dir_lock;
 pub mod events;
@@ -116,8 +116,54 @@ pub struct Daemon {
     data_dir: PathBuf,
     /// Held until the daemon has stopped: one daemon per data directory.
     data_dir_lock: data_dir_lock::DataDirLock,
+    /// `DATA_DIR/daemon.url`, removed when the daemon stops.
+    url_file: UrlFile,
     tokens: Tokens,
     login_url: String,
+}
+
+/// The file in the data directory that tells the CLI where this daemon listens (so it finds a
+/// daemon on another port without `--url`).
+pub const URL_FILE: &str = "daemon.url";
+
+/// `DATA_DIR/daemon.url`: the daemon's base URL and a newline, mode 0600, written (atomically)
+/// once the listener is bound and removed when the daemon stops. Best effort: a daemon that
+/// cannot write it still serves (the CLI then needs `--url`).
+struct UrlFile {
+    path: Option<PathBuf>,
+}
+
+impl UrlFile {
+    fn write(data_dir: &Path, url: &str) -> UrlFile {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = data_dir.join(URL_FILE);
+        let temp = data_dir.join(format!(".{URL_FILE}.{}", std::process::id()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)
+            .and_then(|mut file| writeln!(file, "{url}"))
+            .and_then(|()| std::fs::rename(&temp, &path));
+        match written {
+            Ok(()) => UrlFile { path: Some(path) },
+            Err(err) => {
+                let _ = std::fs::remove_file(&temp);
+                tracing::warn!(%err, path = %path.display(), "could not write the daemon's URL file");
+                UrlFile { path: None }
+            }
+        }
+    }
+}
+
+impl Drop for UrlFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl std::fmt::Debug for Daemon {
@@ -325,6 +371,7 @@ impl Daemon {
             );
         }
         let (login_url, _) = state.login_link();
+        let url_file = UrlFile::write(&data_dir, &state.origin);
         Ok(Daemon {
             state,
             listener,
@@ -332,6 +379,7 @@ impl Daemon {
             socket,
             data_dir,
             data_dir_lock,
+            url_file,
             tokens,
             login_url,
         })
@@ -387,6 +435,7 @@ impl Daemon {
             listener,
             socket,
             data_dir_lock,
+            url_file,
             ..
         } = self;
         let router = api::router(state.clone());
@@ -433,6 +482,7 @@ impl Daemon {
             Err(err) => tracing::warn!(%err, "could not sign the ledger checkpoint on shutdown"),
         }
         tracing::info!("stopped");
+        drop(url_file);
         drop(data_dir_lock);
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
-use gatehouse_client::{ActionQuery, CheckOptions, Client, ReviewQuery};
+use gatehouse_client::{ActionQuery, Client, ReviewQuery};
 use gatehouse_daemon::auth::{AGENT_TOKEN_FILE, APPROVER_TOKEN_FILE};
 use gatehouse_daemon::{Config, Daemon, LEDGER_KEY_FILE, Overrides};
 use gatehouse_protocol::{CheckRequest, Decision, Event, ReviewLabel, Verdict};
@@ -28,20 +28,33 @@ pub struct Args {
 /// Where a running daemon is and how to find its tokens.
 #[derive(Debug, clap::Args)]
 struct Target {
-    /// The daemon's URL (`unix:PATH` for its check socket: agent commands only).
-    #[arg(
-        long,
-        env = "GATEHOUSE_URL",
-        default_value = "http://127.0.0.1:7400",
-        global = true
-    )]
-    url: String,
+    /// The daemon's URL (`unix:PATH` for its check socket: agent commands only). Default: the
+    /// one the daemon wrote to DATA_DIR/daemon.url, else http://127.0.0.1:7400.
+    #[arg(long, env = "GATEHOUSE_URL", global = true)]
+    url: Option<String>,
     /// The daemon's data directory (where its tokens are).
     #[arg(long, env = "GATEHOUSE_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
 }
 
+/// Where the CLI looks for a daemon when neither `--url`, `GATEHOUSE_URL` nor a URL file says.
+const DEFAULT_URL: &str = "http://127.0.0.1:7400";
+
 impl Target {
+    /// `--url` or `GATEHOUSE_URL`; else the URL the daemon wrote to `DATA_DIR/daemon.url`; else
+    /// [`DEFAULT_URL`].
+    fn url(&self) -> String {
+        if let Some(url) = self.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            return url.to_owned();
+        }
+        let data_dir = Config {
+            data_dir: self.data_dir.clone(),
+            ..Config::default()
+        }
+        .resolve_data_dir();
+        url_from_file(&data_dir).unwrap_or_else(|| DEFAULT_URL.to_owned())
+    }
+
     fn token(&self, file: &str, env: &str) -> Result<String> {
         if let Ok(token) = std::env::var(env)
             && !token.is_empty()
@@ -60,19 +73,20 @@ impl Target {
 
     fn approver(&self) -> Result<Client> {
         let token = self.token(APPROVER_TOKEN_FILE, "GATEHOUSE_APPROVER_TOKEN")?;
-        Ok(Client::new(&self.url, &token)?)
+        Ok(Client::new(&self.url(), &token)?)
     }
 
     /// The agent's client. On the check socket (`--url unix:PATH`) the token is sent if there
     /// is one to read: in hardened mode the agent's user cannot read it, and the socket needs none.
     fn agent(&self) -> Result<Client> {
-        let token = if self.url.trim().starts_with("unix:") {
+        let url = self.url();
+        let token = if url.trim().starts_with("unix:") {
             self.token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")
                 .unwrap_or_default()
         } else {
             self.token(AGENT_TOKEN_FILE, "GATEHOUSE_TOKEN")?
         };
-        Ok(Client::new(&self.url, &token)?)
+        Ok(Client::new(&url, &token)?)
     }
 
     /// An agent on the daemon's check socket at `socket` (`--socket`, `GATEHOUSE_SOCKET`).
@@ -82,6 +96,25 @@ impl Target {
             .unwrap_or_default();
         Ok(Client::unix(socket, &token)?)
     }
+}
+
+/// The URL in `DATA_DIR/daemon.url`, if it is one the daemon wrote: a regular file owned by
+/// the data directory's owner and writable by no one else, naming a loopback `http://` address.
+/// The approver token is sent there, so a URL file anyone else could have put there is ignored.
+fn url_from_file(data_dir: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let path = data_dir.join(gatehouse_daemon::URL_FILE);
+    let file = std::fs::symlink_metadata(&path).ok()?;
+    let dir = std::fs::metadata(data_dir).ok()?;
+    if !file.is_file() || file.uid() != dir.uid() || file.mode() & 0o022 != 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let url = text.trim();
+    let rest = url.strip_prefix("http://")?;
+    let host = rest.split('/').next()?;
+    let addr: std::net::SocketAddr = host.parse().ok()?;
+    addr.ip().is_loopback().then(|| url.to_owned())
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,22 +148,31 @@ enum Command {
     },
     /// List actions waiting for a decision.
     Pending {
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
-    /// Approve a paused action.
+    /// Approve a paused action (ID may be a unique prefix of its id).
     Approve {
         id: String,
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
-    /// Deny a paused action.
+    /// Deny a paused action (ID may be a unique prefix of its id).
     Deny {
         id: String,
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -144,9 +186,12 @@ enum Command {
         status: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
-        /// Keep printing actions as they are paused, scored and decided.
+        /// Keep printing actions as they are checked, paused, scored and decided.
         #[arg(long)]
         follow: bool,
+        /// Print JSON for scripts (with --follow: one JSON object per line).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -163,6 +208,9 @@ enum Command {
         flagged: bool,
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Print JSON for scripts instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -441,40 +489,32 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                 wait_ms: None,
                 can_confine: false,
             };
-            let options = CheckOptions {
-                total_deadline: Duration::from_secs(timeout),
-                ..CheckOptions::default()
-            };
             let client = match &socket {
                 Some(socket) => target.socket_agent(socket)?,
                 None => target.agent()?,
             };
-            let response = client.check(&request, &options).await?;
+            let Some(response) = check_telling_the_person(&client, request, timeout).await? else {
+                return Ok(ExitCode::FAILURE);
+            };
             println!("{}", serde_json::to_string_pretty(&response)?);
             Ok(match response.verdict {
                 Verdict::Allow => ExitCode::SUCCESS,
                 _ => ExitCode::from(3),
             })
         }
-        Command::Pending { target } => {
-            let query = ActionQuery {
-                status: Some("pending".into()),
-                limit: Some(500),
-                before: None,
-            };
-            let list = target.approver()?.actions(&query).await?;
-            if list.actions.is_empty() {
-                println!("no pending actions");
-            }
-            for action in list.actions.iter().rev() {
-                println!("{}", display::line(action));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Approve { id, note, target } => {
-            decide(&target, &id, Decision::Approve, note).await
-        }
-        Command::Deny { id, note, target } => decide(&target, &id, Decision::Deny, note).await,
+        Command::Pending { json, target } => pending(&target, json).await,
+        Command::Approve {
+            id,
+            note,
+            json,
+            target,
+        } => decide(&target, &id, Decision::Approve, note, json).await,
+        Command::Deny {
+            id,
+            note,
+            json,
+            target,
+        } => decide(&target, &id, Decision::Deny, note, json).await,
         Command::Ledger {
             command: Some(command),
             target,
@@ -485,8 +525,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             status,
             limit,
             follow,
+            json,
             target,
-        } => ledger(&target, status, limit, follow).await,
+        } => ledger(&target, status, limit, follow, json).await,
         Command::Review {
             command: Some(ReviewCommand::Label { id, label, note }),
             target,
@@ -494,10 +535,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         } => {
             let label = ReviewLabel::parse(&label)
                 .ok_or_else(|| anyhow!("`{label}` is not malicious or benign"))?;
-            let labelled = target
-                .approver()?
-                .label(&id, label, note.as_deref())
-                .await?;
+            let client = target.approver()?;
+            let id = resolve_action_id(&client, &id, false).await?;
+            let labelled = client.label(&id, label, note.as_deref()).await?;
             println!(
                 "{}  labelled {}",
                 labelled.action_id,
@@ -510,8 +550,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             status,
             flagged,
             limit,
+            json,
             target,
-        } => review(&target, status, flagged, limit).await,
+        } => review(&target, status, flagged, limit, json).await,
         Command::Dashboard { target } => {
             let link = target.approver()?.login_link().await?;
             println!("{}", link.url);
@@ -565,6 +606,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
                         print!("{source}");
                         Ok(ExitCode::SUCCESS)
                     }
+                    None => bail!(
+                        "no built-in policy `{name}` (known: {})",
+                        gatehouse_policy::BUILTIN_NAMES.join(", ")
+                    ),
+                }
+            }
         },
         Command::Classifier {
             command:
@@ -671,6 +718,7 @@ async fn review(
     status: Option<String>,
     include_flagged: bool,
     limit: u32,
+    json: bool,
 ) -> Result<ExitCode> {
     let list = target
         .approver()?
@@ -681,6 +729,11 @@ async fn review(
             before: None,
         })
         .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let style = display::Style::stdout();
     println!(
         "{} unlabelled, {} labelled  (model {}, flag >= {:.2}, disagreement >= {:.2})",
         list.unlabelled,
@@ -695,7 +748,7 @@ async fn review(
             "{:<16} {:<9} {}",
             item.reason.as_str(),
             label,
-            display::line(&item.action)
+            style.line(&item.action)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -706,10 +759,12 @@ async fn decide(
     id: &str,
     decision: Decision,
     note: Option<String>,
+    json: bool,
 ) -> Result<ExitCode> {
     // The decision names the action as shown here, by the hash of what is shown: an action
     // that is not the one displayed (another, or an edited one) is refused by the daemon.
     let client = target.approver()?;
+    let id = &resolve_action_id(&client, id, true).await?;
     let shown = client.action(id).await?;
     let verb = match decision {
         Decision::Approve => "approving",
@@ -729,7 +784,11 @@ async fn decide(
         }
         Err(err) => return Err(err.into()),
     };
-    println!("{}", display::line(&action));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&action)?);
+    } else {
+        println!("{}", display::Style::stdout().line(&action));
+    }
     // Exit 0 only if the action ended as asked: meanwhile the person may have decided otherwise
     // in the dashboard, or its deadline rejected it.
     let asked = match decision {
@@ -756,7 +815,7 @@ async fn confirm_in_dashboard(
     id: &str,
 ) -> Result<gatehouse_protocol::ActionView> {
     let origin = target
-        .url
+        .url()
         .trim_end_matches('/')
         .replacen("://127.0.0.1:", "://localhost:", 1)
         .replacen("://[::1]:", "://localhost:", 1);
@@ -924,22 +983,174 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `gatehouse check`: asks once without waiting, so that a pause can be announced on stderr
+/// (which action, how to approve or deny it) before waiting for the decision; then waits, like
+/// [`Client::check`], until `timeout_secs`. `None`: still pending at the deadline (said on
+/// stderr, with the id) — the caller fails closed.
+async fn check_telling_the_person(
+    client: &Client,
+    mut request: CheckRequest,
+    timeout_secs: u64,
+) -> Result<Option<gatehouse_protocol::CheckResponse>> {
+    let timeout = Duration::from_secs(timeout_secs);
+    let deadline = tokio::time::Instant::now() + timeout;
+    request.wait_ms = Some(0);
+    let first = client.check_once(&request).await?;
+    if first.verdict != Verdict::Pending {
+        return Ok(Some(first));
+    }
+    let id = display::terminal_safe(&first.action_id, 64);
+    eprintln!(
+        "gatehouse: action {id} ({} {}) is paused for a person's decision: approve it with \
+         `gatehouse approve {id}` (or `gatehouse deny {id}`), or in the dashboard \
+         (`gatehouse dashboard` prints a login link); waiting up to {timeout_secs} s…",
+        display::terminal_safe(&request.tool, 40),
+        display::terminal_safe(&compact_input(&request.input), 100),
+    );
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            eprintln!(
+                "gatehouse: timed out: action {id} is still pending after {timeout_secs} s; \
+                 treated as not allowed (exit 1). It stays in `gatehouse pending` until decided \
+                 or its deadline."
+            );
+            return Ok(None);
+        }
+        let wait = left.min(Duration::from_secs(25));
+        let polled = match client.poll_action(&first.action_id, wait).await {
+            Ok(polled) => polled,
+            Err(gatehouse_client::ClientError::Timeout) => continue,
+            Err(err) => return Err(err.into()),
+        };
+        if polled.verdict != Verdict::Pending {
+            return Ok(Some(polled));
+        }
+    }
+}
+
+/// The command of a shell tool, or the input as JSON: what the person is asked about.
+fn compact_input(input: &serde_json::Map<String, serde_json::Value>) -> String {
+    match input.get("command").and_then(|c| c.as_str()) {
+        Some(command) => command.to_owned(),
+        None => serde_json::Value::Object(input.clone()).to_string(),
+    }
+}
+
+/// `gatehouse pending`: the actions waiting for a person, oldest first (the newest ends up next
+/// to the prompt), as a table or (`--json`) an array.
+async fn pending(target: &Target, json: bool) -> Result<ExitCode> {
+    let query = ActionQuery {
+        status: Some("pending".into()),
+        limit: Some(500),
+        before: None,
+    };
+    let mut list = target.approver()?.actions(&query).await?;
+    list.actions.reverse();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list.actions)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.actions.is_empty() {
+        println!("no pending actions");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let style = display::Style::stdout();
+    println!("{}", style.header());
+    for action in &list.actions {
+        println!("{}", style.line(action));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The shortest prefix people type for an action id (`act_` and at least this many more).
+const MIN_ID_PREFIX: usize = 4;
+
+/// The full id of the action `given` names: itself if the daemon knows it, else the one action
+/// whose id starts with it — among the pending actions when `pending_only`, else among the
+/// ledger's newest 500. An ambiguous prefix is an error listing the candidates.
+async fn resolve_action_id(client: &Client, given: &str, pending_only: bool) -> Result<String> {
+    match client.action(given).await {
+        Ok(_) => return Ok(given.to_owned()),
+        Err(gatehouse_client::ClientError::Api { status, .. }) if status == 404 => {}
+        // An id the daemon refuses to look up (e.g. malformed) may still be a prefix.
+        Err(gatehouse_client::ClientError::Api { status, .. }) if status == 400 => {}
+        Err(err) => return Err(err.into()),
+    }
+    let typed = given.strip_prefix("act_").unwrap_or(given);
+    if typed.chars().count() < MIN_ID_PREFIX {
+        bail!(
+            "no action {} (an id prefix needs at least {MIN_ID_PREFIX} characters after `act_`)",
+            display::terminal_safe(given, 64)
+        );
+    }
+    let query = ActionQuery {
+        status: pending_only.then(|| "pending".to_owned()),
+        limit: Some(500),
+        before: None,
+    };
+    let list = client.actions(&query).await?;
+    let prefix = format!("act_{typed}");
+    let candidates: Vec<_> = list
+        .actions
+        .iter()
+        .filter(|a| a.action_id.starts_with(&prefix))
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(one.action_id.clone()),
+        [] => bail!(
+            "no {}action starts with {}",
+            if pending_only { "pending " } else { "" },
+            display::terminal_safe(given, 64)
+        ),
+        many => bail!(
+            "{} is ambiguous: it starts {} actions:\n{}",
+            display::terminal_safe(given, 64),
+            many.len(),
+            many.iter()
+                .map(|a| format!("  {}", display::line(a)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
 async fn ledger(
     target: &Target,
     status: Option<String>,
     limit: u32,
     follow: bool,
+    json: bool,
 ) -> Result<ExitCode> {
     let client = target.approver()?;
-    let list = client
+    let mut list = client
         .actions(&ActionQuery {
             status,
             limit: Some(limit),
             before: None,
         })
         .await?;
-    for action in list.actions.iter().rev() {
-        println!("{}", display::line(action));
+    list.actions.reverse();
+    let style = display::Style::stdout();
+    // What has been printed, so each action's verdict is shown once per change.
+    let mut shown = std::collections::HashSet::new();
+    if json && !follow {
+        println!("{}", serde_json::to_string_pretty(&list.actions)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !json && !follow {
+        println!("{}", style.header());
+    }
+    for action in &list.actions {
+        shown.insert(action.action_id.clone());
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"type": "action.listed", "action": action})
+            );
+        } else {
+            println!("{}", style.line(action));
+        }
     }
     if !follow {
         return Ok(ExitCode::SUCCESS);
@@ -947,7 +1158,7 @@ async fn ledger(
     let token = target.token(APPROVER_TOKEN_FILE, "GATEHOUSE_APPROVER_TOKEN")?;
     let ws_url = format!(
         "{}/v1/events",
-        target.url.trim_end_matches('/').replacen("http", "ws", 1)
+        target.url().trim_end_matches('/').replacen("http", "ws", 1)
     );
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws_url)?;
@@ -965,16 +1176,43 @@ async fn ledger(
         if text.is_empty() {
             continue;
         }
-        match serde_json::from_str::<Event>(text) {
-            Ok(Event::ActionPending { action }) => println!("paused   {}", display::line(&action)),
-            Ok(Event::ActionDecided { action }) => println!("decided  {}", display::line(&action)),
-            Ok(Event::ActionScored {
+        let event = serde_json::from_str::<Event>(text)
+            .map_err(|err| anyhow!("unexpected event from the daemon: {err}"))?;
+        // Actions the rules allowed or rejected at once have no event of their own; every
+        // action is scored, so the first event about an unseen action fetches it and shows
+        // its verdict (`checked`).
+        if let Event::ActionScored { action_id, .. } = &event
+            && shown.insert(action_id.clone())
+            && let Ok(action) = client.action(action_id).await
+            && action.verdict != Verdict::Pending
+        {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "action.checked", "action": action})
+                );
+            } else {
+                println!("checked  {}", style.line(&action));
+            }
+        }
+        if let Event::ActionPending { action } | Event::ActionDecided { action } = &event {
+            shown.insert(action.action_id.clone());
+        }
+        if json {
+            println!("{}", serde_json::to_string(&event)?);
+            continue;
+        }
+        match event {
+            Event::ActionPending { action } => println!("paused   {}", style.line(&action)),
+            Event::ActionDecided { action } => println!("decided  {}", style.line(&action)),
+            Event::ActionScored {
                 action_id,
                 tier2,
                 tier2_status,
                 disagreement,
-            }) => println!(
-                "scored   {action_id}  {}{}{}",
+            } => println!(
+                "scored   {}  {}{}{}",
+                display::terminal_safe(&action_id, 64),
                 tier2_status.as_str(),
                 tier2
                     .map(|t| format!(
@@ -986,15 +1224,15 @@ async fn ledger(
                     .unwrap_or_default(),
                 if disagreement { "  DISAGREEMENT" } else { "" }
             ),
-            Ok(Event::ActionLabelled { action_id, label }) => println!(
-                "labelled {action_id}  {}{}",
+            Event::ActionLabelled { action_id, label } => println!(
+                "labelled {}  {}{}",
+                display::terminal_safe(&action_id, 64),
                 label.label.as_str(),
                 label
                     .reviewer
                     .map(|r| format!(" by {}", display::terminal_safe(&r, 40)))
                     .unwrap_or_default()
             ),
-            Err(err) => return Err(anyhow!("unexpected event from the daemon: {err}")),
         }
     }
     Ok(ExitCode::SUCCESS)
