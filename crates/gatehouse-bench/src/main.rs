@@ -11,6 +11,7 @@ mod machine;
 mod mcp;
 mod pacing;
 mod paused_flood;
+mod sandbox;
 mod report;
 mod servers;
 mod sidecar_faults;
@@ -71,6 +72,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// What confinement costs: `gatehouse sandbox run -- true` against `true`, and the
+    /// fixtures' `cargo test`/`npm test` confined against unconfined (docs/SANDBOX.md).
+    Sandbox {
+        /// The gatehouse binary (default: GATEHOUSE_BIN, then target/release, target/debug).
+        #[arg(long)]
+        gatehouse: Option<PathBuf>,
+        /// Start-up runs of each.
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+        /// Runs of each fixture's tests, confined and not.
+        #[arg(long, default_value_t = 5)]
+        build_runs: usize,
+    },
     /// A minimal stdio MCP server for the `mcp` scenario (started by the benchmark itself).
     #[command(hide = true)]
     McpEchoServer,
@@ -138,6 +152,17 @@ enum ClassifierSetting {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
+        Some(Cmd::Sandbox {
+            gatehouse,
+            runs,
+            build_runs,
+        }) => {
+            let root = cli
+                .root
+                .clone()
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+            return sandbox::run(&root, gatehouse.clone(), *runs, *build_runs);
+        }
         Some(Cmd::FloorServer { port }) => return floor::serve(*port),
         Some(Cmd::McpEchoServer) => return mcp::echo_server(),
         Some(Cmd::Drive {
