@@ -5,6 +5,7 @@
 //! See `bench/README.md` for what is measured and the caveats.
 
 mod floor;
+mod hooks;
 mod http;
 mod load;
 mod machine;
@@ -59,7 +60,7 @@ struct Cli {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "fast-path,sidecar-faults,paused-flood,mcp"
+        default_value = "fast-path,sidecar-faults,paused-flood,mcp,hooks"
     )]
     scenarios: Vec<String>,
     /// Use `target/release/gatehouse` as it is instead of building it first.
@@ -116,7 +117,7 @@ enum Cmd {
 }
 
 /// The scenarios a run can hold, in the order they run.
-const SCENARIOS: [&str; 4] = ["fast-path", "sidecar-faults", "paused-flood", "mcp"];
+const SCENARIOS: [&str; 5] = ["fast-path", "sidecar-faults", "paused-flood", "mcp", "hooks"];
 
 /// The check bodies the load cycles through: two allowed and two rejected, all by rules.
 const CHECKS: [(&str, &str, &str); 4] = [
@@ -271,6 +272,24 @@ impl Bench {
             }
             if scenario("paused-flood") {
                 self.paused_flood(bin);
+            }
+            if scenario("hooks") {
+                let outcome = match bin {
+                    Ok(bin) => hooks::run(bin),
+                    Err(why) => Err(anyhow::anyhow!("{why}")),
+                };
+                match outcome {
+                    Ok(result) => {
+                        for line in result.lines {
+                            eprintln!("{line}");
+                            self.report.notes.push(line);
+                        }
+                    }
+                    Err(err) => self
+                        .report
+                        .notes
+                        .push(format!("!!! the hooks scenario failed: {err:#}")),
+                }
             }
             if scenario("mcp") {
                 let outcome = match bin {

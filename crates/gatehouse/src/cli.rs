@@ -381,6 +381,14 @@ enum LedgerCommand {
         #[arg(long)]
         anchor: Vec<PathBuf>,
     },
+    /// What happened to tool calls after their hosts ran them (agent hooks' outcomes), newest
+    /// first; `--flagged`: only those that ran around the firewall.
+    Outcomes {
+        #[arg(long)]
+        flagged: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
     /// Signed checkpoints of the chain head.
     Checkpoint {
         /// Write the latest signed checkpoint as JSON to this file (`-` for stdout).
@@ -458,7 +466,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Serve(serve_args) => serve(serve_args).await,
         Command::Mcp(mcp_args) => crate::mcp::run(mcp_args).await,
         Command::Hook { host, options } => Ok(crate::hook::main(
-            std::iter::once(host).chain(options).map(Into::into).collect(),
+            std::iter::once(host)
+                .chain(options)
+                .map(Into::into)
+                .collect(),
         )),
         Command::Install(install_args) => crate::install::install(*install_args),
         Command::Uninstall(uninstall_args) => crate::install::uninstall(uninstall_args),
@@ -957,6 +968,9 @@ fn ledger_file(target: &Target, command: LedgerCommand) -> Result<ExitCode> {
                     Ok(ExitCode::from(EXIT_TAMPERED))
                 }
             }
+        }
+        LedgerCommand::Outcomes { flagged, limit } => {
+            crate::outcomes::print(&target.url(), target.data_dir.as_deref(), flagged, limit)
         }
         LedgerCommand::Checkpoint { export } => {
             let checkpoint = gatehouse_ledger::latest_checkpoint_in_file(&path)?.ok_or_else(|| {

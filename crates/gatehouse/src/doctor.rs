@@ -167,6 +167,26 @@ fn check_host(
             fix: format!("run doctor where {host} runs, or pass --host-version {host}=X.Y.Z"),
         });
     }
+    let commands: Vec<String> = json_found
+        .iter()
+        .flat_map(|(_, _, inspection)| inspection.ours.iter())
+        .filter_map(|(_, handler)| handler.get("command").and_then(|c| c.as_str()))
+        .map(str::to_owned)
+        .chain(
+            codex_found
+                .iter()
+                .flat_map(|(_, found)| found.iter().map(|f| f.command.clone())),
+        )
+        .collect();
+    for command in &commands {
+        let program = first_word(command);
+        if !Path::new(&program).is_file() {
+            problems.push(Problem {
+                what: format!("{host}: the hook runs {program}, which does not exist"),
+                fix: format!("gatehouse install {host} (with the gatehouse binary you run)"),
+            });
+        }
+    }
     for reason in &disabled {
         problems.push(Problem {
             what: format!("{host}: hooks are switched off by {reason}"),
@@ -242,6 +262,35 @@ fn check_host(
         }
     }
     true
+}
+
+/// The first shell word of a hook command as `install` writes it (plain, or single-quoted).
+fn first_word(command: &str) -> String {
+    let command = command.trim_start();
+    match command.strip_prefix('\'') {
+        Some(rest) => {
+            let mut word = String::new();
+            let mut rest = rest;
+            // `'\''` inside a single-quoted word is a literal quote.
+            while let Some(end) = rest.find('\'') {
+                word.push_str(&rest[..end]);
+                match rest[end..].strip_prefix("'\\''") {
+                    Some(after) => {
+                        word.push('\'');
+                        rest = after;
+                    }
+                    None => return word,
+                }
+            }
+            word.push_str(rest);
+            word
+        }
+        None => command
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }
 }
 
 fn agent_token(args: &DoctorArgs) -> Option<String> {
@@ -350,7 +399,34 @@ fn check_daemon(args: &DoctorArgs, installed_any: bool, problems: &mut Vec<Probl
     }
 }
 
-/// The sandbox crate's kernel probe, when this build has one.
+#[cfg(test)]
+mod tests {
+    use super::first_word;
+
+    #[test]
+    fn the_hooks_binary_is_the_first_shell_word() {
+        assert_eq!(
+            first_word("/usr/bin/gatehouse hook codex"),
+            "/usr/bin/gatehouse"
+        );
+        assert_eq!(first_word("'/a b/gatehouse' hook codex"), "/a b/gatehouse");
+        assert_eq!(
+            first_word("'/it'\\''s/gatehouse' hook x"),
+            "/it's/gatehouse"
+        );
+    }
+}
+
+/// The kernel sandbox's support (`gatehouse_sandbox::probe()`), for hosts whose shell calls the
+/// policy confines instead of pausing.
 fn sandbox_support() -> Option<String> {
-    None
+    let support = gatehouse_sandbox::probe();
+    Some(if support.ok() {
+        "this kernel can confine commands (Landlock, user namespaces, seccomp)".to_owned()
+    } else {
+        format!(
+            "not available here ({}): calls the policy would confine are paused instead",
+            support.problems.join("; ")
+        )
+    })
 }

@@ -2,12 +2,16 @@
 
 mod cli;
 mod display;
+mod doctor;
+mod hook;
+mod install;
 mod mcp;
 mod doctor;
 mod env_vars;
 mod hook;
 mod install;
 mod offline;
+mod outcomes;
 mod policy_replay;
 mod retrain;
 mod sandbox;

@@ -678,3 +678,73 @@ fn doctor_reports_an_untrusted_codex_hook_a_missing_fail_closed_option_and_a_sto
     assert!(out.contains("daemon: not reachable"), "{out}");
     assert!(out.contains("gatehouse serve"), "{out}");
 }
+
+/// Issue 11's contract: an allow rule with `confine` reaches a host that can rewrite as the
+/// command wrapped in `gatehouse sandbox run` (quoted so the shell reads the original exactly),
+/// and a host that cannot (Gemini) gets the rule's fallback, never an unconfined allow.
+#[test]
+fn a_confined_allow_rewrites_the_command_for_hosts_that_can_and_pauses_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        r#"
+default = "reject"
+[[rules]]
+id = "build-tools"
+effect = "allow"
+command = { program = ["make"] }
+confine = "build"
+"#,
+    )
+    .unwrap();
+    let process = spawn_serve(dir.path(), "warn");
+    let data = dir.path().join("data").display().to_string();
+    let args = [
+        "--url",
+        process.url.as_str(),
+        "--data-dir",
+        &data,
+        "--wait",
+        "0",
+    ];
+    // Literal words only (a `$(…)` would be opaque, never allowed), but every quote kind.
+    let hostile = r#"make 'it'\''s' "a \"b\"" 'semi;colon' 'new
+line'"#;
+    for host in ["claude-code", "codex"] {
+        let payload = fixture_with(host, "PreToolUse-Bash.json", |v| {
+            v["tool_input"]["command"] = json!(hostile);
+        });
+        let run = hook(host, &args, &payload, dir.path());
+        assert_eq!(run.code, 0, "{host}: {}", run.stderr);
+        let answer: Value = serde_json::from_str(&run.stdout).unwrap();
+        let out = &answer["hookSpecificOutput"];
+        assert_eq!(out["permissionDecision"], "allow", "{answer}");
+        let rewritten = out["updatedInput"]["command"].as_str().unwrap();
+        let expected_prefix = format!("'{BIN}' sandbox run --profile 'build' --cwd ");
+        assert!(rewritten.starts_with(&expected_prefix), "{rewritten}");
+        // The words a shell makes of it: the original command comes back as one argument.
+        let listed = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {}", &rewritten[BIN.len() + 3..]))
+            .output()
+            .unwrap();
+        let words: Vec<String> = String::from_utf8(listed.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(words.last().map(String::as_str), Some(hostile), "{words:?}");
+        assert_eq!(&words[..4], ["sandbox", "run", "--profile", "build"]);
+        assert_eq!(words[words.len() - 3..words.len() - 1], ["/bin/sh", "-c"]);
+    }
+    let payload = fixture_with("gemini", "BeforeTool-run_shell_command.json", |v| {
+        v["tool_input"]["command"] = json!("make test");
+    });
+    let run = hook("gemini", &args, &payload, dir.path());
+    assert_denied(
+        "gemini",
+        &run,
+        "gemini cannot confine: the fallback (pause), not an allow",
+    );
+    assert!(run.stderr.contains("paused"), "{}", run.stderr);
+}
