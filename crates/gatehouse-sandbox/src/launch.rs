@@ -107,8 +107,19 @@ pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
     let inherited =
         rustix::io::dup(&theirs).map_err(|e| SandboxError::Setup(format!("dup: {e}")))?;
     drop(theirs);
+    // The plan goes to the stages in a file (it can be larger than one argument may be); they
+    // read it before anything runs, and it is removed once the command has started.
     let plan_json =
         serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))?;
+    let mut plan_file = tempfile::Builder::new()
+        .prefix("gatehouse-sandbox-plan-")
+        .tempfile()
+        .map_err(|e| SandboxError::Setup(format!("plan file: {e}")))?;
+    plan_file
+        .write_all(plan_json.as_bytes())
+        .and_then(|()| plan_file.flush())
+        .map_err(|e| SandboxError::Setup(format!("plan file: {e}")))?;
+    let plan_arg = format!("@{}", plan_file.path().display());
     let fd_number = rustix::fd::AsRawFd::as_raw_fd(&inherited).to_string();
     let mut inner = Command::new("/proc/self/exe")
         .arg("sandbox")
@@ -116,7 +127,7 @@ pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
         .arg("inner")
         .arg(&fd_number)
         .arg(std::process::id().to_string())
-        .arg(&plan_json)
+        .arg(&plan_arg)
         .arg("--")
         .args(&request.command)
         .stdin(Stdio::inherit())
@@ -154,6 +165,7 @@ pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
         }
     };
     drop(ours);
+    drop(plan_file);
     let (done_tx, done_rx) = mpsc::channel();
     let supervisor_plan = plan.clone();
     let supervisor_reports = reports.clone();
@@ -252,7 +264,12 @@ fn parse_stage(args: &[OsString]) -> Result<StageArgs, SandboxError> {
     let text = |i: usize| args.get(i).and_then(|s| s.to_str()).ok_or_else(bad);
     let fd = text(0)?.parse().map_err(|_| bad())?;
     let supervisor = text(1)?.parse().map_err(|_| bad())?;
-    let plan = serde_json::from_str(text(2)?).map_err(|_| bad())?;
+    let plan_text = match text(2)?.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| SandboxError::Setup(format!("plan file {path}: {e}")))?,
+        None => text(2)?.to_owned(),
+    };
+    let plan = serde_json::from_str(&plan_text).map_err(|_| bad())?;
     if args.get(3).map(OsString::as_os_str) != Some(OsStr::new("--")) || args.len() < 5 {
         return Err(bad());
     }

@@ -291,8 +291,10 @@ pub fn lexical(base: &Path, path: &Path) -> PathBuf {
 /// The secret set for this home and project, as globs and their literal prefixes.
 struct Secrets {
     set: GlobSet,
-    /// Each glob's literal leading directories, and whether a pattern follows them.
-    prefixes: Vec<(PathBuf, bool)>,
+    /// Each glob's literal leading directories, and how deep its matches lie below the root:
+    /// `None` when a pattern follows and it holds `**` (any depth), otherwise its number of
+    /// components (a match lies at exactly that depth).
+    prefixes: Vec<(PathBuf, Option<usize>)>,
 }
 
 impl Secrets {
@@ -338,15 +340,18 @@ impl Secrets {
                 .map_err(|err| SandboxError::Setup(format!("secret glob {glob:?}: {err}")))?;
             builder.add(compiled);
             let mut prefix = PathBuf::from("/");
-            let mut pattern = false;
             for part in glob.split('/').filter(|p| !p.is_empty()) {
                 if part.contains(['*', '?', '[', '{']) {
-                    pattern = true;
                     break;
                 }
                 prefix.push(part);
             }
-            prefixes.push((prefix, pattern));
+            let depth = if glob.contains("**") {
+                None
+            } else {
+                Some(glob.split('/').filter(|p| !p.is_empty()).count())
+            };
+            prefixes.push((prefix, depth));
         }
         let set = builder
             .build()
@@ -360,8 +365,10 @@ impl Secrets {
 
     /// Whether some secret may lie strictly below `dir`.
     fn may_hold(&self, dir: &Path) -> bool {
-        self.prefixes.iter().any(|(prefix, pattern)| {
-            (prefix.starts_with(dir) && prefix != dir) || (*pattern && dir.starts_with(prefix))
+        let dir_depth = dir.components().count().saturating_sub(1);
+        self.prefixes.iter().any(|(prefix, depth)| {
+            (prefix.starts_with(dir) && prefix != dir)
+                || (dir.starts_with(prefix) && depth.is_none_or(|depth| depth > dir_depth))
         })
     }
 
@@ -470,6 +477,12 @@ mod tests {
         assert!(!plan.write_allowed(&home.join(".bashrc")));
         assert!(plan.write_allowed(Path::new("/dev/null")));
         assert!(plan.cut.contains(&home.join(".ssh")));
+        // `~/.*_history` splits the home directory, not every directory below it.
+        assert!(
+            plan.read.contains(&home.join(".cargo/registry")),
+            "{:?}",
+            plan.read
+        );
     }
 
     #[test]
