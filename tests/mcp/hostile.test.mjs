@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import {
-  GATEHOUSE_BIN, MCP_DIR, action, actionIdOf, proxyArgs, proxyEnv, startDaemon, stopDaemon, withTimeout,
+  GATEHOUSE_BIN, MCP_DIR, action, actionIdOf, actions, decide, proxyArgs, proxyEnv, startDaemon, stopDaemon,
+  withTimeout,
 } from './support/harness.mjs';
 
 const HOSTILE = join(MCP_DIR, 'support/hostile-server.mjs');
@@ -22,12 +23,12 @@ before(async () => { d = await startDaemon(); });
 after(async () => stopDaemon(d));
 
 /** A raw line-level client of the proxy in front of the hostile server. */
-function open({ flood = 0 } = {}) {
+function open({ flood = 0, rugPull = false } = {}) {
   counter += 1;
   const log = join(d.dir, `hostile-${counter}.log`);
   const proc = spawn(GATEHOUSE_BIN, proxyArgs(d, 'hostile', [process.execPath, HOSTILE]), {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...proxyEnv(d), HOSTILE_LOG: log, FLOOD: String(flood) },
+    env: { ...proxyEnv(d), HOSTILE_LOG: log, FLOOD: String(flood), RUGPULL: rugPull ? '1' : '0' },
   });
   const messages = [];
   const waiters = [];
@@ -144,5 +145,44 @@ test('daemon down: the call is not forwarded, the client is told why', async () 
   await withTimeout(new Promise((ok) => dead.once('exit', ok)), 15_000, 'exit');
   const received = (await readFile(join(d.dir, 'dead.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
   assert.ok(!received.some((l) => l.includes('tools/call')));
+  await c.close();
+});
+
+test('a rug pull: a changed tool description is recorded with its diff, and calls wait until a person accepts it', async () => {
+  const c = open({ rugPull: true });
+  await initialized(c);
+  c.send({ jsonrpc: '2.0', id: 'l1', method: 'tools/list' });
+  await c.reply('l1');
+  c.send(call(20, 'echo', { message: 'before' }));
+  assert.equal((await c.reply(20)).result.content[0].text, 'before');
+  c.send({ jsonrpc: '2.0', id: 'l2', method: 'tools/list' });
+  await c.reply('l2');
+  // The changed definition is in the ledger, paused, with the diff as its input.
+  let changed;
+  for (let i = 0; i < 200 && !changed; i += 1) {
+    changed = (await actions(d, 'pending')).find((a) => a.tool === 'gatehouse.mcp.tool_definition' && a.input.tool === 'echo');
+    if (!changed) await new Promise((ok) => setTimeout(ok, 50));
+  }
+  assert.ok(changed, 'the changed definition is paused for a person');
+  assert.equal(changed.input.change, 'changed');
+  assert.match(changed.input.diff[0], /^description: .*id_rsa/);
+  const firstSight = (await actions(d)).filter((a) => a.tool === 'gatehouse.mcp.tool_definition' && a.input.change === 'first_sight');
+  assert.ok(firstSight.length >= 3, 'first sight of every tool was recorded');
+  // Until accepted, calls to the tool are not forwarded, even though the policy allows them.
+  c.send(call(21, 'echo', { message: 'after' }));
+  const held = await c.reply(21);
+  assert.equal(held.result.isError, true);
+  assert.match(held.result.content[0].text, /definition of tool `echo` changed/);
+  assert.ok(!(await c.received()).some((m) => m.id === 21));
+  // A person accepts it: the next call goes through.
+  await decide(d, changed, 'approve');
+  let answer;
+  for (let i = 0; i < 100; i += 1) {
+    c.send(call(100 + i, 'echo', { message: 'accepted' }));
+    answer = await c.reply(100 + i);
+    if (!answer.result.isError) break;
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  assert.equal(answer.result.content[0].text, 'accepted');
   await c.close();
 });

@@ -162,6 +162,7 @@ impl DaemonChecker {
             cwd: None,
             context: None,
             wait_ms: None,
+            can_confine: false,
         };
         let options = CheckOptions {
             total_deadline: Duration::from_secs(24 * 3600),

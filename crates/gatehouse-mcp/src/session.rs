@@ -436,13 +436,35 @@ impl Session {
 
     /// A line from the server.
     pub fn server_line(&mut self, line: &[u8]) -> Vec<Effect> {
-        let Ok(value) = serde_json::from_slice::<Value>(line) else {
+        // A cheap look at `id` and `method` first: most server traffic only passes through, and
+        // only the answers to tools/call and tools/list are read whole.
+        let Ok(peek) = serde_json::from_slice::<Peek>(line) else {
             // Not ours to judge: the client sees what the server sent.
             return self.pass_to_client(line);
         };
-        match message::classify(value) {
-            Ok(Message::Response { id, value }) => self.server_response(&id, &value, line),
-            _ => self.pass_to_client(line),
+        let (Some(id), None) = (
+            peek.id.as_ref().and_then(RequestId::from_value),
+            peek.method,
+        ) else {
+            return self.pass_to_client(line);
+        };
+        let needs_body = match self.calls.get(&id) {
+            Some(call) if matches!(call.phase, Phase::Forwarded) => {
+                matches!(call.method.as_str(), "tools/call" | "tools/list")
+            }
+            // A response to a request the server never received, or to none at all: dropped.
+            _ => return Vec::new(),
+        };
+        if !needs_body {
+            self.calls.remove(&id);
+            return self.pass_to_client(line);
+        }
+        match serde_json::from_slice::<Value>(line).map(message::classify) {
+            Ok(Ok(Message::Response { id, value })) => self.server_response(&id, &value, line),
+            _ => {
+                self.calls.remove(&id);
+                self.pass_to_client(line)
+            }
         }
     }
 
@@ -626,7 +648,17 @@ pub fn tool_check(
         cwd: config.cwd.clone(),
         context: Some(context),
         wait_ms: Some(0),
+        can_confine: false,
     }
+}
+
+/// The two fields of a server message that decide what the proxy does with it.
+#[derive(serde::Deserialize)]
+struct Peek {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    method: Option<serde::de::IgnoredAny>,
 }
 
 fn to_client(value: &Value) -> Effect {
