@@ -10,8 +10,8 @@
 //!
 //! Entries are written once, relative to where they live ([`Place`]); every spelling a path rule
 //! may see is generated from them: `~/x` and the home directory spelled out (`/home/*/x`,
-//! `/root/x`, `/Users/*/x`), `x` anywhere in a tree, and each letter matched in either case, so
-//! `.GIT/config` on a case-insensitive filesystem is still `.git/config`.
+//! `/root/x`, `/Users/*/x`), `x` anywhere in a tree, and for the latter each letter matched in
+//! either case, so `.GIT/config` on a case-insensitive filesystem is still `.git/config`.
 
 use std::path::Path;
 
@@ -446,8 +446,15 @@ pub(crate) fn named_set(name: &str) -> Option<Vec<String>> {
             // globs).
             Place::Anywhere => vec![String::new(), "*/".to_owned()],
         };
+        // Case variants matter where a project or a tool picks the spelling (`.GIT/config`);
+        // home and system paths are matched as the system names them (fewer states: faster
+        // loading).
+        let path = match entry.place {
+            Place::Anywhere => fold_case(entry.path),
+            Place::Home | Place::Absolute => entry.path.to_owned(),
+        };
         for prefix in prefixes {
-            let path = format!("{prefix}{}", fold_case(entry.path));
+            let path = format!("{prefix}{path}");
             if entry.dir {
                 globs.push(format!("{path}/**"));
             }
@@ -555,7 +562,7 @@ mod tests {
             "~/.npmrc",
             "/home/dev/.npmrc",
             "/root/.npmrc",
-            "/Users/me/.NPMRC",
+            "/Users/me/.npmrc",
             "~/.ssh/id_rsa",
             "~/.ssh",
             "~/.aws/credentials",
