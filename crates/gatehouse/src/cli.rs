@@ -214,6 +214,12 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// A terminal UI listing pending actions live: `a` approve, `d` deny (same presence rules
+    /// as `gatehouse approve`), `q` quit; a desktop notification on a new pause (notify-send).
+    Watch {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Print a fresh one-time login URL for the dashboard.
     Dashboard {
         #[command(flatten)]
@@ -452,6 +458,10 @@ struct ServeArgs {
 
 impl Args {
     /// `sandbox` runs without the async runtime (its launcher stages start single-threaded).
+    #[expect(
+        clippy::result_large_err,
+        reason = "called once at start-up; the Err is the parsed arguments, not an error"
+    )]
     pub fn into_sandbox(self) -> std::result::Result<crate::sandbox::SandboxArgs, Self> {
         match self.command {
             Command::Sandbox(args) => Ok(args),
@@ -564,6 +574,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             json,
             target,
         } => review(&target, status, flagged, limit, json).await,
+        Command::Watch { target } => crate::watch::run(target.approver()?, target.url()).await,
         Command::Dashboard { target } => {
             let link = target.approver()?.login_link().await?;
             println!("{}", link.url);
@@ -888,7 +899,7 @@ fn show_secrets_on_terminal(daemon: &Daemon) {
 
 /// The hash of the action as displayed, computed here rather than taken on trust; it must be
 /// the one the daemon reports.
-fn shown_action_hash(shown: &gatehouse_protocol::ActionView) -> Result<String> {
+pub(crate) fn shown_action_hash(shown: &gatehouse_protocol::ActionView) -> Result<String> {
     let input = shown
         .input
         .as_object()
@@ -1086,9 +1097,10 @@ const MIN_ID_PREFIX: usize = 4;
 async fn resolve_action_id(client: &Client, given: &str, pending_only: bool) -> Result<String> {
     match client.action(given).await {
         Ok(_) => return Ok(given.to_owned()),
-        Err(gatehouse_client::ClientError::Api { status, .. }) if status == 404 => {}
-        // An id the daemon refuses to look up (e.g. malformed) may still be a prefix.
-        Err(gatehouse_client::ClientError::Api { status, .. }) if status == 400 => {}
+        // Not found, or refused as malformed: it may still be a prefix.
+        Err(gatehouse_client::ClientError::Api {
+            status: 404 | 400, ..
+        }) => {}
         Err(err) => return Err(err.into()),
     }
     let typed = given.strip_prefix("act_").unwrap_or(given);

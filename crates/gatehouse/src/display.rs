@@ -141,6 +141,11 @@ impl Style {
         )
     }
 
+    /// How long ago the action was checked (`3 min ago`).
+    pub fn age_of(&self, action: &ActionView) -> String {
+        age(self.now_ms, action.created_at_ms)
+    }
+
     fn paint(&self, colour: &str, text: &str) -> String {
         if self.colour && !colour.is_empty() {
             format!("\u{1b}[{colour}m{text}\u{1b}[0m")

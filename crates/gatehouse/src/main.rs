@@ -15,6 +15,7 @@ mod outcomes;
 mod policy_replay;
 mod retrain;
 mod sandbox;
+mod watch;
 
 use std::process::ExitCode;
 

@@ -374,3 +374,119 @@ fn the_cli_finds_a_daemon_on_another_port_through_its_url_file() {
     }
     assert!(!url_file.exists(), "daemon.url is removed at shutdown");
 }
+
+/// A tmux server on its own socket in the test's directory, killed when dropped.
+struct Tmux {
+    socket: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn screen(&self) -> String {
+        text(&self.run(&["capture-pane", "-p", "-t", "watch"]).stdout)
+    }
+
+    /// The screen once it shows every one of `needles`.
+    fn wait_for(&self, needles: &[&str]) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the screen never showed {needles:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn watch_lists_a_pause_live_and_denies_it_from_the_keyboard_in_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/test-cli.sh installs it)");
+        return;
+    }
+    let served = Served::start();
+    let tmux = Tmux {
+        socket: served.dir.path().join("tmux.sock"),
+    };
+    let home = format!("HOME={}", served.dir.path().display());
+    let data = format!("GATEHOUSE_DATA_DIR={}", served.data_dir.display());
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "watch",
+        "-x",
+        "200",
+        "-y",
+        "30",
+        "env",
+        &home,
+        &data,
+        "TERM=xterm-256color",
+        BIN,
+        "watch",
+        "--url",
+        &served.url,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    tmux.wait_for(&["gatehouse watch: 0 pending", "q quit"]);
+
+    let mut waiting = served.paused_check("git push origin watch \u{1b}[2J");
+    let screen = tmux.wait_for(&["gatehouse watch: 1 pending", "git push origin watch"]);
+    assert!(
+        screen.contains("\\u{1b}[2J"),
+        "escaped on screen:\n{screen}"
+    );
+    assert!(
+        screen.contains("Bash") && screen.contains(" ago"),
+        "{screen}"
+    );
+    let id = id_of(&served.wait_pending(1)[0]);
+
+    assert!(
+        tmux.run(&["send-keys", "-t", "watch", "d"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        waiting.wait().unwrap().code(),
+        Some(3),
+        "denied from the TUI"
+    );
+    tmux.wait_for(&["gatehouse watch: 0 pending", "denied"]);
+    let ledger: Vec<serde_json::Value> =
+        serde_json::from_slice(&served.run(&["ledger", "--json"]).stdout).unwrap();
+    let decided = ledger.iter().find(|a| id_of(a) == id).unwrap();
+    assert_eq!(decided["verdict"], "reject");
+    assert_eq!(decided["decided_by"], "human");
+
+    assert!(
+        tmux.run(&["send-keys", "-t", "watch", "q"])
+            .status
+            .success()
+    );
+    let quit = Instant::now();
+    while tmux.run(&["has-session", "-t", "watch"]).status.success() {
+        assert!(quit.elapsed() < Duration::from_secs(10), "q did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
