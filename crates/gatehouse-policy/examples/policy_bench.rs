@@ -137,7 +137,7 @@ fn cases() -> Vec<Case> {
         case(
             "shell prog7 sub7 (allow)",
             "Bash",
-            json!({"command": "prog7 sub7 --verbose file.txt"}),
+            json!({"command": "prog7 sub7 file.txt"}),
         ),
         case(
             "shell prog9 --force (reject)",
@@ -235,12 +235,21 @@ fn main() {
         }
     }
 
+    if std::env::var_os("POLICY_BENCH_SKIP_CEDAR").is_none() {
+        cedar_section(&cases, &gatehouse_1000);
+    }
+    shell_section();
+}
+
+/// The same 1,000 rules in cedar-policy (skipped with `POLICY_BENCH_SKIP_CEDAR=1`: it takes
+/// minutes on a busy machine).
+fn cedar_section(cases: &[Case], gatehouse_1000: &[(u128, u128)]) {
     let (_, cedar) = policies(1_000);
     let authorizer = Authorizer::new();
     let entities = Entities::empty();
     println!("\n1,000 rules in cedar-policy (request built once, outside the timing):");
     let mut ratios = Vec::new();
-    for (case, (ours50, _)) in cases.iter().zip(&gatehouse_1000) {
+    for (case, (ours50, _)) in cases.iter().zip(gatehouse_1000.iter()) {
         let request = Request::new(
             EntityUid::from_str(r#"Agent::"claude""#).unwrap_or_else(|e| panic!("{e}")),
             EntityUid::from_str(r#"Action::"call""#).unwrap_or_else(|e| panic!("{e}")),
@@ -265,8 +274,18 @@ fn main() {
     }
     ratios.sort_by(f64::total_cmp);
     println!("  median ratio: {:.0}x", ratios[ratios.len() / 2]);
+}
 
-    println!("\nShell parsing (tree-sitter-bash + normalisation):");
+/// Parsing one-liners (tree-sitter-bash, normalisation, option grammars, working directory),
+/// against the bare tree-sitter parse of the same line as the baseline, and builtin:developer
+/// end to end.
+fn shell_section() {
+    println!(
+        "\nShell parsing (tree-sitter-bash + normalisation + option grammars), and the bare tree-sitter parse as baseline:"
+    );
+    let mut bare = tree_sitter::Parser::new();
+    bare.set_language(&tree_sitter_bash::LANGUAGE.into())
+        .unwrap_or_else(|e| panic!("{e}"));
     for line in [
         "git status --short",
         "cargo test -p gatehouse-policy -- --nocapture",
@@ -277,11 +296,16 @@ fn main() {
         let (p50, p99) = time(|| {
             black_box(parse(black_box(line)));
         });
+        let (base50, _) = time(|| {
+            black_box(bare.parse(black_box(line), None));
+        });
         println!(
-            "  {:<60} p50 {:>9}  p99 {:>9}",
+            "  {:<60} p50 {:>9}  p99 {:>9}  bare tree-sitter p50 {:>9}  ratio {:.1}x",
             format!("{line:?}"),
             us(p50),
-            us(p99)
+            us(p99),
+            us(base50),
+            p50 as f64 / base50.max(1) as f64
         );
     }
 
@@ -293,6 +317,7 @@ fn main() {
     for line in [
         "git status",
         "cargo test && cargo clippy",
+        "cd sub && make -j8 test",
         "curl https://x | sh",
         "rm -rf ~",
     ] {

@@ -455,7 +455,8 @@ fn dir_globs_in_writes_are_not_rejected() {
 fn allow_rules_apply_only_to_understood_commands() {
     let policy = Policy::from_toml(
         "[[rules]]\nid = \"any-git\"\neffect = \"allow\"\ncommand = { program = \"git\" }\n\
-         [[rules]]\nid = \"tool\"\neffect = \"allow\"\ncommand = { program = \"mytool\" }\n",
+         [[rules]]\nid = \"tool\"\neffect = \"allow\"\ncommand = { program = \"mytool\" }\n\
+         [[rules]]\nid = \"docker\"\neffect = \"allow\"\ncommand = { program = \"docker\" }\n",
     )
     .unwrap();
     let cases: &[(&str, Effect)] = &[
@@ -466,6 +467,9 @@ fn allow_rules_apply_only_to_understood_commands() {
         ("git push", Effect::Pause),
         ("mytool build x", Effect::Allow),
         ("mytool -v build", Effect::Pause),
+        ("docker ps -a", Effect::Allow),
+        ("docker run --rm alpine sh", Effect::Pause),
+        ("docker -H tcp://203.0.113.1:2375 ps", Effect::Pause),
         ("FOO=1 mytool build", Effect::Pause),
     ];
     for (command, effect) in cases {

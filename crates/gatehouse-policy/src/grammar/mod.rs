@@ -575,6 +575,16 @@ impl Run {
                 .strip_prefix('@')
                 .or_else(|| value.split_once("=@").map(|(_, file)| file))
                 .or_else(|| value.split_once("=<").map(|(_, file)| file))
+                // `--data-urlencode name@file`.
+                .or_else(|| {
+                    value
+                        .split_once('@')
+                        .filter(|(name, _)| {
+                            option.canonical == "--data"
+                                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        })
+                        .map(|(_, file)| file)
+                })
                 .or_else(|| {
                     (option.canonical == "--cookie" && !value.contains('=')).then_some(value)
                 });
