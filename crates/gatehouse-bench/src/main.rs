@@ -56,7 +56,8 @@ struct Cli {
     /// Scenarios to run, comma-separated: fast-path (floor vs peer vs gatehouse, both
     /// durabilities, and the saturated slow classifier), sidecar-faults (slow, crashing and
     /// flooding classifier sidecars), paused-flood (10 000 paused actions), mcp (what
-    /// `gatehouse mcp stdio` adds in front of a stdio MCP server).
+    /// `gatehouse mcp stdio` adds in front of a stdio MCP server), hooks (Claude Code's HTTP hook
+    /// against a plain check; `gatehouse hook` as a process beside curl).
     #[arg(
         long,
         value_delimiter = ',',

@@ -31,7 +31,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use gatehouse_protocol::{
-    ActionView, DecidedBy, LabelRecord, ObservedEffect, OutcomeRecord, ReviewLabel, Tier2Status, Verdict,
+    ActionView, DecidedBy, LabelRecord, ObservedEffect, OutcomeRecord, ReviewLabel, Tier2Status,
+    Verdict,
 };
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};

@@ -865,7 +865,7 @@ async fn a_ledger_from_before_the_chain_is_migrated_and_chained() {
         .await
         .unwrap();
     assert_eq!(ledger.verify(full()).await.unwrap().entries, 5);
-    assert_eq!(gatehouse_ledger::SCHEMA_VERSION, 3);
+    assert_eq!(gatehouse_ledger::SCHEMA_VERSION, 4);
 }
 
 #[tokio::test]
@@ -1038,7 +1038,7 @@ async fn a_schema_2_ledger_is_migrated_keeps_verifying_and_its_old_actions_stay_
     let version: i64 = raw
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, gatehouse_ledger::SCHEMA_VERSION);
     let null_hashes: i64 = raw
         .query_row(
             "SELECT count(*) FROM actions WHERE action_hash IS NULL",
