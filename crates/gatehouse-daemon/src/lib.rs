@@ -25,8 +25,8 @@ pub mod memory;
 pub mod metrics;
 pub mod outcomes;
 pub mod policy_store;
-pub mod replay;
 pub mod presence;
+pub mod replay;
 pub mod review;
 pub mod scoring;
 

@@ -203,14 +203,17 @@ impl PathResolver for FsResolver {
     }
 
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
-        resolve_path(path, &mut |part: &Path| match std::fs::symlink_metadata(part) {
-            Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(part) {
-                Ok(target) => Probe::Link(target),
+        resolve_path(
+            path,
+            &mut |part: &Path| match std::fs::symlink_metadata(part) {
+                Ok(meta) if meta.file_type().is_symlink() => match std::fs::read_link(part) {
+                    Ok(target) => Probe::Link(target),
+                    Err(_) => Probe::Missing,
+                },
+                Ok(_) => Probe::Present,
                 Err(_) => Probe::Missing,
             },
-            Ok(_) => Probe::Present,
-            Err(_) => Probe::Missing,
-        })
+        )
     }
 }
 

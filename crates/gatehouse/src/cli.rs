@@ -474,7 +474,6 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     match args.command {
         Command::Sandbox(sandbox_args) => Ok(crate::sandbox::main(sandbox_args)),
         Command::Serve(serve_args) => serve(serve_args).await,
-        Command::Mcp(mcp_args) => crate::mcp::run(mcp_args).await,
         Command::Hook { host, options } => Ok(crate::hook::main(
             std::iter::once(host)
                 .chain(options)
@@ -484,6 +483,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Install(install_args) => crate::install::install(*install_args),
         Command::Uninstall(uninstall_args) => crate::install::uninstall(uninstall_args),
         Command::Doctor(doctor_args) => crate::doctor::run(doctor_args).await,
+        Command::Mcp(mcp_args) => crate::mcp::run(mcp_args).await,
         Command::Check {
             tool,
             input,

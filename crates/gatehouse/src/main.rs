@@ -3,13 +3,10 @@
 mod cli;
 mod display;
 mod doctor;
-mod hook;
-mod install;
-mod mcp;
-mod doctor;
 mod env_vars;
 mod hook;
 mod install;
+mod mcp;
 mod offline;
 mod outcomes;
 mod policy_replay;
