@@ -12,8 +12,8 @@ mod machine;
 mod mcp;
 mod pacing;
 mod paused_flood;
-mod sandbox;
 mod report;
+mod sandbox;
 mod servers;
 mod sidecar_faults;
 
@@ -118,7 +118,13 @@ enum Cmd {
 }
 
 /// The scenarios a run can hold, in the order they run.
-const SCENARIOS: [&str; 5] = ["fast-path", "sidecar-faults", "paused-flood", "mcp", "hooks"];
+const SCENARIOS: [&str; 5] = [
+    "fast-path",
+    "sidecar-faults",
+    "paused-flood",
+    "mcp",
+    "hooks",
+];
 
 /// The check bodies the load cycles through: two allowed and two rejected, all by rules.
 const CHECKS: [(&str, &str, &str); 4] = [

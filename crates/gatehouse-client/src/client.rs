@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_protocol::{
-    ActionList, ActionView, CheckResponse, Decision, DecisionRequest, ErrorEnvelope, Health, LabelRequest,
-    LabelledAction, LoginLink, ReviewLabel, ReviewList,
+    ActionList, ActionView, CheckResponse, Decision, DecisionRequest, ErrorEnvelope, Health,
+    LabelRequest, LabelledAction, LoginLink, ReviewLabel, ReviewList,
 };
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Method, StatusCode, Url};

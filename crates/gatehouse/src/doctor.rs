@@ -399,6 +399,20 @@ fn check_daemon(args: &DoctorArgs, installed_any: bool, problems: &mut Vec<Probl
     }
 }
 
+/// The kernel sandbox's support (`gatehouse_sandbox::probe()`), for hosts whose shell calls the
+/// policy confines instead of pausing.
+fn sandbox_support() -> Option<String> {
+    let support = gatehouse_sandbox::probe();
+    Some(if support.ok() {
+        "this kernel can confine commands (Landlock, user namespaces, seccomp)".to_owned()
+    } else {
+        format!(
+            "not available here ({}): calls the policy would confine are paused instead",
+            support.problems.join("; ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::first_word;
@@ -415,18 +429,4 @@ mod tests {
             "/it's/gatehouse"
         );
     }
-}
-
-/// The kernel sandbox's support (`gatehouse_sandbox::probe()`), for hosts whose shell calls the
-/// policy confines instead of pausing.
-fn sandbox_support() -> Option<String> {
-    let support = gatehouse_sandbox::probe();
-    Some(if support.ok() {
-        "this kernel can confine commands (Landlock, user namespaces, seccomp)".to_owned()
-    } else {
-        format!(
-            "not available here ({}): calls the policy would confine are paused instead",
-            support.problems.join("; ")
-        )
-    })
 }
