@@ -86,7 +86,7 @@ describe("gatehouse doctor", { concurrency: 3 }, () => {
   // Found by this test (0.169.0): Codex loads a project's .codex/config.toml only when the project
   // itself is trusted ([projects."<dir>"] trust_level), so `install --scope project` into an
   // untrusted project protects nothing, yet doctor said "every installed host is guarded".
-  test("codex --scope project in a project Codex does not trust: the real Codex skips the hooks, and doctor must say so", { todo: "BUG (hooks): doctor reports an untrusted Codex project as guarded" }, async () => {
+  test("codex --scope project in a project Codex does not trust: the real Codex skips the hooks, and doctor must say so", async () => {
     const dirs = H.makeRunDirs("doctor-codex-project");
     runs.push(dirs);
     H.configureHost("codex", dirs, api.url);

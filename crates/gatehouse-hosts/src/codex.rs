@@ -352,6 +352,28 @@ pub fn inspect(
     Ok((found, disabled))
 }
 
+/// Whether Codex trusts `project` (`[projects."<dir>"] trust_level = "trusted"` in the user's
+/// `config.toml`): Codex loads a project's `.codex/config.toml`, and so its hooks, only then —
+/// a project install in an untrusted project protects nothing. The directory is matched as
+/// written and as canonicalised by the caller.
+pub fn project_trusted(user_config: &str, projects: &[&std::path::Path]) -> bool {
+    let Ok(doc) = user_config.parse::<DocumentMut>() else {
+        return false;
+    };
+    let Some(table) = doc.get("projects").and_then(Item::as_table_like) else {
+        return false;
+    };
+    projects.iter().any(|project| {
+        let key = project.to_string_lossy();
+        table
+            .get(&key)
+            .and_then(Item::as_table_like)
+            .and_then(|entry| entry.get("trust_level"))
+            .and_then(Item::as_str)
+            == Some("trusted")
+    })
+}
+
 /// The trusted hash recorded for `key` in the user's `config.toml`, if any.
 pub fn recorded_trust(path: &str, text: &str, key: &str) -> Result<Option<String>, SettingsError> {
     let doc = parse(path, Some(text))?;
@@ -366,6 +388,29 @@ pub fn recorded_trust(path: &str, text: &str, key: &str) -> Result<Option<String
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_project_is_trusted_only_by_its_own_trusted_entry() {
+        let config = r#"
+model = "x"
+[projects."/work/app"]
+trust_level = "trusted"
+[projects."/work/other"]
+trust_level = "untrusted"
+"#;
+        let app = std::path::Path::new("/work/app");
+        let other = std::path::Path::new("/work/other");
+        let elsewhere = std::path::Path::new("/work/elsewhere");
+        assert!(project_trusted(config, &[app]));
+        assert!(!project_trusted(config, &[other]));
+        assert!(!project_trusted(config, &[elsewhere]));
+        assert!(
+            project_trusted(config, &[elsewhere, app]),
+            "any spelling of the directory"
+        );
+        assert!(!project_trusted("not toml [", &[app]));
+        assert!(!project_trusted("", &[app]));
+    }
     use super::*;
 
     fn hooks() -> Vec<CodexHook> {

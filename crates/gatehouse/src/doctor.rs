@@ -227,6 +227,26 @@ fn check_host(
             let user_config = env.codex_user_config();
             let trust_text = read(&user_config).unwrap_or_default();
             for (path, found) in &codex_found {
+                // A project's .codex/config.toml is loaded only in a project Codex trusts.
+                if *path != user_config
+                    && let Some(project) = path.parent().and_then(Path::parent)
+                {
+                    let canonical = project
+                        .canonicalize()
+                        .unwrap_or_else(|_| project.to_path_buf());
+                    if !codex::project_trusted(&trust_text, &[project, &canonical]) {
+                        problems.push(Problem {
+                            what: format!(
+                                "codex: the project {} is not trusted by Codex ([projects.\"{}\"] trust_level = \"trusted\" in {}): Codex does not load {}, so its hooks never run",
+                                project.display(),
+                                canonical.display(),
+                                user_config.display(),
+                                path.display()
+                            ),
+                            fix: "trust the project in Codex (run codex there once and accept), or install for the user: gatehouse install codex --scope user".into(),
+                        });
+                    }
+                }
                 for hook in found {
                     let recorded = codex::recorded_trust("config.toml", &trust_text, &hook.key)
                         .ok()
