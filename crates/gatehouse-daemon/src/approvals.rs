@@ -81,16 +81,11 @@ impl std::fmt::Debug for Reservation {
 
 impl Reservation {
     /// The recorded paused action takes this place in the queue.
+    /// The reservation becomes the waiting entry under one lock, so no admission in between sees
+    /// the place free (that gap let 51 of 50 pauses in).
     pub fn track(self, action_id: &str, deadline_ms: i64) {
-        let owner = self
-            .approvals
-            .queue
-            .lock()
-            .ok()
-            .and_then(|mut q| q.reserved.remove(&self.id));
-        if let Some(owner) = owner {
-            self.approvals.track_owned(action_id, deadline_ms, owner);
-        }
+        self.approvals
+            .track_reserved(action_id, deadline_ms, Some(self.id), None);
     }
 }
 
@@ -180,7 +175,23 @@ impl Approvals {
     }
 
     fn track_owned(self: &Arc<Self>, action_id: &str, deadline_ms: i64, owner: Owner) {
+        self.track_reserved(action_id, deadline_ms, None, Some(owner));
+    }
+
+    /// Tracks `action_id` for `owner`, or for the owner of `reservation`, which is released in
+    /// the same critical section.
+    fn track_reserved(
+        self: &Arc<Self>,
+        action_id: &str,
+        deadline_ms: i64,
+        reservation: Option<u64>,
+        owner: Option<Owner>,
+    ) {
         let Ok(mut queue) = self.queue.lock() else {
+            return;
+        };
+        let reserved = reservation.and_then(|id| queue.reserved.remove(&id));
+        let Some(owner) = owner.or(reserved) else {
             return;
         };
         if queue.waiting.contains_key(action_id) {
