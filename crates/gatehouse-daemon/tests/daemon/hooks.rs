@@ -3,8 +3,6 @@
 //! answer; an allowed call is `{}`; outcomes land in the ledger linked to their action, or
 //! flagged when nothing was checked.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -186,7 +184,9 @@ async fn a_paused_call_waits_for_the_person_and_can_map_to_ask() {
     let action = &list["actions"][0];
     assert_eq!(action["context"]["pause_maps_to"], "host_ask");
 
-    // Waiting: a person approves while the hook waits, and the call is allowed.
+    // Waiting: a person approves while the hook waits, and the call is allowed. The pause is
+    // awaited as the dashboard sees it (its event), not polled.
+    let mut events = daemon.events().await;
     let http = daemon.http.clone();
     let url = daemon.url("/v1/hooks/claude-code?wait=30");
     let waiting = tokio::spawn(async move {
@@ -200,20 +200,9 @@ async fn a_paused_call_waits_for_the_person_and_can_map_to_ask() {
             .await
             .unwrap()
     });
-    let id = loop {
-        let (_, list) = daemon
-            .get(&daemon.approver.clone(), "/v1/actions?status=pending")
-            .await;
-        if let Some(found) = list["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["tool_use_id"] == "toolu_wait")
-        {
-            break found["action_id"].as_str().unwrap().to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let pending = events.next_of("action.pending").await;
+    assert_eq!(pending["action"]["tool_use_id"], "toolu_wait", "{pending}");
+    let id = pending["action"]["action_id"].as_str().unwrap().to_owned();
     let (status, _) = daemon.decide(&id, "approve").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(waiting.await.unwrap(), json!({}), "approved: allowed");
