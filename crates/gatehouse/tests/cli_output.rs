@@ -215,7 +215,15 @@ fn an_ambiguous_id_prefix_is_refused_with_its_candidates_and_a_unique_one_approv
     let mut first = served.paused_check("git push origin one");
     let mut second = served.paused_check("git push origin two");
     let pending = served.wait_pending(2);
-    let (a, b) = (id_of(&pending[0]), id_of(&pending[1]));
+    // The two checks run concurrently: tell their actions apart by command, not by list order.
+    let of = |command: &str| {
+        pending
+            .iter()
+            .find(|action| action["input"]["command"] == command)
+            .map(id_of)
+            .unwrap_or_else(|| panic!("{command} is not pending: {pending:?}"))
+    };
+    let (a, b) = (of("git push origin one"), of("git push origin two"));
     // ULIDs made within seconds share their leading (time) characters.
     let common: String = a
         .chars()
