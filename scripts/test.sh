@@ -86,8 +86,8 @@ fi
 # time is spent waiting on child processes, package installs and the network on loopback).
 parallel="${GATEHOUSE_TEST_JOBS:-2}"
 step "end-to-end suites: ${selected[*]} (${parallel} at a time; logs in target/test-logs)"
-declare -A pids
-declare -A began
+declare -A pids=()
+declare -A began=()
 failed=()
 wait_one() {
     local name
