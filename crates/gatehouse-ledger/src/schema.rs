@@ -4,16 +4,22 @@ use rusqlite::Connection;
 
 use crate::{Durability, LedgerConfig, LedgerError};
 
-/// Migrations in order; the ledger's `user_version` is how many have been applied.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_init.sql"),
-    include_str!("../migrations/0002_hash_chain.sql"),
-    include_str!("../migrations/0003_action_hash_and_labels.sql"),
-    include_str!("../migrations/0004_outcomes.sql"),
+/// Migrations by version, ascending; the ledger's `user_version` is the last one applied. A
+/// version's number is its file's number, so work on several migrations at once may leave a gap
+/// (a number never shipped); it can never reuse one.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_hash_chain.sql")),
+    (
+        3,
+        include_str!("../migrations/0003_action_hash_and_labels.sql"),
+    ),
+    (4, include_str!("../migrations/0004_outcomes.sql")),
+    (5, include_str!("../migrations/0005_open_chain_kinds.sql")),
 ];
 
-/// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// The schema version this build writes and understands: its last migration's.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Opens the one connection that writes, in WAL mode, and brings the schema up to date.
 pub(crate) fn open_write_connection(config: &LedgerConfig) -> Result<Connection, LedgerError> {
@@ -44,8 +50,7 @@ fn migrate(conn: &mut Connection, config: &LedgerConfig) -> Result<(), LedgerErr
             supported: SCHEMA_VERSION,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
-        let version = index as i64 + 1;
+    for &(version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > found) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         if version == 2 {
@@ -63,4 +68,30 @@ fn migrate(conn: &mut Connection, config: &LedgerConfig) -> Result<(), LedgerErr
         tracing::info!(version, path = %config.path.display(), "ledger schema migrated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn migration_versions_ascend_and_match_their_file_numbers() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(
+                pair[0].0 < pair[1].0,
+                "migration {} comes after {}",
+                pair[1].0,
+                pair[0].0
+            );
+        }
+        for (version, sql) in MIGRATIONS {
+            let first_line = sql.lines().next().unwrap_or_default();
+            let named = format!("schema version {version}");
+            let rest = first_line.split_once(&named).map(|(_, rest)| rest);
+            assert!(
+                matches!(rest, Some(r) if r.starts_with(':') || r.starts_with('.')),
+                "migration {version} does not open with {named:?}: {first_line}"
+            );
+        }
+    }
 }
