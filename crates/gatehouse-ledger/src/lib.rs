@@ -15,6 +15,7 @@
 //! it still reads, but refuses every append until an operator looks at it (deny-all).
 
 pub mod action_hash;
+mod backend;
 mod chain;
 mod checkpoint;
 mod read;
@@ -23,6 +24,8 @@ mod review;
 mod schema;
 mod signing;
 mod writer;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +41,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 pub use action_hash::ActionIdentity;
+pub use backend::{Ledger, LedgerEvent};
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
 pub use recorded::{RecordedAction, RecordedEffect};
 pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
@@ -144,6 +148,12 @@ pub enum LedgerError {
     /// The ledger failed verification when it was opened: it refuses every append.
     #[error("the ledger is untrusted and refuses to record anything: {0}")]
     Untrusted(String),
+    /// The PostgreSQL backend failed (connection, statement or transaction).
+    #[error("ledger database error (PostgreSQL): {0}")]
+    Postgres(String),
+    /// This backend does not offer the operation.
+    #[error("this ledger backend does not support {0}")]
+    Unsupported(&'static str),
 }
 
 /// Whether the ledger can be trusted to record (what `/healthz` reports).
@@ -428,9 +438,10 @@ pub struct HistoryEntry {
     pub detail: Value,
 }
 
-/// Handle to the ledger; cheap to clone. The writer stops when the last handle is dropped.
+/// The embedded SQLite ledger (the default backend; `Ledger` is the interface over both);
+/// cheap to clone. The writer stops when the last handle is dropped.
 #[derive(Clone)]
-pub struct Ledger {
+pub struct SqliteLedger {
     inner: Arc<Inner>,
 }
 
@@ -449,16 +460,16 @@ struct Inner {
     durability: Durability,
 }
 
-impl std::fmt::Debug for Ledger {
+impl std::fmt::Debug for SqliteLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger")
+        f.debug_struct("SqliteLedger")
             .field("path", &self.inner.path)
             .field("durability", &self.inner.durability)
             .finish()
     }
 }
 
-impl Ledger {
+impl SqliteLedger {
     /// Opens (creating if needed) the ledger, migrates it, and starts its writer and
     /// checkpointer threads. Refuses a ledger written by a newer schema.
     ///
@@ -467,7 +478,7 @@ impl Ledger {
     /// ledger untrusted (see `health`): it reads, and refuses every append. So does a missing
     /// ledger file beside an existing signing key: a new empty ledger never silently replaces
     /// one that was there.
-    pub fn open(config: LedgerConfig) -> Result<Ledger, LedgerError> {
+    pub fn open(config: LedgerConfig) -> Result<SqliteLedger, LedgerError> {
         let existed = config.path.exists();
         let key_existed = config.signing_key.as_ref().is_some_and(|key| key.exists());
         let write_conn = schema::open_write_connection(&config)?;
@@ -529,7 +540,7 @@ impl Ledger {
             )?),
             None => None,
         };
-        Ok(Ledger {
+        Ok(SqliteLedger {
             inner: Arc::new(Inner {
                 commands: tx,
                 connection,
@@ -551,6 +562,15 @@ impl Ledger {
 
     pub fn durability(&self) -> Durability {
         self.inner.durability
+    }
+
+    /// One daemon owns an SQLite ledger: nothing to hear from other replicas.
+    pub fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<LedgerEvent>> {
+        None
+    }
+
+    pub fn replica_id(&self) -> &str {
+        "local"
     }
 
     /// `Ok`, or `Degraded` with the reason appends fail.

@@ -11,7 +11,7 @@
 use gatehouse_protocol::{LabelRecord, ReviewItem, ReviewLabel, ReviewReason};
 use rusqlite::{Connection, named_params};
 
-use crate::{Ledger, LedgerError, read};
+use crate::{LedgerError, SqliteLedger, read};
 
 /// Which queue items a page lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -170,7 +170,7 @@ WHERE reason IS NOT NULL",
     })
 }
 
-impl Ledger {
+impl SqliteLedger {
     /// A page of the review queue (newest first) and how many items it holds in all.
     pub async fn review_queue(&self, query: ReviewQuery) -> Result<ReviewPage, LedgerError> {
         self.inner.reads.run(move |conn| page(conn, &query)).await

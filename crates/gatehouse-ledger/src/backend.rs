@@ -1,0 +1,230 @@
+//! The one ledger interface the daemon uses: `Ledger`, a handle over one of the backends —
+//! SQLite (`SqliteLedger`, embedded, the default) or PostgreSQL (`PgLedger`, team mode: several
+//! daemon replicas sharing one database).
+//!
+//! An enum rather than a trait object: the set of backends is closed and known here, the
+//! methods are `async` (a `dyn` trait would box every future on the fast path), and the daemon
+//! keeps naming one concrete type, `Ledger`. Each method is one line that `both!` dispatches,
+//! calling the same-named method on each backend, so **adding a record kind** is: its method
+//! on `SqliteLedger` (lib.rs/writer.rs), the same method on `PgLedger` (postgres/), and one
+//! dispatch line here. The compiler refuses a method that one backend lacks.
+//!
+//! *Invariant* (both backends): a fact is committed before its method returns; facts are
+//! appended, never rewritten; an action has at most one decision; every record is chained.
+
+use std::path::Path;
+
+use gatehouse_protocol::{ActionView, LabelRecord, OutcomeRecord};
+
+#[cfg(feature = "postgres")]
+use crate::postgres::{self, PgLedger};
+use crate::{
+    Checkpoint, DecisionFact, DecisionOutcome, Durability, HistoryEntry, LabelledExample,
+    LedgerConfig, LedgerError, LedgerHealth, ListQuery, NewAction, NewLabel, NewOutcome, Recorded,
+    ReviewPage, ReviewQuery, ScoreFact, SqliteLedger, VerifyFailure, VerifyOptions, VerifyReport,
+};
+
+/// Handle to the ledger, whichever backend holds it; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    backend: Backend,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(SqliteLedger),
+    #[cfg(feature = "postgres")]
+    Postgres(PgLedger),
+}
+
+/// Calls the same method on whichever backend this ledger is.
+macro_rules! both {
+    ($self:ident, $ledger:ident => $call:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($ledger) => $call,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres($ledger) => $call,
+        }
+    };
+}
+
+/// Something another replica committed to the shared ledger, heard over `LISTEN/NOTIFY`
+/// (PostgreSQL only: an embedded SQLite ledger has one daemon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEvent {
+    /// A paused action was recorded (by any replica).
+    Paused { action_id: String, replica: String },
+    /// A paused action got its one decision (on any replica).
+    Decided { action_id: String, replica: String },
+}
+
+impl LedgerEvent {
+    /// The replica that committed it.
+    pub fn replica(&self) -> &str {
+        match self {
+            LedgerEvent::Paused { replica, .. } | LedgerEvent::Decided { replica, .. } => replica,
+        }
+    }
+}
+
+impl From<SqliteLedger> for Ledger {
+    fn from(ledger: SqliteLedger) -> Ledger {
+        Ledger {
+            backend: Backend::Sqlite(ledger),
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<PgLedger> for Ledger {
+    fn from(ledger: PgLedger) -> Ledger {
+        Ledger {
+            backend: Backend::Postgres(ledger),
+        }
+    }
+}
+
+impl Ledger {
+    /// Opens the embedded SQLite ledger (see `SqliteLedger::open`).
+    pub fn open(config: LedgerConfig) -> Result<Ledger, LedgerError> {
+        SqliteLedger::open(config).map(Ledger::from)
+    }
+
+    /// Connects to a PostgreSQL ledger, running its migrations once (under an advisory lock,
+    /// so replicas starting together do not race) and starting its `LISTEN` connection.
+    #[cfg(feature = "postgres")]
+    pub async fn open_postgres(config: postgres::PgConfig) -> Result<Ledger, LedgerError> {
+        PgLedger::open(config).await.map(Ledger::from)
+    }
+
+    /// The SQLite backend, for what only it has (its file, its page cap).
+    pub fn as_sqlite(&self) -> Option<&SqliteLedger> {
+        match &self.backend {
+            Backend::Sqlite(ledger) => Some(ledger),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// What other replicas commit (paused actions, decisions), when the backend is shared;
+    /// `None` for SQLite.
+    pub fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<LedgerEvent>> {
+        both!(self, l => l.subscribe())
+    }
+
+    /// This process's name among the replicas sharing the ledger (events it sent carry it).
+    pub fn replica_id(&self) -> &str {
+        both!(self, l => l.replica_id())
+    }
+
+    /// The SQLite file (`None` for PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.as_sqlite().map(SqliteLedger::path)
+    }
+
+    pub fn durability(&self) -> Durability {
+        both!(self, l => l.durability())
+    }
+
+    /// `Ok`, or `Degraded` with the reason appends fail.
+    pub fn health(&self) -> LedgerHealth {
+        both!(self, l => l.health())
+    }
+
+    pub async fn verify(&self, options: VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
+        both!(self, l => l.verify(options).await)
+    }
+
+    pub async fn sign_checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        both!(self, l => l.sign_checkpoint().await)
+    }
+
+    pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, LedgerError> {
+        both!(self, l => l.latest_checkpoint().await)
+    }
+
+    /// Caps the SQLite file's size (to test a full disk); refused by PostgreSQL.
+    pub fn set_max_page_count(&self, pages: Option<u64>) -> Result<(), LedgerError> {
+        match self.as_sqlite() {
+            Some(ledger) => ledger.set_max_page_count(pages),
+            None => Err(LedgerError::Unsupported("a page cap (SQLite only)")),
+        }
+    }
+
+    pub async fn record_action(&self, action: NewAction) -> Result<Recorded, LedgerError> {
+        both!(self, l => l.record_action(action).await)
+    }
+
+    pub async fn record_score(&self, fact: ScoreFact) -> Result<bool, LedgerError> {
+        both!(self, l => l.record_score(fact).await)
+    }
+
+    pub async fn record_decision(
+        &self,
+        fact: DecisionFact,
+    ) -> Result<DecisionOutcome, LedgerError> {
+        both!(self, l => l.record_decision(fact).await)
+    }
+
+    pub async fn append_label(&self, label: NewLabel) -> Result<bool, LedgerError> {
+        both!(self, l => l.append_label(label).await)
+    }
+
+    pub async fn record_outcome(&self, outcome: NewOutcome) -> Result<OutcomeRecord, LedgerError> {
+        both!(self, l => l.record_outcome(outcome).await)
+    }
+
+    pub async fn outcomes(
+        &self,
+        limit: u32,
+        flagged_only: bool,
+    ) -> Result<Vec<OutcomeRecord>, LedgerError> {
+        both!(self, l => l.outcomes(limit, flagged_only).await)
+    }
+
+    pub async fn labels_for(&self, action_id: &str) -> Result<Vec<LabelRecord>, LedgerError> {
+        both!(self, l => l.labels_for(action_id).await)
+    }
+
+    pub async fn labelled_examples(&self) -> Result<Vec<LabelledExample>, LedgerError> {
+        both!(self, l => l.labelled_examples().await)
+    }
+
+    pub async fn review_queue(&self, query: ReviewQuery) -> Result<ReviewPage, LedgerError> {
+        both!(self, l => l.review_queue(query).await)
+    }
+
+    /// Waits until everything queued before it is committed.
+    pub async fn flush(&self) -> Result<(), LedgerError> {
+        both!(self, l => l.flush().await)
+    }
+
+    pub async fn action(&self, action_id: &str) -> Result<Option<ActionView>, LedgerError> {
+        both!(self, l => l.action(action_id).await)
+    }
+
+    pub async fn list(&self, query: ListQuery) -> Result<Vec<ActionView>, LedgerError> {
+        both!(self, l => l.list(query).await)
+    }
+
+    pub async fn pending(&self) -> Result<Vec<ActionView>, LedgerError> {
+        both!(self, l => l.pending().await)
+    }
+
+    pub async fn history(&self, action_id: &str) -> Result<Vec<HistoryEntry>, LedgerError> {
+        both!(self, l => l.history(action_id).await)
+    }
+
+    pub async fn count(&self) -> Result<u64, LedgerError> {
+        both!(self, l => l.count().await)
+    }
+}
