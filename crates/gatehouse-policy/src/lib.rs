@@ -28,6 +28,8 @@
 //! - `sensitive`: the secrets, project-secrets and persistence sets, as data (`"@secrets"` in
 //!   policy globs; [`sensitive::secret_paths`] for the sandbox).
 //! - `claude`: [`claude::import`], a Claude Code `settings.json` permission list as policy TOML.
+//! - `grant`: standing grants, a person's "allow similar" as scoped, expiring allow rules that
+//!   only ever turn a pause into an allow ([`grant::evaluate`], [`grant::propose`]).
 //!
 //! *Boundary*: no IO, no clock, no async. Symlink resolution is the caller's, through
 //! [`PathResolver`].
@@ -38,6 +40,7 @@ mod command;
 mod diagnostic;
 mod effect;
 mod explain;
+pub mod grant;
 mod grammar;
 mod load;
 mod matcher;
