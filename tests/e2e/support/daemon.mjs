@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -122,7 +122,9 @@ export async function stopDaemon(d) {
 
 /** The daemon embeds the dashboard at compile time: testing a stale binary would test old files. */
 export async function assertServesCurrentAssets(baseUrl) {
-  for (const file of ['index.html', 'app.js', 'app.css']) {
+  const modules = (await readdir(join(REPO_ROOT, 'crates/gatehouse-daemon/assets/js')))
+    .filter((f) => f.endsWith('.js')).map((f) => `js/${f}`);
+  for (const file of ['index.html', 'app.css', ...modules]) {
     const route = file === 'index.html' ? '/' : `/assets/${file}`;
     const served = await (await fetch(`${baseUrl}${route}`)).text();
     const onDisk = await readFile(join(REPO_ROOT, 'crates/gatehouse-daemon/assets', file), 'utf8');

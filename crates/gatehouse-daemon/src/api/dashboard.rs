@@ -2,7 +2,7 @@
 //! session, and the CSRF token the page echoes on every state change.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use gatehouse_protocol::{LoginLink, SessionInfo};
@@ -15,8 +15,27 @@ use crate::auth::{Caller, SESSION_COOKIE};
 use crate::clock::now_ms;
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
-const APP_JS: &str = include_str!("../../assets/app.js");
-const APP_CSS: &str = include_str!("../../assets/app.css");
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every asset the page loads, by its path under `/assets/`: nothing else is served from there.
+/// The dashboard is ES modules under `js/` (`main.js` imports the rest); a feature adds its
+/// module file and one line here.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.css", CSS, include_str!("../../assets/app.css")),
+    ("js/main.js", JS, include_str!("../../assets/js/main.js")),
+    ("js/state.js", JS, include_str!("../../assets/js/state.js")),
+    ("js/dom.js", JS, include_str!("../../assets/js/dom.js")),
+    ("js/format.js", JS, include_str!("../../assets/js/format.js")),
+    ("js/api.js", JS, include_str!("../../assets/js/api.js")),
+    ("js/page.js", JS, include_str!("../../assets/js/page.js")),
+    ("js/events.js", JS, include_str!("../../assets/js/events.js")),
+    ("js/pending.js", JS, include_str!("../../assets/js/pending.js")),
+    ("js/modal.js", JS, include_str!("../../assets/js/modal.js")),
+    ("js/presence.js", JS, include_str!("../../assets/js/presence.js")),
+    ("js/review.js", JS, include_str!("../../assets/js/review.js")),
+];
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -40,12 +59,12 @@ pub async fn index() -> Response {
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
-pub async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", APP_JS)
-}
-
-pub async fn stylesheet() -> Response {
-    asset("text/css; charset=utf-8", APP_CSS)
+/// `GET /assets/{path}`: one of the page's assets, or 404 for any path not in the table.
+pub async fn asset_file(Path(path): Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == path) {
+        Some((_, content_type, body)) => asset(content_type, body),
+        None => ApiError::not_found("no such asset").into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,4 +129,29 @@ pub async fn login_code(
         url,
         expires_at_ms: now_ms() + ttl.as_millis() as i64,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    /// A module file the table forgets would be a 404 and a dead page: every file under
+    /// assets/js/ is served, and the table names nothing that is not there.
+    #[test]
+    fn every_module_on_disk_is_in_the_asset_table() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/js");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| format!("js/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|name| name.ends_with(".js"))
+            .collect();
+        on_disk.sort();
+        let mut served: Vec<String> = ASSETS
+            .iter()
+            .map(|(name, _, _)| (*name).to_owned())
+            .filter(|name| name.starts_with("js/"))
+            .collect();
+        served.sort();
+        assert_eq!(served, on_disk);
+    }
 }

@@ -529,7 +529,7 @@ async fn responses_carry_nosniff_and_the_page_a_strict_csp() {
     let check = post(&daemon, "/v1/check").json(&allowed());
     let replies = [
         ("page", page),
-        ("script", send(get(&daemon, "/assets/app.js")).await),
+        ("script", send(get(&daemon, "/assets/js/main.js")).await),
         ("health", send(get(&daemon, "/healthz")).await),
         ("metrics", send(get(&daemon, "/metrics")).await),
         (
