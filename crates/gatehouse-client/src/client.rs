@@ -272,7 +272,12 @@ impl Client {
     }
 
     /// One authenticated attempt with the default time limit.
-    async fn call<B, T>(&self, method: Method, url: Url, body: Option<&B>) -> Result<T, ClientError>
+    pub(crate) async fn call<B, T>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<T, ClientError>
     where
         B: Serialize + ?Sized,
         T: DeserializeOwned,

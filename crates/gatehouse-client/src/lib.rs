@@ -23,6 +23,7 @@
 mod check;
 mod client;
 mod error;
+mod team;
 
 pub use check::CheckOptions;
 pub use client::{ActionQuery, Client, DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, ReviewQuery};

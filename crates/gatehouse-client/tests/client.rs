@@ -321,6 +321,7 @@ fn action_view(action_id: &str) -> ActionView {
         peer_uid: None,
         peer_pid: None,
         observed: None,
+        approvals: Vec::new(),
     }
 }
 

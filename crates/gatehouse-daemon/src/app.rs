@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_ledger::{Ledger, LedgerError, LedgerHealth, ListQuery, StatusFilter, action_hash};
-use gatehouse_protocol::{
-    ActionList, ActionView, DecidedBy, Decision, Health, PresenceAssertion, Verdict,
+use gatehouse_ledger::{
+    Ledger, LedgerError, LedgerHealth, ListQuery, PersonDecision, PersonOutcome, StatusFilter,
+    action_hash,
 };
+use gatehouse_protocol::{ActionList, ActionView, Decision, Health, PresenceAssertion, Verdict};
 
-use crate::approvals::{Approvals, DecideOutcome};
-use crate::auth::Auth;
+use crate::approvals::Approvals;
+use crate::auth::{Auth, Person};
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::policy_store::PolicyStore;
@@ -71,6 +72,15 @@ pub enum ActionError {
         field: &'static str,
         message: String,
     },
+    /// The person's role does not allow it (a reviewer deciding, an approver adding users).
+    #[error("{0}")]
+    Forbidden(String),
+    /// It clashes with what is recorded (a user name taken, a second approval by the same person).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// Something other than an action is not there (a user, a policy version).
+    #[error("{0}")]
+    Missing(String),
     #[error(transparent)]
     Presence(#[from] PresenceError),
     #[error(transparent)]
@@ -89,11 +99,7 @@ impl App {
             .ok_or_else(|| ActionError::NotFound(action_id.to_owned()))
     }
 
-    /// A person's decision on a paused action.
-    /// `action_hash` names the action the person saw: required to approve, checked when given
-    /// to deny. The decision lands only on that action, and only once. With presence on
-    /// (`approvals.presence = "webauthn"`, the default) both an approval and a denial need
-    /// `presence`: an assertion over the challenge issued for this action, hash and decision.
+    /// The owner's decision on a paused action (see [`App::decide_by`]).
     pub async fn decide(
         &self,
         action_id: &str,
@@ -102,6 +108,40 @@ impl App {
         action_hash: Option<&str>,
         presence: Option<&PresenceAssertion>,
     ) -> Result<ActionView, ActionError> {
+        self.decide_by(
+            &Person::owner(),
+            action_id,
+            decision,
+            note,
+            action_hash,
+            presence,
+        )
+        .await
+    }
+
+    /// A person's decision on a paused action, recorded under their name.
+    /// `action_hash` names the action the person saw: required to approve, checked when given
+    /// to deny. The decision lands only on that action, and only once. With presence on
+    /// (`approvals.presence = "webauthn"`, the default) both an approval and a denial need
+    /// `presence`: an assertion over the challenge issued for this action, hash and decision.
+    /// A reviewer may not decide. A rule with `approvals = N` needs N different people to
+    /// approve: until then an approval is recorded and the action stays pending (its view
+    /// lists the approvals); a denial by anyone decides.
+    pub async fn decide_by(
+        &self,
+        person: &Person,
+        action_id: &str,
+        decision: Decision,
+        note: Option<String>,
+        action_hash: Option<&str>,
+        presence: Option<&PresenceAssertion>,
+    ) -> Result<ActionView, ActionError> {
+        if !person.role.may_decide() {
+            return Err(ActionError::Forbidden(format!(
+                "{} is a reviewer: a reviewer may label actions but not approve or deny them",
+                person.name
+            )));
+        }
         if note.as_ref().is_some_and(|n| n.len() > 4096) {
             return Err(ActionError::Invalid {
                 field: "note",
@@ -132,19 +172,43 @@ impl App {
             .map(gatehouse_ledger::action_hash::to_hex);
         self.presence
             .verify_decision(action_id, hash_hex.as_deref(), decision, presence)?;
-        match self
-            .approvals
-            .decide(action_id, verdict, DecidedBy::Human, note, action_hash)
-            .await?
-        {
-            DecideOutcome::Decided(view) => {
+        let required = self.required_approvals(action_id).await?;
+        let answer = PersonDecision {
+            action_id: action_id.to_owned(),
+            approver: person.name.clone(),
+            decision,
+            action_hash,
+            note,
+            required,
+            recorded_at_ms: crate::clock::now_ms(),
+        };
+        match self.approvals.decide_as(answer).await? {
+            PersonOutcome::Decided(view) => {
                 self.scoring.learn_decided(&view);
-                Ok(view)
+                Ok(*view)
             }
-            DecideOutcome::AlreadyDecided(view) => Err(ActionError::AlreadyDecided(Box::new(view))),
-            DecideOutcome::ActionMismatch(view) => Err(ActionError::ActionMismatch(Box::new(view))),
-            DecideOutcome::NotFound => Err(ActionError::NotFound(action_id.to_owned())),
+            PersonOutcome::Awaiting { action, .. } => Ok(*action),
+            PersonOutcome::AlreadyApproved(view) => Err(ActionError::Conflict {
+                code: "already_approved",
+                message: format!(
+                    "{} already approved action {}: it needs another person's approval",
+                    person.name, view.action_id
+                ),
+            }),
+            PersonOutcome::AlreadyDecided(view) => Err(ActionError::AlreadyDecided(view)),
+            PersonOutcome::ActionMismatch(view) => Err(ActionError::ActionMismatch(view)),
+            PersonOutcome::NotFound => Err(ActionError::NotFound(action_id.to_owned())),
         }
+    }
+
+    /// How many different people must approve the action: its pausing rule's `approvals` in
+    /// the policy in force now (1 for an action no rule paused).
+    async fn required_approvals(&self, action_id: &str) -> Result<u32, ActionError> {
+        let view = self.action(action_id, Duration::ZERO).await?;
+        Ok(match &view.rule_id {
+            Some(rule) => self.policy.current().required_approvals(rule),
+            None => 1,
+        })
     }
 
     /// A challenge for the person's authenticator to confirm `decision` on the paused action
@@ -264,16 +328,22 @@ impl App {
     }
 
     pub fn metrics_text(&self) -> String {
-        self.metrics.render(
+        let mut text = self.metrics.render(
             self.approvals.pending_count(),
             self.scoring.classifier_restarts(),
-        )
+        );
+        let healthy = u8::from(self.ledger.health() == LedgerHealth::Ok);
+        text.push_str(&format!(
+            "# HELP gatehouse_ledger_healthy 1 while the ledger records, 0 while it refuses appends (untrusted, or commits failing).\n\
+             # TYPE gatehouse_ledger_healthy gauge\ngatehouse_ledger_healthy {healthy}\n"
+        ));
+        text
     }
 
-    /// A fresh one-time dashboard login URL and when it expires. With presence on, on
-    /// `http://localhost:PORT`: WebAuthn needs a domain (not an IP address) as its RP id.
-    pub fn login_link(&self) -> (String, Duration) {
-        let (code, ttl) = self.auth.issue_login_code();
+    /// A fresh one-time dashboard login URL for `person` and when it expires. With presence
+    /// on, on `http://localhost:PORT`: WebAuthn needs a domain (not an IP address) as its RP id.
+    pub fn login_link(&self, person: Person) -> (String, Duration) {
+        let (code, ttl) = self.auth.issue_login_code(person);
         let origin = match self.presence.mode() {
             PresenceMode::WebAuthn if self.origin.starts_with("http://127.0.0.1:") => {
                 self.presence.origin()

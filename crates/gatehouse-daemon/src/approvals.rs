@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use gatehouse_ledger::{DecisionFact, DecisionOutcome, Ledger, LedgerError};
+use gatehouse_ledger::{
+    DecisionFact, DecisionOutcome, Ledger, LedgerError, PersonDecision, PersonOutcome,
+};
 use gatehouse_protocol::{ActionView, DecidedBy, Event, Verdict};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -308,6 +310,53 @@ impl Approvals {
             }
             DecisionOutcome::NotFound => DecideOutcome::NotFound,
         })
+    }
+
+    /// Records a named person's approval or denial (`PersonDecision`). When it decides the
+    /// action (a denial, or the last approval a two-person rule needs) the waiters wake as for
+    /// any decision; a first approval leaves the action waiting and tells the dashboards.
+    pub async fn decide_as(&self, answer: PersonDecision) -> Result<PersonOutcome, LedgerError> {
+        let action_id = answer.action_id.clone();
+        let approver = answer.approver.clone();
+        let outcome = self.ledger.record_person_decision(answer).await?;
+        match &outcome {
+            PersonOutcome::Decided(view) => {
+                self.metrics.decided(false);
+                self.metrics.answered_by(&approver);
+                tracing::info!(
+                    action_id,
+                    verdict = view.verdict.as_str(),
+                    approver,
+                    "paused action decided"
+                );
+                self.settle(view);
+                self.events.publish(&Event::ActionDecided {
+                    action: (**view).clone(),
+                });
+            }
+            PersonOutcome::Awaiting {
+                action,
+                approvals,
+                required,
+            } => {
+                self.metrics.answered_by(&approver);
+                tracing::info!(
+                    action_id,
+                    approver,
+                    approvals,
+                    required,
+                    "approval recorded; the action waits for another approver"
+                );
+                self.events.publish(&Event::ActionPending {
+                    action: (**action).clone(),
+                });
+            }
+            PersonOutcome::AlreadyDecided(view) => self.settle(view),
+            PersonOutcome::AlreadyApproved(_)
+            | PersonOutcome::ActionMismatch(_)
+            | PersonOutcome::NotFound => {}
+        }
+        Ok(outcome)
     }
 
     /// Wakes the action's waiters with its decided state and stops its timer.

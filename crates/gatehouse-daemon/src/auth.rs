@@ -1,8 +1,12 @@
-//! Who is calling: the agent and approver tokens in the data directory, one-time dashboard
-//! login codes, and the dashboard's cookie sessions with their CSRF tokens.
+//! Who is calling: the agent and approver tokens in the data directory, named people's tokens
+//! (`gatehouse user add`, stored as SHA-256 hashes in the ledger), one-time dashboard login
+//! codes, and the dashboard's cookie sessions with their CSRF tokens.
 //!
-//! *Boundary*: the agent token may only check actions; the approver token and dashboard
-//! sessions may only decide and read. Secrets are compared in constant time.
+//! *Boundary*: the agent token may only check actions; the approver token, people's tokens and
+//! dashboard sessions may only decide (by role) and read. Every credential but the agent's
+//! names a `Person`: the approver token is the `owner` (an admin), a dashboard session is the
+//! person whose credential asked for its login link. Secrets are compared in constant time;
+//! a person's token is looked up by its SHA-256 (a 256-bit secret: its hash reveals nothing).
 
 use std::collections::HashMap;
 use std::fs::{DirBuilder, OpenOptions};
@@ -12,7 +16,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use gatehouse_protocol::{OWNER, Role};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub const AGENT_TOKEN_FILE: &str = "agent.token";
@@ -85,25 +91,64 @@ impl Tokens {
     }
 }
 
+/// SHA-256 of a person's token: what the ledger stores.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// A named person (or the `owner`, the approver token's holder) and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    pub role: Role,
+}
+
+impl Person {
+    pub fn owner() -> Person {
+        Person {
+            name: OWNER.into(),
+            role: Role::Admin,
+        }
+    }
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Agent,
+    /// The data directory's approver token: the owner.
     Approver,
+    /// A named person's own token.
+    Person(Person),
     /// A dashboard page with a session cookie; `csrf` is what it must echo on state changes.
     Dashboard {
         csrf: String,
+        person: Person,
     },
+}
+
+impl Caller {
+    /// The person behind the credential (`None` for the agent).
+    pub fn person(&self) -> Option<Person> {
+        match self {
+            Caller::Agent => None,
+            Caller::Approver => Some(Person::owner()),
+            Caller::Person(person) | Caller::Dashboard { person, .. } => Some(person.clone()),
+        }
+    }
 }
 
 struct Session {
     csrf: String,
     expires: Instant,
+    person: Person,
 }
 
 pub struct Auth {
     tokens: Tokens,
-    login_codes: Mutex<HashMap<String, Instant>>,
+    /// People's tokens by hash (loaded from the ledger, kept in step by `user add/remove`).
+    people: Mutex<HashMap<[u8; 32], Person>>,
+    login_codes: Mutex<HashMap<String, (Instant, Person)>>,
     sessions: Mutex<HashMap<String, Session>>,
     login_ttl: Duration,
     session_ttl: Duration,
@@ -119,6 +164,7 @@ impl Auth {
     pub fn new(tokens: Tokens, login_ttl: Duration, session_ttl: Duration) -> Auth {
         Auth {
             tokens,
+            people: Mutex::new(HashMap::new()),
             login_codes: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             login_ttl,
@@ -134,7 +180,33 @@ impl Auth {
         match (agent, approver) {
             (true, _) => Some(Caller::Agent),
             (_, true) => Some(Caller::Approver),
-            _ => None,
+            _ => self
+                .people
+                .lock()
+                .ok()?
+                .get(&token_hash(token))
+                .cloned()
+                .map(Caller::Person),
+        }
+    }
+
+    /// Lets a person's token in (at start-up for every current user, and on `user add`).
+    pub fn admit_person(&self, token_hash: [u8; 32], person: Person) {
+        if let Ok(mut people) = self.people.lock() {
+            people.insert(token_hash, person);
+        }
+    }
+
+    /// Shuts a removed person out: their token, login codes and dashboard sessions.
+    pub fn expel_person(&self, name: &str) {
+        if let Ok(mut people) = self.people.lock() {
+            people.retain(|_, p| p.name != name);
+        }
+        if let Ok(mut codes) = self.login_codes.lock() {
+            codes.retain(|_, (_, p)| p.name != name);
+        }
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.retain(|_, s| s.person.name != name);
         }
     }
 
@@ -148,44 +220,40 @@ impl Auth {
             .find(|(token, _)| secrets_match(cookie, token))
             .map(|(_, s)| Caller::Dashboard {
                 csrf: s.csrf.clone(),
+                person: s.person.clone(),
             })
     }
 
-    /// A new one-time login code, valid for the login TTL.
-    pub fn issue_login_code(&self) -> (String, Duration) {
+    /// A new one-time login code for `person`'s dashboard session, valid for the login TTL.
+    pub fn issue_login_code(&self, person: Person) -> (String, Duration) {
         let code = new_secret();
         if let Ok(mut codes) = self.login_codes.lock() {
             let now = Instant::now();
-            codes.retain(|_, expires| *expires > now);
-            codes.insert(code.clone(), now + self.login_ttl);
+            codes.retain(|_, (expires, _)| *expires > now);
+            codes.insert(code.clone(), (now + self.login_ttl, person));
         }
         (code, self.login_ttl)
     }
 
     /// Spends a login code: returns a new session cookie value if the code was valid.
     pub fn redeem_login_code(&self, code: &str) -> Option<String> {
-        let valid = {
+        let person = {
             let mut codes = self.login_codes.lock().ok()?;
             let now = Instant::now();
             let found = codes
                 .iter()
                 .find(|(c, _)| secrets_match(code, c))
-                .map(|(c, e)| (c.clone(), *e));
-            match found {
-                Some((c, expires)) => {
-                    codes.remove(&c);
-                    expires > now
-                }
-                None => false,
+                .map(|(c, _)| c.clone());
+            match found.and_then(|c| codes.remove(&c)) {
+                Some((expires, person)) if expires > now => person,
+                _ => return None,
             }
         };
-        if !valid {
-            return None;
-        }
         let token = new_secret();
         let session = Session {
             csrf: new_secret(),
             expires: Instant::now() + self.session_ttl,
+            person,
         };
         self.sessions.lock().ok()?.insert(token.clone(), session);
         Some(token)
@@ -221,9 +289,31 @@ mod tests {
     }
 
     #[test]
+    fn a_person_token_names_its_person_until_removed() {
+        let auth = auth();
+        let token = new_secret();
+        let alice = Person {
+            name: "alice".into(),
+            role: Role::Reviewer,
+        };
+        auth.admit_person(token_hash(&token), alice.clone());
+        assert_eq!(auth.bearer(&token), Some(Caller::Person(alice.clone())));
+        let (code, _) = auth.issue_login_code(alice.clone());
+        let session = auth.redeem_login_code(&code).unwrap();
+        assert_eq!(auth.session(&session).and_then(|c| c.person()), Some(alice));
+        auth.expel_person("alice");
+        assert_eq!(
+            auth.bearer(&token),
+            None,
+            "a removed person's token is refused"
+        );
+        assert_eq!(auth.session(&session), None, "and their sessions end");
+    }
+
+    #[test]
     fn a_login_code_works_once() {
         let auth = auth();
-        let (code, _) = auth.issue_login_code();
+        let (code, _) = auth.issue_login_code(Person::owner());
         let session = auth.redeem_login_code(&code).unwrap();
         assert!(matches!(
             auth.session(&session),

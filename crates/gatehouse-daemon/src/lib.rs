@@ -25,10 +25,12 @@ pub mod memory;
 pub mod metrics;
 pub mod outcomes;
 pub mod policy_store;
+pub mod policy_versions;
 pub mod presence;
 pub mod replay;
 pub mod review;
 pub mod scoring;
+pub mod users;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -370,7 +372,12 @@ impl Daemon {
                  (see `gatehouse ledger verify`)"
             );
         }
-        let (login_url, _) = state.login_link();
+        policy_versions::restore_latest(&state.ledger, &state.policy).await?;
+        let people = users::admit_users(&state.ledger, &state.auth).await?;
+        if people > 0 {
+            tracing::info!(people, "named users admitted");
+        }
+        let (login_url, _) = state.login_link(auth::Person::owner());
         let url_file = UrlFile::write(&data_dir, &state.origin);
         Ok(Daemon {
             state,

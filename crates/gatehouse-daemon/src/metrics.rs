@@ -60,6 +60,8 @@ pub struct Metrics {
     disagreements: AtomicU64,
     decisions_human: AtomicU64,
     decisions_timeout: AtomicU64,
+    /// Approvals and denials by person (names are plain: `users::check_name`).
+    answers_by_approver: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -127,6 +129,13 @@ impl Metrics {
             &self.decisions_human
         }
         .fetch_add(1, Relaxed);
+    }
+
+    /// A person approved or denied a paused action (deciding it or not).
+    pub fn answered_by(&self, approver: &str) {
+        if let Ok(mut answers) = self.answers_by_approver.lock() {
+            *answers.entry(approver.to_owned()).or_default() += 1;
+        }
     }
 
     /// The Prometheus text exposition; `pending` is the number of actions waiting for a person,
@@ -199,6 +208,23 @@ impl Metrics {
                     self.decisions_timeout.load(Relaxed),
                 ),
             ],
+        );
+        let answers: Vec<(String, u64)> = self
+            .answers_by_approver
+            .lock()
+            .map(|answers| {
+                answers
+                    .iter()
+                    .map(|(name, n)| (format!("{{approver=\"{name}\"}}"), *n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let answers: Vec<(&str, u64)> = answers.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        counter(
+            &mut out,
+            "gatehouse_approver_answers_total",
+            "Approvals and denials of paused actions, by the person who gave them.",
+            &answers,
         );
         let _ = writeln!(
             out,

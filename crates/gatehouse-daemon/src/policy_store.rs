@@ -46,8 +46,18 @@ pub struct PolicyStatus {
     pub error: Option<String>,
 }
 
+/// The policy in force and, when it was pushed into the ledger (`gatehouse policy push`), its
+/// version: swapped together, so a check reads both from one load.
+#[derive(Debug)]
+pub struct InForce {
+    pub policy: Arc<Policy>,
+    pub version: Option<i64>,
+}
+
 pub struct PolicyStore {
-    current: ArcSwap<Policy>,
+    current: ArcSwap<InForce>,
+    /// Serialises pushes, so versions are put in force in the order the ledger numbered them.
+    pub(crate) push_lock: tokio::sync::Mutex<()>,
     /// Checked on every action next to the policy; a reload never replaces it.
     protection: ArcSwap<SelfProtection>,
     source: PolicySource,
@@ -78,7 +88,11 @@ impl PolicyStore {
             ..ProtectedSet::default()
         };
         PolicyStore {
-            current: ArcSwap::from_pointee(policy),
+            current: ArcSwap::from_pointee(InForce {
+                policy: Arc::new(policy),
+                version: None,
+            }),
+            push_lock: tokio::sync::Mutex::new(()),
             protection: ArcSwap::from_pointee(SelfProtection::new(&set, &FsResolver)),
             source,
             status: Mutex::new(PolicyStatus::default()),
@@ -87,11 +101,40 @@ impl PolicyStore {
 
     /// The policy in force now; a check holds on to it for its whole evaluation.
     pub fn current(&self) -> Arc<Policy> {
+        Arc::clone(&self.current.load().policy)
+    }
+
+    /// The policy in force with its ledger version (`None` for the file or built-in policy).
+    pub fn in_force(&self) -> Arc<InForce> {
         self.current.load_full()
     }
 
+    /// The ledger version in force, if a pushed version is.
+    pub fn version(&self) -> Option<i64> {
+        self.current.load().version
+    }
+
     pub fn name(&self) -> String {
-        self.source.name()
+        match self.version() {
+            Some(version) => format!("ledger policy version {version}"),
+            None => self.source.name(),
+        }
+    }
+
+    /// Puts a policy version pushed into the ledger in force, atomically (a check in flight
+    /// finishes on the policy it started with). From then on the policy file is not reloaded:
+    /// the ledger's versions are the policy.
+    pub fn apply_version(&self, policy: Policy, version: i64) {
+        let rules = policy.rule_count();
+        self.current.store(Arc::new(InForce {
+            policy: Arc::new(policy),
+            version: Some(version),
+        }));
+        if let Ok(mut status) = self.status.lock() {
+            status.reloads += 1;
+            status.error = None;
+        }
+        tracing::info!(version, rules, "policy version put in force");
     }
 
     /// Puts the daemon's whole protected set in force (see [`protected_set`]).
@@ -116,6 +159,10 @@ impl PolicyStore {
         let PolicySource::File(path) = &self.source else {
             return;
         };
+        if let Some(version) = self.version() {
+            tracing::warn!(path = %path.display(), version, "the policy file changed but a pushed ledger version is in force: not reloaded (use `gatehouse policy push`)");
+            return;
+        }
         let outcome = std::fs::read_to_string(path)
             .map_err(|err| format!("cannot read {}: {err}", path.display()))
             .and_then(|text| Policy::from_toml(&text).map_err(|err| err.to_string()));
@@ -125,7 +172,10 @@ impl PolicyStore {
         match outcome {
             Ok(policy) => {
                 let rules = policy.rule_count();
-                self.current.store(Arc::new(policy));
+                self.current.store(Arc::new(InForce {
+                    policy: Arc::new(policy),
+                    version: None,
+                }));
                 status.reloads += 1;
                 status.error = None;
                 tracing::info!(path = %path.display(), rules, "policy reloaded");

@@ -30,12 +30,12 @@ pub struct ReviewRequest {
     pub before: Option<String>,
 }
 
-/// The name a label records as its reviewer: which credential labelled it.
-pub fn reviewer_name(caller: &Caller) -> &'static str {
-    match caller {
-        Caller::Dashboard { .. } => "dashboard",
-        Caller::Approver => "approver-token",
-        Caller::Agent => "agent",
+/// The name a label records as its reviewer: the person behind the credential (`owner` for
+/// the approver token).
+pub fn reviewer_name(caller: &Caller) -> String {
+    match caller.person() {
+        Some(person) => person.name,
+        None => "agent".into(),
     }
 }
 

@@ -35,6 +35,10 @@ pub(crate) enum Kind {
     Decision,
     Label,
     Outcome,
+    /// Schema 9: a user added or removed, a person's answer, a policy version.
+    User,
+    Approval,
+    Policy,
 }
 
 impl Kind {
@@ -45,6 +49,9 @@ impl Kind {
             Kind::Decision => "decision",
             Kind::Label => "label",
             Kind::Outcome => "outcome",
+            Kind::User => "user",
+            Kind::Approval => "approval",
+            Kind::Policy => "policy",
         }
     }
 
@@ -55,6 +62,9 @@ impl Kind {
             "decision" => Some(Kind::Decision),
             "label" => Some(Kind::Label),
             "outcome" => Some(Kind::Outcome),
+            "user" => Some(Kind::User),
+            "approval" => Some(Kind::Approval),
+            "policy" => Some(Kind::Policy),
             _ => None,
         }
     }
@@ -99,6 +109,19 @@ impl Kind {
                         ran, exit_code, error, duration_ms, findings, flag
                  FROM outcomes WHERE seq = ?1"
             }
+            (Kind::User, _) => {
+                "SELECT name, seq, recorded_at_ms, event, role, token_hash, actor
+                 FROM users WHERE seq = ?1"
+            }
+            (Kind::Approval, _) => {
+                "SELECT action_id, seq, recorded_at_ms, approver, decision, action_hash, note
+                 FROM approvals WHERE seq = ?1"
+            }
+            (Kind::Policy, _) => {
+                "SELECT 'policy version ' || version, version, recorded_at_ms, text, sha256,
+                        pushed_by, rollback_of
+                 FROM policy_versions WHERE version = ?1"
+            }
         }
     }
 
@@ -108,7 +131,12 @@ impl Kind {
         match self {
             Kind::Action => 4,
             Kind::Decision => 1,
-            Kind::Score | Kind::Label | Kind::Outcome => 0,
+            Kind::Score
+            | Kind::Label
+            | Kind::Outcome
+            | Kind::User
+            | Kind::Approval
+            | Kind::Policy => 0,
         }
     }
 }
@@ -507,12 +535,15 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
                 row.get(0)
             })
             .ok(),
-        Kind::Score | Kind::Label | Kind::Outcome => None,
+        _ => None,
     };
     match (kind, action) {
         (Kind::Score, _) => format!("scores.seq {record}"),
         (Kind::Label, _) => format!("labels.seq {record}"),
         (Kind::Outcome, _) => format!("outcomes.seq {record}"),
+        (Kind::User, _) => format!("users.seq {record}"),
+        (Kind::Approval, _) => format!("approvals.seq {record}"),
+        (Kind::Policy, _) => format!("policy version {record}"),
         (_, Some(id)) => format!("action {id}, actions.seq {record}"),
         (_, None) => format!("actions.seq {record}"),
     }
@@ -543,8 +574,9 @@ fn unchained(
         }
     };
     let records: i64 = conn
-        .query_row(count_sql, [], |row| row.get(0))
-        .map_err(damaged)?;
+        .query_row(count_sql, [], |row| row.get::<_, i64>(0))
+        .map_err(damaged)?
+        + crate::team::record_count(conn).map_err(damaged)?;
     if walked.is_none() && records == entries {
         return Ok(());
     }
@@ -584,11 +616,26 @@ fn unchained(
             Kind::Outcome,
             "SELECT coalesce(action_id, '(none: unchecked)'), seq FROM outcomes ORDER BY seq",
         ),
+        (
+            Kind::User,
+            "SELECT 'user ' || name, seq FROM users ORDER BY seq",
+        ),
+        (
+            Kind::Approval,
+            "SELECT action_id, seq FROM approvals ORDER BY seq",
+        ),
+        (
+            Kind::Policy,
+            "SELECT 'policy version ' || version, version FROM policy_versions ORDER BY version",
+        ),
     ];
     for (kind, sql) in tables {
         let present = match kind {
             Kind::Label => layout != Layout::V2,
             Kind::Outcome => layout == Layout::V4,
+            Kind::User | Kind::Approval | Kind::Policy => {
+                crate::team::has_team_tables(conn).map_err(damaged)?
+            }
             _ => true,
         };
         if !present {

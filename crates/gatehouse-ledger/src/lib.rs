@@ -23,6 +23,7 @@ mod recorded;
 mod review;
 mod schema;
 mod signing;
+mod team;
 mod writer;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -47,6 +48,9 @@ pub use recorded::{RecordedAction, RecordedEffect};
 pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
 pub use schema::SCHEMA_VERSION;
 pub use signing::{Checkpoint, public_key};
+pub use team::{
+    NewPolicyVersion, NewUser, PersonDecision, PersonOutcome, PolicyVersion, UserChange, UserRecord,
+};
 
 /// How hard a commit tries to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

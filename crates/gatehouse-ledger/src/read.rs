@@ -105,7 +105,11 @@ pub(crate) fn action(conn: &Connection, id: &str) -> Result<Option<ActionView>, 
     let row = stmt
         .query_row([id], |row| Ok(view_from_row(row)))
         .optional()?;
-    row.transpose()
+    let mut view = row.transpose()?;
+    if let Some(view) = &mut view {
+        crate::team::attach_approvals(conn, view)?;
+    }
+    Ok(view)
 }
 
 pub(crate) fn pending(conn: &Connection) -> Result<Vec<ActionView>, LedgerError> {
@@ -113,7 +117,19 @@ pub(crate) fn pending(conn: &Connection) -> Result<Vec<ActionView>, LedgerError>
         format!("{VIEW_SELECT} WHERE a.verdict = 'pending' AND d.action_id IS NULL ORDER BY a.seq");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([], |row| Ok(view_from_row(row)))?;
-    rows.map(|row| row?).collect()
+    with_approvals(conn, rows.map(|row| row?).collect())
+}
+
+/// Fills in each view's approvals (`team::attach_approvals`).
+fn with_approvals(
+    conn: &Connection,
+    views: Result<Vec<ActionView>, LedgerError>,
+) -> Result<Vec<ActionView>, LedgerError> {
+    let mut views = views?;
+    for view in &mut views {
+        crate::team::attach_approvals(conn, view)?;
+    }
+    Ok(views)
 }
 
 pub(crate) fn list(conn: &Connection, query: &ListQuery) -> Result<Vec<ActionView>, LedgerError> {
@@ -144,7 +160,7 @@ pub(crate) fn list(conn: &Connection, query: &ListQuery) -> Result<Vec<ActionVie
     let sql = format!("{VIEW_SELECT}{filter} ORDER BY a.seq DESC LIMIT ?");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(args), |row| Ok(view_from_row(row)))?;
-    rows.map(|row| row?).collect()
+    with_approvals(conn, rows.map(|row| row?).collect())
 }
 
 pub(crate) fn count(conn: &Connection) -> Result<u64, LedgerError> {
@@ -190,13 +206,22 @@ pub(crate) fn history(conn: &Connection, id: &str) -> Result<Vec<HistoryEntry>, 
     for row in rows {
         entries.push(row?);
     }
+    for approval in &view.approvals {
+        entries.push(HistoryEntry {
+            at_ms: approval.recorded_at_ms,
+            kind: "answered",
+            detail: json!({
+                "approver": approval.approver, "decision": approval.decision, "note": approval.note,
+            }),
+        });
+    }
     if let Some(decision) = &view.decision {
         entries.push(HistoryEntry {
             at_ms: decision.decided_at_ms,
             kind: "decided",
             detail: json!({
                 "verdict": decision.verdict, "decided_by": decision.decided_by, "note": decision.note,
-                "action_hash": decision.action_hash,
+                "action_hash": decision.action_hash, "approver": decision.approver,
             }),
         });
     }
@@ -294,6 +319,7 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
                 note: row.get(23)?,
                 decided_at_ms: row.get(24)?,
                 action_hash: hex_column(row, 29)?,
+                approver: None,
             })
         }
         None => None,
@@ -358,6 +384,7 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
         peer_uid: row.get(26)?,
         peer_pid: row.get(27)?,
         observed,
+        approvals: Vec::new(),
     })
 }
 

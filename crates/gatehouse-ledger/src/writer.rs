@@ -17,6 +17,7 @@ use gatehouse_protocol::{OutcomeFlag, OutcomeRecord, Verdict};
 
 use crate::chain::{self, ChainHead, Kind};
 use crate::read;
+use crate::team::{self, TeamCommand, TeamOutcome};
 use crate::{
     DecisionFact, DecisionOutcome, LedgerError, NewAction, NewLabel, NewOutcome, Recorded,
     ScoreFact, ScoreOutcome, Status,
@@ -30,6 +31,7 @@ pub(crate) enum Command {
     Decision(Box<DecisionFact>, Reply<DecisionOutcome>),
     Label(Box<NewLabel>, Reply<bool>),
     Outcome(Box<NewOutcome>, Reply<OutcomeRecord>),
+    Team(Box<TeamCommand>, Reply<TeamOutcome>),
     Flush(Reply<()>),
 }
 
@@ -40,6 +42,7 @@ enum Applied {
     Decision(Result<DecisionOutcome, LedgerError>, Reply<DecisionOutcome>),
     Label(Result<bool, LedgerError>, Reply<bool>),
     Outcome(Result<OutcomeRecord, LedgerError>, Reply<OutcomeRecord>),
+    Team(Result<TeamOutcome, LedgerError>, Reply<TeamOutcome>),
     Flush(Reply<()>),
 }
 
@@ -50,7 +53,8 @@ impl Applied {
             | Applied::Score(Err(err), _)
             | Applied::Decision(Err(err), _)
             | Applied::Label(Err(err), _)
-            | Applied::Outcome(Err(err), _) => Some(err),
+            | Applied::Outcome(Err(err), _)
+            | Applied::Team(Err(err), _) => Some(err),
             _ => None,
         }
     }
@@ -79,6 +83,7 @@ impl Applied {
             Applied::Decision(outcome, reply) => send(outcome, reply, commit),
             Applied::Label(outcome, reply) => send(outcome, reply, commit),
             Applied::Outcome(outcome, reply) => send(outcome, reply, commit),
+            Applied::Team(outcome, reply) => send(outcome, reply, commit),
             Applied::Flush(reply) => send(Ok(()), reply, commit),
         }
     }
@@ -183,6 +188,13 @@ pub(crate) struct Cursor {
     broken: Option<String>,
 }
 
+impl Cursor {
+    /// Fails the whole batch: something was written that must not commit alone.
+    pub(crate) fn break_batch(&mut self, reason: String) {
+        self.broken.get_or_insert(reason);
+    }
+}
+
 fn commit_in(
     tx: Transaction<'_>,
     head: &mut Option<ChainHead>,
@@ -248,7 +260,7 @@ fn commit_in(
 
 /// Chains a record just written. If the entry cannot be appended the record must not commit
 /// alone: the batch is marked broken and rolled back.
-fn chain_record(
+pub(crate) fn chain_record(
     tx: &Connection,
     cursor: &mut Cursor,
     kind: Kind,
@@ -273,6 +285,7 @@ fn apply_nothing(command: Command) -> Applied {
         Command::Decision(_, reply) => Applied::Decision(Err(LedgerError::WriterStopped), reply),
         Command::Label(_, reply) => Applied::Label(Err(LedgerError::WriterStopped), reply),
         Command::Outcome(_, reply) => Applied::Outcome(Err(LedgerError::WriterStopped), reply),
+        Command::Team(_, reply) => Applied::Team(Err(LedgerError::WriterStopped), reply),
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
@@ -293,6 +306,7 @@ fn apply(tx: &Transaction<'_>, command: Command, cursor: &mut Cursor) -> Applied
         Command::Outcome(outcome, reply) => {
             Applied::Outcome(insert_outcome(tx, &outcome, cursor), reply)
         }
+        Command::Team(command, reply) => Applied::Team(team::apply(tx, *command, cursor), reply),
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
@@ -412,7 +426,7 @@ fn insert_score(
     Ok(inserted == 1)
 }
 
-fn insert_decision(
+pub(crate) fn insert_decision(
     conn: &Connection,
     fact: &DecisionFact,
     cursor: &mut Cursor,

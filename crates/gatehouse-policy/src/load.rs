@@ -61,6 +61,7 @@ const RULE_KEYS: &[&str] = &[
     "host",
     "confine",
     "confine_fallback",
+    "approvals",
 ];
 const SHELL_KEYS: &[&str] = &["tools", "pointer"];
 const PATH_KEYS: &[&str] = &["glob", "within", "outside", "pointer"];
@@ -288,6 +289,8 @@ struct RuleDraft {
     id_span: Range<usize>,
     /// `confine = "PROFILE"` and `confine_fallback` (allow rules only).
     confine: Option<Confine>,
+    /// `approvals = N` (pause rules only): how many different people must approve.
+    approvals: u32,
 }
 
 impl Loader<'_> {
@@ -505,6 +508,7 @@ impl Loader<'_> {
                 path: draft.path,
                 url: draft.url,
                 confine: draft.confine,
+                approvals: draft.approvals,
             });
         }
         let arg_sets = group_arg_tests(&mut rules);
@@ -643,6 +647,7 @@ impl Loader<'_> {
             program_globs: Vec::new(),
             id_span: 0..0,
             confine: None,
+            approvals: 1,
         };
         for (key, value) in table.iter() {
             match key.get_ref().as_ref() {
@@ -699,6 +704,21 @@ impl Loader<'_> {
                         }
                     }
                 }
+                "approvals" => match value.get_ref() {
+                    DeValue::Integer(integer) => {
+                        match u32::from_str_radix(integer.as_str(), integer.radix()) {
+                            Ok(n @ 1..=5) => draft.approvals = n,
+                            _ => self.report(
+                                value.span(),
+                                "`approvals` is how many different people must approve: 1 to 5",
+                            ),
+                        }
+                    }
+                    other => self.report(
+                        value.span(),
+                        format!("`approvals` must be an integer, found {}", other.type_str()),
+                    ),
+                },
                 "confine_fallback" => match self.effect("confine_fallback", value) {
                     Some(Effect::Allow) => self.report(
                         value.span(),
@@ -738,6 +758,12 @@ impl Loader<'_> {
         if draft.confine.as_ref().is_some_and(|c| c.profile.is_empty()) {
             self.report(span.clone(), "`confine_fallback` without `confine`");
             draft.confine = None;
+        }
+        if draft.approvals > 1 && draft.effect.is_some_and(|e| e != Effect::Pause) {
+            self.report(
+                span.clone(),
+                "`approvals` applies to `pause` rules only (what a person approves)",
+            );
         }
         if draft.confine.is_some() && draft.effect.is_some_and(|e| e != Effect::Allow) {
             self.report(span.clone(), "`confine` applies to `allow` rules only");
@@ -1428,6 +1454,25 @@ mod tests {
                 )
                 .collect(),
         }
+    }
+
+    #[test]
+    fn approvals_counts_people_on_pause_rules_only() {
+        let policy = load(
+            "[[rules]]\nid = \"deploy\"\neffect = \"pause\"\ntool = \"Deploy\"\napprovals = 2\n",
+        )
+        .unwrap();
+        assert_eq!(policy.required_approvals("deploy"), 2);
+        assert_eq!(policy.required_approvals("no-such-rule"), 1);
+        let problems = diagnostics(
+            "[[rules]]\nid = \"a\"\neffect = \"allow\"\napprovals = 2\n\n[[rules]]\nid = \"b\"\neffect = \"pause\"\napprovals = 9\n",
+        );
+        let messages: Vec<&str> = problems.iter().map(|(_, _, m)| m.as_str()).collect();
+        assert!(
+            messages.iter().any(|m| m.contains("`pause` rules only")),
+            "{messages:?}"
+        );
+        assert!(messages.iter().any(|m| m.contains("1 to 5")), "{messages:?}");
     }
 
     /// One file, many mistakes: every one is reported, in file order, at the key or value at fault.

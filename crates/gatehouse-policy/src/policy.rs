@@ -141,6 +141,8 @@ pub(crate) struct Rule {
     pub(crate) url: Option<UrlCondition>,
     /// An allow rule's sandbox profile (and fallback).
     pub(crate) confine: Option<Confine>,
+    /// A pause rule's `approvals = N`: how many different people must approve (default 1).
+    pub(crate) approvals: u32,
 }
 
 /// A condition of a rule other than its tool.
@@ -757,6 +759,15 @@ impl Policy {
                     .is_ok()
                     .then_some(rule)
             })
+    }
+
+    /// How many different people must approve an action the rule `rule_id` paused: its
+    /// `approvals` (1 for a rule without it, or a rule this policy does not have).
+    pub fn required_approvals(&self, rule_id: &str) -> u32 {
+        self.rules
+            .iter()
+            .find(|rule| &*rule.id == rule_id)
+            .map_or(1, |rule| rule.approvals.max(1))
     }
 
     /// How many `[[rules]]` the policy holds (included rules count).

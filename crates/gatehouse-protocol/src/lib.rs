@@ -10,6 +10,11 @@ pub mod decode;
 mod outcome;
 
 pub use outcome::{OutcomeFlag, OutcomeList, OutcomeRecord, OutcomeRequest};
+mod team;
+pub use team::{
+    ApprovalRecord, NewUserRequest, NewUserResponse, OWNER, PolicyHistory, PolicyPushRequest,
+    PolicyRollbackRequest, PolicyVersionView, Role, UserList, UserView, WhoAmI,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -247,6 +252,10 @@ pub struct DecisionRecord {
     /// errors, and decisions recorded before the hash existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_hash: Option<String>,
+    /// The person whose answer made the decision (`owner` for the approver token); absent for
+    /// timeouts, errors, and decisions recorded before named approvers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approver: Option<String>,
 }
 
 /// In the policy's observe mode the verdict is `allow`; this is what the rules would have done.
@@ -428,6 +437,10 @@ pub struct ActionView {
     /// In observe mode (verdict `allow`): what the rules would have decided.
     #[serde(default)]
     pub observed: Option<ObservedEffect>,
+    /// Each person's answer so far, oldest first (with `approvals = 2`, the first approval
+    /// while the action still waits for a second person).
+    #[serde(default)]
+    pub approvals: Vec<ApprovalRecord>,
 }
 
 impl ActionView {
@@ -530,6 +543,11 @@ pub struct LoginLink {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub csrf_token: String,
+    /// The person the session belongs to (`owner` for a link from the approver token).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default = "team::default_role")]
+    pub role: Role,
 }
 
 #[cfg(test)]

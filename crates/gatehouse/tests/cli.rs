@@ -593,7 +593,7 @@ fn review_lists_a_disagreement_and_label_records_it() {
             .unwrap();
     assert_eq!(
         (label.as_str(), reviewer.as_str(), note.as_str()),
-        ("malicious", "approver-token", "reads secrets")
+        ("malicious", "owner", "reads secrets")
     );
 }
 

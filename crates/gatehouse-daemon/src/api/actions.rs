@@ -106,13 +106,15 @@ pub async fn commands(
 /// `POST /v1/actions/{id}/decision`
 pub async fn decide(
     State(state): State<AppState>,
-    _approver: ApproverCaller,
+    approver: ApproverCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Json<ActionView>, ApiError> {
+    let person = approver.0.person().unwrap_or_else(crate::auth::Person::owner);
     Ok(Json(
         state
-            .decide(
+            .decide_by(
+                &person,
                 &id,
                 request.decision,
                 request.note,

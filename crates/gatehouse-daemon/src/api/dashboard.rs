@@ -105,7 +105,11 @@ pub async fn session(
     ApproverCaller(caller): ApproverCaller,
 ) -> Result<Json<SessionInfo>, ApiError> {
     match caller {
-        Caller::Dashboard { csrf } => Ok(Json(SessionInfo { csrf_token: csrf })),
+        Caller::Dashboard { csrf, person } => Ok(Json(SessionInfo {
+            csrf_token: csrf,
+            name: person.name,
+            role: person.role,
+        })),
         _ => Err(ApiError::forbidden(
             "forbidden",
             "only a dashboard session has a CSRF token",
@@ -113,18 +117,23 @@ pub async fn session(
     }
 }
 
-/// `POST /v1/login-codes`: a fresh one-time login URL (approver token only, not a session).
+/// `POST /v1/login-codes`: a fresh one-time login URL for the token's person (the approver
+/// token or a person's own token, not a session): the session it opens is theirs.
 pub async fn login_code(
     State(state): State<AppState>,
     ApproverCaller(caller): ApproverCaller,
 ) -> Result<Json<LoginLink>, ApiError> {
-    if caller != Caller::Approver {
-        return Err(ApiError::forbidden(
-            "forbidden",
-            "login links are issued to the approver token only",
-        ));
-    }
-    let (url, ttl) = state.login_link();
+    let person = match caller {
+        Caller::Approver => crate::auth::Person::owner(),
+        Caller::Person(person) => person,
+        _ => {
+            return Err(ApiError::forbidden(
+                "forbidden",
+                "login links are issued to a token (the approver token or a person's), not a session",
+            ));
+        }
+    };
+    let (url, ttl) = state.login_link(person);
     Ok(Json(LoginLink {
         url,
         expires_at_ms: now_ms() + ttl.as_millis() as i64,

@@ -106,6 +106,11 @@ impl From<ActionError> for ApiError {
                     .with_field("action_hash")
             }
             ActionError::Invalid { field, message } => ApiError::invalid(field, message),
+            ActionError::Forbidden(message) => ApiError::forbidden("forbidden_role", message),
+            ActionError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            ActionError::Missing(message) => ApiError::not_found(message),
             ActionError::Presence(err) => err.into(),
             ActionError::Ledger(err) => err.into(),
         }

@@ -167,7 +167,7 @@ impl FromRequestParts<AppState> for AnyCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = authenticate(state, parts)?;
-        if let Caller::Dashboard { csrf } = &caller {
+        if let Caller::Dashboard { csrf, .. } = &caller {
             check_dashboard_request(state, parts, csrf)?;
         }
         Ok(AnyCaller(caller))
@@ -210,7 +210,7 @@ impl FromRequestParts<AppState> for ApproverCaller {
                 "the agent token cannot approve, deny or read the ledger",
             )),
             caller => {
-                if let Caller::Dashboard { csrf } = &caller {
+                if let Caller::Dashboard { csrf, .. } = &caller {
                     check_dashboard_request(state, parts, csrf)?;
                 }
                 Ok(ApproverCaller(caller))

@@ -10,6 +10,8 @@ mod hooks;
 mod ops;
 mod presence;
 mod review;
+mod policy_versions;
+mod users;
 mod withdraw;
 
 use axum::extract::DefaultBodyLimit;
@@ -49,6 +51,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/review", get(review::queue))
         .route("/v1/classifier", get(review::classifier))
         .route("/v1/events", get(events::subscribe))
+        .route("/v1/users", post(users::add).get(users::list))
+        .route("/v1/users/{name}", axum::routing::delete(users::remove))
+        .route("/v1/whoami", get(users::whoami))
+        .route(
+            "/v1/policy/versions",
+            post(policy_versions::push).get(policy_versions::history),
+        )
+        .route("/v1/policy/versions/{version}", get(policy_versions::version))
+        .route("/v1/policy/rollback", post(policy_versions::rollback))
         .route("/v1/session", get(dashboard::session))
         .route("/v1/login-codes", post(dashboard::login_code))
         .route("/", get(dashboard::index))

@@ -45,7 +45,7 @@ pub async fn label(
     let reviewer = reviewer_name(&caller);
     Ok(Json(
         state
-            .label(&id, request.label, request.note, reviewer)
+            .label(&id, request.label, request.note, &reviewer)
             .await?,
     ))
 }

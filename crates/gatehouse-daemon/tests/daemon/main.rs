@@ -24,3 +24,4 @@ mod policy;
 mod protect;
 mod review;
 mod scoring;
+mod team;

@@ -204,7 +204,7 @@ async fn a_label_is_chained_in_the_ledger_moves_the_item_and_the_latest_wins() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["action_id"], id.as_str());
     assert_eq!(body["label"]["label"], "malicious");
-    assert_eq!(body["label"]["reviewer"], "approver-token");
+    assert_eq!(body["label"]["reviewer"], "owner");
     assert_eq!(body["label"]["note"], "exfiltrates keys");
     // Durable before the answer: the row and its chain entry are in the file.
     assert_eq!(labels(&daemon), 1);
@@ -277,7 +277,7 @@ async fn a_dashboard_labels_with_its_csrf_token_and_is_named_as_the_reviewer() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.body["label"]["reviewer"], "dashboard");
+    assert_eq!(reply.body["label"]["reviewer"], "owner");
 
     let reply =
         send(get(&daemon, "/v1/review?status=labelled").header(header::COOKIE, &session.cookie))

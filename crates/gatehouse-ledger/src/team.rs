@@ -1,0 +1,544 @@
+//! Team records (schema 9): named people and their roles, each person's answer on a paused
+//! action, and the versions of the policy. All are chained records appended by the single
+//! writer, like actions and decisions.
+//!
+//! *Invariant*: a person's approval counts once per action, and an action needing `approvals =
+//! N` is decided when N different people approved it; a denial by anyone decides at once. The
+//! approval that completes the count and the decision commit in one transaction, so the
+//! decision is still the action's only one (`decisions` primary key).
+
+use gatehouse_protocol::{ActionView, ApprovalRecord, DecidedBy, Decision, Role, Verdict};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::chain::Kind;
+use crate::writer::{self, Cursor};
+use crate::{DecisionFact, DecisionOutcome, Ledger, LedgerError, SqliteLedger};
+
+/// A person to add; `token_hash` is the SHA-256 of the token handed to them once.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub name: String,
+    pub role: Role,
+    pub token_hash: [u8; 32],
+    /// Who adds them.
+    pub actor: String,
+    pub recorded_at_ms: i64,
+}
+
+/// A current user, as the fold of the `users` events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub name: String,
+    pub role: Role,
+    pub token_hash: [u8; 32],
+    pub added_by: String,
+    pub added_at_ms: i64,
+}
+
+/// What adding or removing a user did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserChange {
+    Added(UserRecord),
+    Removed,
+    /// `add`: a user with that name exists already; nothing was appended.
+    Exists,
+    /// `remove`: no such user; nothing was appended.
+    Unknown,
+}
+
+/// One person's answer on a paused action.
+#[derive(Debug, Clone)]
+pub struct PersonDecision {
+    pub action_id: String,
+    pub approver: String,
+    pub decision: Decision,
+    /// The action hash the person saw (required to approve; compare-and-set as for decisions).
+    pub action_hash: Option<[u8; 32]>,
+    pub note: Option<String>,
+    /// How many different people must approve (the rule's `approvals`, at least 1).
+    pub required: u32,
+    pub recorded_at_ms: i64,
+}
+
+/// What a person's answer did.
+#[derive(Debug, Clone)]
+pub enum PersonOutcome {
+    /// It decided the action (a denial, or the last approval needed).
+    Decided(Box<ActionView>),
+    /// The approval is recorded; the action waits for `required - approvals` more people.
+    Awaiting {
+        action: Box<ActionView>,
+        approvals: u32,
+        required: u32,
+    },
+    /// This person already approved this action: nothing was appended.
+    AlreadyApproved(Box<ActionView>),
+    AlreadyDecided(Box<ActionView>),
+    ActionMismatch(Box<ActionView>),
+    NotFound,
+}
+
+/// A policy text to record as the next version.
+#[derive(Debug, Clone)]
+pub struct NewPolicyVersion {
+    pub text: String,
+    pub pushed_by: String,
+    pub rollback_of: Option<i64>,
+    pub recorded_at_ms: i64,
+}
+
+/// A recorded policy version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersion {
+    pub version: i64,
+    pub text: String,
+    pub sha256: [u8; 32],
+    pub pushed_by: String,
+    pub rollback_of: Option<i64>,
+    pub recorded_at_ms: i64,
+}
+
+pub(crate) enum TeamCommand {
+    AddUser(NewUser),
+    RemoveUser {
+        name: String,
+        actor: String,
+        recorded_at_ms: i64,
+    },
+    Decide(PersonDecision),
+    PushPolicy(NewPolicyVersion),
+}
+
+pub(crate) enum TeamOutcome {
+    User(UserChange),
+    Person(PersonOutcome),
+    Policy(PolicyVersion),
+}
+
+fn unexpected() -> LedgerError {
+    LedgerError::CommitFailed("the ledger writer answered another kind of command".into())
+}
+
+impl SqliteLedger {
+    async fn team(&self, command: TeamCommand) -> Result<TeamOutcome, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| writer::Command::Team(Box::new(command), reply))
+            .await
+    }
+
+    /// Adds a person (a chained `user` record); `Exists` if the name is taken.
+    pub async fn add_user(&self, user: NewUser) -> Result<UserChange, LedgerError> {
+        match self.team(TeamCommand::AddUser(user)).await? {
+            TeamOutcome::User(change) => Ok(change),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Removes a person: their token stops working; their past answers stay.
+    pub async fn remove_user(
+        &self,
+        name: &str,
+        actor: &str,
+        recorded_at_ms: i64,
+    ) -> Result<UserChange, LedgerError> {
+        let command = TeamCommand::RemoveUser {
+            name: name.to_owned(),
+            actor: actor.to_owned(),
+            recorded_at_ms,
+        };
+        match self.team(command).await? {
+            TeamOutcome::User(change) => Ok(change),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Records a person's approval or denial, deciding the action when it completes.
+    pub async fn record_person_decision(
+        &self,
+        decision: PersonDecision,
+    ) -> Result<PersonOutcome, LedgerError> {
+        match self.team(TeamCommand::Decide(decision)).await? {
+            TeamOutcome::Person(outcome) => Ok(outcome),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Records the next policy version and returns it.
+    pub async fn push_policy(
+        &self,
+        version: NewPolicyVersion,
+    ) -> Result<PolicyVersion, LedgerError> {
+        match self.team(TeamCommand::PushPolicy(version)).await? {
+            TeamOutcome::Policy(version) => Ok(version),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// The current users, by name.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, LedgerError> {
+        self.inner.reads.run(users).await
+    }
+
+    /// Every policy version, oldest first.
+    pub async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, LedgerError> {
+        self.inner.reads.run(policy_versions).await
+    }
+}
+
+/// Team records through the one ledger interface (SQLite; PostgreSQL refuses them for now).
+impl Ledger {
+    fn team_backend(&self) -> Result<&SqliteLedger, LedgerError> {
+        self.as_sqlite().ok_or(LedgerError::Unsupported(
+            "named users and policy versions (SQLite only so far)",
+        ))
+    }
+
+    pub async fn add_user(&self, user: NewUser) -> Result<UserChange, LedgerError> {
+        self.team_backend()?.add_user(user).await
+    }
+
+    pub async fn remove_user(
+        &self,
+        name: &str,
+        actor: &str,
+        recorded_at_ms: i64,
+    ) -> Result<UserChange, LedgerError> {
+        self.team_backend()?
+            .remove_user(name, actor, recorded_at_ms)
+            .await
+    }
+
+    pub async fn record_person_decision(
+        &self,
+        decision: PersonDecision,
+    ) -> Result<PersonOutcome, LedgerError> {
+        self.team_backend()?.record_person_decision(decision).await
+    }
+
+    pub async fn push_policy(
+        &self,
+        version: NewPolicyVersion,
+    ) -> Result<PolicyVersion, LedgerError> {
+        self.team_backend()?.push_policy(version).await
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRecord>, LedgerError> {
+        self.team_backend()?.users().await
+    }
+
+    pub async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, LedgerError> {
+        self.team_backend()?.policy_versions().await
+    }
+}
+
+pub(crate) fn apply(
+    tx: &Connection,
+    command: TeamCommand,
+    cursor: &mut Cursor,
+) -> Result<TeamOutcome, LedgerError> {
+    Ok(match command {
+        TeamCommand::AddUser(user) => TeamOutcome::User(add_user(tx, &user, cursor)?),
+        TeamCommand::RemoveUser {
+            name,
+            actor,
+            recorded_at_ms,
+        } => TeamOutcome::User(remove_user(tx, &name, &actor, recorded_at_ms, cursor)?),
+        TeamCommand::Decide(decision) => TeamOutcome::Person(decide(tx, &decision, cursor)?),
+        TeamCommand::PushPolicy(version) => TeamOutcome::Policy(push(tx, version, cursor)?),
+    })
+}
+
+fn current_user(conn: &Connection, name: &str) -> rusqlite::Result<Option<UserRecord>> {
+    let last: Option<(String, Option<String>, Option<Vec<u8>>, String, i64)> = conn
+        .prepare_cached(
+            "SELECT event, role, token_hash, actor, recorded_at_ms FROM users
+             WHERE name = ?1 ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([name], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
+        .optional()?;
+    Ok(match last {
+        Some((event, Some(role), Some(hash), actor, at)) if event == "add" => {
+            match (Role::parse(&role), <[u8; 32]>::try_from(hash.as_slice())) {
+                (Some(role), Ok(token_hash)) => Some(UserRecord {
+                    name: name.to_owned(),
+                    role,
+                    token_hash,
+                    added_by: actor,
+                    added_at_ms: at,
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
+}
+
+fn add_user(
+    conn: &Connection,
+    user: &NewUser,
+    cursor: &mut Cursor,
+) -> Result<UserChange, LedgerError> {
+    if current_user(conn, &user.name)?.is_some() {
+        return Ok(UserChange::Exists);
+    }
+    conn.prepare_cached(
+        "INSERT INTO users (name, event, role, token_hash, actor, recorded_at_ms)
+         VALUES (?1, 'add', ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        user.name,
+        user.role.as_str(),
+        &user.token_hash[..],
+        user.actor,
+        user.recorded_at_ms
+    ])?;
+    writer::chain_record(conn, cursor, Kind::User, conn.last_insert_rowid())?;
+    Ok(UserChange::Added(UserRecord {
+        name: user.name.clone(),
+        role: user.role,
+        token_hash: user.token_hash,
+        added_by: user.actor.clone(),
+        added_at_ms: user.recorded_at_ms,
+    }))
+}
+
+fn remove_user(
+    conn: &Connection,
+    name: &str,
+    actor: &str,
+    at_ms: i64,
+    cursor: &mut Cursor,
+) -> Result<UserChange, LedgerError> {
+    if current_user(conn, name)?.is_none() {
+        return Ok(UserChange::Unknown);
+    }
+    conn.prepare_cached(
+        "INSERT INTO users (name, event, role, token_hash, actor, recorded_at_ms)
+         VALUES (?1, 'remove', NULL, NULL, ?2, ?3)",
+    )?
+    .execute(params![name, actor, at_ms])?;
+    writer::chain_record(conn, cursor, Kind::User, conn.last_insert_rowid())?;
+    Ok(UserChange::Removed)
+}
+
+fn decide(
+    conn: &Connection,
+    answer: &PersonDecision,
+    cursor: &mut Cursor,
+) -> Result<PersonOutcome, LedgerError> {
+    let Some(current) = crate::read::action(conn, &answer.action_id)? else {
+        return Ok(PersonOutcome::NotFound);
+    };
+    if current.verdict != Verdict::Pending {
+        return Ok(PersonOutcome::AlreadyDecided(Box::new(current)));
+    }
+    if let Some(named) = &answer.action_hash
+        && crate::action_hash::from_hex(&current.action_hash).as_ref() != Some(named)
+    {
+        return Ok(PersonOutcome::ActionMismatch(Box::new(current)));
+    }
+    if answer.decision == Decision::Approve
+        && current
+            .approvals
+            .iter()
+            .any(|a| a.approver == answer.approver && a.decision == Decision::Approve)
+    {
+        return Ok(PersonOutcome::AlreadyApproved(Box::new(current)));
+    }
+    let decision_text = match answer.decision {
+        Decision::Approve => "approve",
+        Decision::Deny => "deny",
+    };
+    conn.prepare_cached(
+        "INSERT INTO approvals (action_id, approver, decision, action_hash, note, recorded_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        answer.action_id,
+        answer.approver,
+        decision_text,
+        answer.action_hash.as_ref().map(|hash| &hash[..]),
+        answer.note,
+        answer.recorded_at_ms,
+    ])?;
+    writer::chain_record(conn, cursor, Kind::Approval, conn.last_insert_rowid())?;
+    let approvals: u32 = conn
+        .prepare_cached(
+            "SELECT count(DISTINCT approver) FROM approvals
+             WHERE action_id = ?1 AND decision = 'approve'",
+        )?
+        .query_row([&answer.action_id], |row| row.get(0))?;
+    let required = answer.required.max(1);
+    if answer.decision == Decision::Approve && approvals < required {
+        let action = crate::read::action(conn, &answer.action_id)?.unwrap_or(current);
+        return Ok(PersonOutcome::Awaiting {
+            action: Box::new(action),
+            approvals,
+            required,
+        });
+    }
+    let fact = DecisionFact {
+        action_id: answer.action_id.clone(),
+        decided_at_ms: answer.recorded_at_ms,
+        verdict: match answer.decision {
+            Decision::Approve => Verdict::Allow,
+            Decision::Deny => Verdict::Reject,
+        },
+        decided_by: DecidedBy::Human,
+        note: answer.note.clone(),
+        action_hash: answer.action_hash,
+    };
+    // The approval is already written: if its decision cannot be, neither may commit.
+    let decided = writer::insert_decision(conn, &fact, cursor).inspect_err(|err| {
+        cursor.break_batch(format!(
+            "cannot record the decision after its approval: {err}"
+        ));
+    })?;
+    Ok(match decided {
+        DecisionOutcome::Decided(view) => PersonOutcome::Decided(view),
+        DecisionOutcome::AlreadyDecided(view) => PersonOutcome::AlreadyDecided(view),
+        DecisionOutcome::ActionMismatch(view) => PersonOutcome::ActionMismatch(view),
+        DecisionOutcome::NotFound => PersonOutcome::NotFound,
+    })
+}
+
+fn push(
+    conn: &Connection,
+    version: NewPolicyVersion,
+    cursor: &mut Cursor,
+) -> Result<PolicyVersion, LedgerError> {
+    let sha256: [u8; 32] = Sha256::digest(version.text.as_bytes()).into();
+    let number: i64 = conn
+        .prepare_cached("SELECT coalesce(max(version), 0) + 1 FROM policy_versions")?
+        .query_row([], |row| row.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO policy_versions (version, text, sha256, pushed_by, rollback_of, recorded_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        number,
+        version.text,
+        &sha256[..],
+        version.pushed_by,
+        version.rollback_of,
+        version.recorded_at_ms
+    ])?;
+    writer::chain_record(conn, cursor, Kind::Policy, number)?;
+    Ok(PolicyVersion {
+        version: number,
+        text: version.text,
+        sha256,
+        pushed_by: version.pushed_by,
+        rollback_of: version.rollback_of,
+        recorded_at_ms: version.recorded_at_ms,
+    })
+}
+
+/// Whether the file has schema 9's tables (a ledger read without migrating it may not).
+pub(crate) fn has_team_tables(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    Ok(version >= 9)
+}
+
+pub(crate) fn users(conn: &Connection) -> Result<Vec<UserRecord>, LedgerError> {
+    if !has_team_tables(conn)? {
+        return Ok(Vec::new());
+    }
+    let names: Vec<String> = conn
+        .prepare_cached("SELECT DISTINCT name FROM users ORDER BY name")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut users = Vec::with_capacity(names.len());
+    for name in names {
+        if let Some(user) = current_user(conn, &name)? {
+            users.push(user);
+        }
+    }
+    Ok(users)
+}
+
+pub(crate) fn policy_versions(conn: &Connection) -> Result<Vec<PolicyVersion>, LedgerError> {
+    if !has_team_tables(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, text, sha256, pushed_by, rollback_of, recorded_at_ms
+         FROM policy_versions ORDER BY version",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        let sha: Vec<u8> = row.get(2)?;
+        Ok(PolicyVersion {
+            version: row.get(0)?,
+            text: row.get(1)?,
+            sha256: sha.try_into().unwrap_or([0; 32]),
+            pushed_by: row.get(3)?,
+            rollback_of: row.get(4)?,
+            recorded_at_ms: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Each person's answer on one action, oldest first (none on a file from before schema 9).
+pub(crate) fn approvals_for(
+    conn: &Connection,
+    action_id: &str,
+) -> Result<Vec<ApprovalRecord>, LedgerError> {
+    if !has_team_tables(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT approver, decision, note, recorded_at_ms FROM approvals
+         WHERE action_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([action_id], |row| {
+        let decision: String = row.get(1)?;
+        Ok(ApprovalRecord {
+            approver: row.get(0)?,
+            decision: if decision == "approve" {
+                Decision::Approve
+            } else {
+                Decision::Deny
+            },
+            note: row.get(2)?,
+            recorded_at_ms: row.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Fills in the view's approvals and, when a person decided it, who.
+pub(crate) fn attach_approvals(
+    conn: &Connection,
+    view: &mut ActionView,
+) -> Result<(), LedgerError> {
+    view.approvals = approvals_for(conn, &view.action_id)?;
+    if let Some(decision) = &mut view.decision
+        && decision.decided_by == DecidedBy::Human
+    {
+        decision.approver = view.approvals.last().map(|a| a.approver.clone());
+    }
+    Ok(())
+}
+
+/// How many team records the file holds (for the verifier's count of unchained records).
+pub(crate) fn record_count(conn: &Connection) -> rusqlite::Result<i64> {
+    if !has_team_tables(conn)? {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM approvals)
+              + (SELECT count(*) FROM policy_versions)",
+        [],
+        |row| row.get(0),
+    )
+}
