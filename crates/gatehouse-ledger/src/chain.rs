@@ -35,6 +35,9 @@ pub(crate) enum Kind {
     Decision,
     Label,
     Outcome,
+    /// Schema 10: a standing grant, and its revocation.
+    Grant,
+    GrantRevoked,
     /// Schema 9: a user added or removed, a person's answer, a policy version.
     User,
     Approval,
@@ -49,6 +52,8 @@ impl Kind {
             Kind::Decision => "decision",
             Kind::Label => "label",
             Kind::Outcome => "outcome",
+            Kind::Grant => "grant",
+            Kind::GrantRevoked => "grant_revoked",
             Kind::User => "user",
             Kind::Approval => "approval",
             Kind::Policy => "policy",
@@ -62,6 +67,8 @@ impl Kind {
             "decision" => Some(Kind::Decision),
             "label" => Some(Kind::Label),
             "outcome" => Some(Kind::Outcome),
+            "grant" => Some(Kind::Grant),
+            "grant_revoked" => Some(Kind::GrantRevoked),
             "user" => Some(Kind::User),
             "approval" => Some(Kind::Approval),
             "policy" => Some(Kind::Policy),
@@ -109,6 +116,15 @@ impl Kind {
                         ran, exit_code, error, duration_ms, findings, flag
                  FROM outcomes WHERE seq = ?1"
             }
+            (Kind::Grant, _) => {
+                "SELECT 'grant ' || id, seq, created_at_ms, expires_at_ms, scope, rules, hosts,
+                        action_id, created_by, note
+                 FROM grants WHERE seq = ?1"
+            }
+            (Kind::GrantRevoked, _) => {
+                "SELECT 'grant ' || grant_id, seq, revoked_at_ms, revoked_by
+                 FROM grant_revocations WHERE seq = ?1"
+            }
             (Kind::User, _) => {
                 "SELECT name, seq, recorded_at_ms, event, role, token_hash, actor
                  FROM users WHERE seq = ?1"
@@ -137,6 +153,7 @@ impl Kind {
             | Kind::User
             | Kind::Approval
             | Kind::Policy => 0,
+            Kind::Grant | Kind::GrantRevoked => 0,
         }
     }
 }
@@ -541,6 +558,8 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
         (Kind::Score, _) => format!("scores.seq {record}"),
         (Kind::Label, _) => format!("labels.seq {record}"),
         (Kind::Outcome, _) => format!("outcomes.seq {record}"),
+        (Kind::Grant, _) => format!("grants.seq {record}"),
+        (Kind::GrantRevoked, _) => format!("grant_revocations.seq {record}"),
         (Kind::User, _) => format!("users.seq {record}"),
         (Kind::Approval, _) => format!("approvals.seq {record}"),
         (Kind::Policy, _) => format!("policy version {record}"),
@@ -576,7 +595,8 @@ fn unchained(
     let records: i64 = conn
         .query_row(count_sql, [], |row| row.get::<_, i64>(0))
         .map_err(damaged)?
-        + crate::team::record_count(conn).map_err(damaged)?;
+        + crate::team::record_count(conn).map_err(damaged)?
+        + crate::grants::record_count(conn).map_err(damaged)?;
     if walked.is_none() && records == entries {
         return Ok(());
     }
@@ -617,6 +637,14 @@ fn unchained(
             "SELECT coalesce(action_id, '(none: unchecked)'), seq FROM outcomes ORDER BY seq",
         ),
         (
+            Kind::Grant,
+            "SELECT 'grant ' || id, seq FROM grants ORDER BY seq",
+        ),
+        (
+            Kind::GrantRevoked,
+            "SELECT 'grant ' || grant_id, seq FROM grant_revocations ORDER BY seq",
+        ),
+        (
             Kind::User,
             "SELECT 'user ' || name, seq FROM users ORDER BY seq",
         ),
@@ -633,6 +661,7 @@ fn unchained(
         let present = match kind {
             Kind::Label => layout != Layout::V2,
             Kind::Outcome => layout == Layout::V4,
+            Kind::Grant | Kind::GrantRevoked => crate::grants::has_tables(conn).map_err(damaged)?,
             Kind::User | Kind::Approval | Kind::Policy => {
                 crate::team::has_team_tables(conn).map_err(damaged)?
             }

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../migrations/0009_named_approvers_and_policy_versions.sql"),
     ),
+    (10, include_str!("../migrations/0010_grants.sql")),
 ];
 
 /// The schema version this build writes and understands: its last migration's.

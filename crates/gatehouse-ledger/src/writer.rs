@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use gatehouse_protocol::{OutcomeFlag, OutcomeRecord, Verdict};
 
 use crate::chain::{self, ChainHead, Kind};
+use crate::grants::{GrantCommand, GrantOutcome};
 use crate::read;
 use crate::team::{self, TeamCommand, TeamOutcome};
 use crate::{
@@ -31,6 +32,7 @@ pub(crate) enum Command {
     Decision(Box<DecisionFact>, Reply<DecisionOutcome>),
     Label(Box<NewLabel>, Reply<bool>),
     Outcome(Box<NewOutcome>, Reply<OutcomeRecord>),
+    Grant(Box<GrantCommand>, Reply<GrantOutcome>),
     Team(Box<TeamCommand>, Reply<TeamOutcome>),
     Flush(Reply<()>),
 }
@@ -42,6 +44,7 @@ enum Applied {
     Decision(Result<DecisionOutcome, LedgerError>, Reply<DecisionOutcome>),
     Label(Result<bool, LedgerError>, Reply<bool>),
     Outcome(Result<OutcomeRecord, LedgerError>, Reply<OutcomeRecord>),
+    Grant(Result<GrantOutcome, LedgerError>, Reply<GrantOutcome>),
     Team(Result<TeamOutcome, LedgerError>, Reply<TeamOutcome>),
     Flush(Reply<()>),
 }
@@ -54,6 +57,7 @@ impl Applied {
             | Applied::Decision(Err(err), _)
             | Applied::Label(Err(err), _)
             | Applied::Outcome(Err(err), _)
+            | Applied::Grant(Err(err), _)
             | Applied::Team(Err(err), _) => Some(err),
             _ => None,
         }
@@ -83,6 +87,7 @@ impl Applied {
             Applied::Decision(outcome, reply) => send(outcome, reply, commit),
             Applied::Label(outcome, reply) => send(outcome, reply, commit),
             Applied::Outcome(outcome, reply) => send(outcome, reply, commit),
+            Applied::Grant(outcome, reply) => send(outcome, reply, commit),
             Applied::Team(outcome, reply) => send(outcome, reply, commit),
             Applied::Flush(reply) => send(Ok(()), reply, commit),
         }
@@ -285,6 +290,7 @@ fn apply_nothing(command: Command) -> Applied {
         Command::Decision(_, reply) => Applied::Decision(Err(LedgerError::WriterStopped), reply),
         Command::Label(_, reply) => Applied::Label(Err(LedgerError::WriterStopped), reply),
         Command::Outcome(_, reply) => Applied::Outcome(Err(LedgerError::WriterStopped), reply),
+        Command::Grant(_, reply) => Applied::Grant(Err(LedgerError::WriterStopped), reply),
         Command::Team(_, reply) => Applied::Team(Err(LedgerError::WriterStopped), reply),
         Command::Flush(reply) => Applied::Flush(reply),
     }
@@ -305,6 +311,9 @@ fn apply(tx: &Transaction<'_>, command: Command, cursor: &mut Cursor) -> Applied
         Command::Label(label, reply) => Applied::Label(insert_label(tx, &label, cursor), reply),
         Command::Outcome(outcome, reply) => {
             Applied::Outcome(insert_outcome(tx, &outcome, cursor), reply)
+        }
+        Command::Grant(command, reply) => {
+            Applied::Grant(crate::grants::apply(tx, &command, cursor), reply)
         }
         Command::Team(command, reply) => Applied::Team(team::apply(tx, *command, cursor), reply),
         Command::Flush(reply) => Applied::Flush(reply),

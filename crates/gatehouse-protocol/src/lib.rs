@@ -7,6 +7,7 @@
 //! Times are integers: milliseconds since the Unix epoch, in fields ending `_ms`.
 
 pub mod decode;
+pub mod grants;
 mod outcome;
 
 pub use outcome::{OutcomeFlag, OutcomeList, OutcomeRecord, OutcomeRequest};
