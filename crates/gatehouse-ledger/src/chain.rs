@@ -60,7 +60,7 @@ impl Kind {
         }
     }
 
-    fn parse(s: &str) -> Option<Kind> {
+    pub(crate) fn parse(s: &str) -> Option<Kind> {
         match s {
             "action" => Some(Kind::Action),
             "score" => Some(Kind::Score),
@@ -80,7 +80,7 @@ impl Kind {
     /// action's `actions.seq`). The first column is the record's action id, for messages.
     /// The last `extension` columns came with schema 3 (see the module comment); a schema-2
     /// file (verified read-only, without migrating it) has none of them.
-    fn record_sql(self, layout: Layout) -> &'static str {
+    pub(crate) fn record_sql(self, layout: Layout) -> &'static str {
         match (self, layout) {
             (Kind::Action, Layout::V2) => {
                 "SELECT id, seq, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd,
@@ -143,7 +143,7 @@ impl Kind {
 
     /// How many of `record_sql`'s (schema 3) trailing columns came after the record kind's first schema:
     /// they are hashed only when one of them is not NULL.
-    fn extension(self) -> usize {
+    pub(crate) fn extension(self) -> usize {
         match self {
             Kind::Action => 4,
             Kind::Decision => 1,
@@ -301,7 +301,7 @@ fn read_record(
         .optional()
 }
 
-fn encode_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
+pub(crate) fn encode_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
     match value {
         ValueRef::Null => out.push(0),
         ValueRef::Integer(i) => {
@@ -325,7 +325,13 @@ fn encode_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
     }
 }
 
-fn entry_hash(seq: i64, prev: &[u8; 32], kind: Kind, record: i64, columns: &[u8]) -> [u8; 32] {
+pub(crate) fn entry_hash(
+    seq: i64,
+    prev: &[u8; 32],
+    kind: Kind,
+    record: i64,
+    columns: &[u8],
+) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(DOMAIN);
     hasher.update((seq as u64).to_be_bytes());

@@ -508,7 +508,7 @@ fn example_from_row(row: &Row<'_>) -> Result<LabelledExample, LedgerError> {
 }
 
 /// The reason an agent is given once a person or the deadline has decided a paused action.
-fn decision_reason(decision: &DecisionRecord, paused_because: &str) -> String {
+pub(crate) fn decision_reason(decision: &DecisionRecord, paused_because: &str) -> String {
     let what = match (decision.decided_by, decision.verdict) {
         (DecidedBy::Human, Verdict::Allow) => "approved by a person",
         (DecidedBy::Human, _) => "denied by a person",

@@ -7,6 +7,9 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
+mod conformance;
+
 use gatehouse_ledger::{
     DecisionFact, DecisionOutcome, Durability, Ledger, LedgerConfig, LedgerError, ListQuery,
     NewAction, Recorded, ScoreFact, ScoreOutcome, StatusFilter,

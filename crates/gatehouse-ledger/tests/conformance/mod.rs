@@ -1,0 +1,453 @@
+//! The ledger conformance suite: the same test functions against every backend (SQLite always,
+//! PostgreSQL when `GATEHOUSE_TEST_POSTGRES_URL` names a server). Each function gets a fresh,
+//! empty ledger; what it asserts is the `Ledger` interface's contract, whatever holds it.
+
+mod replicas;
+mod support;
+
+use std::collections::HashSet;
+
+use gatehouse_ledger::{
+    DecisionFact, DecisionOutcome, ListQuery, NewAction, NewLabel, NewOutcome, Recorded, ScoreFact,
+    ScoreOutcome, StatusFilter, VerifyOptions,
+};
+use gatehouse_protocol::{DecidedBy, OutcomeFlag, ReviewLabel, Tier2Status, Verdict};
+use serde_json::json;
+
+use support::{TestBackend, conformance};
+
+pub(crate) fn new_action(id: &str, verdict: Verdict) -> NewAction {
+    NewAction {
+        id: id.to_owned(),
+        created_at_ms: 1_000,
+        tool: "Bash".into(),
+        input: json!({"command": "ls -la"}).as_object().unwrap().clone(),
+        session_id: Some("s1".into()),
+        agent: Some("test".into()),
+        tool_use_id: Some(format!("tu-{id}")),
+        cwd: Some("/tmp".into()),
+        context: Some(json!({"why": "x"}).as_object().unwrap().clone()),
+        verdict,
+        decided_by: DecidedBy::Rule,
+        rule_id: Some("r1".into()),
+        reason: "because".into(),
+        deadline_ms: (verdict == Verdict::Pending).then_some(i64::MAX / 2),
+        tier2_status: Tier2Status::Pending,
+        peer_uid: Some(1000),
+        peer_pid: Some(42),
+        observed_effect: None,
+    }
+}
+
+pub(crate) fn decision(id: &str, verdict: Verdict) -> DecisionFact {
+    DecisionFact {
+        action_id: id.into(),
+        decided_at_ms: 2_000,
+        verdict,
+        decided_by: DecidedBy::Human,
+        note: Some("ok".into()),
+        action_hash: None,
+    }
+}
+
+conformance!(
+    an_action_reads_back_as_recorded,
+    a_pause_gets_exactly_one_decision,
+    racing_decisions_land_exactly_one,
+    a_decision_names_its_action_hash,
+    a_resent_check_reattaches_by_tool_use_id,
+    scores_labels_and_outcomes_are_appended,
+    listing_filters_and_pages,
+    the_chain_verifies_and_names_tampering,
+    records_cannot_be_rewritten,
+);
+
+async fn an_action_reads_back_as_recorded(backend: TestBackend) {
+    let ledger = backend.open().await;
+    let recorded = ledger
+        .record_action(new_action("a1", Verdict::Allow))
+        .await
+        .unwrap();
+    assert!(matches!(recorded, Recorded::Inserted));
+    let view = ledger.action("a1").await.unwrap().unwrap();
+    assert_eq!(view.verdict, Verdict::Allow);
+    assert_eq!(view.decided_by, DecidedBy::Rule);
+    assert_eq!(view.input, json!({"command": "ls -la"}));
+    assert_eq!(view.context, Some(json!({"why": "x"})));
+    assert_eq!(view.peer_uid, Some(1000));
+    assert_eq!(view.peer_pid, Some(42));
+    assert_eq!(view.action_hash.len(), 64);
+    assert_eq!(view.tier2_status, Tier2Status::Pending);
+    assert!(ledger.action("nope").await.unwrap().is_none());
+    assert_eq!(ledger.count().await.unwrap(), 1);
+    let history = ledger.history("a1").await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].kind, "recorded");
+}
+
+async fn a_pause_gets_exactly_one_decision(backend: TestBackend) {
+    let ledger = backend.open().await;
+    ledger
+        .record_action(new_action("p1", Verdict::Pending))
+        .await
+        .unwrap();
+    ledger
+        .record_action(new_action("a1", Verdict::Allow))
+        .await
+        .unwrap();
+    let pending = ledger.pending().await.unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|v| v.action_id.as_str())
+            .collect::<Vec<_>>(),
+        ["p1"]
+    );
+    let first = ledger
+        .record_decision(decision("p1", Verdict::Allow))
+        .await
+        .unwrap();
+    let DecisionOutcome::Decided(view) = first else {
+        panic!("the first decision must land: {first:?}");
+    };
+    assert_eq!(view.verdict, Verdict::Allow);
+    assert_eq!(view.decided_by, DecidedBy::Human);
+    let second = ledger
+        .record_decision(decision("p1", Verdict::Reject))
+        .await
+        .unwrap();
+    assert!(matches!(second, DecisionOutcome::AlreadyDecided(v) if v.verdict == Verdict::Allow));
+    // Only a paused action can be decided; an unknown one is not found.
+    assert!(matches!(
+        ledger
+            .record_decision(decision("a1", Verdict::Reject))
+            .await
+            .unwrap(),
+        DecisionOutcome::AlreadyDecided(_)
+    ));
+    assert!(matches!(
+        ledger
+            .record_decision(decision("nope", Verdict::Reject))
+            .await
+            .unwrap(),
+        DecisionOutcome::NotFound
+    ));
+    assert!(ledger.pending().await.unwrap().is_empty());
+    let kinds: Vec<_> = ledger
+        .history("p1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["recorded", "decided"]);
+}
+
+async fn racing_decisions_land_exactly_one(backend: TestBackend) {
+    let ledger = backend.open().await;
+    for i in 0..5 {
+        ledger
+            .record_action(new_action(&format!("p{i}"), Verdict::Pending))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        for j in 0..8 {
+            let ledger = ledger.clone();
+            let verdict = if j % 2 == 0 {
+                Verdict::Allow
+            } else {
+                Verdict::Reject
+            };
+            tasks.push(tokio::spawn(async move {
+                let outcome = ledger
+                    .record_decision(decision(&format!("p{i}"), verdict))
+                    .await
+                    .unwrap();
+                (i, matches!(outcome, DecisionOutcome::Decided(_)))
+            }));
+        }
+    }
+    let mut winners = vec![0; 5];
+    for task in tasks {
+        let (i, won) = task.await.unwrap();
+        winners[i] += usize::from(won);
+    }
+    assert_eq!(winners, [1, 1, 1, 1, 1]);
+    ledger.verify(VerifyOptions::default()).await.unwrap();
+}
+
+async fn a_decision_names_its_action_hash(backend: TestBackend) {
+    let ledger = backend.open().await;
+    ledger
+        .record_action(new_action("p1", Verdict::Pending))
+        .await
+        .unwrap();
+    let view = ledger.action("p1").await.unwrap().unwrap();
+    let mut wrong = decision("p1", Verdict::Allow);
+    wrong.action_hash = Some([7; 32]);
+    assert!(matches!(
+        ledger.record_decision(wrong).await.unwrap(),
+        DecisionOutcome::ActionMismatch(_)
+    ));
+    assert_eq!(ledger.pending().await.unwrap().len(), 1);
+    let mut right = decision("p1", Verdict::Allow);
+    right.action_hash = gatehouse_ledger::action_hash::from_hex(&view.action_hash);
+    assert!(matches!(
+        ledger.record_decision(right).await.unwrap(),
+        DecisionOutcome::Decided(v) if v.decision.as_ref().and_then(|d| d.action_hash.clone()) == Some(view.action_hash.clone())
+    ));
+}
+
+async fn a_resent_check_reattaches_by_tool_use_id(backend: TestBackend) {
+    let ledger = backend.open().await;
+    ledger
+        .record_action(new_action("p1", Verdict::Pending))
+        .await
+        .unwrap();
+    let mut again = new_action("p1-again", Verdict::Pending);
+    again.tool_use_id = Some("tu-p1".into());
+    match ledger.record_action(again.clone()).await.unwrap() {
+        Recorded::Existing {
+            action,
+            same_action,
+        } => {
+            assert_eq!(action.action_id, "p1");
+            assert!(same_action);
+        }
+        other => panic!("a re-sent check must re-attach: {other:?}"),
+    }
+    again.input = json!({"command": "rm -rf /"}).as_object().unwrap().clone();
+    assert!(matches!(
+        ledger.record_action(again).await.unwrap(),
+        Recorded::Existing {
+            same_action: false,
+            ..
+        }
+    ));
+    assert_eq!(ledger.count().await.unwrap(), 1);
+}
+
+async fn scores_labels_and_outcomes_are_appended(backend: TestBackend) {
+    let ledger = backend.open().await;
+    ledger
+        .record_action(new_action("a1", Verdict::Allow))
+        .await
+        .unwrap();
+    let score = |id: &str, outcome| ScoreFact {
+        action_id: id.into(),
+        recorded_at_ms: 1_500,
+        outcome,
+    };
+    assert!(
+        ledger
+            .record_score(score(
+                "a1",
+                ScoreOutcome::Scored {
+                    score: 0.9,
+                    label: "malicious".into(),
+                    model: "m1".into(),
+                    explanation: Some("why".into()),
+                    disagreement: true,
+                }
+            ))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !ledger
+            .record_score(score("missing", ScoreOutcome::Timeout))
+            .await
+            .unwrap()
+    );
+    let view = ledger.action("a1").await.unwrap().unwrap();
+    assert_eq!(view.tier2.as_ref().map(|t| t.score), Some(0.9));
+    assert_eq!(view.tier2_status, Tier2Status::Scored);
+    assert!(view.disagreement);
+    assert!(
+        ledger
+            .append_label(NewLabel {
+                action_id: "a1".into(),
+                label: ReviewLabel::Malicious,
+                reviewer: Some("ann".into()),
+                note: None,
+                recorded_at_ms: 3_000,
+            })
+            .await
+            .unwrap()
+    );
+    let labels = ledger.labels_for("a1").await.unwrap();
+    assert_eq!(labels.len(), 1);
+    assert_eq!(labels[0].reviewer.as_deref(), Some("ann"));
+    let outcome = |tool_use: &str| NewOutcome {
+        session_id: Some("s1".into()),
+        tool_use_id: Some(tool_use.into()),
+        tool: "Bash".into(),
+        agent: None,
+        cwd: None,
+        ran: true,
+        exit_code: Some(0),
+        error: None,
+        duration_ms: Some(12),
+        findings: vec!["denied x".into()],
+        recorded_at_ms: 4_000,
+    };
+    let linked = ledger.record_outcome(outcome("tu-a1")).await.unwrap();
+    assert_eq!(linked.action_id.as_deref(), Some("a1"));
+    assert_eq!(linked.flag, None);
+    let stray = ledger.record_outcome(outcome("tu-none")).await.unwrap();
+    assert_eq!(stray.flag, Some(OutcomeFlag::Unchecked));
+    let flagged = ledger.outcomes(10, true).await.unwrap();
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0].findings, ["denied x"]);
+    let kinds: Vec<_> = ledger
+        .history("a1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["recorded", "scored", "labelled", "outcome"]);
+    let report = ledger.verify(VerifyOptions::default()).await.unwrap();
+    assert_eq!(report.entries, 5);
+}
+
+async fn listing_filters_and_pages(backend: TestBackend) {
+    let ledger = backend.open().await;
+    for (id, verdict) in [
+        ("a1", Verdict::Allow),
+        ("r1", Verdict::Reject),
+        ("p1", Verdict::Pending),
+        ("p2", Verdict::Pending),
+    ] {
+        ledger.record_action(new_action(id, verdict)).await.unwrap();
+    }
+    ledger
+        .record_decision(decision("p2", Verdict::Reject))
+        .await
+        .unwrap();
+    let ids = |views: Vec<gatehouse_protocol::ActionView>| {
+        views.into_iter().map(|v| v.action_id).collect::<Vec<_>>()
+    };
+    let query = |status, limit, before: Option<&str>| ListQuery {
+        status,
+        limit,
+        before: before.map(str::to_owned),
+        disagreements_only: false,
+    };
+    assert_eq!(
+        ids(ledger.list(query(None, 10, None)).await.unwrap()),
+        ["p2", "p1", "r1", "a1"]
+    );
+    assert_eq!(
+        ids(ledger.list(query(None, 2, Some("p1"))).await.unwrap()),
+        ["r1", "a1"]
+    );
+    assert_eq!(
+        ids(ledger
+            .list(query(Some(StatusFilter::Pending), 10, None))
+            .await
+            .unwrap()),
+        ["p1"]
+    );
+    assert_eq!(
+        ids(ledger
+            .list(query(Some(StatusFilter::Rejected), 10, None))
+            .await
+            .unwrap()),
+        ["p2", "r1"]
+    );
+    assert_eq!(
+        ids(ledger
+            .list(query(Some(StatusFilter::Decided), 10, None))
+            .await
+            .unwrap()),
+        ["p2"]
+    );
+}
+
+async fn the_chain_verifies_and_names_tampering(backend: TestBackend) {
+    let ledger = backend.open().await;
+    for i in 0..20 {
+        let verdict = if i % 3 == 0 {
+            Verdict::Pending
+        } else {
+            Verdict::Allow
+        };
+        ledger
+            .record_action(new_action(&format!("a{i}"), verdict))
+            .await
+            .unwrap();
+    }
+    ledger
+        .record_decision(decision("a3", Verdict::Allow))
+        .await
+        .unwrap();
+    let report = ledger.verify(VerifyOptions::default()).await.unwrap();
+    assert_eq!(report.entries, 21);
+    assert_eq!(report.checked, 21);
+    let tail = ledger
+        .verify(VerifyOptions {
+            tail: Some(5),
+            ..VerifyOptions::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(tail.checked, 5);
+    // Tampering needs the append-only guards out of the way first (as an attacker with the
+    // database owner's rights would): the chain still names the edited record.
+    let tamper = match &backend {
+        TestBackend::Sqlite(_) => {
+            "DROP TRIGGER actions_append_only_update; UPDATE actions SET input = '{\"command\":\"rm\"}' WHERE id = 'a7';"
+        }
+        TestBackend::Postgres { .. } => {
+            "ALTER TABLE actions DISABLE TRIGGER USER; UPDATE actions SET input = '{\"command\":\"rm\"}' WHERE id = 'a7';"
+        }
+    };
+    backend.raw(tamper).await.unwrap();
+    let failure = ledger
+        .verify(VerifyOptions::default())
+        .await
+        .expect_err("an edited record must fail verification");
+    assert_eq!(failure.chain_seq, Some(8), "{failure}");
+    assert!(failure.detail.contains("a7"), "{failure}");
+}
+
+async fn records_cannot_be_rewritten(backend: TestBackend) {
+    let ledger = backend.open().await;
+    ledger
+        .record_action(new_action("p1", Verdict::Pending))
+        .await
+        .unwrap();
+    ledger
+        .record_decision(decision("p1", Verdict::Allow))
+        .await
+        .unwrap();
+    let mut refused = HashSet::new();
+    for sql in [
+        "UPDATE actions SET tool = 'Read'",
+        "DELETE FROM actions",
+        "UPDATE decisions SET verdict = 'reject'",
+        "DELETE FROM decisions",
+        "DELETE FROM chain",
+        "UPDATE chain SET kind = 'x'",
+    ] {
+        let err = backend
+            .raw(sql)
+            .await
+            .expect_err("the ledger must refuse rewriting");
+        assert!(err.contains("append-only"), "{sql}: {err}");
+        refused.insert(sql);
+    }
+    assert_eq!(refused.len(), 6);
+    if let TestBackend::Postgres { .. } = backend {
+        let err = backend.raw("TRUNCATE decisions").await.unwrap_err();
+        assert!(err.contains("append-only"), "{err}");
+    }
+    ledger.verify(VerifyOptions::default()).await.unwrap();
+    assert_eq!(
+        ledger.action("p1").await.unwrap().unwrap().verdict,
+        Verdict::Allow
+    );
+}
