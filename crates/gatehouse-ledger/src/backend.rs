@@ -15,9 +15,11 @@
 use std::path::Path;
 
 use gatehouse_protocol::{ActionView, LabelRecord, OutcomeRecord};
+use gatehouse_protocol::{BrowsePage, Overview, SessionList};
 
 #[cfg(feature = "postgres")]
 use crate::postgres::{self, PgLedger};
+use crate::{BrowseQuery, OverviewQuery};
 use crate::{
     Checkpoint, DecisionFact, DecisionOutcome, Durability, HistoryEntry, LabelledExample,
     LedgerConfig, LedgerError, LedgerHealth, ListQuery, NewAction, NewLabel, NewOutcome, Recorded,
@@ -226,5 +228,33 @@ impl Ledger {
 
     pub async fn count(&self) -> Result<u64, LedgerError> {
         both!(self, l => l.count().await)
+    }
+
+    /// A page of the ledger browser. SQLite only so far: PostgreSQL answers `Unsupported`.
+    pub async fn browse(&self, query: BrowseQuery) -> Result<BrowsePage, LedgerError> {
+        match self.as_sqlite() {
+            Some(ledger) => ledger.browse(query).await,
+            None => Err(LedgerError::Unsupported("the ledger browser (SQLite only)")),
+        }
+    }
+
+    /// Recently active sessions, most recent first (SQLite only so far).
+    pub async fn sessions(
+        &self,
+        limit: u32,
+        cursor: Option<(i64, String)>,
+    ) -> Result<SessionList, LedgerError> {
+        match self.as_sqlite() {
+            Some(ledger) => ledger.sessions(limit, cursor).await,
+            None => Err(LedgerError::Unsupported("the session list (SQLite only)")),
+        }
+    }
+
+    /// The console overview's figures over a window (SQLite only so far).
+    pub async fn overview(&self, query: OverviewQuery) -> Result<Overview, LedgerError> {
+        match self.as_sqlite() {
+            Some(ledger) => ledger.overview(query).await,
+            None => Err(LedgerError::Unsupported("the overview (SQLite only)")),
+        }
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod action_hash;
 mod backend;
+mod browse;
 mod chain;
 mod checkpoint;
 mod grants;
@@ -44,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use action_hash::ActionIdentity;
 pub use backend::{Ledger, LedgerEvent};
+pub use browse::{BrowseQuery, MAX_BROWSE_LIMIT, MAX_BUCKETS, OverviewQuery, SCAN_ROWS};
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
 pub use grants::{Approved, GrantCounts, NewGrant, Revoked};
 pub use recorded::{RecordedAction, RecordedEffect};

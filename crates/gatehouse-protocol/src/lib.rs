@@ -6,10 +6,15 @@
 //!
 //! Times are integers: milliseconds since the Unix epoch, in fields ending `_ms`.
 
+mod console;
 pub mod decode;
 pub mod grants;
 mod outcome;
 
+pub use console::{
+    BrowsePage, BrowseRow, ClassifierHealth, DecisionLatency, OutcomeSummary, Overview,
+    PolicyState, PromptLoad, SessionList, SessionSummary, TopEntry, VerdictBucket,
+};
 pub use outcome::{OutcomeFlag, OutcomeList, OutcomeRecord, OutcomeRequest};
 mod team;
 pub use team::{

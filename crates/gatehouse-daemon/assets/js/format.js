@@ -141,3 +141,11 @@ export function verdictBadge(action) {
   }
   return h('span', { class: cls, 'data-testid': 'verdict-badge' }, text);
 }
+
+/** A wait: milliseconds under a second, tenths of seconds under a minute, then as a duration. */
+export function formatLatency(ms) {
+  if (typeof ms !== 'number') return '—';
+  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return formatDuration(ms);
+}

@@ -6,12 +6,16 @@
 // hooks in here: `onEvent` for live events, `onConnected` for reloads.
 
 import { loadSession } from './api.js';
+import { startConsole } from './console.js';
 import { connect, scheduleReconnect, onEvent, onConnected } from './events.js';
 import { decide } from './modal.js';
+import { setupLedger } from './ledger.js';
+import { setupOverview } from './overview.js';
 import { setConnection, reportLoadError, loadHealth } from './page.js';
 import { render, tick, handleActionEvent, loadActions } from './pending.js';
 import { loadPresence, enrolWithCode, addAuthenticator } from './presence.js';
 import { loadReview, renderReview, reviewMayChange, scheduleReviewLoad } from './review.js';
+import { setupSessions } from './sessions.js';
 import { $, HEALTH_POLL_MS, state, el } from './state.js';
 
 async function start() {
@@ -98,6 +102,12 @@ async function start() {
   onEvent(handleActionEvent);
   onConnected(loadActions);
   onConnected(loadReview);
+
+  // The console's views (ledger, sessions, overview) and the navigation between them.
+  setupLedger();
+  setupSessions();
+  setupOverview();
+  startConsole();
 
   render();
   setInterval(tick, 1000);

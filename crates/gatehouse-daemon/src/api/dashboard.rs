@@ -19,22 +19,37 @@ const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
+/// `js!("name")`: the ES module `assets/js/name.js`, served at `/assets/js/name.js`.
+macro_rules! js {
+    ($name:literal) => {
+        (
+            concat!("js/", $name, ".js"),
+            JS,
+            include_str!(concat!("../../assets/js/", $name, ".js")),
+        )
+    };
+}
+
 /// Every asset the page loads, by its path under `/assets/`: nothing else is served from there.
 /// The dashboard is ES modules under `js/` (`main.js` imports the rest); a feature adds its
-/// module file and one line here.
+/// module file and one `js!` line here.
 const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", CSS, include_str!("../../assets/app.css")),
-    ("js/main.js", JS, include_str!("../../assets/js/main.js")),
-    ("js/state.js", JS, include_str!("../../assets/js/state.js")),
-    ("js/dom.js", JS, include_str!("../../assets/js/dom.js")),
-    ("js/format.js", JS, include_str!("../../assets/js/format.js")),
-    ("js/api.js", JS, include_str!("../../assets/js/api.js")),
-    ("js/page.js", JS, include_str!("../../assets/js/page.js")),
-    ("js/events.js", JS, include_str!("../../assets/js/events.js")),
-    ("js/pending.js", JS, include_str!("../../assets/js/pending.js")),
-    ("js/modal.js", JS, include_str!("../../assets/js/modal.js")),
-    ("js/presence.js", JS, include_str!("../../assets/js/presence.js")),
-    ("js/review.js", JS, include_str!("../../assets/js/review.js")),
+    js!("main"),
+    js!("state"),
+    js!("dom"),
+    js!("format"),
+    js!("api"),
+    js!("page"),
+    js!("events"),
+    js!("pending"),
+    js!("modal"),
+    js!("presence"),
+    js!("review"),
+    js!("console"),
+    js!("ledger"),
+    js!("sessions"),
+    js!("overview"),
 ];
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \

@@ -7,7 +7,9 @@ pub mod error;
 mod events;
 pub mod guard;
 mod hooks;
+mod ledger_browse;
 mod ops;
+mod overview;
 mod presence;
 mod review;
 mod policy_versions;
@@ -51,6 +53,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/review", get(review::queue))
         .route("/v1/classifier", get(review::classifier))
         .route("/v1/events", get(events::subscribe))
+        .route("/v1/ledger/actions", get(ledger_browse::browse))
+        .route("/v1/ledger/export", get(ledger_browse::export))
+        .route("/v1/ledger/sessions", get(ledger_browse::sessions))
+        .route("/v1/ledger/overview", get(overview::overview))
         .route("/v1/users", post(users::add).get(users::list))
         .route("/v1/users/{name}", axum::routing::delete(users::remove))
         .route("/v1/whoami", get(users::whoami))
