@@ -41,6 +41,8 @@ pub struct App {
     pub(crate) _model_watcher: Option<std::sync::Mutex<notify::RecommendedWatcher>>,
     pub(crate) ledger: Ledger,
     pub(crate) approvals: Arc<Approvals>,
+    /// Standing grants in force: read on every check, swapped whole.
+    pub(crate) grants: crate::grants::Grants,
     pub(crate) scoring: Arc<Scoring>,
     pub(crate) events: Events,
     pub(crate) metrics: Arc<Metrics>,

@@ -163,7 +163,10 @@ impl App {
             cwd: request.cwd.as_deref(),
         };
         // The policy's verdict, overridden by self-protection (which no policy can switch off).
-        let evaluation = self.policy.evaluate(&policy, &action);
+        // A standing grant may turn its pause (only a pause) into an allow.
+        let evaluation = self
+            .policy
+            .evaluate_granted(&policy, &self.grants.current(), &action);
         let (evaluation, confine, unconfinable) = confinement(evaluation, request.can_confine);
         let verdict = match evaluation.effect {
             Effect::Allow => Verdict::Allow,

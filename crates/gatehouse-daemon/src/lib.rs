@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod data_dir_lock;
 pub mod events;
+pub mod grants;
 mod file_watch;
 pub mod hardened;
 pub mod listen;
@@ -351,6 +352,7 @@ impl Daemon {
             policy,
             ledger,
             approvals: approvals.clone(),
+            grants: Default::default(),
             scoring,
             events,
             metrics,
@@ -361,6 +363,10 @@ impl Daemon {
             origin,
         }));
         if ledger_trusted {
+            let grants = state.grants.reload(&state.ledger).await?;
+            if grants > 0 {
+                tracing::info!(grants, "standing grants in force");
+            }
             let restored = approvals.restore().await?;
             if restored > 0 {
                 tracing::info!(restored, "pending actions restored from the ledger");

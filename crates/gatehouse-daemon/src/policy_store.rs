@@ -150,6 +150,30 @@ impl PolicyStore {
         protect::evaluate(policy, &self.protection.load(), action, &FsResolver)
     }
 
+    /// The built-in self-protection in force.
+    pub fn protection(&self) -> Arc<SelfProtection> {
+        self.protection.load_full()
+    }
+
+    /// [`PolicyStore::evaluate`], then the standing grants: a pause they may turn into an allow
+    /// becomes one, naming the grant (`gatehouse_policy::grant::evaluate`). Without grants it
+    /// is exactly `evaluate`.
+    pub fn evaluate_granted(
+        &self,
+        policy: &Policy,
+        grants: &gatehouse_policy::grant::GrantSet,
+        action: &ActionRef<'_>,
+    ) -> Evaluation {
+        gatehouse_policy::grant::evaluate(
+            policy,
+            &self.protection.load(),
+            grants,
+            action,
+            &FsResolver,
+            crate::clock::now_ms(),
+        )
+    }
+
     pub fn status(&self) -> PolicyStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }

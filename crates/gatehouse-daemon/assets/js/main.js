@@ -9,6 +9,7 @@ import { loadSession } from './api.js';
 import { startConsole } from './console.js';
 import { connect, scheduleReconnect, onEvent, onConnected } from './events.js';
 import { decide } from './modal.js';
+import { setupGrants } from './grants.js';
 import { setupLedger } from './ledger.js';
 import { setupOverview } from './overview.js';
 import { setConnection, reportLoadError, loadHealth } from './page.js';
@@ -107,6 +108,8 @@ async function start() {
   setupLedger();
   setupSessions();
   setupOverview();
+  // Standing grants: "Approve and allow similar…", the grants panel, suggestions.
+  setupGrants(onConnected, onEvent);
   startConsole();
 
   render();

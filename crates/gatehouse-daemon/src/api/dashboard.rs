@@ -50,6 +50,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("ledger"),
     js!("sessions"),
     js!("overview"),
+    js!("grants"),
 ];
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \

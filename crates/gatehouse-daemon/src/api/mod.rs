@@ -6,6 +6,7 @@ mod dashboard;
 pub mod error;
 mod events;
 pub mod guard;
+mod grants;
 mod hooks;
 mod ledger_browse;
 mod ops;
@@ -38,6 +39,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/actions/{id}/withdraw", post(withdraw::withdraw))
         .route("/v1/actions/{id}/presence", post(presence::challenge))
         .route("/v1/actions/{id}/commands", get(actions::commands))
+        .route(
+            "/v1/actions/{id}/grant",
+            get(grants::proposal).post(grants::create),
+        )
+        .route("/v1/actions/{id}/grant/preview", post(grants::preview))
+        .route("/v1/actions/{id}/grant/presence", post(grants::challenge))
+        .route("/v1/grants", get(grants::list))
+        .route("/v1/grants/suggestions", get(grants::suggestions))
+        .route("/v1/grants/stats", get(grants::stats))
+        .route("/v1/grants/{id}/revoke", post(grants::revoke))
         .route("/v1/presence", get(presence::status))
         .route(
             "/v1/presence/credentials/challenge",
