@@ -27,6 +27,9 @@ use crate::clock::now_ms;
 use crate::events::Events;
 use crate::metrics::Metrics;
 
+mod replicas;
+pub use replicas::follow_replicas;
+
 /// Whose pause it is, for the caps: the session it names, and the agent credential it came
 /// with (which an agent cannot invent, unlike a session id).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,6 +46,10 @@ pub struct LedgerSettings {
     /// Cap on the ledger file's size in 4 KiB pages (`PRAGMA max_page_count`); 0 means no cap.
     /// Past it, checks are rejected and `/healthz` reports `degraded` until space returns.
     pub max_page_count: u64,
+    /// Team mode: a PostgreSQL ledger shared by several daemon replicas
+    /// (`postgres://user:password@host:5432/gatehouse`, docs/TEAM.md). Empty: the embedded
+    /// SQLite ledger in the data directory.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +175,7 @@ impl Default for LedgerSettings {
             verify_tail: 10_000,
             sign_interval_secs: 60,
             max_page_count: 0,
+            url: String::new(),
         }
     }
 }
@@ -254,6 +259,7 @@ impl Config {
                 "GATEHOUSE_DATA_DIR" if !value.is_empty() => config.data_dir = Some(value.into()),
                 "GATEHOUSE_POLICY" if !value.is_empty() => config.policy = Some(value.into()),
                 "GATEHOUSE_DURABILITY" => config.ledger.durability = value,
+                "GATEHOUSE_LEDGER_URL" => config.ledger.url = value,
                 "GATEHOUSE_APPROVALS_PRESENCE" => config.approvals.presence = value,
                 _ => {}
             }
@@ -287,6 +293,13 @@ impl Config {
                 "listen: {} is not a loopback address; Gatehouse answers only this machine unless you pass --allow-remote",
                 self.listen
             ));
+        }
+        if !self.ledger.url.is_empty()
+            && !gatehouse_ledger::postgres::is_postgres_url(&self.ledger.url)
+        {
+            problems.push(
+                "ledger.url: must be a postgres:// or postgresql:// URL (or empty for the SQLite ledger)".into(),
+            );
         }
         if self.durability().is_none() {
             problems.push(format!(

@@ -214,7 +214,14 @@ impl Daemon {
             (config.ledger.max_page_count > 0).then_some(config.ledger.max_page_count);
         // A ledger that fails verification opens untrusted: every check is then rejected
         // (decided_by "error") and /healthz says why; it is never replaced by an empty one.
-        let ledger = Ledger::open(ledger_config)?;
+        let ledger = if config.ledger.url.is_empty() {
+            Ledger::open(ledger_config)?
+        } else {
+            // Team mode (docs/TEAM.md): replicas share one PostgreSQL ledger.
+            let mut shared = gatehouse_ledger::postgres::PgConfig::new(config.ledger.url.clone());
+            shared.verify_tail = ledger_config.verify_tail;
+            Ledger::open_postgres(shared).await?
+        };
         let ledger_trusted = ledger.health() == gatehouse_ledger::LedgerHealth::Ok;
 
         // `live_model`: the built-in model from the data directory's versioned store, swapped
@@ -371,6 +378,7 @@ impl Daemon {
             if restored > 0 {
                 tracing::info!(restored, "pending actions restored from the ledger");
             }
+            approvals::follow_replicas(&state.ledger, &approvals);
         } else {
             tracing::error!(
                 health = ?state.ledger.health(),

@@ -85,7 +85,7 @@ async fn listen(
         .parse()
         .map_err(|err| LedgerError::Postgres(format!("the ledger URL is not valid: {err}")))?;
     config.connect_timeout(CONNECT_TIMEOUT);
-    config.application_name(&format!("gatehouse {replica_id} listen"));
+    config.application_name(format!("gatehouse {replica_id} listen"));
     let (client, mut connection) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
         .await
         .map_err(|_| LedgerError::Postgres("connecting to the ledger database timed out".into()))?

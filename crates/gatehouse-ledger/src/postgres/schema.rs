@@ -13,8 +13,8 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations-postgres
 /// The schema version this build writes and understands.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
-/// The advisory lock key migrations hold ("gh-migr").
-const MIGRATION_LOCK: i64 = 0x6768_2d6d_6967_72;
+/// The advisory lock key migrations hold ("gh-migr" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0067_682d_6d69_6772;
 
 pub(crate) async fn migrate(client: &mut Client) -> Result<(), LedgerError> {
     // Up to date already: nothing to lock or create (a daemon connecting as the insert-only

@@ -37,7 +37,7 @@ enum Done {
     Score(bool),
     Decision(DecisionOutcome),
     Label(bool),
-    Outcome(OutcomeRecord),
+    Outcome(Box<OutcomeRecord>),
     Flush,
 }
 
@@ -85,7 +85,7 @@ impl Command {
             Command::Outcome(_, reply) => send(
                 reply,
                 outcome.and_then(|d| match d {
-                    Done::Outcome(r) => Ok(r),
+                    Done::Outcome(r) => Ok(*r),
                     _ => Err(mismatch()),
                 }),
             ),
@@ -218,7 +218,9 @@ async fn apply(
             Done::Decision(insert_decision(tx, fact, head, replica).await?)
         }
         Command::Label(label, _) => Done::Label(insert_label(tx, label, head).await?),
-        Command::Outcome(outcome, _) => Done::Outcome(insert_outcome(tx, outcome, head).await?),
+        Command::Outcome(outcome, _) => {
+            Done::Outcome(Box::new(insert_outcome(tx, outcome, head).await?))
+        }
         Command::Flush(_) => Done::Flush,
     })
 }

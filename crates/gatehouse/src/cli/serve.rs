@@ -26,6 +26,10 @@ pub(super) struct ServeArgs {
     /// crash-safe or power-safe.
     #[arg(long)]
     durability: Option<String>,
+    /// Team mode: a PostgreSQL ledger shared by several replicas (postgres://...); the
+    /// embedded SQLite ledger if absent (docs/TEAM.md).
+    #[arg(long, value_name = "URL")]
+    ledger: Option<String>,
     /// Also serve the check API on this Unix socket (hardened mode; docs/SECURITY.md).
     #[arg(long)]
     socket: Option<PathBuf>,
@@ -56,6 +60,9 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     if let Some(durability) = args.durability {
         config.ledger.durability = durability;
+    }
+    if let Some(url) = args.ledger {
+        config.ledger.url = url;
     }
     if let Some(socket) = args.socket {
         config.hardened.socket = Some(socket);
