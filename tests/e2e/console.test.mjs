@@ -201,6 +201,7 @@ test('the ledger browser filters by verdict, who decided, tool, agent, session, 
     [{ verdict: 'reject' }, (r) => r.verdict === 'reject'],
     [{ verdict: 'pending' }, (r) => r.verdict === 'pending'],
     [{ decided_by: 'human' }, (r) => r.decision && r.decision.decided_by === 'human'],
+    [{ paused: 'true', tool: 'Bash' }, (r) => r.tool === 'Bash' && (r.verdict === 'pending' || Boolean(r.decision))],
     [{ tool: 'Bash' }, (r) => r.tool === 'Bash'],
     [{ agent: 'codex' }, (r) => r.agent === 'codex'],
     [{ session: 'sess-alpha' }, (r) => r.session_id === 'sess-alpha'],
@@ -394,6 +395,12 @@ test('every view works on a phone: no sideways overflow, screenshots saved', { t
       await noSidewaysOverflow(view);
       await p.screenshot({ path: join(ARTIFACT_DIR, `phone-${view.replace('=', '-')}.png`), fullPage: true });
     }
+    // The timeline as a phone shows it, for the README.
+    await p.goto(`${daemon.baseUrl}/#session=sess-alpha`);
+    await p.waitForSelector('[data-testid="timeline-item"]', { timeout: UI_TIMEOUT_MS });
+    await p.locator('[data-testid="timeline-list"]').evaluate((n) => window.scrollTo(0,
+      n.getBoundingClientRect().top + window.scrollY - document.querySelector('.topbar').offsetHeight - 8));
+    await p.screenshot({ path: join(ARTIFACT_DIR, 'phone-timeline.png') });
     // The history dialog fits too.
     await p.goto(`${daemon.baseUrl}/#ledger?session=sess-alpha`);
     await p.locator('[data-testid="ledger-row"] button').first().click();

@@ -15,7 +15,7 @@ const PAGE = 50;
 const MAX_AUTO_PAGES = 8;
 
 /** Filter fields: the form's input names, as the API names them. */
-const FIELDS = ['q', 'verdict', 'decided_by', 'tool', 'agent', 'session', 'cwd', 'rule',
+const FIELDS = ['q', 'verdict', 'decided_by', 'paused', 'tool', 'agent', 'session', 'cwd', 'rule',
   'since', 'until', 'min_score', 'max_score'];
 
 const ledger = {

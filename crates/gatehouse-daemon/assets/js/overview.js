@@ -25,10 +25,12 @@ const SERIES = [
 ];
 
 const $ = (id) => document.getElementById(id);
-const ov = { window: '24h', seq: 0, timer: null, data: null };
+const ov = { window: '24h', seq: 0, timer: null, loading: false, dirty: false, data: null };
 
 async function load() {
   const seq = ++ov.seq;
+  ov.loading = true;
+  ov.dirty = false;
   const until = Date.now();
   const q = new URLSearchParams({ since_ms: String(until - WINDOWS[ov.window]), until_ms: String(until) });
   try {
@@ -38,7 +40,16 @@ async function load() {
     render(data);
   } catch (e) {
     reportLoadError(e);
+  } finally {
+    if (seq === ov.seq) ov.loading = false;
   }
+  // Events that came while this read ran: one more read, never two at once.
+  if (seq === ov.seq && ov.dirty) scheduleReload();
+}
+
+function scheduleReload() {
+  if (ov.timer) return;
+  ov.timer = setTimeout(() => { ov.timer = null; load(); }, RELOAD_MS);
 }
 
 
@@ -145,8 +156,8 @@ function renderPolicy(p) {
 function onLiveEvent(msg) {
   if (currentView() !== 'overview') return;
   if (!msg || !/^action\./.test(msg.type || '')) return;
-  if (ov.timer) return;
-  ov.timer = setTimeout(() => { ov.timer = null; load(); }, RELOAD_MS);
+  if (ov.loading) ov.dirty = true;
+  else scheduleReload();
 }
 
 export function setupOverview() {
