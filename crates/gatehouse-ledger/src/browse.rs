@@ -78,7 +78,9 @@ fn conditions(query: &BrowseQuery) -> (Vec<String>, Vec<SqlValue>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<SqlValue> = Vec::new();
     match query.verdict {
-        Some(Verdict::Pending) => clauses.push("a.verdict = 'pending' AND d.action_id IS NULL".into()),
+        Some(Verdict::Pending) => {
+            clauses.push("a.verdict = 'pending' AND d.action_id IS NULL".into())
+        }
         Some(verdict) => {
             clauses.push("COALESCE(d.verdict, a.verdict) = ?".into());
             args.push(SqlValue::Text(verdict.as_str().into()));
@@ -296,7 +298,11 @@ pub(crate) fn browse(conn: &Connection, query: &BrowseQuery) -> Result<BrowsePag
             (Some(*last), (last - read_from).unsigned_abs() + 1)
         }
         _ => {
-            let more = if query.ascending { to < highest } else { from > lowest };
+            let more = if query.ascending {
+                to < highest
+            } else {
+                from > lowest
+            };
             let edge = if query.ascending { to } else { from };
             (more.then_some(edge), (to - from + 1).unsigned_abs())
         }
@@ -384,7 +390,11 @@ pub(crate) fn sessions(
         )?
         .collect::<Result<_, _>>()?;
     let next_cursor = (sessions.len() == limit as usize)
-        .then(|| sessions.last().map(|s| format!("{}:{}", s.last_ms, s.session_id)))
+        .then(|| {
+            sessions
+                .last()
+                .map(|s| format!("{}:{}", s.last_ms, s.session_id))
+        })
         .flatten();
     Ok(SessionList {
         sessions,
@@ -438,7 +448,11 @@ pub(crate) fn overview(conn: &Connection, q: OverviewQuery) -> Result<Overview, 
             let Some(bucket) = usize::try_from(index).ok().and_then(|i| buckets.get_mut(i)) else {
                 continue;
             };
-            let slot = match (asked.as_str(), final_by.as_deref(), final_verdict.as_deref()) {
+            let slot = match (
+                asked.as_str(),
+                final_by.as_deref(),
+                final_verdict.as_deref(),
+            ) {
                 ("allow", _, _) => &mut bucket.allowed,
                 ("reject", _, _) => &mut bucket.rejected,
                 (_, None, _) => &mut bucket.pending,
@@ -650,6 +664,9 @@ impl SqliteLedger {
 
     /// The overview's figures over a window (the policy part is the daemon's to fill).
     pub async fn overview(&self, query: OverviewQuery) -> Result<Overview, LedgerError> {
-        self.inner.reads.run(move |conn| overview(conn, query)).await
+        self.inner
+            .reads
+            .run(move |conn| overview(conn, query))
+            .await
     }
 }

@@ -57,7 +57,10 @@ impl BrowseParams {
         let verdict = match text(self.verdict) {
             None => None,
             Some(v) => Some(Verdict::parse(&v).ok_or_else(|| {
-                ApiError::invalid("verdict", format!("`{v}` is not one of allow, reject, pending"))
+                ApiError::invalid(
+                    "verdict",
+                    format!("`{v}` is not one of allow, reject, pending"),
+                )
             })?),
         };
         let decided_by = match text(self.decided_by) {
@@ -71,18 +74,27 @@ impl BrowseParams {
         };
         for (field, score) in [("min_score", self.min_score), ("max_score", self.max_score)] {
             if score.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
-                return Err(ApiError::invalid(field, format!("{field} is between 0 and 1")));
+                return Err(ApiError::invalid(
+                    field,
+                    format!("{field} is between 0 and 1"),
+                ));
             }
         }
         if let (Some(min), Some(max)) = (self.min_score, self.max_score)
             && min > max
         {
-            return Err(ApiError::invalid("min_score", "min_score is above max_score"));
+            return Err(ApiError::invalid(
+                "min_score",
+                "min_score is above max_score",
+            ));
         }
         if let (Some(since), Some(until)) = (self.since_ms, self.until_ms)
             && since >= until
         {
-            return Err(ApiError::invalid("since_ms", "since_ms is not before until_ms"));
+            return Err(ApiError::invalid(
+                "since_ms",
+                "since_ms is not before until_ms",
+            ));
         }
         let ascending = match self.order.as_deref() {
             None | Some("") | Some("desc") => false,
@@ -94,15 +106,13 @@ impl BrowseParams {
                 ));
             }
         };
-        let cursor = match text(self.cursor) {
-            None => None,
-            Some(c) => Some(
-                c.parse::<i64>()
-                    .ok()
-                    .filter(|seq| *seq >= 0)
-                    .ok_or_else(|| ApiError::invalid("cursor", "cursor is a page's next_cursor"))?,
-            ),
-        };
+        let cursor =
+            match text(self.cursor) {
+                None => None,
+                Some(c) => Some(c.parse::<i64>().ok().filter(|seq| *seq >= 0).ok_or_else(
+                    || ApiError::invalid("cursor", "cursor is a page's next_cursor"),
+                )?),
+            };
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_BROWSE_LIMIT {
             return Err(ApiError::invalid(
@@ -217,16 +227,18 @@ pub async fn export(
         ExportFormat::Csv => ("text/csv; charset=utf-8", "csv"),
     };
     let mut response = ([(header::CONTENT_TYPE, content_type)], body).into_response();
-    let disposition = format!("attachment; filename=\"gatehouse-ledger-{}.{ext}\"", now_ms());
+    let disposition = format!(
+        "attachment; filename=\"gatehouse-ledger-{}.{ext}\"",
+        now_ms()
+    );
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         response
             .headers_mut()
             .insert(header::CONTENT_DISPOSITION, value);
     }
-    response.headers_mut().insert(
-        "x-gatehouse-export-rows",
-        HeaderValue::from(rows as u64),
-    );
+    response
+        .headers_mut()
+        .insert("x-gatehouse-export-rows", HeaderValue::from(rows as u64));
     if truncated {
         response.headers_mut().insert(
             "x-gatehouse-export-truncated",
@@ -278,7 +290,10 @@ fn csv_fields(row: &BrowseRow) -> Vec<String> {
             .as_ref()
             .map(|t| t.score.to_string())
             .unwrap_or_default(),
-        a.tier2.as_ref().map(|t| t.model.clone()).unwrap_or_default(),
+        a.tier2
+            .as_ref()
+            .map(|t| t.model.clone())
+            .unwrap_or_default(),
         a.decision
             .as_ref()
             .map(|d| d.decided_at_ms.to_string())
@@ -368,8 +383,16 @@ mod tests {
     #[test]
     fn csv_quotes_and_defuses_formulas() {
         let line = csv_line(
-            ["plain", "a,b", "say \"hi\"", "=cmd|' /C calc'!A0", "-1", "@x", "line\nbreak"]
-                .map(String::from),
+            [
+                "plain",
+                "a,b",
+                "say \"hi\"",
+                "=cmd|' /C calc'!A0",
+                "-1",
+                "@x",
+                "line\nbreak",
+            ]
+            .map(String::from),
         );
         assert_eq!(
             line,

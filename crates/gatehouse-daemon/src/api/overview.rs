@@ -45,11 +45,17 @@ fn window(params: &OverviewParams, now: i64) -> Result<OverviewQuery, ApiError> 
         .since_ms
         .unwrap_or(until_ms.saturating_sub(DEFAULT_WINDOW_MS));
     if since_ms >= until_ms {
-        return Err(ApiError::invalid("since_ms", "since_ms is not before until_ms"));
+        return Err(ApiError::invalid(
+            "since_ms",
+            "since_ms is not before until_ms",
+        ));
     }
     let span = until_ms - since_ms;
     if span > MAX_WINDOW_MS {
-        return Err(ApiError::invalid("since_ms", "the window is at most 400 days"));
+        return Err(ApiError::invalid(
+            "since_ms",
+            "the window is at most 400 days",
+        ));
     }
     let bucket_ms = match params.bucket_ms {
         Some(b) if b < 1_000 => {
@@ -107,7 +113,10 @@ mod tests {
     #[test]
     fn the_default_window_is_the_last_day_in_hours() {
         let q = window(&params(None, None, None), 100 * HOUR_MS).unwrap();
-        assert_eq!((q.since_ms, q.until_ms, q.bucket_ms), (76 * HOUR_MS, 100 * HOUR_MS, HOUR_MS));
+        assert_eq!(
+            (q.since_ms, q.until_ms, q.bucket_ms),
+            (76 * HOUR_MS, 100 * HOUR_MS, HOUR_MS)
+        );
     }
 
     #[test]
