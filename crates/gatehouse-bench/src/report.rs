@@ -642,6 +642,14 @@ impl Target {
                 verdict: "NOT RUN",
             };
         };
+        if !v.is_finite() {
+            // A ratio against a run that answered nothing.
+            return Target {
+                name,
+                measured: "–".into(),
+                verdict: "MISS (errors)",
+            };
+        }
         let measured = if unit == "×" {
             format!("{v:.2}×")
         } else {
@@ -870,6 +878,14 @@ mod tests {
                     Max,
                     s(0.0, 0.0, 0.0, 51_000.0, 0),
                 ),
+                // A peer that answered nothing: no ratio, and not a pass.
+                cell(Peer, Some(PowerSafe), Steady, s(0.0, 0.0, 0.0, 0.0, 10_000)),
+                cell(
+                    Gatehouse,
+                    Some(PowerSafe),
+                    Steady,
+                    s(500.0, 900.0, 990.0, 2000.0, 0),
+                ),
             ],
             paused_flood: Some(PausedFloodResult {
                 idle: s(200.0, 1000.0, 2000.0, 2000.0, 0),
@@ -895,7 +911,7 @@ mod tests {
                 ("MISS", "2.50×".to_string()),
                 ("NOT RUN", "–".to_string()),
                 ("MISS", "0.95×".to_string()),
-                ("NOT RUN", "–".to_string()),
+                ("MISS (errors)", "–".to_string()),
                 ("PASS", "2900 µs (limit 3000 µs)".to_string()),
                 ("NOT RUN", "–".to_string()),
                 ("PASS", "51000 checks/s".to_string()),
