@@ -1522,7 +1522,7 @@ args = [{ pointer = "/when", equals = 1979-05-27 }, "oops"]
             (
                 12,
                 1,
-                "unknown key `prefix` in a rule; expected one of `id`, `effect`, `reason`, `priority`, `tool`, `session`, `agent`, `args`, `command`, `path`, `url`, `host`, `confine`, `confine_fallback`; argument matchers go under [[rules.args]]",
+                "unknown key `prefix` in a rule; expected one of `id`, `effect`, `reason`, `priority`, `tool`, `session`, `agent`, `args`, `command`, `path`, `url`, `host`, `confine`, `confine_fallback`, `approvals`; argument matchers go under [[rules.args]]",
             ),
             (14, 11, "pointer `command` must start with '/'"),
             (15, 9, "invalid regex: unclosed group"),
