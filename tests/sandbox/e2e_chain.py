@@ -181,6 +181,32 @@ def main():
             code, out, err = hook("gemini", gemini, url, data, env)
             check(code != 0 or '"deny"' in out or '"block"' in out,
                   "Gemini (no rewrite): npm test is not allowed unconfined", out + err)
+
+            # A kernel that cannot confine (forced here): the probe says so, `sandbox run`
+            # refuses, and the hook does not offer confinement, so the rule's fallback (pause)
+            # applies instead of an allow whose rewritten command could not run.
+            weak = dict(env, GATEHOUSE_SANDBOX_UNSUPPORTED="test: no Landlock")
+            probe = subprocess.run([GH, "sandbox", "probe"], env=weak, capture_output=True, timeout=60)
+            check(probe.returncode == 1 and b"GATEHOUSE_SANDBOX_UNSUPPORTED" in probe.stdout,
+                  "no kernel support: sandbox probe says so", probe.stdout.decode())
+            refused = subprocess.run([GH, "sandbox", "run", "--cwd", project, "--", "/bin/true"],
+                                     env=weak, capture_output=True, timeout=60)
+            check(refused.returncode == 125, "no kernel support: sandbox run refuses (125)",
+                  refused.stderr.decode())
+            weak_call = dict(bash, tool_use_id="toolu_bash_weak")
+            code, out, err = hook("claude-code", weak_call, url, data, weak)
+            answer = json.loads(out) if out.strip() else {}
+            specific = answer.get("hookSpecificOutput", {})
+            check(specific.get("permissionDecision") != "allow" and "updatedInput" not in specific,
+                  "no kernel support: npm test is not allowed (the rule's fallback)", out + err)
+            listed = urllib.request.Request(
+                url + "/v1/actions?limit=5",
+                headers={"Authorization": "Bearer " + open(os.path.join(data, "approver.token")).read().strip()})
+            actions = json.loads(urllib.request.urlopen(listed, timeout=10).read())["actions"]
+            weak_action = [a for a in actions if a.get("tool_use_id") == "toolu_bash_weak"]
+            check(len(weak_action) == 1 and weak_action[0]["verdict"] in ("pending", "reject")
+                  and "cannot confine" in weak_action[0]["reason"],
+                  "no kernel support: the ledger records the fallback and why", json.dumps(weak_action))
         finally:
             daemon.terminate()
             try:

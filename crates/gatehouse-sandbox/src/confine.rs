@@ -67,7 +67,10 @@ pub fn landlock(plan: &Plan) -> Result<(), SandboxError> {
 /// (the path then stays denied).
 fn path_rule(path: &Path, access: BitFlags<AccessFs>) -> Option<PathBeneath<PathFd>> {
     let fd = PathFd::new(path).ok()?;
-    let is_dir = std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
+    // fstat of the descriptor just opened: no second walk of the path.
+    let is_dir = rustix::fs::fstat(&fd)
+        .map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir())
+        .unwrap_or(false);
     let access = if is_dir {
         access
     } else {

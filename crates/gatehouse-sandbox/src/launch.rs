@@ -1,12 +1,12 @@
-//! The launcher: `run` (the supervisor side of `gatehouse sandbox run`) and `stage_main` (the
-//! inner and init stages, re-executions of the same binary). See the crate docs for the shape.
+//! The launcher: `run` (the supervisor side of `gatehouse sandbox run`) and its inner and init
+//! stages, forks of the supervisor (never re-executions: loading the binary twice more was
+//! most of the start-up). See the crate docs for the shape.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -18,9 +18,6 @@ use rustix::net::{
 use crate::plan::{Places, Plan};
 use crate::profile::{Network, Profile};
 use crate::{SandboxError, confine, probe, proxy, supervise, sys};
-
-/// The hidden argument that selects a launcher stage: `gatehouse sandbox __stage …`.
-pub const STAGE_ARG: &str = "__stage";
 
 /// The exit status when the command could not be confined (it did not run).
 pub const EXIT_SETUP: i32 = 125;
@@ -53,8 +50,8 @@ pub fn command(profile: &str, cwd: &Path, argv: &[OsString]) -> std::io::Result<
 }
 
 /// Runs `request` confined and returns the command's exit status (128 + N for a signal).
-/// Must be called before any other thread starts (the binary calls it before its async
-/// runtime). An error means the command did not run.
+/// Must be called while the process has a single thread (the binary calls it before its async
+/// runtime): the stages are forks of this process. An error means the command did not run.
 pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
     let support = probe();
     if !support.ok() {
@@ -73,9 +70,15 @@ pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
     let mut plan = Plan::resolve(&request.profile_name, &request.profile, &places)?;
     let reports = supervise::Reports::new();
 
-    if plan.network == Network::Proxy {
-        let port = proxy::start(plan.hosts.clone(), reports.clone())
-            .map_err(|e| SandboxError::Setup(format!("filtering proxy: {e}")))?;
+    // The proxy's port goes into the plan (Landlock allows connecting to it only); its threads
+    // start after the fork, which needs a single-threaded process.
+    let proxy = if plan.network == Network::Proxy {
+        let listener =
+            proxy::bind().map_err(|e| SandboxError::Setup(format!("filtering proxy: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| SandboxError::Setup(format!("filtering proxy: {e}")))?
+            .port();
         plan.proxy_port = Some(port);
         let url = format!("http://127.0.0.1:{port}");
         for name in [
@@ -94,7 +97,10 @@ pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
         for name in ["NO_PROXY", "no_proxy"] {
             plan.env_set.push((name.to_owned(), String::new()));
         }
-    }
+        Some(listener)
+    } else {
+        None
+    };
 
     let (ours, theirs) = rustix::net::socketpair(
         AddressFamily::UNIX,
@@ -103,43 +109,32 @@ pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
         None,
     )
     .map_err(|e| SandboxError::Setup(format!("socketpair: {e}")))?;
-    // Inherited by the inner stage (no CLOEXEC), then passed on to init by number.
-    let inherited =
-        rustix::io::dup(&theirs).map_err(|e| SandboxError::Setup(format!("dup: {e}")))?;
+    // The stages' stderr goes through the supervisor, which knows where its lines end.
+    let (err_read, err_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| SandboxError::Setup(format!("pipe: {e}")))?;
+    let supervisor = rustix::process::getpid();
+    let inner = match sys::fork().map_err(|e| SandboxError::Setup(format!("fork: {e}")))? {
+        sys::Forked::Child => {
+            drop(ours);
+            drop(err_read);
+            drop(proxy);
+            let code =
+                stage(|| inner_stage(&plan, &request.command, supervisor, theirs, err_write));
+            sys::exit_now(code)
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
     drop(theirs);
-    // The plan goes to the stages in a file (it can be larger than one argument may be); they
-    // read it before anything runs, and it is removed once the command has started.
-    let plan_json =
-        serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))?;
-    let mut plan_file = tempfile::Builder::new()
-        .prefix("gatehouse-sandbox-plan-")
-        .tempfile()
-        .map_err(|e| SandboxError::Setup(format!("plan file: {e}")))?;
-    plan_file
-        .write_all(plan_json.as_bytes())
-        .and_then(|()| plan_file.flush())
-        .map_err(|e| SandboxError::Setup(format!("plan file: {e}")))?;
-    let plan_arg = format!("@{}", plan_file.path().display());
-    let fd_number = rustix::fd::AsRawFd::as_raw_fd(&inherited).to_string();
-    let mut inner = Command::new("/proc/self/exe")
-        .arg("sandbox")
-        .arg(STAGE_ARG)
-        .arg("inner")
-        .arg(&fd_number)
-        .arg(std::process::id().to_string())
-        .arg(&plan_arg)
-        .arg("--")
-        .args(&request.command)
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| SandboxError::Setup(format!("launcher stage: {e}")))?;
-    drop(inherited);
-    let forwarder = inner.stderr.take().map(|stderr| {
+    drop(err_write);
+    let forwarder = {
         let reports = reports.clone();
+        let stderr = std::fs::File::from(err_read);
         std::thread::spawn(move || reports.forward_stderr(stderr))
-    });
+    };
+    if let Some(listener) = proxy {
+        proxy::spawn(listener, plan.hosts.clone(), reports.clone())
+            .map_err(|e| SandboxError::Setup(format!("filtering proxy: {e}")))?;
+    }
 
     // The init stage sends the seccomp listener once it is confined; if the launch fails
     // before, the stages exit (with the reason on stderr) and nothing is sent.
@@ -147,25 +142,27 @@ pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
         match receive_fd(&ours, Duration::from_millis(100)) {
             Ok(Some(fd)) => break fd,
             Ok(None) => {
-                if let Ok(Some(status)) = inner.try_wait() {
-                    if let Some(forwarder) = forwarder {
-                        let _ = forwarder.join();
-                    }
-                    let code = status.code().unwrap_or(EXIT_SETUP);
+                if let Ok(Some(status)) =
+                    rustix::process::waitpid(Some(inner), rustix::process::WaitOptions::NOHANG)
+                {
+                    let _ = forwarder.join();
+                    let code = wait_code(status.1);
                     return Err(SandboxError::Setup(format!(
                         "the launcher stopped before the command started (status {code})"
                     )));
                 }
             }
             Err(e) => {
-                let _ = inner.kill();
-                let _ = inner.wait();
+                let _ = rustix::process::kill_process(inner, rustix::process::Signal::KILL);
+                let _ =
+                    rustix::process::waitpid(Some(inner), rustix::process::WaitOptions::empty());
+                let _ = forwarder.join();
                 return Err(SandboxError::Setup(format!("seccomp listener: {e}")));
             }
         }
     };
     drop(ours);
-    drop(plan_file);
+    sys::sync_wake_up(&listener);
     let (done_tx, done_rx) = mpsc::channel();
     let supervisor_plan = plan.clone();
     let supervisor_reports = reports.clone();
@@ -177,23 +174,43 @@ pub fn run(request: RunRequest) -> Result<i32, SandboxError> {
         })
         .map_err(|e| SandboxError::Setup(format!("supervisor thread: {e}")))?;
 
-    let status = inner
-        .wait()
-        .map_err(|e| SandboxError::Setup(format!("waiting for the command: {e}")))?;
+    let status = loop {
+        match rustix::process::waitpid(Some(inner), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => break status,
+            Ok(None) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                return Err(SandboxError::Setup(format!("waiting for the command: {e}")));
+            }
+        }
+    };
     // Every process in the sandbox is gone once init exits; the listener then hangs up.
     let _ = done_rx.recv_timeout(Duration::from_secs(5));
-    if let Some(forwarder) = forwarder {
-        let _ = forwarder.join();
-    }
+    let _ = forwarder.join();
     drop(tmp);
-    Ok(exit_code(status))
+    Ok(wait_code(status))
 }
 
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(EXIT_SETUP)
+/// The exit code a wait status stands for (128 + N for a signal N).
+fn wait_code(status: rustix::process::WaitStatus) -> i32 {
+    if let Some(code) = status.exit_status() {
+        return code;
+    }
+    if let Some(signal) = status.terminating_signal() {
+        return 128 + signal;
+    }
+    EXIT_SETUP
+}
+
+/// Runs a forked stage's body: its error (or panic) on stderr and exit 125, or its status.
+fn stage(body: impl FnOnce() -> Result<i32, SandboxError>) -> i32 {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => {
+            let _ = writeln!(std::io::stderr(), "gatehouse sandbox: {err}");
+            EXIT_SETUP
+        }
+        Err(_) => EXIT_SETUP,
+    }
 }
 
 /// Waits up to `timeout` for one descriptor on `sock`.
@@ -234,73 +251,32 @@ fn receive_fd(sock: &OwnedFd, timeout: Duration) -> std::io::Result<Option<Owned
     ))
 }
 
-/// Entry point of a launcher stage: `args` are what follows `STAGE_ARG`. Returns the exit
-/// status for the process.
-pub fn stage_main(args: &[OsString]) -> i32 {
-    let result = match args.first().and_then(|s| s.to_str()) {
-        Some("inner") => inner_stage(&args[1..]),
-        Some("init") => init_stage(&args[1..]),
-        _ => Err(SandboxError::Setup("unknown launcher stage".into())),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            let _ = writeln!(std::io::stderr(), "gatehouse sandbox: {err}");
-            EXIT_SETUP
-        }
-    }
-}
-
-/// The parsed arguments of a stage: FD SUPERVISOR_PID PLAN_JSON -- ARGV…
-struct StageArgs {
-    fd: i32,
-    supervisor: u32,
-    plan: Plan,
-    command: Vec<OsString>,
-}
-
-fn parse_stage(args: &[OsString]) -> Result<StageArgs, SandboxError> {
-    let bad = || SandboxError::Setup("malformed launcher stage arguments".into());
-    let text = |i: usize| args.get(i).and_then(|s| s.to_str()).ok_or_else(bad);
-    let fd = text(0)?.parse().map_err(|_| bad())?;
-    let supervisor = text(1)?.parse().map_err(|_| bad())?;
-    let plan_text = match text(2)?.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| SandboxError::Setup(format!("plan file {path}: {e}")))?,
-        None => text(2)?.to_owned(),
-    };
-    let plan = serde_json::from_str(&plan_text).map_err(|_| bad())?;
-    if args.get(3).map(OsString::as_os_str) != Some(OsStr::new("--")) || args.len() < 5 {
-        return Err(bad());
-    }
-    Ok(StageArgs {
-        fd,
-        supervisor,
-        plan,
-        command: args[4..].to_vec(),
-    })
-}
-
-fn die_with_parent() -> Result<(), SandboxError> {
+fn die_with_parent(parent: rustix::process::Pid) -> Result<(), SandboxError> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-        .map_err(|e| SandboxError::Setup(format!("parent-death signal: {e}")))
+        .map_err(|e| SandboxError::Setup(format!("parent-death signal: {e}")))?;
+    if rustix::process::getppid() != Some(parent) {
+        // The parent died before the parent-death signal was set.
+        return Err(SandboxError::Setup("the launcher's parent is gone".into()));
+    }
+    Ok(())
 }
 
-/// Inner stage: new user and PID namespaces (and network, without network), the uid mapped to
-/// itself; starts init as PID 1 and exits with its status.
-fn inner_stage(args: &[OsString]) -> Result<i32, SandboxError> {
-    die_with_parent()?;
-    let stage = parse_stage(args)?;
-    if rustix::process::getppid().map(|p| p.as_raw_nonzero().get())
-        != i32::try_from(stage.supervisor).ok()
-    {
-        // The supervisor died before the parent-death signal was set.
-        return Ok(EXIT_SETUP);
-    }
+/// Inner stage (a fork of the supervisor): new user and PID namespaces (and network, without
+/// network), the uid mapped to itself; forks init as PID 1 and exits with its status.
+fn inner_stage(
+    plan: &Plan,
+    command: &[OsString],
+    supervisor: rustix::process::Pid,
+    sock: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<i32, SandboxError> {
+    die_with_parent(supervisor)?;
+    rustix::stdio::dup2_stderr(&stderr).map_err(|e| SandboxError::Setup(format!("stderr: {e}")))?;
+    drop(stderr);
     let uid = rustix::process::getuid().as_raw();
     let gid = rustix::process::getgid().as_raw();
     let mut flags = nix::sched::CloneFlags::CLONE_NEWUSER | nix::sched::CloneFlags::CLONE_NEWPID;
-    if stage.plan.network == Network::None {
+    if plan.network == Network::None {
         flags |= nix::sched::CloneFlags::CLONE_NEWNET;
     }
     nix::sched::unshare(flags)
@@ -312,27 +288,29 @@ fn inner_stage(args: &[OsString]) -> Result<i32, SandboxError> {
     write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
     write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
 
-    let mut init = Command::new("/proc/self/exe")
-        .arg("sandbox")
-        .arg(STAGE_ARG)
-        .arg("init")
-        .args(args)
-        .spawn()
-        .map_err(|e| SandboxError::Setup(format!("init stage: {e}")))?;
-    let status = init
-        .wait()
-        .map_err(|e| SandboxError::Setup(format!("init stage: {e}")))?;
-    Ok(exit_code(status))
+    let init = match sys::fork().map_err(|e| SandboxError::Setup(format!("init stage: {e}")))? {
+        sys::Forked::Child => sys::exit_now(stage(|| init_stage(plan, command, sock))),
+        sys::Forked::Parent(pid) => pid,
+    };
+    drop(sock);
+    loop {
+        match rustix::process::waitpid(Some(init), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(wait_code(status)),
+            Ok(None) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(SandboxError::Setup(format!("init stage: {e}"))),
+        }
+    }
 }
 
-/// Init stage (PID 1 of the sandbox's PID namespace): confines itself, hands the seccomp
-/// listener to the supervisor, runs the command, reaps orphans, exits with the command's status.
-fn init_stage(args: &[OsString]) -> Result<i32, SandboxError> {
-    die_with_parent()?;
-    let stage = parse_stage(args)?;
-    let sock = sys::adopt_fd(stage.fd)
-        .map_err(|e| SandboxError::Setup(format!("launcher socket: {e}")))?;
-    let plan = &stage.plan;
+/// Init stage (PID 1 of the sandbox's PID namespace, a fork of the inner stage): confines
+/// itself, hands the seccomp listener to the supervisor, runs the command, reaps orphans, exits
+/// with the command's status.
+fn init_stage(plan: &Plan, command_line: &[OsString], sock: OwnedFd) -> Result<i32, SandboxError> {
+    // PID 1's parent is outside its namespace (getppid reads 0), so only the death signal is
+    // set here; if the inner stage is already gone, so is the supervisor, and sending it the
+    // listener below fails before the command runs.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| SandboxError::Setup(format!("parent-death signal: {e}")))?;
     std::env::set_current_dir(&plan.project)
         .map_err(|e| SandboxError::Setup(format!("{}: {e}", plan.project.display())))?;
 
@@ -356,8 +334,8 @@ fn init_stage(args: &[OsString]) -> Result<i32, SandboxError> {
     drop(sock);
     sys::cloexec_from(3).map_err(|e| SandboxError::Setup(format!("close_range: {e}")))?;
 
-    let mut command = Command::new(&stage.command[0]);
-    command.args(&stage.command[1..]);
+    let mut command = Command::new(&command_line[0]);
+    command.args(&command_line[1..]);
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_none_or(Plan::env_removed) {
             command.env_remove(&name);
@@ -372,7 +350,7 @@ fn init_stage(args: &[OsString]) -> Result<i32, SandboxError> {
             let _ = writeln!(
                 std::io::stderr(),
                 "gatehouse sandbox: {}: {e}",
-                stage.command[0].to_string_lossy()
+                command_line[0].to_string_lossy()
             );
             return Ok(if e.kind() == std::io::ErrorKind::NotFound {
                 127

@@ -2,8 +2,9 @@
 //! becomes a Landlock ruleset, private user/PID/network namespaces and seccomp filters, applied
 //! by `gatehouse sandbox run` to itself before it starts the command.
 //!
-//! The launch has three processes (all the `gatehouse` binary, re-executed with a hidden stage
-//! argument so that each starts single-threaded):
+//! The launch has three processes: the supervisor and two forks of it, made while it is still
+//! single-threaded (the binary calls `run` before any async runtime; the fork refuses
+//! otherwise), so the binary is loaded once:
 //!
 //! ```text
 //! supervisor (sandbox run) ── outside: resolves the Plan, runs the filtering proxy, reads the
@@ -27,9 +28,9 @@ mod proxy;
 mod supervise;
 mod sys;
 
-pub use launch::{EXIT_SETUP, RunRequest, STAGE_ARG, command, run, stage_main};
+pub use launch::{EXIT_SETUP, RunRequest, command, run};
 pub use plan::Plan;
-pub use probe::{Support, probe};
+pub use probe::{Support, UNSUPPORTED_ENV, probe};
 pub use profile::{Network, Profile, ProfileFile};
 
 /// The prefix of every denial line the supervisor prints on stderr (the hooks extract them).

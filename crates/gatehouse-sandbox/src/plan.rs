@@ -3,6 +3,7 @@
 //! Landlock; the supervisor uses the same `Plan` to say what a denied call was
 //! (`Plan::read_allowed`/`write_allowed`), so the report and the enforcement share one source.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
@@ -288,6 +289,16 @@ pub fn lexical(base: &Path, path: &Path) -> PathBuf {
     out
 }
 
+/// Whether `path` is `root` or lies below it, component-wise (`/a/bc` is not below `/a/b`);
+/// both absolute and canonical.
+fn beneath(path: &[u8], root: &[u8]) -> bool {
+    let root = match root.strip_suffix(b"/") {
+        Some(trimmed) => trimmed,
+        None => root,
+    };
+    path.starts_with(root) && (path.len() == root.len() || path[root.len()] == b'/')
+}
+
 /// The secret set for this home and project, as globs and their literal prefixes.
 struct Secrets {
     set: GlobSet,
@@ -363,12 +374,15 @@ impl Secrets {
         self.set.is_match(path)
     }
 
-    /// Whether some secret may lie strictly below `dir`.
+    /// Whether some secret may lie strictly below `dir` (absolute, canonical: no `.`, `..` or
+    /// doubled separators). Compared as bytes: splitting calls this once per entry it meets.
     fn may_hold(&self, dir: &Path) -> bool {
-        let dir_depth = dir.components().count().saturating_sub(1);
+        let dir = dir.as_os_str().as_bytes();
+        let dir_depth = dir.split(|b| *b == b'/').filter(|c| !c.is_empty()).count();
         self.prefixes.iter().any(|(prefix, depth)| {
-            (prefix.starts_with(dir) && prefix != dir)
-                || (dir.starts_with(prefix) && depth.is_none_or(|depth| depth > dir_depth))
+            let prefix = prefix.as_os_str().as_bytes();
+            (prefix != dir && beneath(prefix, dir))
+                || (beneath(dir, prefix) && depth.is_none_or(|depth| depth > dir_depth))
         })
     }
 
@@ -517,6 +531,16 @@ mod tests {
         for name in ["PATH", "HOME", "CARGO_HOME", "LANG", "RUSTFLAGS"] {
             assert!(!Plan::env_removed(name), "{name}");
         }
+    }
+
+    #[test]
+    fn beneath_compares_whole_components() {
+        assert!(beneath(b"/a/b", b"/a/b"));
+        assert!(beneath(b"/a/b/c", b"/a/b"));
+        assert!(!beneath(b"/a/bc", b"/a/b"));
+        assert!(!beneath(b"/a", b"/a/b"));
+        assert!(beneath(b"/a", b"/"));
+        assert!(beneath(b"/", b"/"));
     }
 
     #[test]

@@ -11,10 +11,14 @@ use crate::supervise::Reports;
 
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Starts the proxy on a free port of 127.0.0.1 (threads that end with the process).
-pub fn start(hosts: Vec<String>, reports: Reports) -> io::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
+/// The proxy's socket, on a free port of 127.0.0.1 (bound before the launcher forks, so the
+/// plan can name its port; served by `spawn` after).
+pub fn bind() -> io::Result<TcpListener> {
+    TcpListener::bind("127.0.0.1:0")
+}
+
+/// Serves the proxy on `listener` (threads that end with the process).
+pub fn spawn(listener: TcpListener, hosts: Vec<String>, reports: Reports) -> io::Result<()> {
     std::thread::Builder::new()
         .name("sandbox-proxy".into())
         .spawn(move || {
@@ -28,7 +32,7 @@ pub fn start(hosts: Vec<String>, reports: Reports) -> io::Result<u16> {
                     });
             }
         })?;
-    Ok(port)
+    Ok(())
 }
 
 /// Whether `host` is one of `hosts` or a subdomain of one (case-insensitive).

@@ -1,7 +1,8 @@
 //! The few system calls no safe crate wraps: a seccomp filter that hands chosen system calls to
-//! a supervisor (`SECCOMP_FILTER_FLAG_NEW_LISTENER`), the three ioctls on its listener, and
-//! marking every inherited descriptor close-on-exec. Every `unsafe` block of the crate is here,
-//! each with its reason; docs/SANDBOX.md says why they are needed.
+//! a supervisor (`SECCOMP_FILTER_FLAG_NEW_LISTENER`), the three ioctls on its listener,
+//! marking every inherited descriptor close-on-exec, and the launcher's `fork` and `_exit`.
+//! Every `unsafe` block of the crate is here, each with its reason; docs/SANDBOX.md says why
+//! they are needed.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -173,6 +174,26 @@ pub fn still_valid(listener: &OwnedFd, id: u64) -> bool {
     rc == 0
 }
 
+/// Asks the kernel to hand the CPU straight from a notifying task to the supervisor and back
+/// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux 6.6): on a busy machine a notification then
+/// costs a task switch instead of a wait for the scheduler. Best effort: older kernels refuse
+/// it, and notifications work as before.
+pub fn sync_wake_up(listener: &OwnedFd) -> bool {
+    const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+    #[expect(
+        unsafe_code,
+        reason = "SECCOMP_IOCTL_NOTIF_SET_FLAGS takes its flags by value; no memory is involved"
+    )]
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    };
+    rc == 0
+}
+
 /// Marks every descriptor from `first` up close-on-exec, so a confined command inherits only
 /// stdin, stdout and stderr.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
@@ -194,20 +215,49 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Takes ownership of descriptor `fd`, which the launcher's previous stage passed to this
-/// process by number (it was inherited across exec). Refuses 0-2 and descriptors not open.
-pub fn adopt_fd(fd: i32) -> io::Result<OwnedFd> {
-    if fd < 3 {
-        return Err(io::Error::other("not a launcher descriptor"));
-    }
-    if std::fs::symlink_metadata(format!("/proc/self/fd/{fd}")).is_err() {
-        return Err(io::Error::other(format!("descriptor {fd} is not open")));
+/// Which side of a `fork` the caller is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Child,
+    Parent(rustix::process::Pid),
+}
+
+/// Whether this process has one thread (the only state in which the launcher forks: a child
+/// of a multi-threaded process could inherit a lock another thread held).
+pub fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| tasks.count() == 1)
+}
+
+/// fork(2). The launcher's stages are forks of the supervisor (no re-execution of the
+/// binary: that cost most of its start-up). Callers check `single_threaded` first, and a child
+/// never returns into its parent's code: it ends with `exit_now`.
+pub fn fork() -> io::Result<Forked> {
+    if !single_threaded() {
+        return Err(io::Error::other(
+            "the launcher must fork while single-threaded",
+        ));
     }
     #[expect(
         unsafe_code,
-        reason = "the launcher's previous stage passed this open descriptor for this process to own; nothing else here uses it"
+        reason = "fork(2) of a single-threaded process (checked above): the child owns a copy of every lock in a released state, runs the stage and ends with _exit"
     )]
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => rustix::process::Pid::from_raw(pid)
+            .map(Forked::Parent)
+            .ok_or_else(|| io::Error::other("fork returned a bad pid")),
+    }
+}
+
+/// Ends a forked stage at once with `code`: no destructor of its parent's state (the private
+/// tmp directory, the proxy) and no exit handler runs in the child.
+pub fn exit_now(code: i32) -> ! {
+    #[expect(unsafe_code, reason = "_exit(2) takes no pointer and does not return")]
+    unsafe {
+        libc::_exit(code)
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Containment tests: real confined runs (real Landlock, namespaces and seccomp on this kernel)
 //! with harmless payloads, in a fake HOME with a planted fake secret.
 //!
-//! This test binary is its own launcher (`harness = false`): invoked as `sandbox run …` or
-//! `sandbox __stage …` it behaves like `gatehouse sandbox`, so the crate is tested without the
+//! This test binary is its own launcher (`harness = false`): invoked as `sandbox run …` it
+//! behaves like `gatehouse sandbox run`, so the crate is tested without the
 //! `gatehouse` binary; otherwise it runs the cases below (a name filter may be given).
 #![expect(
     clippy::unwrap_used,
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output, Stdio};
 use std::time::Duration;
 
-use gatehouse_sandbox::{DENIAL_PREFIX, EXIT_SETUP, ProfileFile, RunRequest, STAGE_ARG, profile};
+use gatehouse_sandbox::{DENIAL_PREFIX, EXIT_SETUP, ProfileFile, RunRequest, profile};
 
 const SECRET: &str = "FAKE-PRIVATE-KEY-do-not-leak";
 const PROFILES: &[&str] = &["build", "build-net", "read-only"];
@@ -64,12 +64,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// `sandbox run --profile P [--profile-file F] --cwd C -- CMD…` and `sandbox __stage …`.
+/// `sandbox run --profile P [--profile-file F] --cwd C -- CMD…`. With
+/// `SANDBOX_TEST_THREAD` set, a thread is started first (the launcher must then refuse).
 fn launcher(args: &[OsString]) -> ExitCode {
     let code = |c: i32| ExitCode::from(u8::try_from(c).unwrap_or(1));
-    if args.first().is_some_and(|a| a == STAGE_ARG) {
-        return code(gatehouse_sandbox::stage_main(&args[1..]));
-    }
+    let _thread = std::env::var_os("SANDBOX_TEST_THREAD").map(|_| {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        (tx, handle)
+    });
     let mut profile_name = "build".to_owned();
     let mut profile_file = None;
     let mut cwd = std::env::current_dir().unwrap();
@@ -658,16 +663,15 @@ fn it_fails_closed_and_the_command_does_not_run() {
     );
     assert_eq!(r.code, Some(EXIT_SETUP), "{}", r.show());
     assert!(r.stderr.contains("did not run"), "{}", r.show());
-    // A launcher stage started with garbage refuses.
+    // A launcher with another thread running refuses to fork its stages.
     let r = Run::from(
-        Command::new(std::env::current_exe().unwrap())
-            .args([
-                "sandbox", STAGE_ARG, "init", "0", "1", "{}", "--", "/bin/sh", "-c", &touch,
-            ])
+        w.command_in("build", None, &w.project, &["/bin/sh", "-c", &touch])
+            .env("SANDBOX_TEST_THREAD", "1")
             .output()
             .unwrap(),
     );
     assert_eq!(r.code, Some(EXIT_SETUP), "{}", r.show());
+    assert!(r.stderr.contains("single-threaded"), "{}", r.show());
     assert!(!marker.exists(), "a refused launch ran the command");
 }
 

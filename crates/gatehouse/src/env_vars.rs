@@ -53,6 +53,10 @@ pub const KNOWN: &[(&str, &str)] = &[
         "set by `gatehouse sandbox run` inside the sandbox: the profile in force (read, never trusted)",
     ),
     (
+        "GATEHOUSE_SANDBOX_UNSUPPORTED",
+        "set to a reason, the sandbox probe fails: `sandbox run` refuses and hooks let confined rules fall back (it can only take confinement away)",
+    ),
+    (
         "GATEHOUSE_MINILM_DIR",
         "the optional neural tier's model files (builds with --features minilm)",
     ),

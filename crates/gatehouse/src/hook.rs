@@ -252,6 +252,19 @@ fn agent_token(options: &Options, endpoint: &Endpoint) -> Result<Option<String>,
     }
 }
 
+/// A check that offers confinement (`can_confine`) only where this kernel can confine: else the
+/// daemon applies confined rules' fallback (pause by default) instead of an allow whose
+/// rewritten command would refuse to run (docs/SANDBOX.md, "Fail closed").
+fn without_unusable_confinement(mut body: Value) -> Value {
+    if body.get("can_confine") == Some(&Value::Bool(true))
+        && !gatehouse_sandbox::probe().ok()
+        && let Some(fields) = body.as_object_mut()
+    {
+        fields.remove("can_confine");
+    }
+    body
+}
+
 /// The daemon's answer to a check or a poll, read strictly, with the confinement (if any).
 fn read_check(response: transport::Response) -> Result<(CheckResponse, Option<String>), String> {
     if response.status != 200 {
@@ -284,6 +297,7 @@ fn check(
         options.wait.min(MAX_WAIT_PER_REQUEST)
     };
     let body = match request::check_body(call, wait.as_millis() as u64, pause_to_host)
+        .map(without_unusable_confinement)
         .and_then(|b| serde_json::to_vec(&b).map_err(|e| e.to_string()))
     {
         Ok(body) => body,

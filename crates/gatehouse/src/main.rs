@@ -25,16 +25,6 @@ fn main() -> ExitCode {
     if words.next().is_some_and(|word| word == "hook") {
         return hook::main(words.collect());
     }
-    // `gatehouse sandbox` runs without the async runtime: the launcher's stages must start
-    // single-threaded (sandbox.rs), and they skip the argument parser.
-    let mut words = std::env::args_os().skip(1);
-    if words.next().is_some_and(|word| word == "sandbox")
-        && words
-            .next()
-            .is_some_and(|word| word == gatehouse_sandbox::STAGE_ARG)
-    {
-        return sandbox::stage(words.collect());
-    }
     // Not for `hook` (above): its stderr is the host's, and it must stay lean.
     env_vars::warn_unknown();
     let args = match cli::Args::parse().into_sandbox() {

@@ -1,6 +1,7 @@
 //! `gatehouse sandbox run|profiles|probe`: run a command confined by a profile, list the
 //! profiles, say whether this kernel can confine. Runs before (and without) the async runtime:
-//! the launcher's stages must start single-threaded (gatehouse-sandbox's crate docs).
+//! the launcher forks its stages, which needs a single-threaded process (gatehouse-sandbox's
+//! crate docs).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -49,12 +50,6 @@ enum SandboxCommand {
         #[arg(long)]
         json: bool,
     },
-    /// A launcher stage (internal).
-    #[command(name = "__stage", hide = true)]
-    Stage {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<OsString>,
-    },
 }
 
 fn exit(code: i32) -> ExitCode {
@@ -75,7 +70,6 @@ fn extra_profiles(
 /// Runs `gatehouse sandbox …`.
 pub fn main(args: SandboxArgs) -> ExitCode {
     match args.command {
-        SandboxCommand::Stage { args } => exit(gatehouse_sandbox::stage_main(&args)),
         SandboxCommand::Run {
             profile,
             profile_file,
@@ -184,9 +178,4 @@ fn explain_profile(name: &str, extra: Option<&ProfileFile>, cwd: Option<PathBuf>
         }
         Err(err) => fail(err, 1),
     }
-}
-
-/// A launcher stage (`gatehouse sandbox __stage …`), dispatched before argument parsing.
-pub fn stage(args: Vec<OsString>) -> ExitCode {
-    exit(gatehouse_sandbox::stage_main(&args))
 }
