@@ -169,8 +169,20 @@ impl Client {
             note: note.map(str::to_owned),
             action_hash: action_hash.map(str::to_owned),
             presence: None,
+            input: None,
         };
         self.call(Method::POST, url, Some(&body)).await
+    }
+
+    /// `POST /v1/actions/{id}/decision` with a whole [`DecisionRequest`] (edit then approve:
+    /// `input` is the edited input; presence, when the daemon requires it).
+    pub async fn decide_with(
+        &self,
+        action_id: &str,
+        request: &DecisionRequest,
+    ) -> Result<ActionView, ClientError> {
+        let url = self.action_url(action_id, &["decision"])?;
+        self.call(Method::POST, url, Some(request)).await
     }
 
     /// `GET /v1/actions/{id}` (approver token): the whole action as the ledger knows it.

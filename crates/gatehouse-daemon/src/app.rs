@@ -83,6 +83,9 @@ pub enum ActionError {
     /// Something other than an action is not there (a user, a policy version).
     #[error("{0}")]
     Missing(String),
+    /// Edit then approve: the edited input is one the rules reject or self-protection guards.
+    #[error("{0}")]
+    EditRefused(String),
     #[error(transparent)]
     Presence(#[from] PresenceError),
     #[error(transparent)]

@@ -315,6 +315,44 @@ impl Approvals {
         })
     }
 
+    /// Edit then approve: lands a person's approval of `edit` in place of the action's input,
+    /// with the edit, both or neither; bound to the original's `action_hash` like every
+    /// approval. Waiters wake with the decided action (its decision carries the edit).
+    pub async fn decide_edited(
+        &self,
+        action_id: &str,
+        note: Option<String>,
+        action_hash: [u8; 32],
+        edit: gatehouse_ledger::EditFact,
+    ) -> Result<DecideOutcome, LedgerError> {
+        let fact = DecisionFact {
+            action_id: action_id.to_owned(),
+            decided_at_ms: now_ms(),
+            verdict: Verdict::Allow,
+            decided_by: DecidedBy::Human,
+            note,
+            action_hash: Some(action_hash),
+        };
+        let outcome = self.ledger.record_edited_decision(fact, edit).await?;
+        Ok(match outcome {
+            DecisionOutcome::Decided(view) => {
+                self.metrics.decided(false);
+                tracing::info!(action_id, "paused action approved with an edited input");
+                self.settle(&view);
+                self.events.publish(&Event::ActionDecided {
+                    action: (*view).clone(),
+                });
+                DecideOutcome::Decided(*view)
+            }
+            DecisionOutcome::AlreadyDecided(view) => {
+                self.settle(&view);
+                DecideOutcome::AlreadyDecided(*view)
+            }
+            DecisionOutcome::ActionMismatch(view) => DecideOutcome::ActionMismatch(*view),
+            DecisionOutcome::NotFound => DecideOutcome::NotFound,
+        })
+    }
+
     /// Records a named person's approval or denial (`PersonDecision`). When it decides the
     /// action (a denial, or the last approval a two-person rule needs) the waiters wake as for
     /// any decision; a first approval leaves the action waiting and tells the dashboards.

@@ -282,6 +282,8 @@ impl App {
                 reason,
                 tier2: None,
                 confine,
+                note: None,
+                updated_input: None,
             };
             if let (DetachedSlot::Reserved(permit), Some(score_request)) = (slot, score_request) {
                 self.scoring.spawn_detached(
@@ -399,6 +401,8 @@ impl App {
             reason: format!("rejected: the action could not be recorded in the ledger ({err})"),
             tier2: None,
             confine: None,
+            note: None,
+            updated_input: None,
         }
     }
 }

@@ -16,6 +16,7 @@ mod clock;
 pub mod commands;
 pub mod config;
 pub mod data_dir_lock;
+pub mod edits;
 pub mod events;
 pub mod grants;
 mod file_watch;

@@ -174,6 +174,21 @@ impl PolicyStore {
         )
     }
 
+    /// Self-protection's own verdict on `action`, apart from the policy's (`None`: nothing it
+    /// guards). An edited input must not be one it guards (edit then approve).
+    pub fn protection_verdict(
+        &self,
+        policy: &Policy,
+        action: &ActionRef<'_>,
+    ) -> Option<Evaluation> {
+        let text = protect::shell_command(policy, action)
+            .filter(|text| text.len() <= protect::MAX_PROTECTED_COMMAND_BYTES);
+        let parsed = text.map(gatehouse_policy::shell::parse);
+        self.protection
+            .load()
+            .check(action, text.zip(parsed.as_ref()), &FsResolver)
+    }
+
     pub fn status(&self) -> PolicyStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }

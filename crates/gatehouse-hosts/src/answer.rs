@@ -15,6 +15,10 @@ use serde_json::{Map, Value, json};
 
 use crate::Host;
 
+/// Why an allow rewrites the input: confined by the sandbox, or edited by the person who
+/// approved it (edit then approve).
+const REWRITTEN_REASON: &str = "Gatehouse: allowed with a rewritten input (confined by the sandbox, or as edited by the person who approved it)";
+
 /// The hook process's whole answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostAnswer {
@@ -86,7 +90,7 @@ pub fn allow(host: Host, event: &str, updated_input: Option<Map<String, Value>>)
             "hookSpecificOutput": {
                 "hookEventName": event,
                 "permissionDecision": "allow",
-                "permissionDecisionReason": "Gatehouse: allowed, confined by the sandbox",
+                "permissionDecisionReason": REWRITTEN_REASON,
                 "updatedInput": input,
             }
         })),
@@ -167,7 +171,7 @@ pub mod claude_http {
                 "hookSpecificOutput": {
                     "hookEventName": "PreToolUse",
                     "permissionDecision": "allow",
-                    "permissionDecisionReason": "Gatehouse: allowed, confined by the sandbox",
+                    "permissionDecisionReason": REWRITTEN_REASON,
                     "updatedInput": input,
                 }
             }),

@@ -110,6 +110,9 @@ pub fn map_answer(
     pause_to_host: bool,
 ) -> Mapped {
     match response.verdict {
+        Verdict::Allow if response.updated_input.is_some() => {
+            edited(call, response, confine, gatehouse)
+        }
         Verdict::Allow => match confine {
             None => Mapped::Allow(None),
             Some(profile) => match confine::rewrite_input(call, gatehouse, profile) {
@@ -119,6 +122,19 @@ pub fn map_answer(
                 )),
             },
         },
+        Verdict::Reject
+            if response
+                .note
+                .as_deref()
+                .is_some_and(|n| !n.trim().is_empty()) =>
+        {
+            Mapped::Deny(format!(
+                "a person denied this call (action {}) and says: {}. Do not retry it as it was; follow their guidance. ({})",
+                response.action_id,
+                response.note.as_deref().unwrap_or_default().trim(),
+                response.reason
+            ))
+        }
         Verdict::Reject => Mapped::Deny(format!(
             "rejected ({}; action {}): {}",
             response.decided_by.as_str(),
@@ -139,6 +155,50 @@ pub fn map_answer(
     }
 }
 
+/// An allow of an input a person edited (edit then approve): hosts that let a hook rewrite the
+/// input run the edited one (confined as well, if the answer says so); a host that cannot (Gemini
+/// CLI) is told no, with the edited call to make instead — never the original.
+fn edited(
+    call: &ToolCall,
+    response: &CheckResponse,
+    confine: Option<&str>,
+    gatehouse: &str,
+) -> Mapped {
+    let Some(input) = response.updated_input.clone() else {
+        return Mapped::Deny("internal error: an edited allow without its input".into());
+    };
+    let note = response
+        .note
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| format!(" They say: {}.", n.trim()))
+        .unwrap_or_default();
+    if !call.host.can_rewrite_input() {
+        return Mapped::Deny(format!(
+            "a person approved this call (action {}) only with an edited input, which {} cannot substitute: make this call instead: {} {}.{note}",
+            response.action_id,
+            call.host,
+            call.tool,
+            Value::Object(input)
+        ));
+    }
+    match confine {
+        None => Mapped::Allow(Some(input)),
+        Some(profile) => {
+            let edited_call = ToolCall {
+                input,
+                ..call.clone()
+            };
+            match confine::rewrite_input(&edited_call, gatehouse, profile) {
+                Ok(input) => Mapped::Allow(Some(input)),
+                Err(err) => Mapped::Deny(format!(
+                    "the edited call is allowed only inside the sandbox profile `{profile}`, and {err}"
+                )),
+            }
+        }
+    }
+}
+
 /// The host's answer for a mapped check (command hooks).
 pub fn host_answer(call: &ToolCall, mapped: Mapped) -> answer::HostAnswer {
     match mapped {
@@ -146,5 +206,130 @@ pub fn host_answer(call: &ToolCall, mapped: Mapped) -> answer::HostAnswer {
         Mapped::Deny(reason) => answer::deny(call.host, &reason),
         Mapped::Ask(reason) => answer::ask(call.host, &call.event, &reason)
             .unwrap_or_else(|| answer::deny(call.host, &reason)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_protocol::DecidedBy;
+
+    use super::*;
+    use crate::Host;
+
+    fn call(host: Host) -> ToolCall {
+        let mut input = Map::new();
+        input.insert("command".into(), json!("rm -rf build"));
+        ToolCall {
+            host,
+            event: "PreToolUse".into(),
+            tool: "Bash".into(),
+            input,
+            session_id: Some("s".into()),
+            tool_use_id: "t".into(),
+            tool_use_id_derived: false,
+            cwd: Some("/w".into()),
+            context: Map::new(),
+            rewritable_shell_field: host.can_rewrite_input().then_some("command"),
+        }
+    }
+
+    fn decided(verdict: Verdict, note: Option<&str>, edited: Option<&str>) -> CheckResponse {
+        CheckResponse {
+            action_id: "act_1".into(),
+            verdict,
+            decided_by: DecidedBy::Human,
+            rule_id: None,
+            reason: "denied by a person (paused: deletes files)".into(),
+            tier2: None,
+            confine: None,
+            note: note.map(str::to_owned),
+            updated_input: edited.map(|command| {
+                let mut input = Map::new();
+                input.insert("command".into(), json!(command));
+                input
+            }),
+        }
+    }
+
+    #[test]
+    fn an_edited_approval_runs_the_edited_input_where_the_host_can_take_it() {
+        let response = decided(Verdict::Allow, None, Some("rm -rf build/tmp"));
+        for host in [Host::ClaudeCode, Host::Codex, Host::Cursor] {
+            let mapped = map_answer(&call(host), &response, None, "gatehouse", false);
+            let Mapped::Allow(Some(input)) = &mapped else {
+                panic!("{host}: {mapped:?}");
+            };
+            assert_eq!(input["command"], "rm -rf build/tmp");
+            let answer = host_answer(&call(host), mapped);
+            assert!(answer.lets_run());
+            let body: Value = serde_json::from_slice(&answer.stdout).unwrap();
+            let edited = match host {
+                Host::Cursor => &body["updated_input"]["command"],
+                _ => &body["hookSpecificOutput"]["updatedInput"]["command"],
+            };
+            assert_eq!(edited, "rm -rf build/tmp", "{host}: {body}");
+        }
+    }
+
+    #[test]
+    fn a_host_that_cannot_take_the_edit_is_told_no_with_the_edited_call() {
+        let response = decided(
+            Verdict::Allow,
+            Some("only the tmp dir"),
+            Some("rm -rf build/tmp"),
+        );
+        let mapped = map_answer(&call(Host::Gemini), &response, None, "gatehouse", false);
+        let Mapped::Deny(reason) = &mapped else {
+            panic!("{mapped:?}");
+        };
+        assert!(reason.contains("rm -rf build/tmp"), "{reason}");
+        assert!(reason.contains("only the tmp dir"), "{reason}");
+        assert!(!host_answer(&call(Host::Gemini), mapped).lets_run());
+    }
+
+    #[test]
+    fn an_edited_and_confined_approval_confines_the_edited_command() {
+        let response = decided(Verdict::Allow, None, Some("make test"));
+        let mapped = map_answer(
+            &call(Host::ClaudeCode),
+            &response,
+            Some("build"),
+            "/usr/bin/gatehouse",
+            false,
+        );
+        let Mapped::Allow(Some(input)) = mapped else {
+            panic!("not allowed");
+        };
+        let command = input["command"].as_str().unwrap();
+        assert!(
+            command.contains("sandbox run --profile 'build'"),
+            "{command}"
+        );
+        assert!(command.ends_with("-c 'make test'"), "{command}");
+    }
+
+    #[test]
+    fn a_denial_note_leads_the_reason_every_host_shows_the_model() {
+        let response = decided(Verdict::Reject, Some("use --dry-run first"), None);
+        for host in Host::ALL {
+            let mapped = map_answer(&call(host), &response, None, "gatehouse", false);
+            let answer = host_answer(&call(host), mapped);
+            assert!(!answer.lets_run());
+            assert!(
+                answer.stderr.contains("and says: use --dry-run first."),
+                "{host}: {}",
+                answer.stderr
+            );
+            let body = String::from_utf8(answer.stdout).unwrap();
+            assert!(body.contains("use --dry-run first"), "{host}: {body}");
+        }
+        let plain = map_answer(
+            &call(Host::Codex),
+            &decided(Verdict::Reject, None, None),
+            None,
+            "gatehouse",
+            false,
+        );
+        assert!(matches!(plain, Mapped::Deny(reason) if reason.starts_with("rejected (human")));
     }
 }

@@ -177,6 +177,20 @@ impl Ledger {
         both!(self, l => l.record_decision(fact).await)
     }
 
+    /// Edit then approve: the approval and its edit, both or neither (SQLite for now).
+    pub async fn record_edited_decision(
+        &self,
+        fact: DecisionFact,
+        edit: crate::EditFact,
+    ) -> Result<DecisionOutcome, LedgerError> {
+        match self.as_sqlite() {
+            Some(ledger) => ledger.record_edited_decision(fact, edit).await,
+            None => Err(LedgerError::Unsupported(
+                "edit then approve (SQLite only, for now)",
+            )),
+        }
+    }
+
     pub async fn append_label(&self, label: NewLabel) -> Result<bool, LedgerError> {
         both!(self, l => l.append_label(label).await)
     }

@@ -30,6 +30,8 @@ const DOMAIN: &[u8] = b"gatehouse.ledger.chain.v1\0";
 /// The kinds of record the chain covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
+    /// Schema 11: a person's edit of a paused action, approved in its place.
+    Edit,
     Action,
     Score,
     Decision,
@@ -47,6 +49,7 @@ pub(crate) enum Kind {
 impl Kind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Kind::Edit => "edit",
             Kind::Action => "action",
             Kind::Score => "score",
             Kind::Decision => "decision",
@@ -62,6 +65,7 @@ impl Kind {
 
     pub(crate) fn parse(s: &str) -> Option<Kind> {
         match s {
+            "edit" => Some(Kind::Edit),
             "action" => Some(Kind::Action),
             "score" => Some(Kind::Score),
             "decision" => Some(Kind::Decision),
@@ -82,6 +86,11 @@ impl Kind {
     /// file (verified read-only, without migrating it) has none of them.
     pub(crate) fn record_sql(self, layout: Layout) -> &'static str {
         match (self, layout) {
+            (Kind::Edit, _) => {
+                "SELECT action_id, seq, recorded_at_ms, original_input, edited_input, edited_hash,
+                        edited_by
+                 FROM edits WHERE seq = ?1"
+            }
             (Kind::Action, Layout::V2) => {
                 "SELECT id, seq, created_at_ms, tool, input, session_id, agent, tool_use_id, cwd,
                         context, verdict, decided_by, rule_id, reason, deadline_ms, tier2_status
@@ -145,6 +154,7 @@ impl Kind {
     /// they are hashed only when one of them is not NULL.
     pub(crate) fn extension(self) -> usize {
         match self {
+            Kind::Edit => 0,
             Kind::Action => 4,
             Kind::Decision => 1,
             Kind::Score
@@ -561,6 +571,7 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
         _ => None,
     };
     match (kind, action) {
+        (Kind::Edit, _) => format!("edits.seq {record}"),
         (Kind::Score, _) => format!("scores.seq {record}"),
         (Kind::Label, _) => format!("labels.seq {record}"),
         (Kind::Outcome, _) => format!("outcomes.seq {record}"),
@@ -598,7 +609,8 @@ fn unchained(
                   + (SELECT count(*) FROM outcomes)"
         }
     };
-    let records: i64 = conn
+    let records: i64 = crate::edits::record_count(conn).map_err(damaged)?
+        + conn
         .query_row(count_sql, [], |row| row.get::<_, i64>(0))
         .map_err(damaged)?
         + crate::team::record_count(conn).map_err(damaged)?
@@ -625,6 +637,7 @@ fn unchained(
         }
     };
     let tables = [
+        (Kind::Edit, "SELECT action_id, seq FROM edits ORDER BY seq"),
         (Kind::Action, "SELECT id, seq FROM actions ORDER BY seq"),
         (
             Kind::Score,
@@ -665,6 +678,7 @@ fn unchained(
     ];
     for (kind, sql) in tables {
         let present = match kind {
+            Kind::Edit => crate::edits::has_table(conn).map_err(damaged)?,
             Kind::Label => layout != Layout::V2,
             Kind::Outcome => layout == Layout::V4,
             Kind::Grant | Kind::GrantRevoked => crate::grants::has_tables(conn).map_err(damaged)?,

@@ -19,6 +19,7 @@ mod backend;
 mod browse;
 mod chain;
 mod checkpoint;
+mod edits;
 mod grants;
 mod read;
 mod recorded;
@@ -47,6 +48,7 @@ pub use action_hash::ActionIdentity;
 pub use backend::{Ledger, LedgerEvent};
 pub use browse::{BrowseQuery, MAX_BROWSE_LIMIT, MAX_BUCKETS, OverviewQuery, SCAN_ROWS};
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
+pub use edits::EditFact;
 pub use grants::{Approved, GrantCounts, NewGrant, Revoked};
 pub use recorded::{RecordedAction, RecordedEffect};
 pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
@@ -664,6 +666,17 @@ impl SqliteLedger {
     ) -> Result<DecisionOutcome, LedgerError> {
         self.refuse_if_untrusted()?;
         self.call(|reply| writer::Command::Decision(Box::new(fact), reply))
+            .await
+    }
+
+    /// Lands an approval of an edited input (edit then approve) with its edit, both or neither.
+    pub async fn record_edited_decision(
+        &self,
+        fact: DecisionFact,
+        edit: EditFact,
+    ) -> Result<DecisionOutcome, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| writer::Command::EditedDecision(Box::new((fact, edit)), reply))
             .await
     }
 

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use gatehouse_protocol::{
-    ActionView, DecidedBy, DecisionRecord, LabelRecord, ObservedEffect, OutcomeFlag, OutcomeRecord,
-    ReviewLabel, Tier2Score, Tier2Status, Verdict,
+    ActionView, DecidedBy, DecisionRecord, EditRecord, LabelRecord, ObservedEffect, OutcomeFlag,
+    OutcomeRecord, ReviewLabel, Tier2Score, Tier2Status, Verdict,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Row, params_from_iter, types::Value as SqlValue,
@@ -94,10 +94,12 @@ SELECT a.id, a.created_at_ms, a.tool, a.input, a.session_id, a.agent, a.tool_use
        a.verdict, a.decided_by, a.rule_id, a.reason, a.deadline_ms, a.tier2_status,
        s.status, s.score, s.label, s.model, s.error, s.disagreement,
        d.verdict, d.decided_by, d.note, d.decided_at_ms,
-       a.action_hash, a.peer_uid, a.peer_pid, a.observed_effect, d.action_hash
+       a.action_hash, a.peer_uid, a.peer_pid, a.observed_effect, d.action_hash,
+       e.edited_input, e.edited_hash, e.edited_by
 FROM actions a
 LEFT JOIN scores s ON s.seq = (SELECT max(seq) FROM scores WHERE action_id = a.id)
-LEFT JOIN decisions d ON d.action_id = a.id";
+LEFT JOIN decisions d ON d.action_id = a.id
+LEFT JOIN edits e ON e.action_id = a.id";
 
 pub(crate) fn action(conn: &Connection, id: &str) -> Result<Option<ActionView>, LedgerError> {
     let sql = format!("{VIEW_SELECT} WHERE a.id = ?1");
@@ -215,6 +217,16 @@ pub(crate) fn history(conn: &Connection, id: &str) -> Result<Vec<HistoryEntry>, 
             }),
         });
     }
+    if let Some(edit) = view.decision.as_ref().and_then(|d| d.edit.as_ref()) {
+        entries.push(HistoryEntry {
+            at_ms: view.decision.as_ref().map_or(0, |d| d.decided_at_ms),
+            kind: "edited",
+            detail: json!({
+                "original_input": view.input, "edited_input": edit.edited_input,
+                "edited_hash": edit.edited_hash, "edited_by": edit.edited_by,
+            }),
+        });
+    }
     if let Some(decision) = &view.decision {
         entries.push(HistoryEntry {
             at_ms: decision.decided_at_ms,
@@ -274,6 +286,22 @@ fn json_at(
     .transpose()
 }
 
+/// The edit approved in place of the action's input (`VIEW_SELECT`'s last three columns).
+fn edit_from_row(
+    row: &Row<'_>,
+    at: usize,
+    action_id: &str,
+) -> Result<Option<EditRecord>, LedgerError> {
+    let Some(Value::Object(edited_input)) = json_at(row, at, action_id, "edited_input")? else {
+        return Ok(None);
+    };
+    Ok(Some(EditRecord {
+        edited_input,
+        edited_hash: hex_column(row, at + 1)?.unwrap_or_default(),
+        edited_by: row.get(at + 2)?,
+    }))
+}
+
 /// Turns one `VIEW_SELECT` row into the action as it stands now.
 fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
     let id: String = row.get(0)?;
@@ -319,6 +347,7 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
                 note: row.get(23)?,
                 decided_at_ms: row.get(24)?,
                 action_hash: hex_column(row, 29)?,
+                edit: edit_from_row(row, 30, &id)?,
                 approver: None,
             })
         }
@@ -385,6 +414,7 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
         peer_pid: row.get(27)?,
         observed,
         approvals: Vec::new(),
+        policy_version: None,
     })
 }
 
@@ -513,6 +543,7 @@ pub(crate) fn decision_reason(decision: &DecisionRecord, paused_because: &str) -
         (DecidedBy::Human, Verdict::Allow) => "approved by a person",
         (DecidedBy::Human, _) => "denied by a person",
         (DecidedBy::Timeout, _) => "no decision before the deadline",
+        (DecidedBy::Withdrawn, _) => "withdrawn by the agent",
         (_, Verdict::Allow) => "allowed",
         _ => "rejected",
     };

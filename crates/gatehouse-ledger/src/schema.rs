@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0009_named_approvers_and_policy_versions.sql"),
     ),
     (10, include_str!("../migrations/0010_grants.sql")),
+    (11, include_str!("../migrations/0011_edits.sql")),
     (12, include_str!("../migrations/0012_console_indexes.sql")),
 ];
 

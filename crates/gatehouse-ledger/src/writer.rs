@@ -30,6 +30,8 @@ pub(crate) enum Command {
     Action(Box<NewAction>, Reply<Recorded>),
     Score(Box<ScoreFact>, Reply<bool>),
     Decision(Box<DecisionFact>, Reply<DecisionOutcome>),
+    /// An approval of an edited input: the decision and its edit, both or neither.
+    EditedDecision(Box<(DecisionFact, crate::EditFact)>, Reply<DecisionOutcome>),
     Label(Box<NewLabel>, Reply<bool>),
     Outcome(Box<NewOutcome>, Reply<OutcomeRecord>),
     Grant(Box<GrantCommand>, Reply<GrantOutcome>),
@@ -187,7 +189,7 @@ fn commit_batch(writer: &mut Writer, batch: &mut Vec<Command>) {
 
 /// The chain head while a transaction is open, and whether the transaction can still commit.
 pub(crate) struct Cursor {
-    head: ChainHead,
+    pub(crate) head: ChainHead,
     /// Set when a record was written but its chain entry was not, or SQLite rolled the
     /// transaction back on its own (disk full, I/O error): the whole batch must fail.
     broken: Option<String>,
@@ -288,6 +290,9 @@ fn apply_nothing(command: Command) -> Applied {
         Command::Action(_, reply) => Applied::Action(Err(LedgerError::WriterStopped), reply),
         Command::Score(_, reply) => Applied::Score(Err(LedgerError::WriterStopped), reply),
         Command::Decision(_, reply) => Applied::Decision(Err(LedgerError::WriterStopped), reply),
+        Command::EditedDecision(_, reply) => {
+            Applied::Decision(Err(LedgerError::WriterStopped), reply)
+        }
         Command::Label(_, reply) => Applied::Label(Err(LedgerError::WriterStopped), reply),
         Command::Outcome(_, reply) => Applied::Outcome(Err(LedgerError::WriterStopped), reply),
         Command::Grant(_, reply) => Applied::Grant(Err(LedgerError::WriterStopped), reply),
@@ -307,6 +312,13 @@ fn apply(tx: &Transaction<'_>, command: Command, cursor: &mut Cursor) -> Applied
         Command::Score(fact, reply) => Applied::Score(insert_score(tx, &fact, cursor), reply),
         Command::Decision(fact, reply) => {
             Applied::Decision(insert_decision(tx, &fact, cursor), reply)
+        }
+        Command::EditedDecision(edited, reply) => {
+            let (fact, edit) = &*edited;
+            Applied::Decision(
+                crate::edits::insert_edited_decision(tx, fact, edit, cursor),
+                reply,
+            )
         }
         Command::Label(label, reply) => Applied::Label(insert_label(tx, &label, cursor), reply),
         Command::Outcome(outcome, reply) => {

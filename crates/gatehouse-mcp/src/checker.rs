@@ -83,6 +83,18 @@ impl DaemonChecker {
         let mut failures = 0u32;
         loop {
             match response.verdict {
+                // Edit then approve: forwarding the edited arguments is not built yet, and the
+                // original must never run (fail closed): the model is told the edited call.
+                Verdict::Allow if response.updated_input.is_some() => {
+                    return CheckOutcome::Reject {
+                        reason: format!(
+                            "a person approved this call (action {}) only with edited arguments, which this proxy does not forward yet: make this call instead: {}",
+                            response.action_id,
+                            serde_json::Value::Object(response.updated_input.unwrap_or_default())
+                        ),
+                        rule_id: response.rule_id,
+                    };
+                }
                 Verdict::Allow => return CheckOutcome::Allow,
                 Verdict::Reject => {
                     return CheckOutcome::Reject {

@@ -153,6 +153,14 @@ pub struct CheckResponse {
     /// a check with `can_confine`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confine: Option<Confinement>,
+    /// The person's note on their decision (a denial's guidance for the model: "use --dry-run").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// With `verdict: "allow"` after a person edited the input: run *this* input, not the one
+    /// asked for (edit then approve, `docs/APPROVALS.md`). A client that cannot substitute it
+    /// must not run the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_input: Option<Map<String, Value>>,
 }
 
 /// How an allowed command must run: inside `gatehouse sandbox run --profile PROFILE`.
@@ -187,6 +195,11 @@ pub struct DecisionRequest {
     /// decision unless the daemon runs with `approvals.presence = "off"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<PresenceAssertion>,
+    /// Edit then approve: the input the person approves instead of the one asked for (an
+    /// object, same tool). Only with `approve`; re-checked by the rules, and the approval and
+    /// its presence are bound to the edited action's hash (`edited_hash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Map<String, Value>>,
 }
 
 /// A WebAuthn assertion (`navigator.credentials.get`), its binary fields base64url-encoded
@@ -249,6 +262,10 @@ impl Tier2Status {
 /// The human (or timeout) decision recorded on a paused action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
+    /// Edit then approve: what was approved instead of the action's `input`, who edited it, and
+    /// the edited action's hash (the approval is bound to it). Absent without an edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit: Option<EditRecord>,
     /// The final verdict: `allow` or `reject`.
     pub verdict: Verdict,
     pub decided_by: DecidedBy,
@@ -262,6 +279,18 @@ pub struct DecisionRecord {
     /// timeouts, errors, and decisions recorded before named approvers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approver: Option<String>,
+}
+
+/// A person's edit of a paused action's input, approved in its place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditRecord {
+    pub edited_input: Map<String, Value>,
+    /// SHA-256 of the edited action's canonical JSON (the original's tool, cwd, session and
+    /// tool_use_id with the edited input), lowercase hex.
+    pub edited_hash: String,
+    /// Who edited and approved it (the approver credential, and the authenticator when presence
+    /// confirmed it).
+    pub edited_by: String,
 }
 
 /// In the policy's observe mode the verdict is `allow`; this is what the rules would have done.
@@ -460,6 +489,13 @@ impl ActionView {
             reason: self.reason.clone(),
             tier2: self.tier2.clone(),
             confine: None,
+            note: self.decision.as_ref().and_then(|d| d.note.clone()),
+            updated_input: self
+                .decision
+                .as_ref()
+                .filter(|d| d.verdict == Verdict::Allow)
+                .and_then(|d| d.edit.as_ref())
+                .map(|edit| edit.edited_input.clone()),
         }
     }
 }

@@ -103,13 +103,38 @@ pub async fn commands(
     Ok(Json(crate::commands::list(&state.policy, &view)))
 }
 
-/// `POST /v1/actions/{id}/decision`
+/// `POST /v1/actions/{id}/decision` (with `input`: edit then approve, `crate::edits`)
 pub async fn decide(
     State(state): State<AppState>,
     approver: ApproverCaller,
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<DecisionRequest>,
 ) -> Result<Json<ActionView>, ApiError> {
+    if let Some(input) = request.input {
+        if request.decision != gatehouse_protocol::Decision::Approve {
+            return Err(ApiError::invalid(
+                "input",
+                "only an approval carries an edited input (a denial's guidance goes in `note`)",
+            ));
+        }
+        let via = match approver.0 {
+            Caller::Dashboard { .. } => "dashboard",
+            _ => "token",
+        };
+        let person = approver.0.person().unwrap_or_else(crate::auth::Person::owner);
+        let view = state
+            .decide_edited(
+                &person,
+                via,
+                &id,
+                input,
+                request.note,
+                request.action_hash.as_deref(),
+                request.presence.as_ref(),
+            )
+            .await?;
+        return Ok(Json(view));
+    }
     let person = approver.0.person().unwrap_or_else(crate::auth::Person::owner);
     Ok(Json(
         state

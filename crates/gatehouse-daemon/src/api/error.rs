@@ -106,6 +106,10 @@ impl From<ActionError> for ApiError {
                     .with_field("action_hash")
             }
             ActionError::Invalid { field, message } => ApiError::invalid(field, message),
+            ActionError::EditRefused(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "edit_refused", message)
+                    .with_field("input")
+            }
             ActionError::Forbidden(message) => ApiError::forbidden("forbidden_role", message),
             ActionError::Conflict { code, message } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)

@@ -16,6 +16,9 @@ use crate::presence::{CreationOptions, CredentialInfo, PresenceStatus, RequestOp
 pub struct ChallengeRequest {
     decision: Decision,
     action_hash: String,
+    /// Edit then approve: the edited input; the challenge is bound to the edited action's hash.
+    #[serde(default)]
+    input: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// `POST /v1/actions/{id}/presence`: a single-use challenge bound to this action, its hash and
@@ -26,6 +29,19 @@ pub async fn challenge(
     ApiPath(id): ApiPath<String>,
     ApiJson(request): ApiJson<ChallengeRequest>,
 ) -> Result<Json<RequestOptions>, ApiError> {
+    if let Some(input) = &request.input {
+        if request.decision != Decision::Approve {
+            return Err(ApiError::invalid(
+                "input",
+                "only an approval carries an edited input",
+            ));
+        }
+        return Ok(Json(
+            state
+                .edit_presence_challenge(&id, &request.action_hash, input)
+                .await?,
+        ));
+    }
     Ok(Json(
         state
             .presence_challenge(&id, request.decision, &request.action_hash)

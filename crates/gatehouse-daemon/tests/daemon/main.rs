@@ -16,6 +16,7 @@ mod approval_presence;
 mod attacks;
 mod boundary;
 mod check;
+mod edits;
 mod grants;
 mod hardened;
 mod hooks;

@@ -71,6 +71,14 @@ pub(super) async fn run(args: CheckArgs) -> Result<ExitCode> {
     };
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(match response.verdict {
+        // Edit then approve: the call as asked must not run; the edited input is in the JSON.
+        Verdict::Allow if response.updated_input.is_some() => {
+            eprintln!(
+                "gatehouse: action {} was approved only with an edited input (`updated_input` above): the call as asked must not run",
+                response.action_id
+            );
+            ExitCode::from(3)
+        }
         Verdict::Allow => ExitCode::SUCCESS,
         _ => ExitCode::from(3),
     })
