@@ -113,21 +113,10 @@ pub async fn claude_code(
                     }
                 }
             }
-            // The confinement the check asked for, read from the answer as sent.
-            let confine = serde_json::to_value(&response)
-                .ok()
-                .and_then(|v| request::confine_profile(&v));
-            let gatehouse = std::env::current_exe()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            // The confinement the check asked for, as the answer carries it.
+            let confine = response.confine.as_ref().map(|c| c.profile.as_str());
             Json(
-                match request::map_answer(
-                    &call,
-                    &response,
-                    confine.as_deref(),
-                    &gatehouse,
-                    pause_to_host,
-                ) {
+                match request::map_answer(&call, &response, confine, current_exe(), pause_to_host) {
                     Mapped::Allow(input) => claude_http::allow(input),
                     Mapped::Deny(reason) => claude_http::deny(&reason),
                     Mapped::Ask(reason) => claude_http::ask(&reason),
@@ -135,6 +124,16 @@ pub async fn claude_code(
             )
         }
     }
+}
+
+/// This binary's path, for a confined call's rewritten command (read once, not per call).
+fn current_exe() -> &'static str {
+    static EXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| {
+        std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
 }
 
 /// `POST /v1/outcomes` (agent token): one tool call's outcome.

@@ -283,3 +283,44 @@ async fn outcomes_are_recorded_linked_and_an_unchecked_one_is_flagged() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// A rule that allows a command only confined: the HTTP hook allows it with the command
+/// rewritten to run inside the sandbox profile (the answer's `confine`, and this binary's path).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confined_allow_through_the_http_hook_rewrites_the_command_into_the_sandbox() {
+    let daemon = Setup {
+        policy: r#"default = "pause"
+
+[[rules]]
+id = "allow-cargo-confined"
+effect = "allow"
+reason = "builds the project"
+command = { program = "cargo", args_within = ["$CWD", "/tmp"] }
+confine = "build"
+"#
+        .into(),
+        ..Setup::default()
+    }
+    .start()
+    .await;
+    let agent = daemon.agent.clone();
+    let answer = hook(
+        &daemon,
+        &agent,
+        pre("cargo build", "toolu_c").to_string().as_bytes(),
+    )
+    .await;
+    let output = &answer["hookSpecificOutput"];
+    assert_eq!(output["permissionDecision"], "allow", "{answer}");
+    let command = output["updatedInput"]["command"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        command.contains("sandbox") && command.contains("build") && command.contains("cargo build"),
+        "the command runs confined: {answer}"
+    );
+    assert_eq!(
+        output["updatedInput"]["description"], "d",
+        "the rest of the input is kept: {answer}"
+    );
+}
