@@ -263,7 +263,27 @@ pub fn protected_set(config: &Config, data_dir: &Path, listen: SocketAddr) -> Pr
         listen_addrs: vec![listen],
         daemon_pid: Some(std::process::id()),
         check_socket: config.hardened.socket.as_deref().map(absolute),
+        agent_settings_dirs: agent_settings_dirs(std::env::vars_os()),
     }
+}
+
+/// The agent hosts' settings directories the environment moved out of the home: each host reads
+/// its hook settings from there when the variable is set.
+fn agent_settings_dirs(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<PathBuf> {
+    // Each variable, and where the host's settings are under it.
+    const MOVED_BY: &[(&str, &str)] = &[
+        ("CLAUDE_CONFIG_DIR", ""),
+        ("CODEX_HOME", ""),
+        ("GEMINI_CLI_HOME", ".gemini"),
+    ];
+    vars.filter(|(_, value)| !value.is_empty())
+        .filter_map(|(name, value)| {
+            let (_, under) = MOVED_BY.iter().find(|(known, _)| name == *known)?;
+            Some(absolute(&Path::new(&value).join(under)))
+        })
+        .collect()
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -308,6 +328,26 @@ impl PathResolver for FsResolver {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn agent_settings_moved_by_the_environment_are_protected_where_they_moved() {
+        let vars = [
+            ("CLAUDE_CONFIG_DIR", "/srv/claude"),
+            ("CODEX_HOME", "/srv/codex"),
+            ("GEMINI_CLI_HOME", "/srv/gem"),
+            ("HOME", "/root"),
+            ("CODEX_HOME_EXTRA", "/nope"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.into(), value.into()));
+        assert_eq!(
+            super::agent_settings_dirs(vars),
+            [
+                std::path::PathBuf::from("/srv/claude"),
+                "/srv/codex".into(),
+                "/srv/gem/.gemini".into()
+            ]
+        );
+    }
     use super::*;
 
     #[test]

@@ -73,7 +73,20 @@ pub struct ProtectedSet {
     /// Hardened mode's check socket: removing or replacing it would cut agents off from (or put a
     /// stand-in between them and) the daemon.
     pub check_socket: Option<PathBuf>,
+    /// Agent hosts' settings directories moved out of the home by the environment the daemon
+    /// started in (`CLAUDE_CONFIG_DIR`, `CODEX_HOME`, `GEMINI_CLI_HOME`): their hook settings.
+    pub agent_settings_dirs: Vec<PathBuf>,
 }
+
+/// The agent hosts' system-wide (managed) settings: they override the user's, hooks included,
+/// so an agent running as root could turn Gatehouse's hooks off there.
+const MANAGED_SETTINGS_DIRS: &[&str] = &[
+    "/etc/claude-code",
+    "/Library/Application Support/ClaudeCode",
+    "/etc/codex",
+    "/etc/gemini-cli",
+    "/Library/Application Support/GeminiCli",
+];
 
 /// How a path is protected, weakest last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -494,6 +507,12 @@ impl SelfProtection {
         }
         if let Some(socket) = &set.check_socket {
             add_path(socket, Kind::Protected, SOCKET, false, true);
+        }
+        for dir in MANAGED_SETTINGS_DIRS {
+            add_path(Path::new(dir), Kind::Protected, HOOKS, true, true);
+        }
+        for dir in &set.agent_settings_dirs {
+            add_path(dir, Kind::Protected, HOOKS, true, true);
         }
         if let Some(home) = &set.home {
             add_path(&home.join(".codex"), Kind::Protected, HOOKS, true, true);

@@ -337,6 +337,13 @@ pub const HOOKS: &[Entry] = &[
     anywhere(".cursor/hooks.json"),
     anywhere(".gemini/settings.json"),
     anywhere_dir(".codex"),
+    // System-wide (managed) settings of the agent hosts: they override the user's, hooks included.
+    abs_dir("/etc/claude-code"),
+    abs_dir("/Library/Application Support/ClaudeCode"),
+    abs_dir("/etc/codex"),
+    abs_dir("/etc/gemini-cli"),
+    abs_dir("/Library/Application Support/GeminiCli"),
+    abs_dir("/etc/cursor"),
 ];
 
 /// Home-level persistence: shell start-up files, SSH access, scheduled jobs, services, login

@@ -49,6 +49,7 @@ fn protection() -> SelfProtection {
             listen_addrs: vec!["127.0.0.1:7400".parse().unwrap()],
             daemon_pid: Some(PID),
             check_socket: Some("/run/gatehouse/check.sock".into()),
+            agent_settings_dirs: vec!["/srv/claude-config".into()],
         },
         &Links,
     )
@@ -586,6 +587,35 @@ fn dir_star_inside_the_project_is_not_taken_for_hook_settings() {
             "{command}"
         );
     }
+}
+
+/// Hook settings outside the home: the hosts' system-wide (managed) settings, and a settings
+/// directory the daemon's environment moved (`CLAUDE_CONFIG_DIR` here: /srv/claude-config).
+#[test]
+fn managed_and_moved_agent_settings_are_hook_settings() {
+    for command in [
+        "echo {} > /etc/claude-code/managed-settings.json",
+        "cp evil.toml /etc/codex/config.toml",
+        "rm -rf /etc/gemini-cli",
+        "echo {} > /srv/claude-config/settings.json",
+        "sed -i s/gatehouse// /srv/claude-config/settings.json",
+    ] {
+        assert_eq!(
+            rule(&check_bash(command)).as_deref(),
+            Some("builtin:protect-write"),
+            "{command}"
+        );
+    }
+    let write = check_tool(
+        "Write",
+        json!({"file_path": "/etc/claude-code/managed-settings.json", "content": "{}"}),
+    );
+    assert_eq!(rule(&write).as_deref(), Some("builtin:protect-write"));
+    // Reading them is the policy's business, not self-protection's.
+    assert_eq!(
+        rule(&check_bash("cat /etc/claude-code/managed-settings.json")),
+        None
+    );
 }
 
 #[test]

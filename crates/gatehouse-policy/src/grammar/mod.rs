@@ -292,6 +292,9 @@ impl Run {
             let kind = grammar
                 .operand_kind(index + usize::from(skip_first))
                 .ok_or_else(|| format!("`{}` takes no operands, found `{text}`", grammar.name))?;
+            if grammar.check == Some(Check::Ps) {
+                ps_bsd_word(text)?;
+            }
             self.operand(grammar, kind, text)?;
         }
         if grammar.check == Some(Check::Env) && !wraps {
@@ -663,3 +666,25 @@ fn is_mode(grammar: &Grammar, word: &str) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// BSD-style `ps` option letters the engine understands; `e` (show each process's environment)
+/// is left out on purpose. A number is a process id.
+const PS_BSD_LETTERS: &str = "acfhjlmnrsuvwxST";
+
+/// An operand of `ps`: a process id, or a word of known BSD option letters.
+fn ps_bsd_word(word: &str) -> Result<(), String> {
+    if word.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    if word.contains('e') {
+        return Err(format!(
+            "`ps {word}`: `e` prints every process's environment (tokens and keys)"
+        ));
+    }
+    match word.chars().find(|c| !PS_BSD_LETTERS.contains(*c)) {
+        Some(letter) => Err(format!(
+            "`ps {word}`: `{letter}` is not a BSD option letter the engine knows"
+        )),
+        None => Ok(()),
+    }
+}

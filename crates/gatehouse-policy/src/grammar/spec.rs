@@ -162,6 +162,9 @@ pub(crate) enum Check {
     Tar,
     /// `curl -d @file`, `-F name=<file`, `-b file`: values that name files to read.
     Curl,
+    /// `ps aux`: BSD-style option words are operands; only known letters, and never `e`
+    /// (every process's environment: tokens and keys).
+    Ps,
 }
 
 /// A compiled grammar: one program, or one subcommand of it.
@@ -414,6 +417,7 @@ impl Compiler<'_> {
                 "chmod" => Check::Chmod,
                 "tar" => Check::Tar,
                 "curl" => Check::Curl,
+                "ps" => Check::Ps,
                 other => {
                     self.errors.push(format!("{name}: unknown check `{other}`"));
                     return None;

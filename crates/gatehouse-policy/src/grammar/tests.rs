@@ -111,3 +111,26 @@ fn scripts_are_read_conservatively() {
         assert_eq!(understood(line), ok, "{line}: {:?}", problems(line));
     }
 }
+
+/// `ps`'s BSD letters are read one by one: `e` shows every process's environment (the tokens a
+/// daemon or an agent was started with), and a letter the engine does not know is not understood.
+#[test]
+fn ps_bsd_words_are_known_letters_and_never_the_environment() {
+    for line in [
+        "ps aux",
+        "ps -ef",
+        "ps axjf",
+        "ps 1234",
+        "ps -o pid,cmd -p 1",
+        "ps auxww",
+    ] {
+        assert!(understood(line), "{line}");
+    }
+    for line in [
+        "ps eww", "ps auxe", "ps axe", "ps aeux", "ps ae 1", "ps auxq",
+    ] {
+        assert!(!understood(line), "{line}");
+    }
+    let problem = problems("ps eww").remove(0).unwrap_or_default();
+    assert!(problem.contains("environment"), "{problem}");
+}

@@ -186,6 +186,7 @@ impl Fixture {
                 listen_addrs: vec![format!("127.0.0.1:{PORT}").parse().unwrap()],
                 daemon_pid: Some(PID),
                 check_socket: None,
+                agent_settings_dirs: Vec::new(),
             },
             resolver,
         )
