@@ -3,7 +3,7 @@
 # tests need (Chromium, npm and PyPI packages, PostgreSQL where used, all pinned), checks
 # formatting, lints and crate boundaries, builds once, runs the Rust tests, then the slower
 # end-to-end suites (browser, real agent CLIs, MCP servers and clients, SDKs with their
-# frameworks, the kernel sandbox, fuzz smoke, the neural tier) — those that share no state run
+# frameworks, the kernel sandbox, PostgreSQL team mode, fuzz smoke, the neural tier) — those that share no state run
 # side by side, each into its own log — and a quick benchmark smoke run.
 #
 # Usage: scripts/test.sh            everything (what CI runs)
@@ -72,7 +72,7 @@ add_suite minilm 'GATEHOUSE_MINILM_DIR="$(scripts/fetch-minilm.sh)" && export GA
     cargo clippy -p gatehouse --all-targets --locked --features minilm -- -D warnings &&
     cargo clippy -p gatehouse-classifier --all-targets --locked --features minilm -- -D warnings &&
     cargo test --release --locked -p gatehouse-classifier --features minilm minilm'
-for extra in sandbox cli; do
+for extra in postgres sandbox cli; do
     add_suite "$extra" "scripts/test-$extra.sh"
 done
 add_suite fuzz "scripts/fuzz.sh ${GATEHOUSE_FUZZ_SECONDS:-20}"
