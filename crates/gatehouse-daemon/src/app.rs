@@ -175,8 +175,13 @@ impl App {
         let hash_hex = action_hash
             .as_ref()
             .map(gatehouse_ledger::action_hash::to_hex);
-        self.presence
-            .verify_decision(action_id, hash_hex.as_deref(), decision, presence)?;
+        self.presence.verify_decision_by(
+            &person.name,
+            action_id,
+            hash_hex.as_deref(),
+            decision,
+            presence,
+        )?;
         let required = self.required_approvals(action_id).await?;
         let answer = PersonDecision {
             action_id: action_id.to_owned(),

@@ -154,7 +154,10 @@ impl App {
         let wait = validate(&request)?;
         let started = Instant::now();
         // This check finishes on the policy it starts with, whatever a reload does meanwhile.
-        let policy = self.policy.current();
+        // ...and records the pushed version it is, if one is in force (read in the same load).
+        let in_force = self.policy.in_force();
+        let policy = std::sync::Arc::clone(&in_force.policy);
+        let policy_version = in_force.version;
         let action = ActionRef {
             tool: &request.tool,
             input: &request.input,
@@ -249,7 +252,7 @@ impl App {
         // what the rules themselves allowed.
         let learn = verdict == Verdict::Allow && action.observed_effect.is_none();
         let paused_session = deadline_ms.and(action.session_id.clone());
-        match self.ledger.record_action(action).await {
+        match self.ledger.record_action_under(action, policy_version).await {
             Ok(Recorded::Inserted) => {}
             Ok(Recorded::Existing {
                 action,

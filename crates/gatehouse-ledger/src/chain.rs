@@ -44,6 +44,7 @@ pub(crate) enum Kind {
     User,
     Approval,
     Policy,
+    ActionPolicy,
 }
 
 impl Kind {
@@ -60,6 +61,7 @@ impl Kind {
             Kind::User => "user",
             Kind::Approval => "approval",
             Kind::Policy => "policy",
+            Kind::ActionPolicy => "action_policy",
         }
     }
 
@@ -76,6 +78,7 @@ impl Kind {
             "user" => Some(Kind::User),
             "approval" => Some(Kind::Approval),
             "policy" => Some(Kind::Policy),
+            "action_policy" => Some(Kind::ActionPolicy),
             _ => None,
         }
     }
@@ -147,6 +150,9 @@ impl Kind {
                         pushed_by, rollback_of
                  FROM policy_versions WHERE version = ?1"
             }
+            (Kind::ActionPolicy, _) => {
+                "SELECT action_id, seq, recorded_at_ms, version FROM action_policy WHERE seq = ?1"
+            }
         }
     }
 
@@ -162,7 +168,8 @@ impl Kind {
             | Kind::Outcome
             | Kind::User
             | Kind::Approval
-            | Kind::Policy => 0,
+            | Kind::Policy
+            | Kind::ActionPolicy => 0,
             Kind::Grant | Kind::GrantRevoked => 0,
         }
     }
@@ -352,6 +359,54 @@ pub(crate) fn entry_hash(
     hasher.update((record as u64).to_be_bytes());
     hasher.update(columns);
     hasher.finalize().into()
+}
+
+/// The values an entry's hash covers, as `read_record` selects them (for an export that
+/// carries its own proof: `export.rs`). `None` if the record is missing.
+pub(crate) fn record_values(
+    conn: &Connection,
+    kind_text: &str,
+    record: i64,
+) -> rusqlite::Result<Option<Vec<rusqlite::types::Value>>> {
+    let Some(kind) = Kind::parse(kind_text) else {
+        return Ok(None);
+    };
+    let layout = Layout::of(conn)?;
+    conn.prepare_cached(kind.record_sql(layout))?
+        .query_row([record], |row| {
+            let all = row.as_ref().column_count();
+            let base = match layout {
+                Layout::V2 => all,
+                Layout::V3 | Layout::V4 => all.saturating_sub(kind.extension()),
+            };
+            let mut extended = false;
+            for index in base..all {
+                extended |= !matches!(row.get_ref(index)?, ValueRef::Null);
+            }
+            let columns = if extended { all } else { base };
+            (0..columns)
+                .map(|index| row.get::<_, rusqlite::types::Value>(index))
+                .collect()
+        })
+        .optional()
+}
+
+/// An entry's hash from its values (see the module comment); `None` for a kind this build does
+/// not know.
+pub(crate) fn hash_of_values(
+    seq: i64,
+    prev: &[u8; 32],
+    kind_text: &str,
+    record: i64,
+    values: &[rusqlite::types::Value],
+) -> Option<[u8; 32]> {
+    let kind = Kind::parse(kind_text)?;
+    let mut encoded = Vec::with_capacity(256);
+    encoded.extend_from_slice(&(values.len() as u32).to_be_bytes());
+    for value in values {
+        encode_value(&mut encoded, ValueRef::from(value));
+    }
+    Some(entry_hash(seq, prev, kind, record, &encoded))
 }
 
 /// How much of the ledger `verify` checks.
@@ -580,6 +635,7 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
         (Kind::User, _) => format!("users.seq {record}"),
         (Kind::Approval, _) => format!("approvals.seq {record}"),
         (Kind::Policy, _) => format!("policy version {record}"),
+        (Kind::ActionPolicy, _) => format!("action_policy.seq {record}"),
         (_, Some(id)) => format!("action {id}, actions.seq {record}"),
         (_, None) => format!("actions.seq {record}"),
     }
@@ -675,6 +731,10 @@ fn unchained(
             Kind::Policy,
             "SELECT 'policy version ' || version, version FROM policy_versions ORDER BY version",
         ),
+        (
+            Kind::ActionPolicy,
+            "SELECT action_id, seq FROM action_policy ORDER BY seq",
+        ),
     ];
     for (kind, sql) in tables {
         let present = match kind {
@@ -682,7 +742,7 @@ fn unchained(
             Kind::Label => layout != Layout::V2,
             Kind::Outcome => layout == Layout::V4,
             Kind::Grant | Kind::GrantRevoked => crate::grants::has_tables(conn).map_err(damaged)?,
-            Kind::User | Kind::Approval | Kind::Policy => {
+            Kind::User | Kind::Approval | Kind::Policy | Kind::ActionPolicy => {
                 crate::team::has_team_tables(conn).map_err(damaged)?
             }
             _ => true,

@@ -19,6 +19,7 @@ mod backend;
 mod browse;
 mod chain;
 mod checkpoint;
+mod export;
 mod edits;
 mod grants;
 mod read;
@@ -52,6 +53,10 @@ pub use edits::EditFact;
 pub use grants::{Approved, GrantCounts, NewGrant, Revoked};
 pub use recorded::{RecordedAction, RecordedEffect};
 pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
+pub use export::{
+    EXPORT_FORMAT, ExportFilter, ExportFormat, ExportSummary, ExportVerified, export_file,
+    verify_export,
+};
 pub use schema::SCHEMA_VERSION;
 pub use signing::{Checkpoint, public_key};
 pub use team::{

@@ -213,7 +213,28 @@ impl Ledger {
         &self,
         decision: PersonDecision,
     ) -> Result<PersonOutcome, LedgerError> {
-        self.team_backend()?.record_person_decision(decision).await
+        if self.as_sqlite().is_some() || decision.required > 1 {
+            return self.team_backend()?.record_person_decision(decision).await;
+        }
+        // PostgreSQL holds no approval records yet: one person's answer is the decision
+        // (its one-decision guarantee is the backend's); two-person rules need SQLite.
+        let fact = DecisionFact {
+            action_id: decision.action_id,
+            decided_at_ms: decision.recorded_at_ms,
+            verdict: match decision.decision {
+                Decision::Approve => Verdict::Allow,
+                Decision::Deny => Verdict::Reject,
+            },
+            decided_by: DecidedBy::Human,
+            note: decision.note,
+            action_hash: decision.action_hash,
+        };
+        Ok(match self.record_decision(fact).await? {
+            DecisionOutcome::Decided(view) => PersonOutcome::Decided(view),
+            DecisionOutcome::AlreadyDecided(view) => PersonOutcome::AlreadyDecided(view),
+            DecisionOutcome::ActionMismatch(view) => PersonOutcome::ActionMismatch(view),
+            DecisionOutcome::NotFound => PersonOutcome::NotFound,
+        })
     }
 
     pub async fn push_policy(

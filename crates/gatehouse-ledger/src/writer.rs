@@ -36,6 +36,8 @@ pub(crate) enum Command {
     Outcome(Box<NewOutcome>, Reply<OutcomeRecord>),
     Grant(Box<GrantCommand>, Reply<GrantOutcome>),
     Team(Box<TeamCommand>, Reply<TeamOutcome>),
+    /// An action and the pushed policy version that decided it, both or neither.
+    VersionedAction(Box<(NewAction, i64)>, Reply<Recorded>),
     Flush(Reply<()>),
 }
 
@@ -297,6 +299,9 @@ fn apply_nothing(command: Command) -> Applied {
         Command::Outcome(_, reply) => Applied::Outcome(Err(LedgerError::WriterStopped), reply),
         Command::Grant(_, reply) => Applied::Grant(Err(LedgerError::WriterStopped), reply),
         Command::Team(_, reply) => Applied::Team(Err(LedgerError::WriterStopped), reply),
+        Command::VersionedAction(_, reply) => {
+            Applied::Action(Err(LedgerError::WriterStopped), reply)
+        }
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
@@ -328,11 +333,18 @@ fn apply(tx: &Transaction<'_>, command: Command, cursor: &mut Cursor) -> Applied
             Applied::Grant(crate::grants::apply(tx, &command, cursor), reply)
         }
         Command::Team(command, reply) => Applied::Team(team::apply(tx, *command, cursor), reply),
+        Command::VersionedAction(versioned, reply) => {
+            let (action, version) = &*versioned;
+            Applied::Action(
+                team::insert_versioned_action(tx, action, *version, cursor),
+                reply,
+            )
+        }
         Command::Flush(reply) => Applied::Flush(reply),
     }
 }
 
-fn insert_action(
+pub(crate) fn insert_action(
     conn: &Connection,
     action: &NewAction,
     cursor: &mut Cursor,

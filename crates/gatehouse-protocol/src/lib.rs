@@ -476,6 +476,10 @@ pub struct ActionView {
     /// while the action still waits for a second person).
     #[serde(default)]
     pub approvals: Vec<ApprovalRecord>,
+    /// The pushed policy version (`gatehouse policy push`) that decided it; absent when the
+    /// daemon's policy file or built-in policy did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<i64>,
 }
 
 impl ActionView {

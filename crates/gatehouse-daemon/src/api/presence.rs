@@ -115,13 +115,19 @@ pub struct FinishRequest {
 /// `POST /v1/presence/enrol/finish`: stores the new credential's public key.
 pub async fn finish_enrolment(
     State(state): State<AppState>,
-    _approver: ApproverCaller,
+    approver: ApproverCaller,
     ApiJson(request): ApiJson<FinishRequest>,
 ) -> Result<Json<CredentialInfo>, ApiError> {
+    // The key is bound to the person enrolling it: it confirms only their decisions.
+    let person = approver
+        .0
+        .person()
+        .unwrap_or_else(crate::auth::Person::owner);
     Ok(Json(
         state
             .presence()
-            .finish_enrolment(
+            .finish_enrolment_for(
+                &person.name,
                 &request.client_data_json,
                 &request.attestation_object,
                 request.name.as_deref().unwrap_or_default(),

@@ -30,6 +30,10 @@ pub(super) enum LedgerCommand {
         /// still match; repeatable.
         #[arg(long)]
         anchor: Vec<PathBuf>,
+        /// Verify the shared PostgreSQL ledger at this URL (team mode) instead of the data
+        /// directory's file: the hash chain and that every record is chained.
+        #[arg(long, value_name = "URL")]
+        ledger: Option<String>,
     },
     /// What happened to tool calls after their hosts ran them (agent hooks' outcomes), newest
     /// first; `--flagged`: only those that ran around the firewall.
@@ -50,6 +54,41 @@ pub(super) enum LedgerCommand {
 /// Exit code of `gatehouse ledger verify` for a ledger that failed verification.
 const EXIT_TAMPERED: u8 = 4;
 
+/// `ledger verify --ledger postgres://...`: walks the shared ledger's chain in one snapshot.
+fn verify_shared(url: &str, tail: Option<u64>) -> Result<ExitCode> {
+    let options = gatehouse_ledger::VerifyOptions {
+        tail,
+        ..gatehouse_ledger::VerifyOptions::default()
+    };
+    let outcome = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current()
+            .block_on(gatehouse_ledger::postgres::verify_url(url, &options))
+    });
+    match outcome {
+        Ok(report) => {
+            println!(
+                "ledger intact: {} chain entries ({} checked), head {} at entry {}",
+                report.entries,
+                report.checked,
+                hex(&report.head.hash),
+                report.head.seq
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure)
+            if failure.detail.contains("could not be read")
+                || failure.detail.contains("connect") =>
+        {
+            eprintln!("gatehouse: cannot check the shared ledger: {failure}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(failure) => {
+            println!("LEDGER VERIFICATION FAILED (PostgreSQL): {failure}");
+            Ok(ExitCode::from(EXIT_TAMPERED))
+        }
+    }
+}
+
 /// `ledger verify` and `ledger checkpoint`: they read the ledger file itself (read-only), so
 /// they work whether or not the daemon runs, and do not trust it.
 pub(super) fn ledger_file(target: &Target, command: LedgerCommand) -> Result<ExitCode> {
@@ -59,11 +98,20 @@ pub(super) fn ledger_file(target: &Target, command: LedgerCommand) -> Result<Exi
     }
     .resolve_data_dir();
     let path = data_dir.join("ledger.db");
+    if let LedgerCommand::Verify {
+        ledger: Some(url),
+        tail,
+        ..
+    } = &command
+    {
+        return verify_shared(url, *tail);
+    }
     match command {
         LedgerCommand::Verify {
             tail,
             full_integrity_check,
             anchor,
+            ledger: _,
         } => {
             // No ledger and no signing key: nothing was ever recorded here (a wrong --data-dir,
             // most likely) — "cannot check", not "tampered". A key without its ledger is

@@ -8,10 +8,13 @@ mod classifier;
 mod config;
 mod decide;
 mod ledger;
+mod ledger_export;
 mod policy;
+mod policy_versions;
 mod review;
 mod serve;
 mod target;
+mod user;
 
 use std::process::ExitCode;
 
@@ -87,6 +90,14 @@ enum Command {
         /// Print JSON for scripts (with --follow: one JSON object per line).
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Named people with their own tokens and roles (approver, reviewer, admin): add, list,
+    /// remove (an admin), whoami.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
         #[command(flatten)]
         target: Target,
     },
@@ -232,7 +243,11 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { command } => Ok(config::run(command)),
+        Command::Policy {
+            command: policy::PolicyCommand::Versions(command),
+        } => policy_versions::run(command).await,
         Command::Policy { command } => policy::run(command),
+        Command::User { command, target } => user::run(&target, command).await,
         Command::Classifier { command } => classifier::run(command),
     }
 }

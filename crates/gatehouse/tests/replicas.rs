@@ -1,0 +1,309 @@
+//! Team mode: three real `gatehouse serve` replicas (different ports and data directories)
+//! sharing one PostgreSQL ledger — a pause on one is decided on another and released within
+//! the LISTEN/NOTIFY round trip, racing decisions land exactly one (the other gets 409), an agent
+//! whose replica is killed mid-wait re-attaches to another by `tool_use_id`, and a deadline
+//! fires once. Needs `GATEHOUSE_TEST_POSTGRES_URL` (scripts/test-postgres.sh starts a
+//! throwaway cluster); without it the test says so and passes without running.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap is a failed test"
+)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{POLICY, ServeProcess, spawn_serve};
+
+fn request(addr: &str, method: &str, path: &str, token: &str, body: &str) -> Option<(u16, Value)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+struct Replica {
+    process: ServeProcess,
+    agent: String,
+    approver: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Replica {
+    fn start(ledger_url: &str) -> Replica {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+        std::fs::write(
+            dir.path().join("gatehouse.toml"),
+            format!("[ledger]\nurl = \"{ledger_url}\"\n[approvals]\ndeadline_ms = 20000\n"),
+        )
+        .unwrap();
+        let process = spawn_serve(dir.path(), "warn");
+        let token = |name: &str| {
+            std::fs::read_to_string(dir.path().join("data").join(name))
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
+        Replica {
+            agent: token("agent.token"),
+            approver: token("approver.token"),
+            process,
+            _dir: dir,
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.process.addr().to_owned()
+    }
+
+    fn check(&self, command: &str, tool_use_id: &str, wait_ms: u64) -> Option<(u16, Value)> {
+        let body = json!({"tool": "Bash", "input": {"command": command},
+                          "session_id": "team", "tool_use_id": tool_use_id, "wait_ms": wait_ms});
+        request(
+            &self.addr(),
+            "POST",
+            "/v1/check",
+            &self.agent,
+            &body.to_string(),
+        )
+    }
+
+    fn action(&self, id: &str) -> Value {
+        let (status, body) = request(
+            &self.addr(),
+            "GET",
+            &format!("/v1/actions/{id}"),
+            &self.approver,
+            "",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    fn decide(&self, id: &str, decision: &str, hash: &Value) -> u16 {
+        let body = json!({"decision": decision, "action_hash": hash});
+        request(
+            &self.addr(),
+            "POST",
+            &format!("/v1/actions/{id}/decision"),
+            &self.approver,
+            &body.to_string(),
+        )
+        .unwrap()
+        .0
+    }
+
+    /// The id of the pending action with this `tool_use_id`, as this replica lists it.
+    fn pending_id(&self, tool_use_id: &str) -> Option<String> {
+        let (_, body) = request(
+            &self.addr(),
+            "GET",
+            "/v1/actions?status=pending&limit=100",
+            &self.approver,
+            "",
+        )?;
+        let actions = body
+            .get("actions")
+            .and_then(Value::as_array)
+            .or(body.as_array())?
+            .clone();
+        actions
+            .iter()
+            .find(|a| a["tool_use_id"] == tool_use_id)
+            .and_then(|a| a["action_id"].as_str().map(str::to_owned))
+    }
+}
+
+/// Waits until `replica` lists the paused action (it was recorded on another replica).
+fn await_pending(replica: &Replica, tool_use_id: &str) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(id) = replica.pending_id(tool_use_id) {
+            return id;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{tool_use_id} never showed up as pending on {}",
+            replica.addr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn fresh_database() -> Option<String> {
+    let admin = std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let Some(admin) = admin else {
+        eprintln!(
+            "GATEHOUSE_TEST_POSTGRES_URL is not set: the multi-replica test did not run (scripts/test-postgres.sh runs it)"
+        );
+        return None;
+    };
+    let name = format!("gh_replicas_{}", std::process::id());
+    let status = std::process::Command::new("psql")
+        .args([&admin, "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql runs");
+    assert!(status.success());
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+fn verify(url: &str) -> String {
+    let out = std::process::Command::new(support::BIN)
+        .args(["ledger", "verify", "--ledger", url])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ledger verify failed: {text}");
+    text
+}
+
+#[test]
+fn three_replicas_share_pauses_decisions_and_deadlines() {
+    let Some(url) = fresh_database() else {
+        return;
+    };
+    let a = Replica::start(&url);
+    let mut replicas = vec![Replica::start(&url), Replica::start(&url)];
+    let c = replicas.pop().unwrap();
+    let b = replicas.pop().unwrap();
+
+    // 1. A pause on A is decided on B; the agent waiting on A is released.
+    let waiting = {
+        let a_addr = a.addr();
+        let agent = a.agent.clone();
+        std::thread::spawn(move || {
+            let body = json!({"tool": "Bash", "input": {"command": "git push"},
+                              "session_id": "team", "tool_use_id": "t1", "wait_ms": 30000});
+            let answer = request(&a_addr, "POST", "/v1/check", &agent, &body.to_string());
+            (answer, Instant::now())
+        })
+    };
+    let id = await_pending(&b, "t1");
+    let shown = b.action(&id);
+    let decided_at = Instant::now();
+    assert_eq!(b.decide(&id, "approve", &shown["action_hash"]), 200);
+    let (answer, released_at) = waiting.join().unwrap();
+    let (status, answer) = answer.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "allow", "{answer}");
+    eprintln!(
+        "decision on B released the agent waiting on A after {:?}",
+        released_at.saturating_duration_since(decided_at)
+    );
+    // C sees it decided too: one ledger.
+    assert_eq!(c.action(&id)["verdict"], "allow");
+
+    // 2. Approve on B and deny on C at once: exactly one lands, the other gets 409.
+    let (_, paused) = a.check("git push --tags", "t2", 0).unwrap();
+    let id2 = paused["action_id"].as_str().unwrap().to_owned();
+    let hash = paused["action_hash"].clone();
+    let hash = if hash.is_null() {
+        a.action(&id2)["action_hash"].clone()
+    } else {
+        hash
+    };
+    let (b_addr, b_approver) = (b.addr(), b.approver.clone());
+    let (c_addr, c_approver) = (c.addr(), c.approver.clone());
+    let racers = [
+        (b_addr, b_approver, "approve"),
+        (c_addr, c_approver, "deny"),
+    ]
+    .map(|(addr, token, decision)| {
+        let (id, hash) = (id2.clone(), hash.clone());
+        std::thread::spawn(move || {
+            let body = json!({"decision": decision, "action_hash": hash});
+            request(
+                &addr,
+                "POST",
+                &format!("/v1/actions/{id}/decision"),
+                &token,
+                &body.to_string(),
+            )
+            .unwrap()
+            .0
+        })
+    });
+    let mut statuses: Vec<u16> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 409]);
+
+    // 3. The agent's replica is killed mid-wait: it re-sends to another replica and re-attaches.
+    let (_, paused) = c.check("git push origin main", "t3", 0).unwrap();
+    let id3 = paused["action_id"].as_str().unwrap().to_owned();
+    let mut c = c;
+    c.process.child.kill().unwrap();
+    c.process.child.wait().unwrap();
+    let waiting = {
+        let a_addr = a.addr();
+        let agent = a.agent.clone();
+        std::thread::spawn(move || {
+            let body = json!({"tool": "Bash", "input": {"command": "git push origin main"},
+                              "session_id": "team", "tool_use_id": "t3", "wait_ms": 30000});
+            request(&a_addr, "POST", "/v1/check", &agent, &body.to_string())
+        })
+    };
+    let shown = b.action(&id3);
+    assert_eq!(shown["verdict"], "pending");
+    assert_eq!(b.decide(&id3, "deny", &shown["action_hash"]), 200);
+    let (status, answer) = waiting.join().unwrap().unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action_id"], id3.as_str(), "re-attached: {answer}");
+    assert_eq!(answer["verdict"], "reject", "{answer}");
+
+    // 4. A deadline fires once, whichever replica's timer gets there first.
+    let (_, paused) = a.check("git push --force", "t4", 0).unwrap();
+    let id4 = paused["action_id"].as_str().unwrap().to_owned();
+    let (status, timed_out) = request(
+        &b.addr(),
+        "GET",
+        &format!("/v1/actions/{id4}?wait_ms=40000"),
+        &b.approver,
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{timed_out}");
+    assert_eq!(timed_out["verdict"], "reject", "{timed_out}");
+    assert_eq!(timed_out["decided_by"], "timeout", "{timed_out}");
+    let (_, history) = request(
+        &a.addr(),
+        "GET",
+        &format!("/v1/actions/{id4}/history"),
+        &a.approver,
+        "",
+    )
+    .unwrap();
+    let entries = history
+        .get("entries")
+        .and_then(Value::as_array)
+        .or(history.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let decided = entries.iter().filter(|e| e["kind"] == "decided").count();
+    assert_eq!(decided, 1, "{history}");
+
+    drop((a, b));
+    let report = verify(&url);
+    eprintln!("{report}");
+}
