@@ -322,6 +322,7 @@ fn action_view(action_id: &str) -> ActionView {
         peer_pid: None,
         observed: None,
         approvals: Vec::new(),
+        policy_version: None,
     }
 }
 

@@ -1,6 +1,7 @@
 -- Gatehouse ledger, schema version 9: named approvers (users and their roles), each person's
--- approval or denial of a paused action (who decided, and the first of two approvals), and
--- versioned policy (who pushed which text when). All three are chained records, append-only.
+-- approval or denial of a paused action (who decided, and the first of two approvals),
+-- versioned policy (who pushed which text when), and which pushed version decided each action.
+-- All are chained records, append-only.
 
 -- A user's life, as events: `add` (with the role and the SHA-256 of the person's token; the
 -- token itself is shown once and never stored) and `remove`. The current users are the fold.
@@ -54,4 +55,18 @@ CREATE TABLE policy_versions (
 CREATE TRIGGER policy_versions_append_only_update BEFORE UPDATE ON policy_versions
     BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER policy_versions_append_only_delete BEFORE DELETE ON policy_versions
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+
+-- The pushed policy version that decided an action, written (and chained) in the transaction
+-- that records the action, while a pushed version is in force. An action without a row was
+-- decided by the daemon's policy file or built-in policy.
+CREATE TABLE action_policy (
+    seq            INTEGER PRIMARY KEY,
+    action_id      TEXT    NOT NULL UNIQUE REFERENCES actions (id),
+    version        INTEGER NOT NULL REFERENCES policy_versions (version),
+    recorded_at_ms INTEGER NOT NULL
+);
+CREATE TRIGGER action_policy_append_only_update BEFORE UPDATE ON action_policy
+    BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER action_policy_append_only_delete BEFORE DELETE ON action_policy
     BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;

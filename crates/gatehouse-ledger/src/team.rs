@@ -121,6 +121,18 @@ fn unexpected() -> LedgerError {
 }
 
 impl SqliteLedger {
+    /// Appends an action decided by the pushed policy `version` (`record_action` with the
+    /// version chained beside it).
+    pub async fn record_versioned_action(
+        &self,
+        action: crate::NewAction,
+        version: i64,
+    ) -> Result<crate::Recorded, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| writer::Command::VersionedAction(Box::new((action, version)), reply))
+            .await
+    }
+
     async fn team(&self, command: TeamCommand) -> Result<TeamOutcome, LedgerError> {
         self.refuse_if_untrusted()?;
         self.call(|reply| writer::Command::Team(Box::new(command), reply))
@@ -246,6 +258,20 @@ impl Ledger {
 
     pub async fn users(&self) -> Result<Vec<UserRecord>, LedgerError> {
         self.team_backend()?.users().await
+    }
+
+    /// Appends an action with the pushed policy version that decided it (`None`: the daemon's
+    /// own policy decided, recorded as by `record_action`). A backend without versions records
+    /// the action alone.
+    pub async fn record_action_under(
+        &self,
+        action: crate::NewAction,
+        version: Option<i64>,
+    ) -> Result<crate::Recorded, LedgerError> {
+        match (version, self.as_sqlite()) {
+            (Some(version), Some(sqlite)) => sqlite.record_versioned_action(action, version).await,
+            _ => self.record_action(action).await,
+        }
     }
 
     pub async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, LedgerError> {
@@ -464,6 +490,34 @@ fn push(
     })
 }
 
+/// Records an action (`writer::insert_action`) and, if it was inserted, the policy version that
+/// decided it, chained in the same transaction.
+pub(crate) fn insert_versioned_action(
+    conn: &Connection,
+    action: &crate::NewAction,
+    version: i64,
+    cursor: &mut Cursor,
+) -> Result<crate::Recorded, LedgerError> {
+    let recorded = writer::insert_action(conn, action, cursor)?;
+    if matches!(recorded, crate::Recorded::Inserted) {
+        let written = conn
+            .prepare_cached(
+                "INSERT INTO action_policy (action_id, version, recorded_at_ms) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut stmt| stmt.execute(params![action.id, version, action.created_at_ms]))
+            .map_err(LedgerError::from)
+            .and_then(|_| {
+                writer::chain_record(conn, cursor, Kind::ActionPolicy, conn.last_insert_rowid())
+            });
+        // The action is written: without its version it must not commit either.
+        if let Err(err) = written {
+            cursor.break_batch(format!("cannot record the action's policy version: {err}"));
+            return Err(err);
+        }
+    }
+    Ok(recorded)
+}
+
 /// Whether the file has schema 9's tables (a ledger read without migrating it may not).
 pub(crate) fn has_team_tables(conn: &Connection) -> rusqlite::Result<bool> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -537,12 +591,19 @@ pub(crate) fn approvals_for(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Fills in the view's approvals and, when a person decided it, who.
+/// Fills in the view's approvals and, when a person decided it, who; and the pushed policy
+/// version that decided it.
 pub(crate) fn attach_approvals(
     conn: &Connection,
     view: &mut ActionView,
 ) -> Result<(), LedgerError> {
     view.approvals = approvals_for(conn, &view.action_id)?;
+    if has_team_tables(conn)? {
+        view.policy_version = conn
+            .prepare_cached("SELECT version FROM action_policy WHERE action_id = ?1")?
+            .query_row([&view.action_id], |row| row.get(0))
+            .optional()?;
+    }
     if let Some(decision) = &mut view.decision
         && decision.decided_by == DecidedBy::Human
     {
@@ -558,8 +619,136 @@ pub(crate) fn record_count(conn: &Connection) -> rusqlite::Result<i64> {
     }
     conn.query_row(
         "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM approvals)
-              + (SELECT count(*) FROM policy_versions)",
+              + (SELECT count(*) FROM policy_versions) + (SELECT count(*) FROM action_policy)",
         [],
         |row| row.get(0),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_protocol::Tier2Status;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{ExportFilter, ExportFormat, LedgerConfig, NewAction, export_file, verify_export};
+
+    fn paused(id: &str) -> NewAction {
+        NewAction {
+            id: id.to_owned(),
+            created_at_ms: 1_000,
+            tool: "Deploy".into(),
+            input: json!({"target": "prod"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            session_id: None,
+            agent: None,
+            tool_use_id: None,
+            cwd: None,
+            context: None,
+            verdict: Verdict::Pending,
+            decided_by: DecidedBy::Rule,
+            rule_id: Some("two-person".into()),
+            reason: "needs two".into(),
+            deadline_ms: Some(i64::MAX / 2),
+            tier2_status: Tier2Status::Disabled,
+            peer_uid: None,
+            peer_pid: None,
+            observed_effect: None,
+        }
+    }
+
+    fn answer(id: &str, who: &str, decision: Decision, hash: [u8; 32]) -> PersonDecision {
+        PersonDecision {
+            action_id: id.into(),
+            approver: who.into(),
+            decision,
+            action_hash: Some(hash),
+            note: None,
+            required: 2,
+            recorded_at_ms: 2_000,
+        }
+    }
+
+    #[tokio::test]
+    async fn two_approvals_decide_and_an_export_verifies_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let mut config = LedgerConfig::new(&path);
+        config.signing_key = Some(dir.path().join("ledger.key"));
+        let ledger = Ledger::open(config).unwrap();
+        let version = ledger
+            .push_policy(NewPolicyVersion {
+                text: "default = \"pause\"\n".into(),
+                pushed_by: "owner".into(),
+                rollback_of: None,
+                recorded_at_ms: 500,
+            })
+            .await
+            .unwrap();
+        assert_eq!(version.version, 1);
+        ledger
+            .record_action_under(paused("act_1"), Some(1))
+            .await
+            .unwrap();
+        let view = ledger.action("act_1").await.unwrap().unwrap();
+        assert_eq!(view.policy_version, Some(1));
+        let hash = crate::action_hash::from_hex(&view.action_hash).unwrap();
+
+        let first = ledger
+            .record_person_decision(answer("act_1", "alice", Decision::Approve, hash))
+            .await
+            .unwrap();
+        assert!(matches!(
+            first,
+            PersonOutcome::Awaiting {
+                approvals: 1,
+                required: 2,
+                ..
+            }
+        ));
+        let again = ledger
+            .record_person_decision(answer("act_1", "alice", Decision::Approve, hash))
+            .await
+            .unwrap();
+        assert!(matches!(again, PersonOutcome::AlreadyApproved(_)));
+        let PersonOutcome::Decided(decided) = ledger
+            .record_person_decision(answer("act_1", "bob", Decision::Approve, hash))
+            .await
+            .unwrap()
+        else {
+            panic!("the second person's approval decides");
+        };
+        assert_eq!(decided.verdict, Verdict::Allow);
+        assert_eq!(decided.decision.unwrap().approver.as_deref(), Some("bob"));
+        ledger.sign_checkpoint().await.unwrap();
+        ledger
+            .verify(crate::VerifyOptions::default())
+            .await
+            .unwrap();
+
+        let mut out = Vec::new();
+        let summary = export_file(
+            &path,
+            &ExportFilter::default(),
+            ExportFormat::Jsonl,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(summary.actions, 1);
+        let report = verify_export(out.as_slice(), None).unwrap();
+        assert_eq!(report.actions, 1);
+        assert!(report.signed_through.is_some(), "{report:?}");
+        let text = String::from_utf8(out).unwrap();
+        let tampered = text.replacen(r#"{"t":"bob"}"#, r#"{"t":"eve"}"#, 1);
+        assert_ne!(tampered, text);
+        let failure = verify_export(tampered.as_bytes(), None).unwrap_err();
+        assert!(
+            failure.detail.contains("does not match its hash"),
+            "{failure}"
+        );
+        let wrong_key = verify_export(text.as_bytes(), Some([7; 32])).unwrap_err();
+        assert!(wrong_key.detail.contains("another key"), "{wrong_key}");
+    }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use gatehouse_protocol::{Decision, PresenceAssertion};
+use gatehouse_protocol::{Decision, OWNER, PresenceAssertion};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -145,6 +145,16 @@ struct StoredCredential {
     sign_count: u32,
     created_at_ms: i64,
     name: String,
+    /// The person it belongs to (`gatehouse user`); `None`: the owner (every key enrolled
+    /// before named approvers, and any enrolled through the approver token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    person: Option<String>,
+}
+
+impl StoredCredential {
+    fn person(&self) -> &str {
+        self.person.as_deref().unwrap_or(OWNER)
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -203,6 +213,8 @@ pub struct CredentialInfo {
     pub id: String,
     pub name: String,
     pub created_at_ms: i64,
+    /// The person whose decisions it confirms.
+    pub person: String,
 }
 
 pub struct Presence {
@@ -357,6 +369,7 @@ impl Presence {
                         id: c.id.clone(),
                         name: c.name.clone(),
                         created_at_ms: c.created_at_ms,
+                        person: c.person().to_owned(),
                     })
                     .collect()
             })
@@ -431,12 +444,13 @@ impl Presence {
     }
 
     /// Verifies `assertion` against the enrolled credentials and spends its challenge, which
-    /// must have been issued for `purpose`. The credential's counter moves forward.
+    /// must have been issued for `purpose`. The credential's counter moves forward. Returns the
+    /// person the credential belongs to.
     fn verify(
         &self,
         assertion: &PresenceAssertion,
         purpose: &Purpose,
-    ) -> Result<(), PresenceError> {
+    ) -> Result<String, PresenceError> {
         let invalid = |err: WebAuthnError| PresenceError::Invalid(err.0);
         let id = b64("presence.credential_id", &assertion.credential_id).map_err(invalid)?;
         let client_data =
@@ -492,7 +506,7 @@ impl Presence {
                     .into(),
             ));
         }
-        Ok(())
+        Ok(state.credentials[index].person().to_owned())
     }
 
     /// Verifies a person's presence for deciding `action_id` (hash `action_hash`) with
@@ -518,6 +532,40 @@ impl Presence {
                 decision,
             },
         )
+        .map(|_| ())
+    }
+
+    /// As [`Presence::verify_decision`], and the authenticator must be `person`'s own: one
+    /// person's key cannot confirm another's decision (nor a reviewer's token borrow an
+    /// approver's key).
+    pub fn verify_decision_by(
+        &self,
+        person: &str,
+        action_id: &str,
+        action_hash: Option<&str>,
+        decision: Decision,
+        assertion: Option<&PresenceAssertion>,
+    ) -> Result<(), PresenceError> {
+        if self.mode == PresenceMode::Off {
+            return Ok(());
+        }
+        let (Some(assertion), Some(action_hash)) = (assertion, action_hash) else {
+            return Err(PresenceError::Required);
+        };
+        let owner = self.verify(
+            assertion,
+            &Purpose::Decide {
+                action_id: action_id.to_owned(),
+                action_hash: action_hash.to_ascii_lowercase(),
+                decision,
+            },
+        )?;
+        if owner != person {
+            return Err(PresenceError::Invalid(format!(
+                "this authenticator is {owner}'s: {person} confirms with their own"
+            )));
+        }
+        Ok(())
     }
 
     /// Starts enrolling a credential: the first one with the enrolment code, later ones with an
@@ -565,7 +613,8 @@ impl Presence {
                     "an authenticator is already enrolled: confirm with it to add another".into(),
                 )
             })?;
-            self.verify(assertion, &Purpose::AddCredential)?;
+            self.verify(assertion, &Purpose::AddCredential)
+                .map(|_| ())?;
         }
         let mut state = self.lock()?;
         let challenge = Self::issue(&mut state, Purpose::Register);
@@ -584,6 +633,18 @@ impl Presence {
     /// the credential's public key. Closes the enrolment code.
     pub fn finish_enrolment(
         &self,
+        client_data_json: &str,
+        attestation_object: &str,
+        name: &str,
+    ) -> Result<CredentialInfo, PresenceError> {
+        self.finish_enrolment_for(OWNER, client_data_json, attestation_object, name)
+    }
+
+    /// As [`Presence::finish_enrolment`], binding the credential to `person` (the person
+    /// whose session or token enrols it): it confirms only their decisions.
+    pub fn finish_enrolment_for(
+        &self,
+        person: &str,
         client_data_json: &str,
         attestation_object: &str,
         name: &str,
@@ -621,6 +682,7 @@ impl Presence {
             } else {
                 name
             },
+            person: (person != OWNER).then(|| person.to_owned()),
         };
         state.credentials.push(credential.clone());
         if let Err(err) = self.persist(&state) {
@@ -636,6 +698,7 @@ impl Presence {
             id,
             name: credential.name,
             created_at_ms: credential.created_at_ms,
+            person: person.to_owned(),
         })
     }
 

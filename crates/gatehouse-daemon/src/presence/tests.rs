@@ -177,3 +177,49 @@ fn hardened_mode_keeps_the_code_in_a_private_file_until_one_is_enrolled() {
     off.verify_decision("act", None, Decision::Approve, None)
         .unwrap();
 }
+
+#[test]
+fn a_key_confirms_only_its_own_persons_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let presence = presence(dir.path());
+    let mut auth = SoftAuthenticator::new(3, "localhost", ORIGIN);
+    let code = presence.enrolment_code().unwrap();
+    let options = presence.begin_enrolment(Some(&code), None).unwrap();
+    let (client, object) = auth.register(&b64("c", &options.challenge).unwrap());
+    let info = presence
+        .finish_enrolment_for("alice", &to_b64(&client), &to_b64(&object), "alice's key")
+        .unwrap();
+    assert_eq!(info.person, "alice");
+    assert_eq!(presence.credentials()[0].person, "alice");
+
+    let options = presence
+        .decision_challenge("act_1", "ab", Decision::Approve)
+        .unwrap();
+    let assertion = wire(&mut auth, &options.challenge);
+    let err = presence
+        .verify_decision_by(
+            "bob",
+            "act_1",
+            Some("ab"),
+            Decision::Approve,
+            Some(&assertion),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("alice's"), "{err}");
+    let options = presence
+        .decision_challenge("act_1", "ab", Decision::Approve)
+        .unwrap();
+    let assertion = wire(&mut auth, &options.challenge);
+    presence
+        .verify_decision_by(
+            "alice",
+            "act_1",
+            Some("ab"),
+            Decision::Approve,
+            Some(&assertion),
+        )
+        .unwrap();
+    // The binding is stored with the key (a key stored without one is the owner's).
+    let stored = std::fs::read_to_string(dir.path().join(CREDENTIALS_FILE)).unwrap();
+    assert!(stored.contains("\"person\": \"alice\""), "{stored}");
+}

@@ -285,3 +285,112 @@ async fn users_survive_a_restart() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["user"]["added_by"], "carol");
 }
+
+#[tokio::test]
+async fn policy_versions_are_pushed_recorded_and_rolled_back() {
+    let daemon = team_daemon().await;
+    let owner = daemon.approver.clone();
+    let alice = add_user(&daemon, "alice", "approver").await;
+    // Version 2 allows pushes: the pause rule gives way to a command rule that allows them.
+    let pause_push = "[[rules]]\nid = \"pause-push\"\neffect = \"pause\"\ntool = \"Bash\"\nreason = \"pushes leave the machine\"\n[[rules.args]]\npointer = \"/command\"\nprefix = \"git push\"\n";
+    let push_allowed = team_policy().replacen(
+        pause_push,
+        "[[rules]]\nid = \"allow-push\"\neffect = \"allow\"\ncommand = { program = \"git\", args_prefix = [\"push\"] }\n",
+        1,
+    );
+    assert_ne!(push_allowed, team_policy());
+    let push = |text: String| json!({ "text": text });
+
+    // Only an admin pushes; a policy that does not load is refused and changes nothing.
+    let (status, body) = daemon
+        .post(&alice, "/v1/policy/versions", push(push_allowed.clone()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = daemon
+        .post(
+            &owner,
+            "/v1/policy/versions",
+            push("default = \"maybe\"".into()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "text");
+    assert_eq!(daemon.count("SELECT count(*) FROM policy_versions"), 0);
+
+    // Version 1 is the file's policy; version 2 allows pushes, at once.
+    let (status, v1) = daemon
+        .post(&owner, "/v1/policy/versions", push(team_policy()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v1}");
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["pushed_by"], "owner");
+    let (_, paused) = daemon.check(crate::support::paused(0)).await;
+    assert_eq!(paused["verdict"], "pending");
+    let (status, v2) = daemon
+        .post(&owner, "/v1/policy/versions", push(push_allowed))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v2}");
+    assert_eq!(v2["version"], 2);
+    let (_, allowed) = daemon.check(crate::support::paused(0)).await;
+    assert_eq!(allowed["verdict"], "allow", "{allowed}");
+    assert_eq!(allowed["rule_id"], "allow-push");
+    // Every action records the pushed version that decided it.
+    let decided_by_v2 = daemon.action(allowed["action_id"].as_str().unwrap()).await;
+    assert_eq!(decided_by_v2["policy_version"], 2, "{decided_by_v2}");
+    let decided_by_v1 = daemon.action(paused["action_id"].as_str().unwrap()).await;
+    assert_eq!(decided_by_v1["policy_version"], 1, "{decided_by_v1}");
+    assert_eq!(
+        daemon.count("SELECT count(*) FROM chain WHERE kind = 'action_policy'"),
+        2
+    );
+    let health = daemon.get(&owner, "/healthz").await.1;
+    assert_eq!(health["policy"], "ledger policy version 2", "{health}");
+
+    // The history says who and when, with the diff.
+    let (_, history) = daemon.get(&alice, "/v1/policy/versions?diff=true").await;
+    assert_eq!(history["current"], 2);
+    assert_eq!(history["versions"][0]["version"], 2);
+    let diff = history["versions"][0]["diff"].as_str().unwrap();
+    assert!(diff.contains("+id = \"allow-push\""), "{diff}");
+    assert!(diff.contains("-id = \"pause-push\""), "{diff}");
+    assert!(
+        diff.contains(" id = \"allow-read\""),
+        "kept lines stay: {diff}"
+    );
+
+    // Rolling back pushes version 1's text again as version 3.
+    let (status, v3) = daemon
+        .post(&owner, "/v1/policy/rollback", json!({"version": 1}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v3}");
+    assert_eq!(v3["version"], 3);
+    assert_eq!(v3["rollback_of"], 1);
+    let (_, paused) = daemon.check(crate::support::paused(0)).await;
+    assert_eq!(paused["verdict"], "pending");
+    let (status, missing) = daemon
+        .post(&owner, "/v1/policy/rollback", json!({"version": 99}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    let (_, text) = daemon.get(&owner, "/v1/policy/versions/2").await;
+    assert!(text["text"].as_str().unwrap().contains("allow-push"));
+    assert_eq!(
+        daemon.count("SELECT count(*) FROM chain WHERE kind = 'policy'"),
+        3
+    );
+
+    // After a restart the latest version is still the policy in force, not the file.
+    let dir = daemon.stop().await;
+    let daemon = Setup {
+        policy: TEST_POLICY.to_owned(),
+        ..Setup::default()
+    }
+    .data_dir(dir)
+    .start()
+    .await;
+    let health = daemon.get(&daemon.approver.clone(), "/healthz").await.1;
+    assert_eq!(health["policy"], "ledger policy version 3", "{health}");
+    let (_, deploy) = daemon
+        .check(json!({"tool": "Deploy", "input": {}, "wait_ms": 0}))
+        .await;
+    assert_eq!(deploy["rule_id"], "two-person-deploy", "{deploy}");
+}

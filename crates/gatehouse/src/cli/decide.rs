@@ -56,7 +56,20 @@ pub(super) async fn decide(
     Ok(if action.verdict == asked {
         ExitCode::SUCCESS
     } else {
-        eprintln!("not {verb}: the action is {}", action.verdict.as_str());
+        if action.verdict == Verdict::Pending && !action.approvals.is_empty() {
+            // A rule with `approvals = N`: this approval is recorded; another person decides.
+            let names: Vec<&str> = action
+                .approvals
+                .iter()
+                .map(|a| a.approver.as_str())
+                .collect();
+            eprintln!(
+                "approval recorded; the action waits for another approver (approved so far by {})",
+                names.join(", ")
+            );
+        } else {
+            eprintln!("not {verb}: the action is {}", action.verdict.as_str());
+        }
         ExitCode::from(4)
     })
 }

@@ -44,6 +44,8 @@ pub(super) enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Versions(super::policy_versions::VersionCommand),
     /// Print a built-in policy (`developer`, `strict`, `observe`, `default`, with or without `builtin:`).
     Print {
         #[arg(default_value = "developer")]
@@ -94,6 +96,8 @@ pub(super) fn run(command: PolicyCommand) -> Result<ExitCode> {
             project_root,
         } => offline::import_claude(&path, output.as_deref(), !no_include, project_root),
         PolicyCommand::Print { name } => print_builtin(&name),
+        // Routed to the daemon before this (`cli::run`): they need the async runtime.
+        PolicyCommand::Versions(_) => bail!("policy push/history/rollback talk to the daemon"),
     }
 }
 
