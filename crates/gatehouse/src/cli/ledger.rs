@@ -34,7 +34,13 @@ pub(super) enum LedgerCommand {
         /// directory's file: the hash chain and that every record is chained.
         #[arg(long, value_name = "URL")]
         ledger: Option<String>,
+        /// Verify an export (`ledger export --format jsonl`) offline instead of the ledger:
+        /// its records against their chain entries and its signed checkpoint.
+        #[arg(long)]
+        export: Option<PathBuf>,
     },
+    /// Stream actions as JSON lines (with the chain proof) or CSV, to stdout or a file.
+    Export(super::ledger_export::ExportArgs),
     /// What happened to tool calls after their hosts ran them (agent hooks' outcomes), newest
     /// first; `--flagged`: only those that ran around the firewall.
     Outcomes {
@@ -108,10 +114,19 @@ pub(super) fn ledger_file(target: &Target, command: LedgerCommand) -> Result<Exi
     }
     match command {
         LedgerCommand::Verify {
+            export: Some(export),
+            ..
+        } => super::ledger_export::verify(
+            &export,
+            gatehouse_ledger::public_key(&data_dir.join(LEDGER_KEY_FILE))?,
+        ),
+        LedgerCommand::Export(args) => super::ledger_export::export(&path, args),
+        LedgerCommand::Verify {
             tail,
             full_integrity_check,
             anchor,
             ledger: _,
+            export: None,
         } => {
             // No ledger and no signing key: nothing was ever recorded here (a wrong --data-dir,
             // most likely) — "cannot check", not "tampered". A key without its ledger is
