@@ -27,8 +27,10 @@ fi
 command -v git >/dev/null || { echo "test-mcp: git is needed by mcp-server-git" >&2; exit 1; }
 
 status=0
-echo "== MCP: node suites (TypeScript SDK client, real servers, hostile traffic, HTTP, conformance)"
+echo "== MCP: node suites (TypeScript SDK client, real servers, hostile traffic over stdio and HTTP, HTTP, conformance)"
 node --test --test-concurrency=1 ./*.test.mjs || status=1
-echo "== MCP: Python SDK client"
+echo "== MCP: Python SDK client (stdio)"
 .venv/bin/python python_client_test.py || status=1
+echo "== MCP: Python SDK client and server over HTTP (2025-11-25 and 2026-07-28)"
+.venv/bin/python python_http_test.py || status=1
 exit "$status"

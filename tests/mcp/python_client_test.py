@@ -55,11 +55,11 @@ equals = "first_sight"
 
 
 class Daemon:
-    def __init__(self) -> None:
+    def __init__(self, policy_text: str = POLICY) -> None:
         self.dir = tempfile.mkdtemp(prefix="gatehouse-mcp-py-")
         self.data = os.path.join(self.dir, "data")
         policy = os.path.join(self.dir, "policy.toml")
-        Path(policy).write_text(POLICY)
+        Path(policy).write_text(policy_text)
         env = {**os.environ, "HOME": self.dir, "TMPDIR": self.dir, "GATEHOUSE_APPROVALS_PRESENCE": "off"}
         self.proc = subprocess.Popen(
             [GATEHOUSE, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data, "--policy", policy],

@@ -126,6 +126,8 @@ describe('filesystem server through gatehouse mcp stdio (TypeScript SDK client)'
       await new Promise((ok) => setTimeout(ok, 50));
     }
     assert.equal(withdrawn.verdict, 'reject');
+    // Its own state (ledger schema 7): not a person's deny, not an error.
+    assert.equal(withdrawn.decision.decided_by, 'withdrawn');
     await assert.rejects(decide(d, withdrawn, 'approve'), /409/);
     assert.equal(await exists(target), false);
   });

@@ -9,16 +9,19 @@
 use std::time::Duration;
 
 use gatehouse_client::protocol::{CheckRequest, Verdict};
-use gatehouse_client::{CheckOptions, Client, ClientError};
+use gatehouse_client::{Client, ClientError};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::pins::ToolDefinition;
 use crate::session::CheckOutcome;
+use crate::tools::DefinitionOutcome;
 
 /// The tool under which tool definitions are recorded (and decided by the policy).
 pub const DEFINITION_TOOL: &str = "gatehouse.mcp.tool_definition";
+/// How long a changed definition may wait for a person.
+pub const DEFINITION_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 
 /// What a running check reports to its session's loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,10 +35,12 @@ pub enum CheckEvent {
         seq: u64,
         outcome: CheckOutcome,
     },
-    /// A changed or new tool definition was allowed (by a person or the policy).
-    DefinitionAccepted {
+    /// News of a tool definition's record: paused for a person, accepted (by a person or the
+    /// policy), rejected, or not recorded.
+    Definition {
         tool: String,
         hash: String,
+        outcome: DefinitionOutcome,
     },
 }
 
@@ -65,17 +70,25 @@ impl DaemonChecker {
         request: CheckRequest,
         events: mpsc::UnboundedSender<CheckEvent>,
     ) {
-        let outcome = self.decide(seq, &request, &events).await;
+        let outcome = self
+            .decide(&request, self.total_deadline, |action_id| {
+                let _ = events.send(CheckEvent::Paused {
+                    seq,
+                    action_id: action_id.to_owned(),
+                });
+            })
+            .await;
         let _ = events.send(CheckEvent::Done { seq, outcome });
     }
 
-    async fn decide(
+    /// Asks the daemon and waits for the verdict (`on_paused` after every poll still pending).
+    pub async fn decide(
         &self,
-        seq: u64,
         request: &CheckRequest,
-        events: &mpsc::UnboundedSender<CheckEvent>,
+        total_deadline: Duration,
+        mut on_paused: impl FnMut(&str),
     ) -> CheckOutcome {
-        let deadline = Instant::now() + self.total_deadline;
+        let deadline = Instant::now() + total_deadline;
         let mut response = match self.client.check_once(request).await {
             Ok(response) => response,
             Err(err) => return failed(&err),
@@ -110,17 +123,14 @@ impl DaemonChecker {
                     message: "the daemon paused the call without naming the action".into(),
                 };
             }
-            let _ = events.send(CheckEvent::Paused {
-                seq,
-                action_id: action_id.clone(),
-            });
+            on_paused(&action_id);
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return CheckOutcome::Failed {
                         message: format!(
                             "still waiting for a person after {} s (action {action_id})",
-                            self.total_deadline.as_secs()
+                            total_deadline.as_secs()
                         ),
                     };
                 }
@@ -155,15 +165,30 @@ impl DaemonChecker {
         self.client.withdraw(action_id).await.map(|_| ())
     }
 
-    /// Records a tool definition as an action and reports `DefinitionAccepted` if it is allowed
-    /// (at once by the policy, or later by a person).
+    /// Records a tool definition as an action and reports what became of it: `Paused` once a
+    /// person is asked, then `Accepted` (at once by the policy, or later by a person),
+    /// `Rejected` or `Failed`.
     pub async fn record_definition(
         &self,
         definition: ToolDefinition,
         events: mpsc::UnboundedSender<CheckEvent>,
     ) {
-        let Ok(Value::Object(input)) = serde_json::to_value(&definition) else {
-            return;
+        let (tool, hash) = (definition.tool.clone(), definition.hash.clone());
+        let report = |outcome: DefinitionOutcome| {
+            let _ = events.send(CheckEvent::Definition {
+                tool: tool.clone(),
+                hash: hash.clone(),
+                outcome,
+            });
+        };
+        let input = match serde_json::to_value(&definition) {
+            Ok(Value::Object(input)) => input,
+            _ => {
+                report(DefinitionOutcome::Failed {
+                    message: "the definition is not a JSON object".into(),
+                });
+                return;
+            }
         };
         let request = CheckRequest {
             tool: DEFINITION_TOOL.into(),
@@ -173,25 +198,28 @@ impl DaemonChecker {
             tool_use_id: None,
             cwd: None,
             context: None,
-            wait_ms: None,
+            wait_ms: Some(0),
             can_confine: false,
         };
-        let options = CheckOptions {
-            total_deadline: Duration::from_secs(24 * 3600),
-            ..CheckOptions::default()
-        };
-        match self.client.check(&request, &options).await {
-            Ok(response) if response.verdict == Verdict::Allow => {
-                let _ = events.send(CheckEvent::DefinitionAccepted {
-                    tool: definition.tool,
-                    hash: definition.hash,
-                });
+        let mut told: Option<String> = None;
+        let outcome = self
+            .decide(&request, DEFINITION_DEADLINE, |action_id| {
+                if told.as_deref() != Some(action_id) {
+                    told = Some(action_id.to_owned());
+                    report(DefinitionOutcome::Paused {
+                        action_id: action_id.to_owned(),
+                    });
+                }
+            })
+            .await;
+        report(match outcome {
+            CheckOutcome::Allow => DefinitionOutcome::Accepted,
+            CheckOutcome::Reject { reason, .. } => DefinitionOutcome::Rejected { reason },
+            CheckOutcome::Failed { message } => {
+                tracing::warn!(tool = %definition.tool, error = %message, "could not record an MCP tool definition");
+                DefinitionOutcome::Failed { message }
             }
-            Ok(_) => {}
-            Err(err) => {
-                tracing::warn!(tool = %definition.tool, error = %err, "could not record an MCP tool definition");
-            }
-        }
+        });
     }
 }
 

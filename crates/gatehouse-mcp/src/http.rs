@@ -28,12 +28,15 @@ use futures::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::checker::{CheckEvent, DaemonChecker};
 use crate::message::{self, Message, RequestId, code};
-use crate::pins::PinStatus;
+use crate::pins::{PinStatus, Pins, ToolDefinition};
 use crate::session::{self, CheckOutcome, SessionConfig, ToolCallContext};
+use crate::sse::{self, MessageScan};
+use crate::stdio::PinStore;
+use crate::tools::{self, DefinitionOutcome, Gate, OnChanged, ServerTools, ToolCall};
 
 /// Largest request body accepted from a client.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -55,8 +58,8 @@ const FORWARD_RESPONSE: [&str; 5] = [
     "cache-control",
     "allow",
 ];
-/// How much of a `tools/call` response is kept to read its output for the next check.
-const TAP_BYTES: usize = 256 * 1024;
+/// How much of a `tools/call` answer is read for its output (the next check's context).
+const TAP_OUTPUT_BYTES: usize = 256 * 1024;
 
 /// How the HTTP proxy is set up.
 #[derive(Debug, Clone)]
@@ -68,6 +71,10 @@ pub struct HttpConfig {
     pub token: String,
     /// Added to every upstream request (credentials): never sent to the client.
     pub upstream_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Where the tool pins are kept (`None`: in memory only).
+    pub pins: Option<PinStore>,
+    /// What a call to a tool whose changed definition no one accepted does.
+    pub on_changed: OnChanged,
 }
 
 #[derive(Debug, Default)]
@@ -83,8 +90,15 @@ struct Proxy {
     checker: Arc<DaemonChecker>,
     sessions: Mutex<HashMap<String, SessionState>>,
     /// Calls being checked, by (session, request id): a `notifications/cancelled` fires it.
-    checking: Mutex<HashMap<(String, RequestId), oneshot::Sender<()>>>,
+    /// Each with its own number, so a late cleanup never removes a newer call's slot.
+    checking: Mutex<HashMap<(String, RequestId), (u64, oneshot::Sender<()>)>>,
     seq: AtomicU64,
+    /// The upstream server's tools (one server: pins and annotations are the server's).
+    tools: Mutex<ServerTools>,
+    /// Bumped at every news of a definition record: calls waiting at the gate look again.
+    definitions: watch::Sender<u64>,
+    /// Where definition records report.
+    definition_events: mpsc::UnboundedSender<CheckEvent>,
 }
 
 /// Serves until `shutdown` resolves.
@@ -100,6 +114,13 @@ pub async fn serve(
         .no_proxy()
         .build()
         .map_err(std::io::Error::other)?;
+    let stored = config
+        .pins
+        .as_ref()
+        .map(|store| store.load().server(&config.session.server))
+        .unwrap_or_default();
+    let tools = ServerTools::new(&config.session.server, Pins::new(stored), config.on_changed);
+    let (definition_events, mut definition_news) = mpsc::unbounded_channel();
     let proxy = Arc::new(Proxy {
         config,
         port,
@@ -108,6 +129,25 @@ pub async fn serve(
         sessions: Mutex::new(HashMap::new()),
         checking: Mutex::new(HashMap::new()),
         seq: AtomicU64::new(0),
+        tools: Mutex::new(tools),
+        definitions: watch::Sender::new(0),
+        definition_events,
+    });
+    let news_proxy = Arc::downgrade(&proxy);
+    tokio::spawn(async move {
+        while let Some(event) = definition_news.recv().await {
+            let Some(proxy) = news_proxy.upgrade() else {
+                return;
+            };
+            if let CheckEvent::Definition {
+                tool,
+                hash,
+                outcome,
+            } = event
+            {
+                proxy.definition(&tool, &hash, &outcome);
+            }
+        }
     });
     let app = Router::new().fallback(handle).with_state(proxy);
     axum::serve(
@@ -203,6 +243,67 @@ fn short_hash(text: &str) -> String {
         .collect()
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Proxy {
+    /// News of a definition record: the tools learn it, the pins are saved when it was
+    /// accepted, and calls waiting at the gate look again.
+    fn definition(&self, tool: &str, hash: &str, outcome: &DefinitionOutcome) {
+        {
+            let mut tools = lock(&self.tools);
+            tools.definition(tool, hash, outcome);
+            if *outcome == DefinitionOutcome::Accepted
+                && let Some(store) = &self.config.pins
+            {
+                store.save(&tools);
+            }
+        }
+        self.definitions.send_modify(|n| *n += 1);
+    }
+
+    /// Records definitions (first sight, changed, new) in the ledger; first sights are pinned.
+    fn record(&self, definitions: Vec<ToolDefinition>) {
+        if definitions.iter().any(|d| d.change == "first_sight")
+            && let Some(store) = &self.config.pins
+        {
+            store.save(&lock(&self.tools));
+        }
+        for definition in definitions {
+            let checker = Arc::clone(&self.checker);
+            let events = self.definition_events.clone();
+            tokio::spawn(async move { checker.record_definition(definition, events).await });
+        }
+    }
+
+    /// A `tools/list` answer seen on its way to the client.
+    fn listed(&self, answer: &Value) {
+        let Some(list) = answer
+            .get("result")
+            .and_then(|r| r.get("tools"))
+            .and_then(Value::as_array)
+        else {
+            return;
+        };
+        let definitions = lock(&self.tools).listed(list);
+        if !definitions.is_empty() {
+            self.record(definitions);
+        }
+        // A call waiting for a definition the server replaced looks again.
+        self.definitions.send_modify(|n| *n += 1);
+    }
+}
+
+/// What the proxy reads of an upstream answer on its way to the client.
+#[derive(Debug, Clone)]
+enum Tap {
+    /// A `tools/call`'s output: the next check's `previous_output` in this session.
+    Output(String),
+    /// A `tools/list`: the tools' pins and annotations.
+    List,
+}
+
 async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     if let Err(refused) = proxy.guard(&request) {
         return *refused;
@@ -245,98 +346,30 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             id,
             value,
         } if method == "tools/call" => {
-            let params = value.get("params").and_then(Value::as_object);
-            let name = params.and_then(|p| p.get("name")).and_then(Value::as_str);
-            let arguments = match params.and_then(|p| p.get("arguments")) {
-                None | Some(Value::Null) => Some(serde_json::Map::new()),
-                Some(Value::Object(a)) => Some(a.clone()),
-                Some(_) => None,
-            };
-            let (Some(name), Some(arguments)) = (name, arguments) else {
-                let body = message::error_response(
-                    &raw_id,
-                    code::INVALID_PARAMS,
-                    "tools/call needs params.name (a string) and params.arguments (an object)",
-                );
-                return axum::Json(body).into_response();
+            let Some(call) = tools::parse_tool_call(&value) else {
+                let body =
+                    message::error_response(&raw_id, code::INVALID_PARAMS, tools::BAD_TOOL_CALL);
+                return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
             };
             if let Some(header_name) = parts.headers.get("mcp-name")
-                && header_name.as_bytes() != name.as_bytes()
+                && header_name.as_bytes() != call.name.as_bytes()
             {
                 return refuse(
                     StatusCode::BAD_REQUEST,
                     "the Mcp-Name header does not match the tool called",
                 );
             }
-            let seq = proxy.seq.fetch_add(1, Ordering::Relaxed) + 1;
-            let request = {
-                let sessions = proxy.sessions.lock().unwrap_or_else(|e| e.into_inner());
-                let state = sessions.get(&key);
-                let mut config = proxy.config.session.clone();
-                config.session_id = format!("{}-{key}", config.session_id);
-                session::tool_check(
-                    &config,
-                    &ToolCallContext {
-                        agent: state.and_then(|s| s.agent.as_deref()),
-                        previous_output: state.and_then(|s| s.previous_output.as_deref()),
-                        annotations: None,
-                        definition: PinStatus::Unknown,
-                    },
-                    &format!("{}-{seq}:{}", proxy.config.session.nonce, id.as_str()),
-                    name,
-                    arguments,
-                )
-            };
-            let (cancel_tx, cancel) = oneshot::channel();
-            let slot = (key.clone(), id.clone());
-            proxy
-                .checking
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(slot.clone(), cancel_tx);
-            let outcome = check_cancellable(&proxy.checker, seq, request, cancel).await;
-            proxy
-                .checking
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&slot);
-            match outcome {
-                CheckOutcome::Allow => {
-                    // Forward exactly what was checked.
-                    let body =
-                        Bytes::from(serde_json::to_vec(&Value::Object(value)).unwrap_or_default());
-                    forward(&proxy, &parts.method, &parts.headers, body, Some(key)).await
-                }
-                CheckOutcome::Reject { reason, rule_id } => {
-                    let rule = rule_id.map(|r| format!(" (rule {r})")).unwrap_or_default();
-                    let text = format!(
-                        "Gatehouse rejected this tool call{rule}: {reason}. It was not run."
-                    );
-                    axum::Json(message::tool_error_result(&raw_id, &text)).into_response()
-                }
-                CheckOutcome::Failed { message } => {
-                    let text = format!(
-                        "Gatehouse could not check this tool call, so it was not run: {message}"
-                    );
-                    axum::Json(message::tool_error_result(&raw_id, &text)).into_response()
-                }
-            }
+            tool_call(proxy, parts.headers, key, id, raw_id, value, call).await
         }
         Message::Notification { method, value } if method == "notifications/cancelled" => {
             let target = value
                 .get("params")
                 .and_then(|p| p.get("requestId"))
                 .and_then(RequestId::from_value);
-            let cancel = target.and_then(|id| {
-                proxy
-                    .checking
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(key.clone(), id))
-            });
+            let cancel = target.and_then(|id| lock(&proxy.checking).remove(&(key.clone(), id)));
             match cancel {
                 // The server never saw the call: the cancel stays here.
-                Some(cancel) => {
+                Some((_, cancel)) => {
                     let _ = cancel.send(());
                     StatusCode::ACCEPTED.into_response()
                 }
@@ -344,30 +377,313 @@ async fn handle(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             }
         }
         msg => {
-            if let Message::Request { method, value, .. } = &msg
-                && method == "initialize"
-            {
-                let agent = value
-                    .get("params")
-                    .and_then(|p| p.pointer("/clientInfo/name"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                // The session id comes with the answer; remembered under "stateless" until then.
-                let mut sessions = proxy.sessions.lock().unwrap_or_else(|e| e.into_inner());
-                sessions.entry("pending-init".into()).or_default().agent = agent;
+            let mut tap = None;
+            if let Message::Request { method, value, .. } = &msg {
+                if method == "initialize" {
+                    let agent = value
+                        .get("params")
+                        .and_then(|p| p.pointer("/clientInfo/name"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    // The session id comes with the answer; kept here until then.
+                    lock(&proxy.sessions)
+                        .entry("pending-init".into())
+                        .or_default()
+                        .agent = agent;
+                }
+                if method == "tools/list" {
+                    tap = Some(Tap::List);
+                }
             }
-            forward(&proxy, &parts.method, &parts.headers, bytes, None).await
+            forward(&proxy, &parts.method, &parts.headers, bytes, tap).await
         }
     }
 }
 
-/// Runs a check; if the client's request is dropped (it closed the stream) while the check is
-/// paused, the action is withdrawn once the daemon has named it.
+/// How a `tools/call` was settled before anything reached the server.
+enum Settled {
+    Allow,
+    /// The text of the error result.
+    Refuse(String),
+}
+
+/// One `tools/call`: the gate, the check, then the upstream. With a `progressToken` and a
+/// client that takes SSE, a call that pauses is answered as an SSE stream: progress
+/// notifications while it waits, then the server's answer.
+async fn tool_call(
+    proxy: Arc<Proxy>,
+    headers: HeaderMap,
+    key: String,
+    id: RequestId,
+    raw_id: Value,
+    value: serde_json::Map<String, Value>,
+    call: ToolCall,
+) -> Response {
+    // One call per (session, id) at a time: a colliding id would confuse cancels.
+    let (cancel_tx, cancel) = oneshot::channel();
+    let slot = (key.clone(), id.clone());
+    let number = proxy.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    {
+        let mut checking = lock(&proxy.checking);
+        if checking.contains_key(&slot) {
+            let body = message::error_response(
+                &raw_id,
+                code::INVALID_REQUEST,
+                "this request id is already in use by a request in flight",
+            );
+            return (StatusCode::CONFLICT, axum::Json(body)).into_response();
+        }
+        checking.insert(slot.clone(), (number, cancel_tx));
+    }
+    let forget = RemoveOnDrop {
+        proxy: Arc::clone(&proxy),
+        slot,
+        number,
+    };
+    let sse = call.progress_token.is_some() && accepts_sse(&headers);
+    let (progress_tx, mut progress_rx) = mpsc::unbounded_channel::<Value>();
+    let token = call.progress_token.clone();
+    let count = AtomicU64::new(0);
+    let progress = move |text: &str| {
+        if let Some(token) = &token {
+            let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+            let _ = progress_tx.send(message::progress_notification(token, n, text));
+        }
+    };
+    let work = {
+        let proxy = Arc::clone(&proxy);
+        let raw_id = raw_id.clone();
+        let request = Value::Object(value.clone());
+        async move {
+            let settled = settle(&proxy, &key, &id, &call, cancel, progress).await;
+            drop(forget);
+            match settled {
+                Settled::Allow => {
+                    // Forward exactly what was checked.
+                    let body =
+                        Bytes::from(serde_json::to_vec(&Value::Object(value)).unwrap_or_default());
+                    forward(
+                        &proxy,
+                        &Method::POST,
+                        &headers,
+                        body,
+                        Some(Tap::Output(key)),
+                    )
+                    .await
+                }
+                Settled::Refuse(text) => {
+                    axum::Json(message::tool_error_for(Some(&request), &raw_id, &text))
+                        .into_response()
+                }
+            }
+        }
+    };
+    if !sse {
+        // The client closing its request drops this future: a paused action is withdrawn.
+        return work.await;
+    }
+    let mut task = AbortOnDrop(tokio::spawn(work));
+    let first = tokio::select! {
+        done = &mut task.0 => {
+            return done.unwrap_or_else(|_| refuse(StatusCode::BAD_GATEWAY, "the call failed"));
+        }
+        Some(first) = progress_rx.recv() => first,
+    };
+    // Paused: from now on the answer is an SSE stream.
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let mut task = task;
+        if tx.send(Ok(Bytes::from(sse::event(&first)))).await.is_err() {
+            return;
+        }
+        let response = loop {
+            tokio::select! {
+                done = &mut task.0 => break done.ok(),
+                Some(next) = progress_rx.recv() => {
+                    if tx.send(Ok(Bytes::from(sse::event(&next)))).await.is_err() {
+                        return;
+                    }
+                }
+                // The client left: dropping the task withdraws a paused action.
+                () = tx.closed() => return,
+            }
+        };
+        let Some(response) = response else {
+            let err = message::error_response(&raw_id, code::INTERNAL_ERROR, "the call failed");
+            let _ = tx.send(Ok(Bytes::from(sse::event(&err)))).await;
+            return;
+        };
+        pipe_as_sse(response, &raw_id, &tx).await;
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| refuse(StatusCode::BAD_GATEWAY, "bad response"))
+}
+
+/// The answer to a call, after progress events: an SSE answer's events go through as they
+/// are; a JSON answer becomes one event.
+async fn pipe_as_sse(
+    response: Response,
+    raw_id: &Value,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let status = response.status();
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/event-stream"));
+    let mut body = response.into_body().into_data_stream();
+    if is_sse {
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else { return };
+            if tx.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+        return;
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else { break };
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            break;
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let event = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(value) if value.is_object() => sse::event(&value),
+        _ if status.is_success() && !bytes.is_empty() => sse::raw_event(&bytes),
+        _ => sse::event(&message::error_response(
+            raw_id,
+            code::INTERNAL_ERROR,
+            &format!("the upstream MCP server answered HTTP {}", status.as_u16()),
+        )),
+    };
+    let _ = tx.send(Ok(Bytes::from(event))).await;
+}
+
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+/// Aborts its task when dropped (the client left).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The gate and the check of one call, until it may be forwarded or must be refused. A
+/// `notifications/cancelled` for it ends it (refused: the client no longer waits).
+async fn settle(
+    proxy: &Arc<Proxy>,
+    key: &str,
+    id: &RequestId,
+    call: &ToolCall,
+    mut cancel: oneshot::Receiver<()>,
+    progress: impl Fn(&str),
+) -> Settled {
+    let mut news = proxy.definitions.subscribe();
+    loop {
+        news.borrow_and_update();
+        let gate = lock(&proxy.tools).gate(&call.name);
+        match gate {
+            Gate::Open => {}
+            Gate::Refuse(text) => return Settled::Refuse(text),
+            Gate::Wait { record, message } => {
+                if let Some(record) = record {
+                    proxy.record(vec![*record]);
+                }
+                progress(&message);
+                tokio::select! {
+                    changed = news.changed() => {
+                        if changed.is_err() {
+                            return Settled::Refuse("Gatehouse could not check this tool call, so it was not run: the proxy is stopping".into());
+                        }
+                    }
+                    Ok(()) = &mut cancel => {
+                        return Settled::Refuse("cancelled by the client; it was not run".into());
+                    }
+                }
+                continue;
+            }
+        }
+        let seq = proxy.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let request = {
+            let sessions = lock(&proxy.sessions);
+            let state = sessions.get(key);
+            let tools = lock(&proxy.tools);
+            let mut config = proxy.config.session.clone();
+            config.session_id = format!("{}-{key}", config.session_id);
+            session::tool_check(
+                &config,
+                &ToolCallContext {
+                    agent: state
+                        .and_then(|s| s.agent.as_deref())
+                        .or(call.client_name.as_deref()),
+                    previous_output: state.and_then(|s| s.previous_output.as_deref()),
+                    annotations: tools.annotations(&call.name),
+                    definition: tools.status(&call.name),
+                },
+                &format!("{}-{seq}:{}", proxy.config.session.nonce, id.as_str()),
+                &call.name,
+                call.arguments.clone(),
+            )
+        };
+        let outcome = check_cancellable(&proxy.checker, seq, request, &mut cancel, &progress).await;
+        if let Some(text) = session::refusal_text(&outcome) {
+            return Settled::Refuse(text);
+        }
+        // Allowed; the definition may have changed while it was checked: the gate again.
+        if matches!(
+            lock(&proxy.tools).status(&call.name),
+            PinStatus::Accepted | PinStatus::Unknown
+        ) {
+            return Settled::Allow;
+        }
+    }
+}
+
+/// Forgets a call's cancel slot when its settling ends (or the client left).
+struct RemoveOnDrop {
+    proxy: Arc<Proxy>,
+    slot: (String, RequestId),
+    number: u64,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let mut checking = lock(&self.proxy.checking);
+        if checking
+            .get(&self.slot)
+            .is_some_and(|(n, _)| *n == self.number)
+        {
+            checking.remove(&self.slot);
+        }
+    }
+}
+
+/// Runs a check; if the client's request is dropped (it closed the stream) or cancelled while
+/// the check is paused, the action is withdrawn once the daemon has named it.
 async fn check_cancellable(
     checker: &Arc<DaemonChecker>,
     seq: u64,
     request: gatehouse_protocol::CheckRequest,
-    mut cancel: oneshot::Receiver<()>,
+    cancel: &mut oneshot::Receiver<()>,
+    progress: &impl Fn(&str),
 ) -> CheckOutcome {
     let (tx, rx) = mpsc::unbounded_channel();
     let task_checker = Arc::clone(checker);
@@ -385,19 +701,22 @@ async fn check_cancellable(
         };
         let event = tokio::select! {
             event = events.recv() => event,
-            Ok(()) = &mut cancel => {
+            Ok(()) = &mut *cancel => {
                 // Dropping the guard withdraws the action (now, or once it is named).
                 drop(guard);
                 return CheckOutcome::Failed { message: "cancelled by the client".into() };
             }
         };
         match event {
-            Some(CheckEvent::Paused { action_id, .. }) => guard.action_id = Some(action_id),
+            Some(CheckEvent::Paused { action_id, .. }) => {
+                progress(&session::paused_message(&action_id));
+                guard.action_id = Some(action_id);
+            }
             Some(CheckEvent::Done { outcome, .. }) => {
                 guard.events = None;
                 return outcome;
             }
-            Some(CheckEvent::DefinitionAccepted { .. }) => {}
+            Some(CheckEvent::Definition { .. }) => {}
             None => {
                 guard.events = None;
                 return CheckOutcome::Failed {
@@ -442,14 +761,13 @@ impl Drop for WithdrawOnDrop {
     }
 }
 
-/// Sends the request upstream and streams the answer back. `tap`: the session whose
-/// `previous_output` the answer of a `tools/call` becomes.
+/// Sends the request upstream and streams the answer back, reading what `tap` says on the way.
 async fn forward(
     proxy: &Arc<Proxy>,
     method: &Method,
     headers: &HeaderMap,
     body: Bytes,
-    tap: Option<String>,
+    tap: Option<Tap>,
 ) -> Response {
     let Ok(upstream_method) = reqwest::Method::from_bytes(method.as_str().as_bytes()) else {
         return refuse(StatusCode::METHOD_NOT_ALLOWED, "unsupported method");
@@ -495,35 +813,54 @@ async fn forward(
         .map(short_hash);
     if let Some(key) = session_from_answer {
         // The agent named at `initialize` belongs to the session the server just opened.
-        let mut sessions = proxy.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sessions = lock(&proxy.sessions);
         if let Some(pending) = sessions.remove("pending-init") {
             sessions.entry(key).or_default().agent = pending.agent;
         }
     }
+    let content_type = upstream
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let reader = tap.map(|tap| {
+        let limit = match tap {
+            Tap::Output(_) => TAP_OUTPUT_BYTES,
+            Tap::List => MAX_BODY_BYTES,
+        };
+        (tap, MessageScan::new(content_type.as_deref(), limit))
+    });
     let proxy = Arc::clone(proxy);
     let stream = futures::stream::unfold(
-        (upstream, Vec::<u8>::new(), tap, proxy),
-        |(mut upstream, mut seen, tap, proxy)| async move {
+        (upstream, reader, proxy),
+        |(mut upstream, mut reader, proxy)| async move {
             match upstream.chunk().await {
                 Ok(Some(chunk)) => {
-                    if tap.is_some() && seen.len() < TAP_BYTES {
-                        seen.extend_from_slice(&chunk[..chunk.len().min(TAP_BYTES - seen.len())]);
+                    if let Some((tap, scan)) = &mut reader {
+                        // Read before the client gets the chunk: a listing is known first.
+                        for answer in scan.push(&chunk) {
+                            tapped(&proxy, tap, &answer);
+                        }
                     }
                     Some((
                         Ok::<Bytes, std::io::Error>(chunk),
-                        (upstream, seen, tap, proxy),
+                        (upstream, reader, proxy),
                     ))
                 }
                 Ok(None) => {
-                    if let Some(key) = &tap {
-                        remember_output(&proxy, key, &seen);
+                    if let Some((tap, scan)) = &mut reader {
+                        for answer in scan.finish() {
+                            tapped(&proxy, tap, &answer);
+                        }
+                        if scan.overflowed() && matches!(tap, Tap::List) {
+                            tracing::warn!(
+                                "a tools/list answer over {MAX_BODY_BYTES} bytes was not read for pinning"
+                            );
+                        }
                     }
                     None
                 }
-                Err(err) => Some((
-                    Err(std::io::Error::other(err)),
-                    (upstream, seen, None, proxy),
-                )),
+                Err(err) => Some((Err(std::io::Error::other(err)), (upstream, None, proxy))),
             }
         },
     );
@@ -531,31 +868,21 @@ async fn forward(
         .unwrap_or_else(|_| refuse(StatusCode::BAD_GATEWAY, "bad upstream response"))
 }
 
-/// The output of a `tools/call` answer (JSON, or the SSE event that holds the response).
-fn remember_output(proxy: &Proxy, key: &str, seen: &[u8]) {
-    let text = String::from_utf8_lossy(seen);
-    let mut candidates: Vec<Value> = Vec::new();
-    if let Ok(value) = serde_json::from_str::<Value>(text.trim()) {
-        candidates.push(value);
-    } else {
-        for line in text.lines() {
-            if let Some(data) = line.strip_prefix("data:")
-                && let Ok(value) = serde_json::from_str::<Value>(data.trim())
-            {
-                candidates.push(value);
-            }
-        }
-    }
-    let Some(result) = candidates
-        .iter()
-        .rev()
-        .find_map(|v| v.get("result").filter(|_| v.get("id").is_some()))
-    else {
+/// One message of a tapped answer: only the response (an `id` and a `result`) counts.
+fn tapped(proxy: &Proxy, tap: &Tap, answer: &Value) {
+    let Some(result) = answer.get("result").filter(|_| answer.get("id").is_some()) else {
         return;
     };
-    let output = session::output_text(result, session::PREVIOUS_OUTPUT_BYTES);
-    let mut sessions = proxy.sessions.lock().unwrap_or_else(|e| e.into_inner());
-    sessions.entry(key.to_owned()).or_default().previous_output = Some(output);
+    match tap {
+        Tap::Output(key) => {
+            let output = session::output_text(result, session::PREVIOUS_OUTPUT_BYTES);
+            lock(&proxy.sessions)
+                .entry(key.clone())
+                .or_default()
+                .previous_output = Some(output);
+        }
+        Tap::List => proxy.listed(answer),
+    }
 }
 
 #[cfg(test)]

@@ -204,6 +204,23 @@ pub fn tool_error_result(raw_id: &Value, text: &str) -> Value {
     })
 }
 
+/// Protocol 2026-07-28 requests carry their version in `params._meta`; their results must say
+/// `resultType`.
+pub const PROTOCOL_VERSION_META_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// [`tool_error_result`] in the shape the request's protocol wants: a 2026-07-28 request (its
+/// `_meta` names a protocol version) gets `resultType: "complete"`.
+pub fn tool_error_for(request: Option<&Value>, raw_id: &Value, text: &str) -> Value {
+    let mut answer = tool_error_result(raw_id, text);
+    let modern = request
+        .and_then(|r| r.pointer("/params/_meta"))
+        .is_some_and(|m| m.get(PROTOCOL_VERSION_META_KEY).is_some());
+    if modern && let Some(result) = answer.get_mut("result").and_then(Value::as_object_mut) {
+        result.insert("resultType".into(), json!("complete"));
+    }
+    answer
+}
+
 /// `notifications/progress` for a request that carried a `progressToken`.
 pub fn progress_notification(token: &Value, progress: u64, message: &str) -> Value {
     json!({

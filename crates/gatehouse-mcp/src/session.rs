@@ -23,7 +23,8 @@ use gatehouse_protocol::CheckRequest;
 use serde_json::{Map, Value, json};
 
 use crate::message::{self, Malformed, Message, RequestId, code};
-use crate::pins::{PinStatus, Pins, ToolDefinition};
+use crate::pins::{PinStatus, ToolDefinition};
+use crate::tools::{self, DefinitionOutcome, Gate, ServerTools};
 
 /// Longest `context.previous_output` sent with a check, in bytes.
 pub const PREVIOUS_OUTPUT_BYTES: usize = 4096;
@@ -61,7 +62,7 @@ pub enum Effect {
     /// Withdraw the paused action: its call will never run.
     Withdraw { action_id: String },
     /// A tool definition seen for the first time or changed: record it (a check of
-    /// `gatehouse.mcp.tool_definition`) and keep the pin when it is accepted.
+    /// `gatehouse.mcp.tool_definition`) and report with [`Session::definition`].
     RecordDefinition(Box<ToolDefinition>),
 }
 
@@ -81,6 +82,11 @@ pub enum CheckOutcome {
 
 #[derive(Debug)]
 enum Phase {
+    /// Held before its check until a person decides on the tool's changed definition.
+    AwaitingDefinition {
+        tool: String,
+        progress: u64,
+    },
     Checking {
         action_id: Option<String>,
         progress: u64,
@@ -109,15 +115,14 @@ pub struct Session {
     /// Checks of calls that were cancelled while checking, with their action id once known.
     withdrawing: HashMap<u64, Option<String>>,
     previous_output: Option<String>,
-    /// Per tool: its annotations from the latest `tools/list`.
-    annotations: HashMap<String, Value>,
-    pins: Pins,
+    /// The server's tools: pins, annotations, definitions waiting for a person.
+    tools: ServerTools,
     client_gone: bool,
     server_gone: bool,
 }
 
 impl Session {
-    pub fn new(config: SessionConfig, pins: Pins) -> Session {
+    pub fn new(config: SessionConfig, tools: ServerTools) -> Session {
         Session {
             config,
             agent: None,
@@ -125,8 +130,7 @@ impl Session {
             next_seq: 0,
             withdrawing: HashMap::new(),
             previous_output: None,
-            annotations: HashMap::new(),
-            pins,
+            tools,
             client_gone: false,
             server_gone: false,
         }
@@ -151,9 +155,9 @@ impl Session {
                 .count()
     }
 
-    /// The pins, to be saved by the transport after [`Session::accept_definition`].
-    pub fn pins(&self) -> &Pins {
-        &self.pins
+    /// The server's tools (their pins are saved by the transport after a definition is accepted).
+    pub fn tools(&self) -> &ServerTools {
+        &self.tools
     }
 
     /// A line from the client.
@@ -236,7 +240,7 @@ impl Session {
                         .and_then(RequestId::from_value)
                     && matches!(
                         self.calls.get(&id).map(|c| &c.phase),
-                        Some(Phase::Checking { .. })
+                        Some(Phase::Checking { .. } | Phase::AwaitingDefinition { .. })
                     )
                 {
                     // The server never saw the request: the cancel stays here.
@@ -262,47 +266,120 @@ impl Session {
         raw_id: Value,
         value: Map<String, Value>,
     ) -> Vec<Effect> {
-        let params = value.get("params").and_then(Value::as_object);
-        let name = params.and_then(|p| p.get("name")).and_then(Value::as_str);
-        let arguments = match params.and_then(|p| p.get("arguments")) {
-            None | Some(Value::Null) => Some(Map::new()),
-            Some(Value::Object(args)) => Some(args.clone()),
-            Some(_) => None,
-        };
-        let (Some(name), Some(arguments)) = (name, arguments) else {
-            let err = message::error_response(
-                &raw_id,
-                code::INVALID_PARAMS,
-                "tools/call needs params.name (a string) and params.arguments (an object)",
-            );
+        let Some(call) = tools::parse_tool_call(&value) else {
+            let err = message::error_response(&raw_id, code::INVALID_PARAMS, tools::BAD_TOOL_CALL);
             return vec![to_client(&err)];
         };
-        let progress_token = params
-            .and_then(|p| p.get("_meta"))
-            .and_then(|m| m.get("progressToken"))
-            .filter(|t| t.is_string() || t.is_number())
-            .cloned();
         self.next_seq += 1;
         let seq = self.next_seq;
-        let request = self.check_request(seq, &id, name, arguments);
         self.calls.insert(
-            id,
+            id.clone(),
             Call {
                 seq,
                 raw_id,
                 method: "tools/call".into(),
-                phase: Phase::Checking {
-                    action_id: None,
+                phase: Phase::AwaitingDefinition {
+                    tool: call.name.clone(),
                     progress: 0,
                 },
-                progress_token,
+                progress_token: call.progress_token,
                 held: Some(Value::Object(value)),
             },
         );
-        vec![Effect::Check {
-            seq,
-            request: Box::new(request),
-        }]
+        self.pass_gate(&id)
+    }
+
+    /// A call held before its check (new, or waiting for a definition): the tool's gate decides
+    /// whether it is checked now, refused, or keeps waiting.
+    fn pass_gate(&mut self, id: &RequestId) -> Vec<Effect> {
+        let Some(call) = self.calls.get(id) else {
+            return Vec::new();
+        };
+        let Phase::AwaitingDefinition { tool, .. } = &call.phase else {
+            return Vec::new();
+        };
+        let tool = tool.clone();
+        match self.tools.gate(&tool) {
+            Gate::Open => {
+                let arguments = call
+                    .held
+                    .as_ref()
+                    .and_then(|h| h.pointer("/params/arguments"))
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                let seq = call.seq;
+                let client_name = call
+                    .held
+                    .as_ref()
+                    .and_then(|h| h.pointer("/params/_meta"))
+                    .and_then(|m| m.get(tools::CLIENT_INFO_META_KEY))
+                    .and_then(|i| i.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let request = self.check_request(seq, id, &tool, arguments, client_name.as_deref());
+                if let Some(call) = self.calls.get_mut(id) {
+                    call.phase = Phase::Checking {
+                        action_id: None,
+                        progress: 0,
+                    };
+                }
+                vec![Effect::Check {
+                    seq,
+                    request: Box::new(request),
+                }]
+            }
+            Gate::Refuse(text) => match self.calls.remove(id) {
+                Some(call) => vec![to_client(&message::tool_error_for(
+                    call.held.as_ref(),
+                    &call.raw_id,
+                    &text,
+                ))],
+                None => Vec::new(),
+            },
+            Gate::Wait { record, message } => {
+                let mut effects = Vec::new();
+                if let Some(record) = record {
+                    effects.push(Effect::RecordDefinition(record));
+                }
+                if let Some(call) = self.calls.get_mut(id)
+                    && let Phase::AwaitingDefinition { progress, .. } = &mut call.phase
+                    && let Some(token) = &call.progress_token
+                {
+                    *progress += 1;
+                    effects.push(to_client(&message::progress_notification(
+                        token, *progress, &message,
+                    )));
+                }
+                effects
+            }
+        }
+    }
+
+    /// News of a tool definition's record (paused, accepted, rejected, failed): calls waiting
+    /// for it move on, or are told who they wait for.
+    pub fn definition(
+        &mut self,
+        tool: &str,
+        hash: &str,
+        outcome: &DefinitionOutcome,
+    ) -> Vec<Effect> {
+        let settled = self.tools.definition(tool, hash, outcome);
+        let waiting: Vec<RequestId> = self
+            .calls
+            .iter()
+            .filter(
+                |(_, c)| matches!(&c.phase, Phase::AwaitingDefinition { tool: t, .. } if t == tool),
+            )
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut effects = Vec::new();
+        if settled || matches!(outcome, DefinitionOutcome::Paused { .. }) {
+            for id in waiting {
+                effects.extend(self.pass_gate(&id));
+            }
+        }
+        effects
     }
 
     /// The check for one `tools/call`.
@@ -312,30 +389,20 @@ impl Session {
         id: &RequestId,
         tool: &str,
         arguments: Map<String, Value>,
+        client_name: Option<&str>,
     ) -> CheckRequest {
         tool_check(
             &self.config,
             &ToolCallContext {
-                agent: self.agent.as_deref(),
+                agent: self.agent.as_deref().or(client_name),
                 previous_output: self.previous_output.as_deref(),
-                annotations: self.annotations.get(tool),
-                definition: self.pins.status(tool),
+                annotations: self.tools.annotations(tool),
+                definition: self.tools.status(tool),
             },
             &format!("{}-{seq}:{}", self.config.nonce, id.as_str()),
             tool,
             arguments,
         )
-    }
-
-    /// Whether a call to `tool` must be held back by the proxy itself (its definition changed
-    /// and no one accepted it): `Some(reason)`. The transport asks before reporting an allow.
-    fn unaccepted(&self, tool: &str) -> Option<String> {
-        match self.pins.status(tool) {
-            PinStatus::Changed | PinStatus::NewLater => Some(format!(
-                "the definition of tool `{tool}` changed (or it appeared after the first tools/list) and no one has accepted it yet; accept it in the Gatehouse dashboard"
-            )),
-            PinStatus::Accepted | PinStatus::Unknown => None,
-        }
     }
 
     /// The check `seq` is paused for a person as `action_id`.
@@ -365,9 +432,7 @@ impl Session {
             Some(token) => vec![to_client(&message::progress_notification(
                 token,
                 *progress,
-                &format!(
-                    "Paused by Gatehouse: waiting for a person to approve this call (action {action_id})"
-                ),
+                &paused_message(action_id),
             ))],
             None => Vec::new(),
         }
@@ -387,25 +452,28 @@ impl Session {
         else {
             return Vec::new();
         };
-        let tool = self.calls.get(&id).and_then(|c| {
-            c.held
-                .as_ref()
-                .and_then(|h| h.pointer("/params/name"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        });
-        let outcome = match (outcome, tool.as_deref().and_then(|t| self.unaccepted(t))) {
-            (CheckOutcome::Allow, Some(reason)) => CheckOutcome::Reject {
-                reason,
-                rule_id: Some("gatehouse:mcp-tool-definition".into()),
-            },
-            (outcome, _) => outcome,
-        };
         match outcome {
             CheckOutcome::Allow => {
                 let Some(call) = self.calls.get_mut(&id) else {
                     return Vec::new();
                 };
+                // The tool's definition may have changed while the call was checked: the gate
+                // again, and a held call waits for that definition like a new one.
+                let tool = call
+                    .held
+                    .as_ref()
+                    .and_then(|h| h.pointer("/params/name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                if let Some(tool) = tool
+                    && !matches!(
+                        self.tools.status(&tool),
+                        PinStatus::Accepted | PinStatus::Unknown
+                    )
+                {
+                    call.phase = Phase::AwaitingDefinition { tool, progress: 0 };
+                    return self.pass_gate(&id);
+                }
                 let held = call.held.take();
                 call.phase = Phase::Forwarded;
                 match held {
@@ -413,23 +481,16 @@ impl Session {
                     None => Vec::new(),
                 }
             }
-            CheckOutcome::Reject { reason, rule_id } => {
+            refused => {
                 let Some(call) = self.calls.remove(&id) else {
                     return Vec::new();
                 };
-                let rule = rule_id.map(|r| format!(" (rule {r})")).unwrap_or_default();
-                let text =
-                    format!("Gatehouse rejected this tool call{rule}: {reason}. It was not run.");
-                vec![to_client(&message::tool_error_result(&call.raw_id, &text))]
-            }
-            CheckOutcome::Failed { message } => {
-                let Some(call) = self.calls.remove(&id) else {
-                    return Vec::new();
-                };
-                let text = format!(
-                    "Gatehouse could not check this tool call, so it was not run: {message}"
-                );
-                vec![to_client(&message::tool_error_result(&call.raw_id, &text))]
+                let text = refusal_text(&refused).unwrap_or_default();
+                vec![to_client(&message::tool_error_for(
+                    call.held.as_ref(),
+                    &call.raw_id,
+                    &text,
+                ))]
             }
         }
     }
@@ -513,28 +574,11 @@ impl Session {
     }
 
     fn tools_listed(&mut self, tools: &[Value]) -> Vec<Effect> {
-        let mut effects = Vec::new();
-        for tool in tools {
-            let Some(name) = tool.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            if let Some(annotations) = tool.get("annotations") {
-                self.annotations
-                    .insert(name.to_owned(), annotations.clone());
-            } else {
-                self.annotations.remove(name);
-            }
-            if let Some(definition) = self.pins.observe(&self.config.server, tool) {
-                effects.push(Effect::RecordDefinition(Box::new(definition)));
-            }
-        }
-        self.pins.end_listing();
-        effects
-    }
-
-    /// A person accepted (or the policy allowed) `tool` at `hash`: calls to it go through again.
-    pub fn accept_definition(&mut self, tool: &str, hash: &str) {
-        self.pins.accept(tool, hash);
+        self.tools
+            .listed(tools)
+            .into_iter()
+            .map(|d| Effect::RecordDefinition(Box::new(d)))
+            .collect()
     }
 
     /// The client cancelled, or is gone: withdraw a call still being checked.
@@ -542,6 +586,7 @@ impl Session {
         let Some(call) = self.calls.remove(id) else {
             return Vec::new();
         };
+        // A call waiting for a definition was never checked: nothing to withdraw.
         let Phase::Checking { action_id, .. } = call.phase else {
             return Vec::new();
         };
@@ -561,7 +606,12 @@ impl Session {
         let checking: Vec<RequestId> = self
             .calls
             .iter()
-            .filter(|(_, c)| matches!(c.phase, Phase::Checking { .. }))
+            .filter(|(_, c)| {
+                matches!(
+                    c.phase,
+                    Phase::Checking { .. } | Phase::AwaitingDefinition { .. }
+                )
+            })
             .map(|(id, _)| id.clone())
             .collect();
         checking
@@ -582,7 +632,7 @@ impl Session {
             };
             if matches!(
                 self.calls.get(&id).map(|c| &c.phase),
-                Some(Phase::Checking { .. })
+                Some(Phase::Checking { .. } | Phase::AwaitingDefinition { .. })
             ) {
                 effects.extend(self.withdraw_call(&id));
             } else {
@@ -602,6 +652,30 @@ impl Session {
     /// The withdrawal of the check `seq` is settled (its task ended).
     pub fn check_stopped(&mut self, seq: u64) {
         self.withdrawing.remove(&seq);
+    }
+}
+
+/// The progress message of a call paused for a person.
+pub fn paused_message(action_id: &str) -> String {
+    format!("Paused by Gatehouse: waiting for a person to approve this call (action {action_id})")
+}
+
+/// The text of the error result that answers a call not allowed (`None` for an allow).
+pub fn refusal_text(outcome: &CheckOutcome) -> Option<String> {
+    match outcome {
+        CheckOutcome::Allow => None,
+        CheckOutcome::Reject { reason, rule_id } => {
+            let rule = rule_id
+                .as_ref()
+                .map(|r| format!(" (rule {r})"))
+                .unwrap_or_default();
+            Some(format!(
+                "Gatehouse rejected this tool call{rule}: {reason}. It was not run."
+            ))
+        }
+        CheckOutcome::Failed { message } => Some(format!(
+            "Gatehouse could not check this tool call, so it was not run: {message}"
+        )),
     }
 }
 

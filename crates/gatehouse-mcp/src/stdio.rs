@@ -21,6 +21,7 @@ use crate::checker::{CheckEvent, DaemonChecker};
 use crate::message::{self, code};
 use crate::pins::PinFile;
 use crate::session::{Effect, Session};
+use crate::tools::{DefinitionOutcome, ServerTools};
 
 /// Longest message accepted in either direction.
 pub const MAX_LINE_BYTES: usize = 32 * 1024 * 1024;
@@ -56,9 +57,9 @@ impl PinStore {
     }
 
     /// Saves one server's pins (read, merge, write a temp file, rename).
-    pub fn save(&self, server: &str, session: &Session) {
+    pub fn save(&self, tools: &ServerTools) {
         let mut file = self.load();
-        file.set_server(server, session.pins().accepted());
+        file.set_server(tools.server(), tools.pins().accepted());
         let Ok(text) = serde_json::to_vec_pretty(&file) else {
             return;
         };
@@ -110,12 +111,14 @@ pub async fn proxy<CR, CW, SR, SW>(
                     check_tasks.remove(&seq);
                     session.check_done(seq, outcome)
                 }
-                CheckEvent::DefinitionAccepted { tool, hash } => {
-                    session.accept_definition(&tool, &hash);
-                    if let Some(store) = &pins {
-                        store.save(&session.config().server, &session);
+                CheckEvent::Definition { tool, hash, outcome } => {
+                    let effects = session.definition(&tool, &hash, &outcome);
+                    if outcome == DefinitionOutcome::Accepted
+                        && let Some(store) = &pins
+                    {
+                        store.save(session.tools());
                     }
-                    Vec::new()
+                    effects
                 }
             },
             Some(event) = events.recv() => match event {
@@ -175,7 +178,7 @@ pub async fn proxy<CR, CW, SR, SW>(
                     if definition.change == "first_sight"
                         && let Some(store) = &pins
                     {
-                        store.save(&session.config().server, &session);
+                        store.save(session.tools());
                     }
                     let checker = Arc::clone(&checker);
                     let tx = check_tx.clone();
@@ -196,7 +199,7 @@ pub async fn proxy<CR, CW, SR, SW>(
                 let effects = match event {
                     CheckEvent::Paused { seq, action_id } => session.check_paused(seq, &action_id),
                     CheckEvent::Done { seq, outcome } => { session.check_stopped(seq); session.check_done(seq, outcome) }
-                    CheckEvent::DefinitionAccepted { .. } => Vec::new(),
+                    CheckEvent::Definition { .. } => Vec::new(),
                 };
                 for effect in effects {
                     match effect {

@@ -14,6 +14,7 @@ use gatehouse_daemon::Config;
 use gatehouse_daemon::auth::AGENT_TOKEN_FILE;
 use gatehouse_mcp::pins::Pins;
 use gatehouse_mcp::stdio::PinStore;
+use gatehouse_mcp::tools::{OnChanged, ServerTools};
 use gatehouse_mcp::{DaemonChecker, Session, SessionConfig};
 
 /// File in the data dir holding every server's accepted tool-definition hashes.
@@ -81,6 +82,14 @@ struct DaemonArgs {
     /// Give up on a paused call after this many seconds (it is then not run).
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// A call to a tool whose definition changed (or that appeared later): `pause` until a
+    /// person accepts the new definition, or `reject` it until then.
+    #[arg(long, default_value = "pause", value_parser = parse_on_changed)]
+    on_changed_tool: OnChanged,
+}
+
+fn parse_on_changed(text: &str) -> Result<OnChanged, String> {
+    OnChanged::parse(text).ok_or_else(|| format!("{text:?} is not pause or reject"))
 }
 
 #[derive(Debug, clap::Args)]
@@ -187,7 +196,11 @@ async fn stdio(args: StdioArgs) -> Result<ExitCode> {
                 .ok()
                 .map(|p| p.to_string_lossy().into_owned()),
         },
-        Pins::new(pins.load().server(&name)),
+        ServerTools::new(
+            &name,
+            Pins::new(pins.load().server(&name)),
+            args.daemon.on_changed_tool,
+        ),
     );
     let Some((program, rest)) = args.command.split_first() else {
         bail!("give the server's command after --");
@@ -295,6 +308,10 @@ async fn http(args: HttpArgs) -> Result<ExitCode> {
         },
         token,
         upstream_headers,
+        pins: Some(PinStore {
+            path: args.daemon.data_dir().join(PINS_FILE),
+        }),
+        on_changed: args.daemon.on_changed_tool,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
