@@ -168,21 +168,15 @@ test('a rug pull: a changed tool description is recorded with its diff, and call
   assert.match(changed.input.diff[0], /^description: .*id_rsa/);
   const firstSight = (await actions(d)).filter((a) => a.tool === 'gatehouse.mcp.tool_definition' && a.input.change === 'first_sight');
   assert.ok(firstSight.length >= 3, 'first sight of every tool was recorded');
-  // Until accepted, calls to the tool are not forwarded, even though the policy allows them.
-  c.send(call(21, 'echo', { message: 'after' }));
-  const held = await c.reply(21);
-  assert.equal(held.result.isError, true);
-  assert.match(held.result.content[0].text, /definition of tool `echo` changed/);
+  // Until accepted, a call to the tool waits in the proxy (before its check), even though the
+  // policy allows it; a progress notification says whose acceptance it waits for.
+  c.send({ ...call(21, 'echo', { message: 'after' }), params: { name: 'echo', arguments: { message: 'after' }, _meta: { progressToken: 'p21' } } });
+  const progress = await c.next((m) => m.method === 'notifications/progress' && m.params.progressToken === 'p21', 'the held call\'s progress');
+  assert.match(progress.params.message, /definition of tool `echo` changed/);
+  assert.ok(!c.messages.some((m) => m.id === 21), 'the held call was answered before the acceptance');
   assert.ok(!(await c.received()).some((m) => m.id === 21));
-  // A person accepts it: the next call goes through.
+  // A person accepts it: the held call is checked and goes through.
   await decide(d, changed, 'approve');
-  let answer;
-  for (let i = 0; i < 100; i += 1) {
-    c.send(call(100 + i, 'echo', { message: 'accepted' }));
-    answer = await c.reply(100 + i);
-    if (!answer.result.isError) break;
-    await new Promise((ok) => setTimeout(ok, 50));
-  }
-  assert.equal(answer.result.content[0].text, 'accepted');
+  assert.equal((await c.reply(21)).result.content[0].text, 'after');
   await c.close();
 });

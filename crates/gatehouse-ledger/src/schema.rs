@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (4, include_str!("../migrations/0004_outcomes.sql")),
     (5, include_str!("../migrations/0005_open_chain_kinds.sql")),
+    (7, include_str!("../migrations/0007_withdrawn.sql")),
     (
         9,
         include_str!("../migrations/0009_named_approvers_and_policy_versions.sql"),

@@ -105,6 +105,9 @@ pub enum DecidedBy {
     Timeout,
     /// Gatehouse could not decide safely (for example the ledger could not commit): rejected.
     Error,
+    /// The agent withdrew the paused action (an MCP client cancelled the call, or left): it
+    /// never runs. Always a reject; recorded since ledger schema 7.
+    Withdrawn,
 }
 
 impl DecidedBy {
@@ -115,6 +118,7 @@ impl DecidedBy {
             DecidedBy::Human => "human",
             DecidedBy::Timeout => "timeout",
             DecidedBy::Error => "error",
+            DecidedBy::Withdrawn => "withdrawn",
         }
     }
 
@@ -125,6 +129,7 @@ impl DecidedBy {
             "human" => DecidedBy::Human,
             "timeout" => DecidedBy::Timeout,
             "error" => DecidedBy::Error,
+            "withdrawn" => DecidedBy::Withdrawn,
             _ => return None,
         })
     }

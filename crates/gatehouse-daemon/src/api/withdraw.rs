@@ -1,11 +1,10 @@
 //! `POST /v1/actions/{id}/withdraw` (agent credential): the agent will not run a paused action
 //! after all (its MCP client cancelled the call, or disconnected), so no person should be asked.
 //!
-//! The withdrawal is the action's one decision: a deny, `decided_by: "error"` (the ledger's
-//! decisions accept `human`, `timeout` and `error`; a withdrawal is none of the first two, and
-//! it must never read as a person's decision), with the note `withdrawn by the agent: …`. Only
-//! a pending action can be withdrawn; a decided one answers `409 already_decided`, so a person's
-//! approval and a withdrawal can never both land.
+//! The withdrawal is the action's one decision: a deny, `decided_by: "withdrawn"` (its own state
+//! since ledger schema 7: never a person's decision, nor a failure of Gatehouse), with the note
+//! `withdrawn by the agent: …`. Only a pending action can be withdrawn; a decided one answers
+//! `409 already_decided`, so a person's approval and a withdrawal can never both land.
 
 use axum::Json;
 use axum::extract::State;
@@ -61,7 +60,7 @@ impl App {
             .decide(
                 action_id,
                 Verdict::Reject,
-                DecidedBy::Error,
+                DecidedBy::Withdrawn,
                 Some(note),
                 None,
             )
