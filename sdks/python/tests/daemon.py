@@ -116,17 +116,21 @@ class Daemon:
                 return action
         return None
 
-    def decide(self, action: dict[str, Any], decision: str, note: str | None = None) -> dict[str, Any]:
+    def decide(self, action: dict[str, Any], decision: str, note: str | None = None,
+               edited: dict[str, Any] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"decision": decision, "action_hash": action["action_hash"]}
         if note is not None:
             body["note"] = note
+        if edited is not None:
+            body["input"] = edited
         code, answer = self.approver("POST", f"/v1/actions/{action['action_id']}/decision", body)
         assert code == 200, answer
         return dict(answer)
 
     def decide_when_pending(self, decision: str, tool: str | None = None, note: str | None = None,
                             timeout: float = 30.0, after: threading.Event | None = None,
-                            tool_use_id: str | None = None, session: str | None = None) -> threading.Thread:
+                            tool_use_id: str | None = None, session: str | None = None,
+                            edited: dict[str, Any] | None = None) -> threading.Thread:
         """A person, in another thread: waits (polling the ledger) for the paused action, decides it
         (only once `after` is set, when given)."""
 
@@ -138,7 +142,7 @@ class Daemon:
             while time.monotonic() < end:
                 action = self.pending_for(tool_use_id=tool_use_id, tool=tool, session=session)
                 if action is not None:
-                    self.decide(action, decision, note)
+                    self.decide(action, decision, note, edited)
                     return
                 time.sleep(0.02)
 

@@ -56,6 +56,8 @@ export interface CheckOptions {
   agent?: string;
   /** `true` (default) waits through a pause; a number waits at most that many ms in all; `false` may resolve `pending`. */
   wait?: boolean | number;
+  /** `require()` only: the caller runs `decision.updatedInput` when a person edited the input (otherwise such an approval rejects). */
+  acceptEdits?: boolean;
 }
 
 export function newToolUseId(): string {
@@ -137,11 +139,25 @@ export class Gatehouse {
     return this.waitFor(decision.actionId, deadline);
   }
 
-  /** Like `check()`, but a reject verdict rejects with `ActionRejected`: it resolves only on allow. */
+  /**
+   * Like `check()`, but a reject verdict rejects with `ActionRejected`: it resolves only on allow.
+   * An approval of an edited input rejects too, unless `acceptEdits` (the caller then runs
+   * `decision.updatedInput`): fail closed, the original input never runs.
+   */
   async require(tool: string, input: Record<string, unknown>, options: CheckOptions = {}): Promise<Decision> {
-    const decision = await this.check(tool, input, options);
+    const { acceptEdits = false, ...checkOptions } = options;
+    const decision = await this.check(tool, input, checkOptions);
     if (decision.verdict !== "allow") {
-      throw new ActionRejected(decision.reason, decision.actionId, decision.decidedBy, decision.ruleId);
+      throw new ActionRejected(decision.reason, decision.actionId, decision.decidedBy, decision.ruleId, decision.note);
+    }
+    if (decision.updatedInput !== null && !acceptEdits) {
+      throw new ActionRejected(
+        `a person approved this call only with an edited input, which this caller does not take: make this call instead: ${JSON.stringify(decision.updatedInput)}`,
+        decision.actionId,
+        decision.decidedBy,
+        decision.ruleId,
+        decision.note,
+      );
     }
     return decision;
   }

@@ -19,8 +19,17 @@ export interface Decision {
   reason: string;
   ruleId: string | null;
   tier2: Tier2Score | null;
-  /** `verdict === "allow"`. */
+  /** The person's note on their decision (a denial's guidance: "use --dry-run"). */
+  note: string | null;
+  /**
+   * Edit then approve: the input a person approved in place of the one asked for. Run this input,
+   * never the original; a caller that cannot must not run the call.
+   */
+  updatedInput: Record<string, unknown> | null;
+  /** The call may run as asked: `verdict === "allow"` without an edited input. */
   allowed: boolean;
+  /** A person approved an edited input (`updatedInput`) instead of the one asked for. */
+  edited: boolean;
 }
 
 const VERDICTS: readonly string[] = ["allow", "reject", "pending"];
@@ -51,6 +60,12 @@ export function parseDecision(value: unknown): Decision {
   if (verdict === "pending" && actionId === "") {
     throw new GatehouseUnavailable("pending verdict without an action_id");
   }
+  const note = v.note ?? null;
+  const updatedInput = v.updated_input ?? null;
+  if (note !== null && typeof note !== "string") throw unexpected(value);
+  if (updatedInput !== null && (typeof updatedInput !== "object" || Array.isArray(updatedInput))) {
+    throw unexpected(value);
+  }
   let tier2: Tier2Score | null = null;
   const raw = v.tier2;
   if (typeof raw === "object" && raw !== null) {
@@ -66,6 +81,9 @@ export function parseDecision(value: unknown): Decision {
     reason,
     ruleId: ruleId as string | null,
     tier2,
-    allowed: verdict === "allow",
+    note: note as string | null,
+    updatedInput: updatedInput as Record<string, unknown> | null,
+    allowed: verdict === "allow" && updatedInput === null,
+    edited: verdict === "allow" && updatedInput !== null,
   };
 }

@@ -41,7 +41,10 @@ export class ActionRejected extends GatehouseError {
     readonly actionId: string,
     readonly decidedBy: string = "",
     readonly ruleId: string | null = null,
+    /** The person's guidance with a denial, for the model to change course. */
+    readonly note: string | null = null,
   ) {
-    super(reason ? `rejected by gatehouse: ${reason}` : "rejected by gatehouse");
+    const message = reason ? `rejected by gatehouse: ${reason}` : "rejected by gatehouse";
+    super(note && !reason.includes(note) ? `${message} (the person's note: ${note})` : message);
   }
 }

@@ -10,6 +10,12 @@ export interface GuardOptions {
   cwd?: string;
   /** Turns the call's arguments into the check's input (default: `{ args: [...] }`, or the single object argument itself). */
   toInput?: (args: unknown[]) => Record<string, unknown>;
+  /**
+   * Turns a person's edited input back into the call's arguments (edit then approve). Default:
+   * the inverse of the default `toInput` (`{ args: [...] }` → the args, else the object as the
+   * single argument). With a custom `toInput` and no `fromInput`, an edited approval rejects.
+   */
+  fromInput?: (input: Record<string, unknown>) => unknown[];
 }
 
 let defaultClient: Gatehouse | undefined;
@@ -17,6 +23,12 @@ let defaultClient: Gatehouse | undefined;
 function shared(): Gatehouse {
   defaultClient ??= new Gatehouse();
   return defaultClient;
+}
+
+function defaultArgs(input: Record<string, unknown>): unknown[] {
+  const keys = Object.keys(input);
+  if (keys.length === 1 && keys[0] === "args" && Array.isArray(input.args)) return input.args;
+  return [input];
 }
 
 function defaultInput(args: unknown[]): Record<string, unknown> {
@@ -39,10 +51,14 @@ export function guarded<A extends unknown[], R>(
   const tool = options.tool ?? fn.name;
   if (!tool) throw new TypeError("guarded(): name the tool (the function has no name)");
   const toInput = options.toInput ?? defaultInput;
+  const fromInput = options.fromInput ?? (options.toInput === undefined ? defaultArgs : undefined);
   return async (...args: A): Promise<R> => {
     const client = options.client ?? shared();
     const checkOptions = options.cwd === undefined ? {} : { cwd: options.cwd };
-    await client.require(tool, toInput(args), checkOptions);
+    const decision = await client.require(tool, toInput(args), { ...checkOptions, acceptEdits: fromInput !== undefined });
+    if (decision.updatedInput !== null && fromInput !== undefined) {
+      return fn(...(fromInput(decision.updatedInput) as A));
+    }
     return fn(...args);
   };
 }

@@ -103,20 +103,21 @@ export class Daemon {
     return null;
   }
 
-  async decide(action, decision, note) {
+  async decide(action, decision, note, edited) {
     const body = { decision, action_hash: action.action_hash };
     if (note !== undefined) body.note = note;
+    if (edited !== undefined) body.input = edited;
     const { status, body: answer } = await this.approver("POST", `/v1/actions/${action.action_id}/decision`, body);
     if (status !== 200) throw new Error(JSON.stringify(answer));
     return answer;
   }
 
   /** A person: waits (polling the ledger) for the paused action (by tool, tool use id, session), then decides it. */
-  async decideWhenPending(decision, { tool, toolUseId, session, note, timeoutMs = 30_000 } = {}) {
+  async decideWhenPending(decision, { tool, toolUseId, session, note, edited, timeoutMs = 30_000 } = {}) {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
       const action = await this.pendingFor({ tool, toolUseId, session });
-      if (action) return this.decide(action, decision, note);
+      if (action) return this.decide(action, decision, note, edited);
       await sleep(20);
     }
     throw new Error(`no paused ${tool} within ${timeoutMs} ms`);

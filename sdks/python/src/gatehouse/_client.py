@@ -14,6 +14,7 @@ backoff, within the deadline (the same rules as the Rust client, crates/gatehous
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -99,9 +100,19 @@ def _poll_path(action_id: str, wait: float) -> str:
     return f"/v1/actions/{quote(action_id, safe='')}?wait_ms={int(wait * 1000)}"
 
 
-def _ensure(decision: Decision) -> Decision:
+def _ensure(decision: Decision, accept_edits: bool = False) -> Decision:
     if decision.verdict != "allow":
-        raise ActionRejected(decision.reason, decision.action_id, decision.decided_by, decision.rule_id)
+        raise ActionRejected(decision.reason, decision.action_id, decision.decided_by, decision.rule_id, decision.note)
+    if decision.updated_input is not None and not accept_edits:
+        # Fail closed: a caller that did not say it runs the edited input must not run the original.
+        raise ActionRejected(
+            "a person approved this call only with an edited input, which this caller does not take: "
+            f"make this call instead: {json.dumps(decision.updated_input, sort_keys=True)}",
+            decision.action_id,
+            decision.decided_by,
+            decision.rule_id,
+            decision.note,
+        )
     return decision
 
 
@@ -177,9 +188,11 @@ class Gatehouse(_Base):
             return decision
         return self._wait(decision.action_id, deadline)
 
-    def require(self, tool: str, input: Mapping[str, Any], **kwargs: Any) -> Decision:
-        """Like `check()`, but a reject raises `ActionRejected`: it returns only an allow."""
-        return _ensure(self.check(tool, input, **kwargs))
+    def require(self, tool: str, input: Mapping[str, Any], *, accept_edits: bool = False, **kwargs: Any) -> Decision:
+        """Like `check()`, but a reject raises `ActionRejected`: it returns only an allow. An
+        approval of an edited input raises too, unless `accept_edits` (the caller then runs
+        `decision.updated_input`)."""
+        return _ensure(self.check(tool, input, **kwargs), accept_edits)
 
     def poll(self, action_id: str, wait: float = DEFAULT_POLL_WAIT) -> Decision:
         """One long poll (`GET /v1/actions/{id}?wait_ms=N`); the answer may still be pending."""
@@ -279,9 +292,13 @@ class AsyncGatehouse(_Base):
             return decision
         return await self._wait(decision.action_id, deadline)
 
-    async def require(self, tool: str, input: Mapping[str, Any], **kwargs: Any) -> Decision:
-        """Like `check()`, but a reject raises `ActionRejected`: it returns only an allow."""
-        return _ensure(await self.check(tool, input, **kwargs))
+    async def require(
+        self, tool: str, input: Mapping[str, Any], *, accept_edits: bool = False, **kwargs: Any
+    ) -> Decision:
+        """Like `check()`, but a reject raises `ActionRejected`: it returns only an allow. An
+        approval of an edited input raises too, unless `accept_edits` (the caller then runs
+        `decision.updated_input`)."""
+        return _ensure(await self.check(tool, input, **kwargs), accept_edits)
 
     async def poll(self, action_id: str, wait: float = DEFAULT_POLL_WAIT) -> Decision:
         """One long poll; the answer may still be pending."""

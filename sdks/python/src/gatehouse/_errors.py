@@ -34,9 +34,21 @@ class GatehouseApiError(GatehouseError):
 class ActionRejected(GatehouseError):
     """The daemon rejected the action (a rule, a person, the deadline, or a ledger error)."""
 
-    def __init__(self, reason: str, action_id: str, decided_by: str = "", rule_id: str | None = None) -> None:
-        super().__init__(f"rejected by gatehouse: {reason}" if reason else "rejected by gatehouse")
+    def __init__(
+        self,
+        reason: str,
+        action_id: str,
+        decided_by: str = "",
+        rule_id: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        message = f"rejected by gatehouse: {reason}" if reason else "rejected by gatehouse"
+        if note and note not in reason:
+            message = f"{message} (the person's note: {note})"
+        super().__init__(message)
         self.reason = reason
         self.action_id = action_id
         self.decided_by = decided_by
         self.rule_id = rule_id
+        #: The person's guidance with a denial, for the model to change course.
+        self.note = note

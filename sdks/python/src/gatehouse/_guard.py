@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar, cast
 
 from ._client import AsyncGatehouse, Gatehouse
+from ._errors import ActionRejected
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +46,40 @@ def call_input(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     return dict(bound.arguments)
 
 
+def edited_call(
+    func: Callable[..., Any], updated: dict[str, Any], action_id: str
+) -> tuple[list[Any], dict[str, Any]]:
+    """The positional and keyword arguments that call `func` with a person's edited input (the
+    call's arguments by parameter name, as `call_input` gave them, edited). An edit that names
+    no parameter of `func` is refused: the call does not run."""
+    try:
+        parameters = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    unknown = set(updated) - set(parameters)
+    if not parameters or unknown:
+        raise ActionRejected(
+            f"a person approved an edited input this function cannot take (unknown: {sorted(unknown)})",
+            action_id,
+            "human",
+        )
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    positional = True
+    for name, param in parameters.items():
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            args.extend(updated.get(name, ()))
+        elif param.kind is inspect.Parameter.VAR_KEYWORD:
+            kwargs.update(updated.get(name, {}))
+        elif name not in updated:
+            positional = False
+        elif param.kind is inspect.Parameter.KEYWORD_ONLY or not positional:
+            kwargs[name] = updated[name]
+        else:
+            args.append(updated[name])
+    return args, kwargs
+
+
 def guarded(
     tool: str | None = None,
     *,
@@ -52,7 +87,8 @@ def guarded(
     cwd: str | None = None,
 ) -> Guard:
     """Decorates a function so that each call is checked first: it runs only on `allow`; a reject
-    raises `ActionRejected` (with the reason and action id); no answer raises
+    raises `ActionRejected` (with the reason, action id and the person's note); an approval of
+    an edited input runs the function with the edited arguments; no answer raises
     `GatehouseUnavailable`. The check's input is the call's arguments by parameter name.
 
     `client` is a `Gatehouse` for plain functions and an `AsyncGatehouse` for coroutine
@@ -68,7 +104,10 @@ def guarded(
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
                 gate = client if isinstance(client, AsyncGatehouse) else _async_client()
-                await gate.require(name, call_input(func, args, kwargs), cwd=cwd)
+                decision = await gate.require(name, call_input(func, args, kwargs), cwd=cwd, accept_edits=True)
+                if decision.updated_input is not None:
+                    edited_args, edited_kwargs = edited_call(func, decision.updated_input, decision.action_id)
+                    return await cast(Callable[..., Awaitable[Any]], func)(*edited_args, **edited_kwargs)
                 return await cast(Callable[..., Awaitable[Any]], func)(*args, **kwargs)
 
             return cast(F, run_async)
@@ -79,7 +118,10 @@ def guarded(
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
             gate = client if isinstance(client, Gatehouse) else _sync_client()
-            gate.require(name, call_input(func, args, kwargs), cwd=cwd)
+            decision = gate.require(name, call_input(func, args, kwargs), cwd=cwd, accept_edits=True)
+            if decision.updated_input is not None:
+                edited_args, edited_kwargs = edited_call(func, decision.updated_input, decision.action_id)
+                return func(*edited_args, **edited_kwargs)
             return func(*args, **kwargs)
 
         return cast(F, run)

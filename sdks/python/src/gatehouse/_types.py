@@ -31,10 +31,21 @@ class Decision:
     reason: str
     rule_id: str | None = None
     tier2: Tier2Score | None = None
+    #: The person's note on their decision (a denial's guidance: "use --dry-run").
+    note: str | None = None
+    #: Edit then approve: the input a person approved in place of the one asked for. Run this
+    #: input, never the original; a caller that cannot must not run the call.
+    updated_input: dict[str, Any] | None = None
 
     @property
     def allowed(self) -> bool:
-        return self.verdict == "allow"
+        """The call may run as asked: an allow without an edited input."""
+        return self.verdict == "allow" and self.updated_input is None
+
+    @property
+    def edited(self) -> bool:
+        """A person approved an edited input (`updated_input`) instead of the one asked for."""
+        return self.verdict == "allow" and self.updated_input is not None
 
     @property
     def pending(self) -> bool:
@@ -58,6 +69,12 @@ class Decision:
             raise GatehouseUnavailable(f"unexpected response from the gatehouse daemon: {value!r:.200}")
         if verdict == "pending" and not action_id:
             raise GatehouseUnavailable("pending verdict without an action_id")
+        note = value.get("note")
+        updated_input = value.get("updated_input")
+        if not (note is None or isinstance(note, str)) or not (
+            updated_input is None or isinstance(updated_input, dict)
+        ):
+            raise GatehouseUnavailable(f"unexpected response from the gatehouse daemon: {value!r:.200}")
         tier2 = None
         raw = value.get("tier2")
         if isinstance(raw, dict):
@@ -65,4 +82,4 @@ class Decision:
                 tier2 = Tier2Score(float(raw["score"]), str(raw.get("label", "")), str(raw.get("model", "")))
             except (KeyError, TypeError, ValueError):
                 tier2 = None
-        return Decision(action_id, cast(Verdict, verdict), decided_by, reason, rule_id, tier2)
+        return Decision(action_id, cast(Verdict, verdict), decided_by, reason, rule_id, tier2, note, updated_input)
