@@ -10,6 +10,7 @@ mod http;
 mod load;
 mod machine;
 mod mcp;
+mod mcp_http;
 mod pacing;
 mod paused_flood;
 mod report;
@@ -314,6 +315,23 @@ impl Bench {
                         .report
                         .notes
                         .push(format!("!!! the mcp scenario failed: {err:#}")),
+                }
+                // The same figures for `gatehouse mcp http` (crates/gatehouse-bench/src/mcp_http.rs).
+                let outcome = match bin {
+                    Ok(bin) => mcp_http::run(bin),
+                    Err(why) => Err(anyhow::anyhow!("{why}")),
+                };
+                match outcome {
+                    Ok(result) => {
+                        for line in result.lines {
+                            eprintln!("{line}");
+                            self.report.notes.push(line);
+                        }
+                    }
+                    Err(err) => self
+                        .report
+                        .notes
+                        .push(format!("!!! the mcp-http scenario failed: {err:#}")),
                 }
             }
         }
