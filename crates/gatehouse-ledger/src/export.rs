@@ -128,7 +128,7 @@ fn value_sql(value: &Value) -> Option<SqlValue> {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -296,8 +296,11 @@ pub(crate) fn apply(
     })
 }
 
+/// A `users` row: event, role, token hash, actor, time.
+type UserEvent = (String, Option<String>, Option<Vec<u8>>, String, i64);
+
 fn current_user(conn: &Connection, name: &str) -> rusqlite::Result<Option<UserRecord>> {
-    let last: Option<(String, Option<String>, Option<Vec<u8>>, String, i64)> = conn
+    let last: Option<UserEvent> = conn
         .prepare_cached(
             "SELECT event, role, token_hash, actor, recorded_at_ms FROM users
              WHERE name = ?1 ORDER BY seq DESC LIMIT 1",
