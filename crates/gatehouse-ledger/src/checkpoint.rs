@@ -9,7 +9,10 @@
 //! size and blocks (an appending WAL) costs 0.7–5 ms on this project's VM against 0.2 ms for
 //! blocks the file already has. So the WAL is written ahead with zeros (`WAL_PREWRITE_BYTES`,
 //! once, when the ledger opens) and checkpointed once half of it holds frames, so SQLite keeps
-//! reusing those blocks from the start of the log instead of growing it.
+//! reusing those blocks from the start of the log instead of growing it. The bundled SQLite
+//! calls `fsync` (not `fdatasync`), which still journals the WAL's new mtime when commits are a
+//! timestamp tick apart: at one agent's cadence the sync costs what an appending one does (752
+//! against 744 µs measured); the saving shows when commits share a tick.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
