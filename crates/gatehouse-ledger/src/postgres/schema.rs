@@ -8,7 +8,10 @@ use super::pg;
 use crate::LedgerError;
 
 /// Migrations by version, ascending; `gatehouse_schema` holds one row per applied version.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations-postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations-postgres/0001_init.sql")),
+    (2, include_str!("../../migrations-postgres/0002_withdrawn.sql")),
+];
 
 /// The schema version this build writes and understands.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
