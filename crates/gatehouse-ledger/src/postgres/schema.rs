@@ -10,7 +10,10 @@ use crate::LedgerError;
 /// Migrations by version, ascending; `gatehouse_schema` holds one row per applied version.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations-postgres/0001_init.sql")),
-    (2, include_str!("../../migrations-postgres/0002_withdrawn.sql")),
+    (
+        2,
+        include_str!("../../migrations-postgres/0002_withdrawn.sql"),
+    ),
 ];
 
 /// The schema version this build writes and understands.
