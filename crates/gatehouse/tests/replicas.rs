@@ -295,7 +295,7 @@ fn three_replicas_share_pauses_decisions_and_deadlines() {
     )
     .unwrap();
     let entries = history
-        .get("entries")
+        .get("history")
         .and_then(Value::as_array)
         .or(history.as_array())
         .cloned()
