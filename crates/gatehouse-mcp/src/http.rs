@@ -83,6 +83,9 @@ struct SessionState {
     previous_output: Option<String>,
 }
 
+/// A call in flight: its session key and its JSON-RPC id.
+type CallSlot = (String, RequestId);
+
 struct Proxy {
     config: HttpConfig,
     port: u16,
@@ -91,7 +94,7 @@ struct Proxy {
     sessions: Mutex<HashMap<String, SessionState>>,
     /// Calls being checked, by (session, request id): a `notifications/cancelled` fires it.
     /// Each with its own number, so a late cleanup never removes a newer call's slot.
-    checking: Mutex<HashMap<(String, RequestId), (u64, oneshot::Sender<()>)>>,
+    checking: Mutex<HashMap<CallSlot, (u64, oneshot::Sender<()>)>>,
     seq: AtomicU64,
     /// The upstream server's tools (one server: pins and annotations are the server's).
     tools: Mutex<ServerTools>,
