@@ -23,6 +23,7 @@
 mod check;
 mod client;
 mod error;
+mod grants;
 mod team;
 
 pub use check::CheckOptions;

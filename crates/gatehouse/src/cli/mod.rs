@@ -7,6 +7,7 @@ mod check;
 mod classifier;
 mod config;
 mod decide;
+mod grants;
 mod ledger;
 mod ledger_export;
 mod policy;
@@ -98,6 +99,14 @@ enum Command {
     User {
         #[command(subcommand)]
         command: user::UserCommand,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Standing grants ("approve and allow similar"): list (the default), revoke ID,
+    /// suggestions, stats.
+    Grants {
+        #[command(subcommand)]
+        command: Option<grants::GrantsCommand>,
         #[command(flatten)]
         target: Target,
     },
@@ -248,6 +257,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         } => policy_versions::run(command).await,
         Command::Policy { command } => policy::run(command),
         Command::User { command, target } => user::run(&target, command).await,
+        Command::Grants { command, target } => grants::run(&target, command).await,
         Command::Classifier { command } => classifier::run(command),
     }
 }
