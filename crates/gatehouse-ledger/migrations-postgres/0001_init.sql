@@ -148,8 +148,11 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gatehouse_writer') THEN
         CREATE ROLE gatehouse_writer NOLOGIN;
     END IF;
-EXCEPTION WHEN insufficient_privilege THEN
-    RAISE NOTICE 'gatehouse_writer was not created (no CREATEROLE): create it as docs/TEAM.md says';
+EXCEPTION
+    WHEN insufficient_privilege THEN
+        RAISE NOTICE 'gatehouse_writer was not created (no CREATEROLE): create it as docs/TEAM.md says';
+    -- Roles are per cluster: a ledger in another database may have created it meanwhile.
+    WHEN duplicate_object OR unique_violation THEN NULL;
 END $$;
 DO $$
 BEGIN
