@@ -600,7 +600,7 @@ impl App {
             ) else {
                 continue;
             };
-            if grants.len() > 0 {
+            if !grants.is_empty() {
                 let now_decided =
                     grant::evaluate(&policy, &protection, &grants, &action_ref, &FsResolver, now);
                 if now_decided.effect == Effect::Allow {
