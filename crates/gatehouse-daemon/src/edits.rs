@@ -40,6 +40,10 @@ impl App {
     /// `action_hash` names the action the person saw (required); `presence`, when required, is
     /// an assertion over the challenge issued for the edited hash (`edit_presence_challenge`).
     /// An input equal to the action's own is a plain approval.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one decision's parts, as the API hands them over; a struct would only rename them"
+    )]
     pub async fn decide_edited(
         &self,
         person: &Person,
