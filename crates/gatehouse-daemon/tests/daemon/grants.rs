@@ -12,8 +12,10 @@ use crate::support::{Setup, TestDaemon};
 
 async fn daemon() -> (TestDaemon, tempfile::TempDir) {
     let project = tempfile::tempdir().unwrap();
-    let mut setup = Setup::default();
-    setup.policy = "include = [\"builtin:developer\"]\n".into();
+    let setup = Setup {
+        policy: "include = [\"builtin:developer\"]\n".into(),
+        ..Setup::default()
+    };
     (setup.start().await, project)
 }
 
