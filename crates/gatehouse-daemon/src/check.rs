@@ -252,7 +252,11 @@ impl App {
         // what the rules themselves allowed.
         let learn = verdict == Verdict::Allow && action.observed_effect.is_none();
         let paused_session = deadline_ms.and(action.session_id.clone());
-        match self.ledger.record_action_under(action, policy_version).await {
+        match self
+            .ledger
+            .record_action_under(action, policy_version)
+            .await
+        {
             Ok(Recorded::Inserted) => {}
             Ok(Recorded::Existing {
                 action,

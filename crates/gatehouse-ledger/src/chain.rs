@@ -667,8 +667,8 @@ fn unchained(
     };
     let records: i64 = crate::edits::record_count(conn).map_err(damaged)?
         + conn
-        .query_row(count_sql, [], |row| row.get::<_, i64>(0))
-        .map_err(damaged)?
+            .query_row(count_sql, [], |row| row.get::<_, i64>(0))
+            .map_err(damaged)?
         + crate::team::record_count(conn).map_err(damaged)?
         + crate::grants::record_count(conn).map_err(damaged)?;
     if walked.is_none() && records == entries {

@@ -19,9 +19,11 @@ mod backend;
 mod browse;
 mod chain;
 mod checkpoint;
-mod export;
 mod edits;
+mod export;
 mod grants;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod read;
 mod recorded;
 mod review;
@@ -29,8 +31,6 @@ mod schema;
 mod signing;
 mod team;
 mod writer;
-#[cfg(feature = "postgres")]
-pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,13 +50,13 @@ pub use backend::{Ledger, LedgerEvent};
 pub use browse::{BrowseQuery, MAX_BROWSE_LIMIT, MAX_BUCKETS, OverviewQuery, SCAN_ROWS};
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
 pub use edits::EditFact;
-pub use grants::{Approved, GrantCounts, NewGrant, Revoked};
-pub use recorded::{RecordedAction, RecordedEffect};
-pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
 pub use export::{
     EXPORT_FORMAT, ExportFilter, ExportFormat, ExportSummary, ExportVerified, export_file,
     verify_export,
 };
+pub use grants::{Approved, GrantCounts, NewGrant, Revoked};
+pub use recorded::{RecordedAction, RecordedEffect};
+pub use review::{ReviewFilter, ReviewPage, ReviewQuery};
 pub use schema::SCHEMA_VERSION;
 pub use signing::{Checkpoint, public_key};
 pub use team::{

@@ -1472,7 +1472,10 @@ mod tests {
             messages.iter().any(|m| m.contains("`pause` rules only")),
             "{messages:?}"
         );
-        assert!(messages.iter().any(|m| m.contains("1 to 5")), "{messages:?}");
+        assert!(
+            messages.iter().any(|m| m.contains("1 to 5")),
+            "{messages:?}"
+        );
     }
 
     /// One file, many mistakes: every one is reported, in file order, at the key or value at fault.

@@ -121,7 +121,10 @@ pub async fn decide(
             Caller::Dashboard { .. } => "dashboard",
             _ => "token",
         };
-        let person = approver.0.person().unwrap_or_else(crate::auth::Person::owner);
+        let person = approver
+            .0
+            .person()
+            .unwrap_or_else(crate::auth::Person::owner);
         let view = state
             .decide_edited(
                 &person,
@@ -135,7 +138,10 @@ pub async fn decide(
             .await?;
         return Ok(Json(view));
     }
-    let person = approver.0.person().unwrap_or_else(crate::auth::Person::owner);
+    let person = approver
+        .0
+        .person()
+        .unwrap_or_else(crate::auth::Person::owner);
     Ok(Json(
         state
             .decide_by(

@@ -5,15 +5,15 @@ mod actions;
 mod dashboard;
 pub mod error;
 mod events;
-pub mod guard;
 mod grants;
+pub mod guard;
 mod hooks;
 mod ledger_browse;
 mod ops;
 mod overview;
+mod policy_versions;
 mod presence;
 mod review;
-mod policy_versions;
 mod users;
 mod withdraw;
 
@@ -75,7 +75,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/policy/versions",
             post(policy_versions::push).get(policy_versions::history),
         )
-        .route("/v1/policy/versions/{version}", get(policy_versions::version))
+        .route(
+            "/v1/policy/versions/{version}",
+            get(policy_versions::version),
+        )
         .route("/v1/policy/rollback", post(policy_versions::rollback))
         .route("/v1/session", get(dashboard::session))
         .route("/v1/login-codes", post(dashboard::login_code))
