@@ -139,11 +139,11 @@ test('a disagreement is labelled from the review view and recorded in the ledger
   await row.waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
   await waitForText('review-counts', /^0 to label · 1 labelled/);
 
-  // In the ledger: the action's history holds the label, with the dashboard as its reviewer.
+  // In the ledger: the action's history holds the label, with the person the dashboard session belongs to (the owner) as its reviewer.
   const history = await readFromPage(`/v1/actions/${id}/history`);
   assert.equal(history.status, 200, JSON.stringify(history.body));
   const labels = history.body.history.filter((e) => e.kind === 'labelled');
-  assert.deepEqual(labels.map((e) => [e.detail.label, e.detail.reviewer]), [['malicious', 'dashboard']]);
+  assert.deepEqual(labels.map((e) => [e.detail.label, e.detail.reviewer]), [['malicious', 'owner']]);
   const labelled = await readFromPage('/v1/review?status=labelled');
   assert.deepEqual(labelled.body.items.map((i) => [i.action.action_id, i.label.label]), [[id, 'malicious']]);
 
