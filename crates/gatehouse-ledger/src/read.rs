@@ -544,7 +544,6 @@ pub(crate) fn decision_reason(decision: &DecisionRecord, paused_because: &str) -
         (DecidedBy::Human, _) => "denied by a person",
         (DecidedBy::Timeout, _) => "no decision before the deadline",
         (DecidedBy::Withdrawn, _) => "withdrawn by the agent",
-        (DecidedBy::Withdrawn, _) => "withdrawn by the agent",
         (_, Verdict::Allow) => "allowed",
         _ => "rejected",
     };
