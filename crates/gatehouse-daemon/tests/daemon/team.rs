@@ -291,15 +291,17 @@ async fn policy_versions_are_pushed_recorded_and_rolled_back() {
     let daemon = team_daemon().await;
     let owner = daemon.approver.clone();
     let alice = add_user(&daemon, "alice", "approver").await;
-    // Version 2 allows pushes: the pause rule gives way to a command rule that allows them.
+    // Version 2 allows pushes (a `Push` tool: judged by its rule alone, no shell analysis): the
+    // pause rule gives way to an allow rule. Version 1 pauses them by the policy's default.
     let pause_push = "[[rules]]\nid = \"pause-push\"\neffect = \"pause\"\ntool = \"Bash\"\nreason = \"pushes leave the machine\"\n[[rules.args]]\npointer = \"/command\"\nprefix = \"git push\"\n";
     let push_allowed = team_policy().replacen(
         pause_push,
-        "[[rules]]\nid = \"allow-push\"\neffect = \"allow\"\ncommand = { program = \"git\", args_prefix = [\"push\"] }\n",
+        "[[rules]]\nid = \"allow-push\"\neffect = \"allow\"\ntool = \"Push\"\n",
         1,
     );
     assert_ne!(push_allowed, team_policy());
     let push = |text: String| json!({ "text": text });
+    let a_push = || json!({"tool": "Push", "input": {"remote": "origin"}, "wait_ms": 0});
 
     // Only an admin pushes; a policy that does not load is refused and changes nothing.
     let (status, body) = daemon
@@ -324,14 +326,14 @@ async fn policy_versions_are_pushed_recorded_and_rolled_back() {
     assert_eq!(status, StatusCode::CREATED, "{v1}");
     assert_eq!(v1["version"], 1);
     assert_eq!(v1["pushed_by"], "owner");
-    let (_, paused) = daemon.check(crate::support::paused(0)).await;
+    let (_, paused) = daemon.check(a_push()).await;
     assert_eq!(paused["verdict"], "pending");
     let (status, v2) = daemon
         .post(&owner, "/v1/policy/versions", push(push_allowed))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v2}");
     assert_eq!(v2["version"], 2);
-    let (_, allowed) = daemon.check(crate::support::paused(0)).await;
+    let (_, allowed) = daemon.check(a_push()).await;
     assert_eq!(allowed["verdict"], "allow", "{allowed}");
     assert_eq!(allowed["rule_id"], "allow-push");
     // Every action records the pushed version that decided it.
@@ -365,7 +367,7 @@ async fn policy_versions_are_pushed_recorded_and_rolled_back() {
     assert_eq!(status, StatusCode::CREATED, "{v3}");
     assert_eq!(v3["version"], 3);
     assert_eq!(v3["rollback_of"], 1);
-    let (_, paused) = daemon.check(crate::support::paused(0)).await;
+    let (_, paused) = daemon.check(a_push()).await;
     assert_eq!(paused["verdict"], "pending");
     let (status, missing) = daemon
         .post(&owner, "/v1/policy/rollback", json!({"version": 99}))
