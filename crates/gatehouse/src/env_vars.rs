@@ -22,6 +22,10 @@ pub const KNOWN: &[(&str, &str)] = &[
         "the data directory (ledger, tokens); else $XDG_DATA_HOME/gatehouse or ~/.local/share/gatehouse",
     ),
     ("GATEHOUSE_CONFIG", "the configuration file for `serve`"),
+    (
+        "GATEHOUSE_LEDGER_URL",
+        "`serve`'s ledger: postgres://… for team mode (docs/TEAM.md); else the SQLite file in the data directory",
+    ),
     ("GATEHOUSE_LISTEN", "the daemon's TCP address (`listen`)"),
     ("GATEHOUSE_POLICY", "the policy file (`policy`)"),
     (
