@@ -1,4 +1,4 @@
--- PostgreSQL ledger, schema version 2 (as SQLite's 0007_withdrawn.sql): a decision's
+-- PostgreSQL ledger, schema version 2: as SQLite's 0007_withdrawn.sql, a decision's
 -- `decided_by` may be 'withdrawn' (the agent withdrew a paused action; always a reject).
 ALTER TABLE decisions DROP CONSTRAINT IF EXISTS decisions_decided_by_check;
 ALTER TABLE decisions ADD CONSTRAINT decisions_decided_by_check
