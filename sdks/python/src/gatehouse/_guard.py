@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Mapping, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast
 
 from ._client import AsyncGatehouse, Gatehouse
@@ -52,7 +52,7 @@ def edited_call(
     """The positional and keyword arguments that call `func` with a person's edited input (the
     call's arguments by parameter name, as `call_input` gave them, edited). An edit that names
     no parameter of `func` is refused: the call does not run."""
-    parameters: "Mapping[str, inspect.Parameter]"
+    parameters: Mapping[str, inspect.Parameter]
     try:
         parameters = inspect.signature(func).parameters
     except (TypeError, ValueError):
