@@ -428,7 +428,12 @@ impl Drop for Tmux {
 #[test]
 fn watch_lists_a_pause_live_and_denies_it_from_the_keyboard_in_tmux() {
     if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (scripts/test-cli.sh installs it)");
+        // scripts/test.sh installs tmux and sets this: there, a missing tmux is a failure.
+        assert!(
+            std::env::var_os("GATEHOUSE_REQUIRE_TMUX").is_none(),
+            "tmux is not installed but GATEHOUSE_REQUIRE_TMUX is set (scripts/install-test-deps.sh installs it)"
+        );
+        eprintln!("SKIPPED: tmux is not installed (scripts/install-test-deps.sh installs it)");
         return;
     }
     let served = Served::start();
