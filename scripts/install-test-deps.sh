@@ -26,6 +26,9 @@ if [ "${#apt_packages[@]}" -gt 0 ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${apt_packages[@]}"
 fi
 
+# Debian's PostgreSQL (pinned) for the team-mode tests; scripts/test.sh starts a throwaway cluster.
+"$repo_root/scripts/pg-cluster.sh" install
+
 # cargo-fuzz for the fuzz smoke run (scripts/fuzz.sh); building it takes about 30 s on 2 cores.
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked

@@ -4,8 +4,9 @@
 # formatting, builds the binary and starts the end-to-end suites that drive only it (browser, real
 # agent CLIs, MCP servers and clients, SDKs with their frameworks, the kernel sandbox) in the
 # background, two at a time, each into its own log; meanwhile lints, checks crate boundaries and
-# runs the Rust tests; then the suites that build with cargo (PostgreSQL team mode, fuzz smoke,
-# the neural tier), and a quick benchmark smoke run. Prints how long each step and suite took.
+# runs the Rust tests (with a throwaway PostgreSQL cluster for team mode); then the suites that
+# build with cargo (fuzz smoke, the neural tier), and a quick benchmark smoke run. Prints how long
+# each step and suite took.
 #
 # Usage: scripts/test.sh            everything (what CI runs)
 #        GATEHOUSE_SKIP_BENCH=1 scripts/test.sh    everything but the benchmark smoke run
@@ -45,12 +46,11 @@ for extra in agents sdks mcp sandbox; do
 done
 add_suite e2e "node --test --test-concurrency=1 tests/e2e/*.test.mjs"
 # Suites that run cargo themselves: after the Rust tests (one build directory, one lock).
-late_suites=(minilm postgres fuzz)
+late_suites=(minilm fuzz)
 add_suite minilm 'GATEHOUSE_MINILM_DIR="$(scripts/fetch-minilm.sh)" && export GATEHOUSE_MINILM_DIR &&
     cargo clippy -p gatehouse --all-targets --locked --features minilm -- -D warnings &&
     cargo clippy -p gatehouse-classifier --all-targets --locked --features minilm -- -D warnings &&
     cargo test --release --locked -p gatehouse-classifier --features minilm minilm'
-add_suite postgres "scripts/test-postgres.sh"
 add_suite fuzz "scripts/fuzz.sh ${GATEHOUSE_FUZZ_SECONDS:-20}"
 
 if [ -n "${GATEHOUSE_SUITES:-}" ]; then
@@ -155,9 +155,19 @@ if cargo tree -p gatehouse -e normal --locked | grep -E ' (candle-[a-z]+|tokeniz
 fi
 echo "ok"
 
-step "rust tests"
+step "rust tests (with a throwaway PostgreSQL for the ledger conformance suite and the replicas)"
+# The PostgreSQL tests run inside this one `cargo test` (a separate `cargo test -p …` would resolve
+# other features and compile much of the tree again); they skip only when no URL is given.
+pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-pg.XXXXXX")"
+rmdir "$pg_dir"
+GATEHOUSE_TEST_POSTGRES_URL="$(scripts/pg-cluster.sh start "$pg_dir")"
+export GATEHOUSE_TEST_POSTGRES_URL
 # tmux is installed (scripts/install-test-deps.sh), so `gatehouse watch`'s tmux test runs, not skips.
-GATEHOUSE_REQUIRE_TMUX=1 cargo test --workspace --locked
+rust_status=0
+GATEHOUSE_REQUIRE_TMUX=1 cargo test --workspace --locked || rust_status=$?
+scripts/pg-cluster.sh stop "$pg_dir"
+unset GATEHOUSE_TEST_POSTGRES_URL
+if [ "$rust_status" -ne 0 ]; then exit "$rust_status"; fi
 
 late_status=0
 if [ "${#late_suites[@]}" -gt 0 ]; then
