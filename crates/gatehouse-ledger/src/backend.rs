@@ -25,6 +25,9 @@ use crate::{
     LedgerConfig, LedgerError, LedgerHealth, ListQuery, NewAction, NewLabel, NewOutcome, Recorded,
     ReviewPage, ReviewQuery, ScoreFact, SqliteLedger, VerifyFailure, VerifyOptions, VerifyReport,
 };
+use crate::{
+    NewPolicyVersion, NewUser, PersonDecision, PersonOutcome, PolicyVersion, UserChange, UserRecord,
+};
 
 /// Handle to the ledger, whichever backend holds it; cheap to clone.
 #[derive(Clone, Debug)]
@@ -58,13 +61,21 @@ pub enum LedgerEvent {
     Paused { action_id: String, replica: String },
     /// A paused action got its one decision (on any replica).
     Decided { action_id: String, replica: String },
+    /// A policy version was recorded (a push or a rollback, on any replica).
+    Policy { version: i64, replica: String },
+    /// The `LISTEN` connection was re-made: notifications may have been missed meanwhile, so
+    /// whatever follows them re-reads the ledger (pending actions, the latest policy version).
+    Reconnected,
 }
 
 impl LedgerEvent {
-    /// The replica that committed it.
+    /// The replica that committed it (empty for `Reconnected`, which no replica sent).
     pub fn replica(&self) -> &str {
         match self {
-            LedgerEvent::Paused { replica, .. } | LedgerEvent::Decided { replica, .. } => replica,
+            LedgerEvent::Paused { replica, .. }
+            | LedgerEvent::Decided { replica, .. }
+            | LedgerEvent::Policy { replica, .. } => replica,
+            LedgerEvent::Reconnected => "",
         }
     }
 }
@@ -175,6 +186,60 @@ impl Ledger {
         fact: DecisionFact,
     ) -> Result<DecisionOutcome, LedgerError> {
         both!(self, l => l.record_decision(fact).await)
+    }
+
+    /// Adds a person (a chained `user` record); `Exists` if the name is taken.
+    pub async fn add_user(&self, user: NewUser) -> Result<UserChange, LedgerError> {
+        both!(self, l => l.add_user(user).await)
+    }
+
+    /// Removes a person: their token stops working; their past answers stay.
+    pub async fn remove_user(
+        &self,
+        name: &str,
+        actor: &str,
+        recorded_at_ms: i64,
+    ) -> Result<UserChange, LedgerError> {
+        both!(self, l => l.remove_user(name, actor, recorded_at_ms).await)
+    }
+
+    /// Records a person's approval or denial, deciding the action when it completes.
+    pub async fn record_person_decision(
+        &self,
+        decision: PersonDecision,
+    ) -> Result<PersonOutcome, LedgerError> {
+        both!(self, l => l.record_person_decision(decision).await)
+    }
+
+    /// Records the next policy version and returns it (on PostgreSQL, every replica hears it).
+    pub async fn push_policy(
+        &self,
+        version: NewPolicyVersion,
+    ) -> Result<PolicyVersion, LedgerError> {
+        both!(self, l => l.push_policy(version).await)
+    }
+
+    /// The current users, by name.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, LedgerError> {
+        both!(self, l => l.users().await)
+    }
+
+    /// Every policy version, oldest first.
+    pub async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, LedgerError> {
+        both!(self, l => l.policy_versions().await)
+    }
+
+    /// Appends an action with the pushed policy version that decided it (`None`: the daemon's
+    /// own policy decided, recorded as by `record_action`).
+    pub async fn record_action_under(
+        &self,
+        action: NewAction,
+        version: Option<i64>,
+    ) -> Result<Recorded, LedgerError> {
+        match version {
+            Some(version) => both!(self, l => l.record_versioned_action(action, version).await),
+            None => self.record_action(action).await,
+        }
     }
 
     /// Edit then approve: the approval and its edit, both or neither (SQLite for now).

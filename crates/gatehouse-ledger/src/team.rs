@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::chain::Kind;
 use crate::writer::{self, Cursor};
-use crate::{DecisionFact, DecisionOutcome, Ledger, LedgerError, SqliteLedger};
+use crate::{DecisionFact, DecisionOutcome, LedgerError, SqliteLedger};
 
 /// A person to add; `token_hash` is the SHA-256 of the token handed to them once.
 #[derive(Debug, Clone)]
@@ -198,87 +198,6 @@ impl SqliteLedger {
     }
 }
 
-/// Team records through the one ledger interface (SQLite; PostgreSQL refuses them for now).
-impl Ledger {
-    fn team_backend(&self) -> Result<&SqliteLedger, LedgerError> {
-        self.as_sqlite().ok_or(LedgerError::Unsupported(
-            "named users and policy versions (SQLite only so far)",
-        ))
-    }
-
-    pub async fn add_user(&self, user: NewUser) -> Result<UserChange, LedgerError> {
-        self.team_backend()?.add_user(user).await
-    }
-
-    pub async fn remove_user(
-        &self,
-        name: &str,
-        actor: &str,
-        recorded_at_ms: i64,
-    ) -> Result<UserChange, LedgerError> {
-        self.team_backend()?
-            .remove_user(name, actor, recorded_at_ms)
-            .await
-    }
-
-    pub async fn record_person_decision(
-        &self,
-        decision: PersonDecision,
-    ) -> Result<PersonOutcome, LedgerError> {
-        if self.as_sqlite().is_some() || decision.required > 1 {
-            return self.team_backend()?.record_person_decision(decision).await;
-        }
-        // PostgreSQL holds no approval records yet: one person's answer is the decision
-        // (its one-decision guarantee is the backend's); two-person rules need SQLite.
-        let fact = DecisionFact {
-            action_id: decision.action_id,
-            decided_at_ms: decision.recorded_at_ms,
-            verdict: match decision.decision {
-                Decision::Approve => Verdict::Allow,
-                Decision::Deny => Verdict::Reject,
-            },
-            decided_by: DecidedBy::Human,
-            note: decision.note,
-            action_hash: decision.action_hash,
-        };
-        Ok(match self.record_decision(fact).await? {
-            DecisionOutcome::Decided(view) => PersonOutcome::Decided(view),
-            DecisionOutcome::AlreadyDecided(view) => PersonOutcome::AlreadyDecided(view),
-            DecisionOutcome::ActionMismatch(view) => PersonOutcome::ActionMismatch(view),
-            DecisionOutcome::NotFound => PersonOutcome::NotFound,
-        })
-    }
-
-    pub async fn push_policy(
-        &self,
-        version: NewPolicyVersion,
-    ) -> Result<PolicyVersion, LedgerError> {
-        self.team_backend()?.push_policy(version).await
-    }
-
-    pub async fn users(&self) -> Result<Vec<UserRecord>, LedgerError> {
-        self.team_backend()?.users().await
-    }
-
-    /// Appends an action with the pushed policy version that decided it (`None`: the daemon's
-    /// own policy decided, recorded as by `record_action`). A backend without versions records
-    /// the action alone.
-    pub async fn record_action_under(
-        &self,
-        action: crate::NewAction,
-        version: Option<i64>,
-    ) -> Result<crate::Recorded, LedgerError> {
-        match (version, self.as_sqlite()) {
-            (Some(version), Some(sqlite)) => sqlite.record_versioned_action(action, version).await,
-            _ => self.record_action(action).await,
-        }
-    }
-
-    pub async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, LedgerError> {
-        self.team_backend()?.policy_versions().await
-    }
-}
-
 pub(crate) fn apply(
     tx: &Connection,
     command: TeamCommand,
@@ -297,7 +216,7 @@ pub(crate) fn apply(
 }
 
 /// A `users` row: event, role, token hash, actor, time.
-type UserEvent = (String, Option<String>, Option<Vec<u8>>, String, i64);
+pub(crate) type UserEvent = (String, Option<String>, Option<Vec<u8>>, String, i64);
 
 fn current_user(conn: &Connection, name: &str) -> rusqlite::Result<Option<UserRecord>> {
     let last: Option<UserEvent> = conn
@@ -315,8 +234,14 @@ fn current_user(conn: &Connection, name: &str) -> rusqlite::Result<Option<UserRe
             ))
         })
         .optional()?;
-    Ok(match last {
-        Some((event, Some(role), Some(hash), actor, at)) if event == "add" => {
+    Ok(last.and_then(|event| user_from_event(name, event)))
+}
+
+/// The user a name's last `users` event leaves (`None` after a removal, or a damaged row):
+/// the one decoding of a user record, for both backends.
+pub(crate) fn user_from_event(name: &str, last: UserEvent) -> Option<UserRecord> {
+    match last {
+        (event, Some(role), Some(hash), actor, at) if event == "add" => {
             match (Role::parse(&role), <[u8; 32]>::try_from(hash.as_slice())) {
                 (Some(role), Ok(token_hash)) => Some(UserRecord {
                     name: name.to_owned(),
@@ -329,7 +254,80 @@ fn current_user(conn: &Connection, name: &str) -> rusqlite::Result<Option<UserRe
             }
         }
         _ => None,
-    })
+    }
+}
+
+/// A person's answer as the `approvals.decision` column holds it.
+pub(crate) fn decision_text(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Approve => "approve",
+        Decision::Deny => "deny",
+    }
+}
+
+/// The `approvals.decision` column as a person's answer (anything but `approve` denies).
+pub(crate) fn decision_from_text(text: &str) -> Decision {
+    if text == "approve" {
+        Decision::Approve
+    } else {
+        Decision::Deny
+    }
+}
+
+/// The decision a person's answer makes when it decides the action.
+pub(crate) fn decision_fact(answer: &PersonDecision) -> DecisionFact {
+    DecisionFact {
+        action_id: answer.action_id.clone(),
+        decided_at_ms: answer.recorded_at_ms,
+        verdict: match answer.decision {
+            Decision::Approve => Verdict::Allow,
+            Decision::Deny => Verdict::Reject,
+        },
+        decided_by: DecidedBy::Human,
+        note: answer.note.clone(),
+        action_hash: answer.action_hash,
+    }
+}
+
+/// What a decision's outcome is as a person's outcome.
+pub(crate) fn person_outcome(decided: DecisionOutcome) -> PersonOutcome {
+    match decided {
+        DecisionOutcome::Decided(view) => PersonOutcome::Decided(view),
+        DecisionOutcome::AlreadyDecided(view) => PersonOutcome::AlreadyDecided(view),
+        DecisionOutcome::ActionMismatch(view) => PersonOutcome::ActionMismatch(view),
+        DecisionOutcome::NotFound => PersonOutcome::NotFound,
+    }
+}
+
+/// Whether `answer` may be recorded on `current`: `Some(outcome)` when it may not (decided
+/// already, another action's hash, this person approved already). Both backends ask it under
+/// their write serialisation.
+pub(crate) fn refuse_answer(
+    current: ActionView,
+    answer: &PersonDecision,
+) -> Result<ActionView, PersonOutcome> {
+    if current.verdict != Verdict::Pending {
+        return Err(PersonOutcome::AlreadyDecided(Box::new(current)));
+    }
+    if let Some(named) = &answer.action_hash
+        && crate::action_hash::from_hex(&current.action_hash).as_ref() != Some(named)
+    {
+        return Err(PersonOutcome::ActionMismatch(Box::new(current)));
+    }
+    if answer.decision == Decision::Approve
+        && current
+            .approvals
+            .iter()
+            .any(|a| a.approver == answer.approver && a.decision == Decision::Approve)
+    {
+        return Err(PersonOutcome::AlreadyApproved(Box::new(current)));
+    }
+    Ok(current)
+}
+
+/// The SHA-256 a policy version records of its text.
+pub(crate) fn policy_sha256(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
 }
 
 fn add_user(
@@ -388,25 +386,9 @@ fn decide(
     let Some(current) = crate::read::action(conn, &answer.action_id)? else {
         return Ok(PersonOutcome::NotFound);
     };
-    if current.verdict != Verdict::Pending {
-        return Ok(PersonOutcome::AlreadyDecided(Box::new(current)));
-    }
-    if let Some(named) = &answer.action_hash
-        && crate::action_hash::from_hex(&current.action_hash).as_ref() != Some(named)
-    {
-        return Ok(PersonOutcome::ActionMismatch(Box::new(current)));
-    }
-    if answer.decision == Decision::Approve
-        && current
-            .approvals
-            .iter()
-            .any(|a| a.approver == answer.approver && a.decision == Decision::Approve)
-    {
-        return Ok(PersonOutcome::AlreadyApproved(Box::new(current)));
-    }
-    let decision_text = match answer.decision {
-        Decision::Approve => "approve",
-        Decision::Deny => "deny",
+    let current = match refuse_answer(current, answer) {
+        Ok(current) => current,
+        Err(refused) => return Ok(refused),
     };
     conn.prepare_cached(
         "INSERT INTO approvals (action_id, approver, decision, action_hash, note, recorded_at_ms)
@@ -415,7 +397,7 @@ fn decide(
     .execute(params![
         answer.action_id,
         answer.approver,
-        decision_text,
+        decision_text(answer.decision),
         answer.action_hash.as_ref().map(|hash| &hash[..]),
         answer.note,
         answer.recorded_at_ms,
@@ -436,29 +418,14 @@ fn decide(
             required,
         });
     }
-    let fact = DecisionFact {
-        action_id: answer.action_id.clone(),
-        decided_at_ms: answer.recorded_at_ms,
-        verdict: match answer.decision {
-            Decision::Approve => Verdict::Allow,
-            Decision::Deny => Verdict::Reject,
-        },
-        decided_by: DecidedBy::Human,
-        note: answer.note.clone(),
-        action_hash: answer.action_hash,
-    };
+    let fact = decision_fact(answer);
     // The approval is already written: if its decision cannot be, neither may commit.
     let decided = writer::insert_decision(conn, &fact, cursor).inspect_err(|err| {
         cursor.break_batch(format!(
             "cannot record the decision after its approval: {err}"
         ));
     })?;
-    Ok(match decided {
-        DecisionOutcome::Decided(view) => PersonOutcome::Decided(view),
-        DecisionOutcome::AlreadyDecided(view) => PersonOutcome::AlreadyDecided(view),
-        DecisionOutcome::ActionMismatch(view) => PersonOutcome::ActionMismatch(view),
-        DecisionOutcome::NotFound => PersonOutcome::NotFound,
-    })
+    Ok(person_outcome(decided))
 }
 
 fn push(
@@ -466,7 +433,7 @@ fn push(
     version: NewPolicyVersion,
     cursor: &mut Cursor,
 ) -> Result<PolicyVersion, LedgerError> {
-    let sha256: [u8; 32] = Sha256::digest(version.text.as_bytes()).into();
+    let sha256 = policy_sha256(&version.text);
     let number: i64 = conn
         .prepare_cached("SELECT coalesce(max(version), 0) + 1 FROM policy_versions")?
         .query_row([], |row| row.get(0))?;
@@ -582,11 +549,7 @@ pub(crate) fn approvals_for(
         let decision: String = row.get(1)?;
         Ok(ApprovalRecord {
             approver: row.get(0)?,
-            decision: if decision == "approve" {
-                Decision::Approve
-            } else {
-                Decision::Deny
-            },
+            decision: decision_from_text(&decision),
             note: row.get(2)?,
             recorded_at_ms: row.get(3)?,
         })
@@ -634,7 +597,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{ExportFilter, ExportFormat, LedgerConfig, NewAction, export_file, verify_export};
+    use crate::{
+        ExportFilter, ExportFormat, Ledger, LedgerConfig, NewAction, export_file, verify_export,
+    };
 
     fn paused(id: &str) -> NewAction {
         NewAction {

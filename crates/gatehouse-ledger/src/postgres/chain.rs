@@ -16,12 +16,16 @@ use crate::{LedgerError, VerifyFailure, VerifyOptions, VerifyReport};
 pub(crate) const CHAIN_LOCK: i64 = 0x6768_2d63_6861_696e;
 
 /// The record kinds the PostgreSQL schema holds (their tables exist there).
-const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 9] = [
     Kind::Action,
     Kind::Score,
     Kind::Decision,
     Kind::Label,
     Kind::Outcome,
+    Kind::User,
+    Kind::Approval,
+    Kind::Policy,
+    Kind::ActionPolicy,
 ];
 
 fn record_sql(kind: Kind) -> String {
@@ -249,7 +253,9 @@ async fn verify_in(
         .query_one(
             "SELECT ((SELECT count(*) FROM actions) + (SELECT count(*) FROM scores)
                    + (SELECT count(*) FROM decisions) + (SELECT count(*) FROM labels)
-                   + (SELECT count(*) FROM outcomes))::BIGINT",
+                   + (SELECT count(*) FROM outcomes) + (SELECT count(*) FROM users)
+                   + (SELECT count(*) FROM approvals) + (SELECT count(*) FROM policy_versions)
+                   + (SELECT count(*) FROM action_policy))::BIGINT",
             &[],
         )
         .await

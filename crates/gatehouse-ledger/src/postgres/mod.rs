@@ -25,6 +25,7 @@ mod connect;
 mod notify;
 mod read;
 mod schema;
+mod team;
 mod write;
 
 use std::sync::Arc;
@@ -33,11 +34,14 @@ use std::time::Duration;
 use gatehouse_protocol::{ActionView, LabelRecord, OutcomeRecord};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::team::{TeamCommand, TeamOutcome};
 use crate::{
     Checkpoint, DecisionFact, DecisionOutcome, Durability, HistoryEntry, LabelledExample,
     LedgerError, LedgerEvent, LedgerHealth, ListQuery, NewAction, NewLabel, NewOutcome, Recorded,
     ReviewPage, ReviewQuery, ScoreFact, Status, VerifyFailure, VerifyOptions, VerifyReport,
 };
+use crate::{NewPolicyVersion, NewUser, PersonDecision, PersonOutcome, PolicyVersion};
+use crate::{UserChange, UserRecord};
 
 pub use schema::PG_SCHEMA_VERSION;
 
@@ -104,6 +108,10 @@ impl std::fmt::Debug for PgLedger {
             .field("replica_id", &self.inner.replica_id)
             .finish()
     }
+}
+
+fn unexpected() -> LedgerError {
+    LedgerError::Postgres("the ledger writer answered another kind of command".into())
 }
 
 fn pg(err: tokio_postgres::Error) -> LedgerError {
@@ -261,6 +269,76 @@ impl PgLedger {
         self.refuse_if_untrusted()?;
         self.call(|reply| write::Command::Outcome(Box::new(outcome), reply))
             .await
+    }
+
+    /// Appends an action decided by the pushed policy `version`, the version chained beside it.
+    pub async fn record_versioned_action(
+        &self,
+        action: NewAction,
+        version: i64,
+    ) -> Result<Recorded, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| write::Command::VersionedAction(Box::new((action, version)), reply))
+            .await
+    }
+
+    async fn team(&self, command: TeamCommand) -> Result<TeamOutcome, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| write::Command::Team(Box::new(command), reply))
+            .await
+    }
+
+    pub async fn add_user(&self, user: NewUser) -> Result<UserChange, LedgerError> {
+        match self.team(TeamCommand::AddUser(user)).await? {
+            TeamOutcome::User(change) => Ok(change),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub async fn remove_user(
+        &self,
+        name: &str,
+        actor: &str,
+        recorded_at_ms: i64,
+    ) -> Result<UserChange, LedgerError> {
+        let command = TeamCommand::RemoveUser {
+            name: name.to_owned(),
+            actor: actor.to_owned(),
+            recorded_at_ms,
+        };
+        match self.team(command).await? {
+            TeamOutcome::User(change) => Ok(change),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub async fn record_person_decision(
+        &self,
+        decision: PersonDecision,
+    ) -> Result<PersonOutcome, LedgerError> {
+        match self.team(TeamCommand::Decide(decision)).await? {
+            TeamOutcome::Person(outcome) => Ok(outcome),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Records the next policy version; every replica hears of it at commit.
+    pub async fn push_policy(
+        &self,
+        version: NewPolicyVersion,
+    ) -> Result<PolicyVersion, LedgerError> {
+        match self.team(TeamCommand::PushPolicy(version)).await? {
+            TeamOutcome::Policy(version) => Ok(version),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRecord>, LedgerError> {
+        team::users(&*self.inner.reads.get().await?).await
+    }
+
+    pub async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, LedgerError> {
+        team::policy_versions(&*self.inner.reads.get().await?).await
     }
 
     pub async fn flush(&self) -> Result<(), LedgerError> {

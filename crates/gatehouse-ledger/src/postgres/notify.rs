@@ -25,7 +25,7 @@ impl Drop for Listener {
     }
 }
 
-/// Parses `"paused|decided REPLICA ACTION_ID"`.
+/// Parses `"paused|decided REPLICA ACTION_ID"` and `"policy REPLICA VERSION"`.
 pub(crate) fn parse(payload: &str) -> Option<LedgerEvent> {
     let (what, rest) = payload.split_once(' ')?;
     let (replica, action_id) = rest.split_once(' ')?;
@@ -33,6 +33,10 @@ pub(crate) fn parse(payload: &str) -> Option<LedgerEvent> {
     match what {
         "paused" => Some(LedgerEvent::Paused { action_id, replica }),
         "decided" => Some(LedgerEvent::Decided { action_id, replica }),
+        "policy" => action_id
+            .parse()
+            .ok()
+            .map(|version| LedgerEvent::Policy { version, replica }),
         _ => None,
     }
 }
@@ -60,6 +64,8 @@ impl Listener {
                     Ok(running) => {
                         backoff = Duration::from_millis(50);
                         session = Some(running);
+                        // What was committed while no one listened is read again.
+                        let _ = events.send(LedgerEvent::Reconnected);
                     }
                     Err(err) => {
                         tracing::warn!(%err, "cannot re-open the ledger's LISTEN connection");
@@ -147,6 +153,14 @@ mod tests {
                 replica: "host-12".into()
             })
         );
+        assert_eq!(
+            parse("policy r2 7"),
+            Some(LedgerEvent::Policy {
+                version: 7,
+                replica: "r2".into()
+            })
+        );
+        assert_eq!(parse("policy r2 seven"), None);
         assert_eq!(parse("other r a"), None);
         assert_eq!(parse("decided"), None);
     }

@@ -28,18 +28,29 @@ pub(crate) async fn action(
 ) -> Result<Option<ActionView>, LedgerError> {
     let sql = format!("{VIEW_SELECT} WHERE a.id = $1");
     let row = client.query_opt(&sql, &[&id]).await?;
-    row.as_ref().map(view_from_row).transpose()
+    let mut view = row.as_ref().map(view_from_row).transpose()?;
+    if let Some(view) = &mut view {
+        super::team::attach(client, view).await?;
+    }
+    Ok(view)
+}
+
+/// The views of `rows`, each with its team records (`team::attach`).
+async fn views(client: &impl GenericClient, rows: &[Row]) -> Result<Vec<ActionView>, LedgerError> {
+    let mut views = rows
+        .iter()
+        .map(view_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    for view in &mut views {
+        super::team::attach(client, view).await?;
+    }
+    Ok(views)
 }
 
 pub(crate) async fn pending(client: &impl GenericClient) -> Result<Vec<ActionView>, LedgerError> {
     let sql =
         format!("{VIEW_SELECT} WHERE a.verdict = 'pending' AND d.action_id IS NULL ORDER BY a.seq");
-    client
-        .query(&sql, &[])
-        .await?
-        .iter()
-        .map(view_from_row)
-        .collect()
+    views(client, &client.query(&sql, &[]).await?).await
 }
 
 pub(crate) async fn list(
@@ -85,12 +96,7 @@ pub(crate) async fn list(
         .iter()
         .map(|arg| arg.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    client
-        .query(&sql, &params)
-        .await?
-        .iter()
-        .map(view_from_row)
-        .collect()
+    views(client, &client.query(&sql, &params).await?).await
 }
 
 pub(crate) async fn count(client: &impl GenericClient) -> Result<u64, LedgerError> {

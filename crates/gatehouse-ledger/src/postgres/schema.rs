@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations-postgres/0002_withdrawn.sql"),
     ),
+    (3, include_str!("../../migrations-postgres/0003_team.sql")),
 ];
 
 /// The schema version this build writes and understands.

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, GenericClient};
 
 use super::chain::{self, CHAIN_LOCK};
-use super::{CHANNEL, connect, read};
+use super::{CHANNEL, connect, read, team};
 use crate::chain::{ChainHead, Kind};
+use crate::team::{TeamCommand, TeamOutcome};
 use crate::{
     DecisionFact, DecisionOutcome, LedgerError, NewAction, NewLabel, NewOutcome, Recorded,
     ScoreFact, ScoreOutcome, Status,
@@ -28,6 +29,9 @@ pub(crate) enum Command {
     Decision(Box<DecisionFact>, Reply<DecisionOutcome>),
     Label(Box<NewLabel>, Reply<bool>),
     Outcome(Box<NewOutcome>, Reply<OutcomeRecord>),
+    /// An action with the pushed policy version that decided it.
+    VersionedAction(Box<(NewAction, i64)>, Reply<Recorded>),
+    Team(Box<TeamCommand>, Reply<TeamOutcome>),
     Flush(Reply<()>),
 }
 
@@ -38,12 +42,13 @@ enum Done {
     Decision(DecisionOutcome),
     Label(bool),
     Outcome(Box<OutcomeRecord>),
+    Team(Box<TeamOutcome>),
     Flush,
 }
 
 impl Command {
     fn is_action(&self) -> bool {
-        matches!(self, Command::Action(..))
+        matches!(self, Command::Action(..) | Command::VersionedAction(..))
     }
 
     /// Answers the caller with its outcome, or the batch's error.
@@ -54,7 +59,7 @@ impl Command {
         }
         let mismatch = || LedgerError::Postgres("the writer answered another command".into());
         match self {
-            Command::Action(_, reply) => send(
+            Command::Action(_, reply) | Command::VersionedAction(_, reply) => send(
                 reply,
                 outcome.and_then(|d| match d {
                     Done::Action(r) => Ok(r),
@@ -86,6 +91,13 @@ impl Command {
                 reply,
                 outcome.and_then(|d| match d {
                     Done::Outcome(r) => Ok(*r),
+                    _ => Err(mismatch()),
+                }),
+            ),
+            Command::Team(_, reply) => send(
+                reply,
+                outcome.and_then(|d| match d {
+                    Done::Team(r) => Ok(*r),
                     _ => Err(mismatch()),
                 }),
             ),
@@ -221,12 +233,19 @@ async fn apply(
         Command::Outcome(outcome, _) => {
             Done::Outcome(Box::new(insert_outcome(tx, outcome, head).await?))
         }
+        Command::VersionedAction(pair, _) => {
+            let (action, version) = pair.as_ref();
+            Done::Action(team::insert_versioned_action(tx, action, *version, head, replica).await?)
+        }
+        Command::Team(command, _) => {
+            Done::Team(Box::new(team::apply(tx, command, head, replica).await?))
+        }
         Command::Flush(_) => Done::Flush,
     })
 }
 
-/// Announces a pause or a decision to every replica, delivered when the transaction commits.
-async fn announce(
+/// Announces a pause, a decision or a policy version to every replica, delivered when the transaction commits.
+pub(crate) async fn announce(
     tx: &impl GenericClient,
     what: &str,
     replica: &str,
@@ -246,7 +265,7 @@ fn corrupt(action_id: &str, what: &'static str, err: impl std::fmt::Display) -> 
     }
 }
 
-async fn insert_action(
+pub(crate) async fn insert_action(
     tx: &impl GenericClient,
     action: &NewAction,
     head: &mut ChainHead,
@@ -372,7 +391,7 @@ async fn insert_score(
     }
 }
 
-async fn insert_decision(
+pub(crate) async fn insert_decision(
     tx: &impl GenericClient,
     fact: &DecisionFact,
     head: &mut ChainHead,

@@ -4,6 +4,7 @@
 
 mod replicas;
 mod support;
+mod team;
 
 use std::collections::HashSet;
 
