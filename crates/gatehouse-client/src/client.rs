@@ -38,7 +38,8 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
-    /// Validated in [`Client::new`]: `http`, a host, no credentials, query or fragment.
+    /// Validated in [`Client::new`]: `http` (to loopback) or `https`, a host, no credentials,
+    /// query or fragment.
     base: Url,
     /// `Bearer <token>`, marked sensitive; `None` when the token is empty.
     auth: Option<HeaderValue>,
@@ -81,14 +82,31 @@ impl Client {
     /// with `token`.
     ///
     /// Surrounding whitespace of the token is ignored (token files end in a newline); an empty
-    /// token sends no `Authorization` header, which is enough for [`Client::health`]. Only plain
-    /// `http` is spoken: the daemon listens on loopback. Redirects are never followed and system
-    /// proxies are ignored, so the token only ever goes to `base_url`'s host.
+    /// token sends no `Authorization` header, which is enough for [`Client::health`]. Plain
+    /// `http` is spoken only to a loopback host (`127.0.0.0/8`, `[::1]`, `localhost`); a remote
+    /// daemon is reached over `https` (docs/TEAM.md, "Remote access"), verified against the CA
+    /// certificates in the PEM file named by [`CA_FILE_ENV`] if it is set, else the system's
+    /// roots. Redirects are never followed and system proxies are ignored, so the token only
+    /// ever goes to `base_url`'s host.
     ///
     /// `unix:/path/to/check.sock` talks to the daemon's check socket (hardened mode) instead. It
     /// serves only the agent's calls ([`Client::check`], its polls, [`Client::health`]); the
     /// token may be empty there, since the daemon knows the caller from the socket.
     pub fn new(base_url: &str, token: &str) -> Result<Client, ClientError> {
+        let ca_file = std::env::var_os(CA_FILE_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        Client::with_ca_file(base_url, token, ca_file.as_deref())
+    }
+
+    /// [`Client::new`] with the CA file given rather than read from [`CA_FILE_ENV`]: an `https`
+    /// daemon's certificate must then chain to one of the file's certificates (and to nothing
+    /// else); `None` trusts the system's roots. Ignored for `http` and `unix:` URLs.
+    pub fn with_ca_file(
+        base_url: &str,
+        token: &str,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Client, ClientError> {
         let (base, socket) = match base_url.trim().strip_prefix("unix:") {
             Some("") => {
                 return Err(ClientError::InvalidUrl(
@@ -107,6 +125,12 @@ impl Client {
             .user_agent(concat!("gatehouse-client/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &socket {
             builder = builder.unix_socket(path.clone());
+        }
+        if base.scheme() == "https" {
+            builder = builder.https_only(true);
+            if let Some(path) = ca_file {
+                builder = builder.tls_certs_only(read_ca_file(path)?);
+            }
         }
         let http = builder
             .build()
@@ -373,11 +397,51 @@ fn socket_base_url() -> Result<Url, ClientError> {
     Url::parse("http://localhost/").map_err(|e| ClientError::InvalidUrl(e.to_string()))
 }
 
+/// The environment variable naming a PEM file of CA certificates an `https` daemon's
+/// certificate must chain to (for a self-signed or private-CA daemon).
+pub const CA_FILE_ENV: &str = "GATEHOUSE_CA_FILE";
+
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        ClientError::Tls(format!(
+            "cannot read the CA file {} ({CA_FILE_ENV}): {e}",
+            path.display()
+        ))
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        ClientError::Tls(format!(
+            "the CA file {} is not PEM certificates: {e}",
+            path.display()
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(ClientError::Tls(format!(
+            "the CA file {} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Plain http only to this machine: anything else would carry the token in clear.
+fn is_loopback_host(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 fn parse_base_url(base_url: &str) -> Result<Url, ClientError> {
     let url = Url::parse(base_url.trim())
         .map_err(|e| ClientError::InvalidUrl(format!("{base_url:?}: {e}")))?;
-    let problem = if url.scheme() != "http" {
-        Some("only plain http is supported (the daemon listens on loopback)")
+    let problem = if !matches!(url.scheme(), "http" | "https") {
+        Some("only http (to this machine) and https are spoken")
+    } else if url.scheme() == "http" && url.host().is_some() && !is_loopback_host(&url) {
+        Some("plain http only to a loopback address; a remote daemon is reached over https")
     } else if url.cannot_be_a_base() || url.host().is_none() {
         Some("no host")
     } else if !url.username().is_empty() || url.password().is_some() {
@@ -484,10 +548,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base_url_must_be_plain_http_with_a_host() {
+    fn base_url_must_be_http_to_loopback_or_https_with_a_host() {
         for bad in [
             "not a url",
-            "https://127.0.0.1:7400",
+            "http://10.0.0.5:7400",
+            "http://gatehouse.example.com",
             "ftp://127.0.0.1",
             "mailto:me@example.org",
             "http://user:pw@127.0.0.1:7400",
@@ -503,6 +568,8 @@ mod tests {
             "http://127.0.0.1:7400",
             "http://localhost:7400/",
             "http://[::1]:7400",
+            "https://127.0.0.1:7400",
+            "https://gatehouse.example.com",
         ] {
             assert!(Client::new(good, "t").is_ok(), "{good} was refused");
         }

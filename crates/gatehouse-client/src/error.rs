@@ -36,6 +36,10 @@ pub enum ClientError {
     /// The token cannot be sent in an `Authorization` header (not visible ASCII).
     #[error("invalid token: {0}")]
     InvalidToken(String),
+    /// The CA file for an `https` daemon (`GATEHOUSE_CA_FILE`) cannot be read or holds no
+    /// certificate.
+    #[error("TLS set-up: {0}")]
+    Tls(String),
 }
 
 /// The `code` of [`ClientError::Api`] for a non-2xx response that carries no error envelope.
