@@ -27,7 +27,9 @@ mod grants;
 mod team;
 
 pub use check::CheckOptions;
-pub use client::{ActionQuery, CA_FILE_ENV, Client, DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, ReviewQuery};
+pub use client::{
+    ActionQuery, CA_FILE_ENV, Client, DEFAULT_TIMEOUT, MAX_RESPONSE_BYTES, ReviewQuery,
+};
 pub use error::{ClientError, UNKNOWN_API_CODE};
 /// The wire types this client sends and returns.
 pub use gatehouse_protocol as protocol;
