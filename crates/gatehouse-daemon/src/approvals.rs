@@ -28,7 +28,7 @@ use crate::events::Events;
 use crate::metrics::Metrics;
 
 mod replicas;
-pub use replicas::follow_replicas;
+pub use replicas::{follow_replicas, follow_team};
 
 /// Whose pause it is, for the caps: the session it names, and the agent credential it came
 /// with (which an agent cannot invent, unlike a session id).

@@ -392,6 +392,7 @@ impl Daemon {
         if people > 0 {
             tracing::info!(people, "named users admitted");
         }
+        approvals::follow_team(&state.0);
         let (login_url, _) = state.login_link(auth::Person::owner());
         let url_file = UrlFile::write(&data_dir, &state.origin);
         Ok(Daemon {

@@ -63,6 +63,8 @@ pub enum LedgerEvent {
     Decided { action_id: String, replica: String },
     /// A policy version was recorded (a push or a rollback, on any replica).
     Policy { version: i64, replica: String },
+    /// A person was added or removed (on any replica): their token works, or stops, here too.
+    User { name: String, replica: String },
     /// The `LISTEN` connection was re-made: notifications may have been missed meanwhile, so
     /// whatever follows them re-reads the ledger (pending actions, the latest policy version).
     Reconnected,
@@ -74,7 +76,8 @@ impl LedgerEvent {
         match self {
             LedgerEvent::Paused { replica, .. }
             | LedgerEvent::Decided { replica, .. }
-            | LedgerEvent::Policy { replica, .. } => replica,
+            | LedgerEvent::Policy { replica, .. }
+            | LedgerEvent::User { replica, .. } => replica,
             LedgerEvent::Reconnected => "",
         }
     }

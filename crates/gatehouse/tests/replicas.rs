@@ -1,8 +1,9 @@
 //! Team mode: three real `gatehouse serve` replicas (different ports and data directories)
 //! sharing one PostgreSQL ledger — a pause on one is decided on another and released within
 //! the LISTEN/NOTIFY round trip, racing decisions land exactly one (the other gets 409), an agent
-//! whose replica is killed mid-wait re-attaches to another by `tool_use_id`, and a deadline
-//! fires once. Needs `GATEHOUSE_TEST_POSTGRES_URL` (scripts/test-postgres.sh starts a
+//! whose replica is killed mid-wait re-attaches to another by `tool_use_id`, a deadline fires
+//! once, and a policy version pushed (or rolled back) on one replica decides the others' actions
+//! within the NOTIFY round trip. Needs `GATEHOUSE_TEST_POSTGRES_URL` (scripts/test-postgres.sh starts a
 //! throwaway cluster); without it the test says so and passes without running.
 #![allow(
     clippy::unwrap_used,
@@ -109,6 +110,66 @@ impl Replica {
         )
         .unwrap()
         .0
+    }
+
+    /// Pushes a policy version through this replica (as the owner, an admin); its number.
+    fn push_policy(&self, text: &str) -> i64 {
+        let (status, pushed) = request(
+            &self.addr(),
+            "POST",
+            "/v1/policy/versions",
+            &self.approver,
+            &json!({"text": text}).to_string(),
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{pushed}");
+        pushed["version"].as_i64().unwrap()
+    }
+
+    /// Waits until this replica has policy `version` in force (it was pushed on another), then
+    /// asks it about a `Notify` call: the verdict and the policy version recorded with it.
+    fn notify(&self, tool_use_id: &str, version: i64) -> (String, Option<i64>) {
+        let pushed_at = Instant::now();
+        loop {
+            let (_, history) = request(
+                &self.addr(),
+                "GET",
+                "/v1/policy/versions",
+                &self.approver,
+                "",
+            )
+            .unwrap();
+            if history["current"].as_i64() == Some(version) {
+                break;
+            }
+            assert!(
+                pushed_at.elapsed() < Duration::from_secs(10),
+                "{} never put policy version {version} in force: {history}",
+                self.addr()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        eprintln!(
+            "policy version {version} in force on {} within {:?} of the push's answer",
+            self.addr(),
+            pushed_at.elapsed()
+        );
+        let body = json!({"tool": "Notify", "input": {"text": "hi"},
+                          "session_id": "team", "tool_use_id": tool_use_id, "wait_ms": 0});
+        let (status, answer) = request(
+            &self.addr(),
+            "POST",
+            "/v1/check",
+            &self.agent,
+            &body.to_string(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{answer}");
+        let recorded = self.action(answer["action_id"].as_str().unwrap());
+        (
+            answer["verdict"].as_str().unwrap_or_default().to_owned(),
+            recorded["policy_version"].as_i64(),
+        )
     }
 
     /// The id of the pending action with this `tool_use_id`, as this replica lists it.
@@ -249,7 +310,39 @@ fn three_replicas_share_pauses_decisions_and_deadlines() {
     statuses.sort();
     assert_eq!(statuses, [200, 409]);
 
-    // 3. The agent's replica is killed mid-wait: it re-sends to another replica and re-attaches.
+    // 3. A policy pushed on A is put in force on B and C (NOTIFY), and decides their actions:
+    //    each records the version that decided it. A rollback on A likewise.
+    let notify_rule = |effect: &str| {
+        format!("{POLICY}\n[[rules]]\nid = \"notify\"\neffect = \"{effect}\"\ntool = \"Notify\"\n")
+    };
+    let v1 = a.push_policy(&notify_rule("allow"));
+    for replica in [&b, &c] {
+        let (verdict, version) = replica.notify(&format!("n1-{}", replica.addr()), v1);
+        assert_eq!((verdict.as_str(), version), ("allow", Some(v1)));
+    }
+    let v2 = a.push_policy(&notify_rule("reject"));
+    assert_eq!(v2, v1 + 1);
+    for replica in [&c, &b] {
+        let (verdict, version) = replica.notify(&format!("n2-{}", replica.addr()), v2);
+        assert_eq!((verdict.as_str(), version), ("reject", Some(v2)));
+    }
+    let (status, rolled) = request(
+        &a.addr(),
+        "POST",
+        "/v1/policy/rollback",
+        &a.approver,
+        &json!({"version": v1}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{rolled}");
+    let v3 = rolled["version"].as_i64().unwrap();
+    assert_eq!(rolled["rollback_of"], v1);
+    for replica in [&b, &c] {
+        let (verdict, version) = replica.notify(&format!("n3-{}", replica.addr()), v3);
+        assert_eq!((verdict.as_str(), version), ("allow", Some(v3)));
+    }
+
+    // 4. The agent's replica is killed mid-wait: it re-sends to another replica and re-attaches.
     let (_, paused) = c.check("git push origin main", "t3", 0).unwrap();
     let id3 = paused["action_id"].as_str().unwrap().to_owned();
     let mut c = c;
@@ -272,7 +365,7 @@ fn three_replicas_share_pauses_decisions_and_deadlines() {
     assert_eq!(answer["action_id"], id3.as_str(), "re-attached: {answer}");
     assert_eq!(answer["verdict"], "reject", "{answer}");
 
-    // 4. A deadline fires once, whichever replica's timer gets there first.
+    // 5. A deadline fires once, whichever replica's timer gets there first.
     let (_, paused) = a.check("git push --force", "t4", 0).unwrap();
     let id4 = paused["action_id"].as_str().unwrap().to_owned();
     let (status, timed_out) = request(

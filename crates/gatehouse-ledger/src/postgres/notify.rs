@@ -25,7 +25,8 @@ impl Drop for Listener {
     }
 }
 
-/// Parses `"paused|decided REPLICA ACTION_ID"` and `"policy REPLICA VERSION"`.
+/// Parses `"paused|decided REPLICA ACTION_ID"`, `"policy REPLICA VERSION"` and
+/// `"user REPLICA NAME"`.
 pub(crate) fn parse(payload: &str) -> Option<LedgerEvent> {
     let (what, rest) = payload.split_once(' ')?;
     let (replica, action_id) = rest.split_once(' ')?;
@@ -33,6 +34,10 @@ pub(crate) fn parse(payload: &str) -> Option<LedgerEvent> {
     match what {
         "paused" => Some(LedgerEvent::Paused { action_id, replica }),
         "decided" => Some(LedgerEvent::Decided { action_id, replica }),
+        "user" => Some(LedgerEvent::User {
+            name: action_id,
+            replica,
+        }),
         "policy" => action_id
             .parse()
             .ok()
@@ -161,6 +166,13 @@ mod tests {
             })
         );
         assert_eq!(parse("policy r2 seven"), None);
+        assert_eq!(
+            parse("user r3 alice"),
+            Some(LedgerEvent::User {
+                name: "alice".into(),
+                replica: "r3".into()
+            })
+        );
         assert_eq!(parse("other r a"), None);
         assert_eq!(parse("decided"), None);
     }

@@ -5,8 +5,8 @@
 //!
 //! *Invariant* (as in SQLite): a person's approval counts once per action; the approval that
 //! completes the count and the decision commit in one transaction; versions are numbered 1, 2,
-//! 3... across every replica (numbered under the lock), and each push is announced to every
-//! replica (`pg_notify`, delivered at commit).
+//! 3... across every replica (numbered under the lock), and each push, and each user added or
+//! removed, is announced to every replica (`pg_notify`, delivered at commit).
 
 use gatehouse_protocol::{ActionView, ApprovalRecord, DecidedBy, Decision};
 use tokio_postgres::GenericClient;
@@ -27,12 +27,24 @@ pub(crate) async fn apply(
     replica: &str,
 ) -> Result<TeamOutcome, LedgerError> {
     Ok(match command {
-        TeamCommand::AddUser(user) => TeamOutcome::User(add_user(tx, user, head).await?),
+        TeamCommand::AddUser(user) => {
+            let change = add_user(tx, user, head).await?;
+            if matches!(change, UserChange::Added(_)) {
+                announce(tx, "user", replica, &user.name).await?;
+            }
+            TeamOutcome::User(change)
+        }
         TeamCommand::RemoveUser {
             name,
             actor,
             recorded_at_ms,
-        } => TeamOutcome::User(remove_user(tx, name, actor, *recorded_at_ms, head).await?),
+        } => {
+            let change = remove_user(tx, name, actor, *recorded_at_ms, head).await?;
+            if change == UserChange::Removed {
+                announce(tx, "user", replica, name).await?;
+            }
+            TeamOutcome::User(change)
+        }
         TeamCommand::Decide(answer) => {
             TeamOutcome::Person(decide(tx, answer, head, replica).await?)
         }
