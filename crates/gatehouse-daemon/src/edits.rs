@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use gatehouse_ledger::{ActionIdentity, EditFact, action_hash};
-use gatehouse_policy::{ActionRef, Effect};
+use gatehouse_policy::{ActionRef, Effect, Evaluation};
 use gatehouse_protocol::{ActionView, Decision, PresenceAssertion, Verdict};
 use serde_json::{Map, Value};
 
@@ -22,6 +22,20 @@ use crate::presence::{PresenceMode, RequestOptions};
 
 /// Largest edited input (its JSON text), like a check's input in practice.
 pub const MAX_EDITED_INPUT_BYTES: usize = 256 * 1024;
+
+/// The re-check of an edited input that the rules and self-protection accept (the dashboard
+/// shows it before the person approves the edit).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EditPreview {
+    /// The edited action's hash: what a presence assertion for this edit is bound to.
+    pub edited_hash: String,
+    /// The edit is the action's own input (approving it is a plain approval).
+    pub unchanged: bool,
+    /// What the rules alone would say of the edited action: `allow` or `pause`.
+    pub verdict: &'static str,
+    pub rule_id: Option<String>,
+    pub reason: String,
+}
 
 /// The hash of `view` with `input` in place of its own (tool, cwd, session and tool_use_id stay).
 pub fn edited_hash(view: &ActionView, input: &Map<String, Value>) -> [u8; 32] {
@@ -148,6 +162,39 @@ impl App {
             .decision_challenge(action_id, &edited, Decision::Approve)?)
     }
 
+    /// What the rules say of `input` in place of the paused action's input, before a person
+    /// approves it (`POST /v1/actions/{id}/edit/check`): refused as a decision would be
+    /// (`422 edit_refused`) or the edited action's hash and the verdict it would get from the
+    /// rules alone (`allow` or `pause`; either way it is the person's approval that lets it run).
+    pub async fn preview_edit(
+        &self,
+        action_id: &str,
+        action_hash: &str,
+        input: &Map<String, Value>,
+    ) -> Result<EditPreview, ActionError> {
+        let (view, _) = self.editable(action_id, Some(action_hash), input).await?;
+        let required = view
+            .rule_id
+            .as_deref()
+            .map_or(1, |rule| self.policy.current().required_approvals(rule));
+        if required > 1 {
+            return Err(ActionError::EditRefused(format!(
+                "this action needs {required} people's approvals: it can be approved or denied as asked, not edited"
+            )));
+        }
+        let evaluation = self.recheck_edit(&view, input)?;
+        Ok(EditPreview {
+            edited_hash: action_hash::to_hex(&edited_hash(&view, input)),
+            unchanged: Some(input) == view.input.as_object(),
+            verdict: match evaluation.observed.unwrap_or(evaluation.effect) {
+                Effect::Allow => "allow",
+                _ => "pause",
+            },
+            rule_id: evaluation.rule_id.as_deref().map(str::to_owned),
+            reason: evaluation.reason.to_string(),
+        })
+    }
+
     /// The paused action `action_id` if `action_hash` names it and `input` may stand in for
     /// its input (size); its hash, parsed.
     async fn editable(
@@ -187,7 +234,7 @@ impl App {
         &self,
         view: &ActionView,
         input: &Map<String, Value>,
-    ) -> Result<(), ActionError> {
+    ) -> Result<Evaluation, ActionError> {
         let policy = self.policy.current();
         let action = ActionRef {
             tool: &view.tool,
@@ -211,6 +258,6 @@ impl App {
                 evaluation.reason
             )));
         }
-        Ok(())
+        Ok(evaluation)
     }
 }

@@ -9,6 +9,7 @@ import { loadSession } from './api.js';
 import { startConsole } from './console.js';
 import { connect, scheduleReconnect, onEvent, onConnected } from './events.js';
 import { decide } from './modal.js';
+import { setupEdit } from './edit.js';
 import { setupGrants } from './grants.js';
 import { setupLedger } from './ledger.js';
 import { setupOverview } from './overview.js';
@@ -110,6 +111,8 @@ async function start() {
   setupOverview();
   // Standing grants: "Approve and allow similar…", the grants panel, suggestions.
   setupGrants(onConnected, onEvent);
+  // Edit then approve, and deny with a note, in the decision dialog.
+  setupEdit();
   startConsole();
 
   render();

@@ -119,13 +119,16 @@ export function showModalError(text) {
   el.modalError.textContent = text || '';
 }
 
-export async function decide(decision) {
+/** Decides the action on screen. `edited`: edit then approve (edit.js), the input approved in
+ *  place of the one asked for; the daemon re-checks it and binds presence to the edited hash. */
+export async function decide(decision, edited) {
   const id = state.current;
   if (!id || state.busy) return;
   const note = el.note.value.trim();
   // Bound to what is on screen: the daemon refuses it (409 action_mismatch) for any other action.
   const body = { decision, action_hash: state.currentHash };
   if (note) body.note = note;
+  if (edited) body.input = edited;
   setBusy(true);
   showModalError(null);
   state.decidedHere.add(id);
@@ -135,7 +138,8 @@ export async function decide(decision) {
       // The person's presence: the authenticator signs a challenge bound to this action,
       // its hash and this decision; a bearer secret alone cannot decide.
       body.presence = await confirmPresence(`/v1/actions/${encodeURIComponent(id)}/presence`,
-        { decision, action_hash: state.currentHash });
+        edited ? { decision, action_hash: state.currentHash, input: edited }
+          : { decision, action_hash: state.currentHash });
     }
     try {
       result = await api(`/v1/actions/${encodeURIComponent(id)}/decision`, { method: 'POST', body });
@@ -146,7 +150,7 @@ export async function decide(decision) {
       result = await api(`/v1/actions/${encodeURIComponent(id)}/decision`, { method: 'POST', body });
     }
     const a = result && result.action_id ? result : { ...state.pending.get(id) };
-    const verb = decision === 'approve' ? 'Approved' : 'Denied';
+    const verb = decision === 'approve' ? (edited ? 'Approved (edited)' : 'Approved') : 'Denied';
     announce(`${verb} ${a.tool || ''} ${summarize(a)}`);
     toast(`${verb}: ${a.tool || ''} ${summarize(a)}`, decision === 'approve' ? 'ok' : 'bad');
     if (result && result.action_id) onDecided(result, false);
@@ -158,6 +162,11 @@ export async function decide(decision) {
     if (e.code === 'presence' || (e.code && e.code.startsWith('presence_'))) {
       setBusy(false);
       showModalError(`Not decided: ${e.message}`);
+      return;
+    }
+    if (e.code === 'edit_refused') {
+      setBusy(false);
+      showModalError(`Not approved: ${e.message}`);
       return;
     }
     if (e.code === 'action_mismatch') {

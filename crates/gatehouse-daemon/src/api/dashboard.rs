@@ -51,6 +51,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("sessions"),
     js!("overview"),
     js!("grants"),
+    js!("edit"),
 ];
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \

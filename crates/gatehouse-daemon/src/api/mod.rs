@@ -3,6 +3,7 @@
 
 mod actions;
 mod dashboard;
+mod edit_check;
 pub mod error;
 mod events;
 mod grants;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/actions/{id}/decision", post(actions::decide))
         .route("/v1/actions/{id}/withdraw", post(withdraw::withdraw))
         .route("/v1/actions/{id}/presence", post(presence::challenge))
+        .route("/v1/actions/{id}/edit/check", post(edit_check::check))
         .route("/v1/actions/{id}/commands", get(actions::commands))
         .route(
             "/v1/actions/{id}/grant",

@@ -42,10 +42,23 @@ pub(super) async fn decide(
         }
         Err(err) => return Err(err.into()),
     };
+    report(&action, decision, json)
+}
+
+/// Prints the decided action and the exit code: 0 only if it ended as asked.
+fn report(
+    action: &gatehouse_protocol::ActionView,
+    decision: Decision,
+    json: bool,
+) -> Result<ExitCode> {
+    let verb = match decision {
+        Decision::Approve => "approving",
+        Decision::Deny => "denying",
+    };
     if json {
-        println!("{}", serde_json::to_string_pretty(&action)?);
+        println!("{}", serde_json::to_string_pretty(action)?);
     } else {
-        println!("{}", display::Style::stdout().line(&action));
+        println!("{}", display::Style::stdout().line(action));
     }
     // Exit 0 only if the action ended as asked: meanwhile the person may have decided otherwise
     // in the dashboard, or its deadline rejected it.
@@ -72,6 +85,64 @@ pub(super) async fn decide(
         }
         ExitCode::from(4)
     })
+}
+
+/// `gatehouse approve ID --input JSON|@FILE`: edit then approve. The edited input (a JSON
+/// object) replaces the action's input; the daemon re-checks it with the rules and
+/// self-protection (`422 edit_refused`, nothing decided) and binds the approval to the action as
+/// shown here (its hash). With person presence on, a token cannot approve an edit: the person
+/// edits and confirms in the dashboard.
+pub(super) async fn approve_edited(
+    target: &Target,
+    id: &str,
+    input: &str,
+    note: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
+    let edited = edited_input(input)?;
+    let client = target.approver()?;
+    let id = &resolve_action_id(&client, id, true).await?;
+    let shown = client.action(id).await?;
+    eprintln!("approving, edited: {}", display::line(&shown));
+    let hash = shown_action_hash(&shown)?;
+    let request = gatehouse_protocol::DecisionRequest {
+        decision: Decision::Approve,
+        note,
+        action_hash: Some(hash),
+        presence: None,
+        input: Some(edited),
+    };
+    let action = match client.decide_with(id, &request).await {
+        Ok(action) => action,
+        Err(gatehouse_client::ClientError::Api { code, .. }) if code == "presence_required" => {
+            let origin =
+                target
+                    .url()
+                    .trim_end_matches('/')
+                    .replacen("://127.0.0.1:", "://localhost:", 1);
+            bail!(
+                "nothing was decided: decisions need the person's presence (approvals.presence = \"webauthn\"), \
+                 and a token cannot confirm an edit; edit and approve it in the dashboard (\"Edit…\"): {origin}/#action={}",
+                display::terminal_safe(id, 64)
+            );
+        }
+        Err(err) => return Err(err.into()),
+    };
+    report(&action, Decision::Approve, json)
+}
+
+/// The edited input from `--input`: a JSON object, given inline or as `@FILE`.
+fn edited_input(given: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let text = match given.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|err| anyhow!("--input @{path}: cannot read it: {err}"))?,
+        None => given.to_owned(),
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(input)) => Ok(input),
+        Ok(_) => bail!("--input: the edited input must be a JSON object (the tool's whole input)"),
+        Err(err) => bail!("--input: not JSON: {err}"),
+    }
 }
 
 /// How long `gatehouse approve`/`deny` waits for the person to confirm in the dashboard.

@@ -58,6 +58,10 @@ enum Command {
         id: String,
         #[arg(long)]
         note: Option<String>,
+        /// Edit then approve: the input to run instead (a JSON object, or @FILE holding one);
+        /// the rules re-check it and the daemon refuses an edit they would reject.
+        #[arg(long, value_name = "JSON|@FILE")]
+        input: Option<String>,
         /// Print JSON for scripts instead of a table.
         #[arg(long)]
         json: bool,
@@ -210,6 +214,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Approve {
             id,
             note,
+            input: Some(input),
+            json,
+            target,
+        } => decide::approve_edited(&target, &id, &input, note, json).await,
+        Command::Approve {
+            id,
+            note,
+            input: None,
             json,
             target,
         } => decide::decide(&target, &id, Decision::Approve, note, json).await,
