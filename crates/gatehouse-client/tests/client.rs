@@ -323,6 +323,7 @@ fn action_view(action_id: &str) -> ActionView {
         observed: None,
         approvals: Vec::new(),
         policy_version: None,
+        confinement: None,
     }
 }
 

@@ -10,8 +10,8 @@ use gatehouse_classifier::ScoreRequest;
 use gatehouse_ledger::{LedgerError, NewAction, Recorded};
 use gatehouse_policy::{ActionRef, Effect, Evaluation};
 use gatehouse_protocol::{
-    ActionView, CheckRequest, CheckResponse, Confinement, DEFAULT_WAIT_MS, DecidedBy, Event,
-    MAX_WAIT_MS, Tier2Status, Verdict,
+    ActionView, CheckRequest, CheckResponse, Confinement, ConfinementApplied, ConfinementRecord,
+    DEFAULT_WAIT_MS, DecidedBy, Event, MAX_WAIT_MS, Tier2Status, Verdict,
 };
 use serde_json::Value;
 
@@ -105,17 +105,30 @@ fn observed_effect(observed: Option<Effect>) -> Option<gatehouse_protocol::Obser
 /// An allow by a rule with `confine` (docs/SANDBOX.md): it stands, with the profile to run in,
 /// for a client that can confine the command; for any other client the rule's fallback verdict
 /// applies (pause by default) — never an unconfined allow. Returns the evaluation to record, the
-/// confinement to send, and whether confinement was required but not possible.
+/// confinement to send, and the confinement record the ledger keeps with the action.
 fn confinement(
     mut evaluation: Evaluation,
     can_confine: bool,
-) -> (Evaluation, Option<Confinement>, bool) {
+) -> (Evaluation, Option<Confinement>, Option<ConfinementRecord>) {
     let Some(confine) = evaluation.confine.take() else {
-        return (evaluation, None, false);
+        return (evaluation, None, None);
     };
     if evaluation.effect != Effect::Allow {
-        return (evaluation, None, false);
+        return (evaluation, None, None);
     }
+    let fingerprint = gatehouse_sandbox::profile::builtin_fingerprint(&confine.profile);
+    let mut record = ConfinementRecord {
+        profile: confine.profile.to_string(),
+        profile_digest: fingerprint.map(|f| {
+            f.digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        }),
+        summary: fingerprint.map(|f| f.summary.clone()),
+        applied: ConfinementApplied::Confined,
+        fallback: None,
+    };
     if can_confine {
         evaluation.reason = format!(
             "{} (runs confined: sandbox profile {})",
@@ -123,7 +136,7 @@ fn confinement(
         )
         .into();
         let profile = confine.profile.to_string();
-        (evaluation, Some(Confinement { profile }), false)
+        (evaluation, Some(Confinement { profile }), Some(record))
     } else {
         evaluation.effect = confine.fallback;
         evaluation.reason = format!(
@@ -131,7 +144,9 @@ fn confinement(
             evaluation.reason, confine.profile, confine.fallback
         )
         .into();
-        (evaluation, None, true)
+        record.applied = ConfinementApplied::Fallback;
+        record.fallback = Some(confine.fallback.to_string());
+        (evaluation, None, Some(record))
     }
 }
 
@@ -170,7 +185,11 @@ impl App {
         let evaluation = self
             .policy
             .evaluate_granted(&policy, &self.grants.current(), &action);
-        let (evaluation, confine, unconfinable) = confinement(evaluation, request.can_confine);
+        let (evaluation, confine, confinement_record) =
+            confinement(evaluation, request.can_confine);
+        let unconfinable = confinement_record
+            .as_ref()
+            .is_some_and(|r| r.applied == ConfinementApplied::Fallback);
         let verdict = match evaluation.effect {
             Effect::Allow => Verdict::Allow,
             Effect::Reject => Verdict::Reject,
@@ -254,7 +273,7 @@ impl App {
         let paused_session = deadline_ms.and(action.session_id.clone());
         match self
             .ledger
-            .record_action_under(action, policy_version)
+            .record_action_confined(action, policy_version, confinement_record)
             .await
         {
             Ok(Recorded::Inserted) => {}

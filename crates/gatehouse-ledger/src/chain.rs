@@ -45,6 +45,8 @@ pub(crate) enum Kind {
     Approval,
     Policy,
     ActionPolicy,
+    /// Schema 13: the confinement applied to an action (`confinement.rs`).
+    ActionConfinement,
 }
 
 impl Kind {
@@ -62,6 +64,7 @@ impl Kind {
             Kind::Approval => "approval",
             Kind::Policy => "policy",
             Kind::ActionPolicy => "action_policy",
+            Kind::ActionConfinement => "action_confinement",
         }
     }
 
@@ -79,6 +82,7 @@ impl Kind {
             "approval" => Some(Kind::Approval),
             "policy" => Some(Kind::Policy),
             "action_policy" => Some(Kind::ActionPolicy),
+            "action_confinement" => Some(Kind::ActionConfinement),
             _ => None,
         }
     }
@@ -153,6 +157,11 @@ impl Kind {
             (Kind::ActionPolicy, _) => {
                 "SELECT action_id, seq, recorded_at_ms, version FROM action_policy WHERE seq = ?1"
             }
+            (Kind::ActionConfinement, _) => {
+                "SELECT action_id, seq, recorded_at_ms, profile, profile_digest, summary, applied,
+                        fallback
+                 FROM action_confinement WHERE seq = ?1"
+            }
         }
     }
 
@@ -169,7 +178,8 @@ impl Kind {
             | Kind::User
             | Kind::Approval
             | Kind::Policy
-            | Kind::ActionPolicy => 0,
+            | Kind::ActionPolicy
+            | Kind::ActionConfinement => 0,
             Kind::Grant | Kind::GrantRevoked => 0,
         }
     }
@@ -636,6 +646,7 @@ fn describe(conn: &Connection, kind: Kind, record: i64) -> String {
         (Kind::Approval, _) => format!("approvals.seq {record}"),
         (Kind::Policy, _) => format!("policy version {record}"),
         (Kind::ActionPolicy, _) => format!("action_policy.seq {record}"),
+        (Kind::ActionConfinement, _) => format!("action_confinement.seq {record}"),
         (_, Some(id)) => format!("action {id}, actions.seq {record}"),
         (_, None) => format!("actions.seq {record}"),
     }
@@ -670,7 +681,8 @@ fn unchained(
             .query_row(count_sql, [], |row| row.get::<_, i64>(0))
             .map_err(damaged)?
         + crate::team::record_count(conn).map_err(damaged)?
-        + crate::grants::record_count(conn).map_err(damaged)?;
+        + crate::grants::record_count(conn).map_err(damaged)?
+        + crate::confinement::record_count(conn).map_err(damaged)?;
     if walked.is_none() && records == entries {
         return Ok(());
     }
@@ -735,6 +747,10 @@ fn unchained(
             Kind::ActionPolicy,
             "SELECT action_id, seq FROM action_policy ORDER BY seq",
         ),
+        (
+            Kind::ActionConfinement,
+            "SELECT action_id, seq FROM action_confinement ORDER BY seq",
+        ),
     ];
     for (kind, sql) in tables {
         let present = match kind {
@@ -745,6 +761,7 @@ fn unchained(
             Kind::User | Kind::Approval | Kind::Policy | Kind::ActionPolicy => {
                 crate::team::has_team_tables(conn).map_err(damaged)?
             }
+            Kind::ActionConfinement => crate::confinement::has_table(conn).map_err(damaged)?,
             _ => true,
         };
         if !present {

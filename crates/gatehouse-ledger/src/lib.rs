@@ -19,6 +19,7 @@ mod backend;
 mod browse;
 mod chain;
 mod checkpoint;
+mod confinement;
 mod edits;
 mod export;
 mod grants;

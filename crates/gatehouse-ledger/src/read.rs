@@ -110,6 +110,7 @@ pub(crate) fn action(conn: &Connection, id: &str) -> Result<Option<ActionView>, 
     let mut view = row.transpose()?;
     if let Some(view) = &mut view {
         crate::team::attach_approvals(conn, view)?;
+        crate::confinement::attach(conn, view)?;
     }
     Ok(view)
 }
@@ -130,6 +131,7 @@ fn with_approvals(
     let mut views = views?;
     for view in &mut views {
         crate::team::attach_approvals(conn, view)?;
+        crate::confinement::attach(conn, view)?;
     }
     Ok(views)
 }
@@ -415,6 +417,7 @@ fn view_from_row(row: &Row<'_>) -> Result<ActionView, LedgerError> {
         observed,
         approvals: Vec::new(),
         policy_version: None,
+        confinement: None,
     })
 }
 

@@ -24,6 +24,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_grants.sql")),
     (11, include_str!("../migrations/0011_edits.sql")),
     (12, include_str!("../migrations/0012_console_indexes.sql")),
+    (
+        13,
+        include_str!("../migrations/0013_action_confinement.sql"),
+    ),
 ];
 
 /// The schema version this build writes and understands: its last migration's.

@@ -38,6 +38,15 @@ pub(crate) enum Command {
     Team(Box<TeamCommand>, Reply<TeamOutcome>),
     /// An action and the pushed policy version that decided it, both or neither.
     VersionedAction(Box<(NewAction, i64)>, Reply<Recorded>),
+    /// An action, its policy version if any, and the confinement applied to it, all or none.
+    ConfinedAction(
+        Box<(
+            NewAction,
+            Option<i64>,
+            gatehouse_protocol::ConfinementRecord,
+        )>,
+        Reply<Recorded>,
+    ),
     Flush(Reply<()>),
 }
 
@@ -299,7 +308,7 @@ fn apply_nothing(command: Command) -> Applied {
         Command::Outcome(_, reply) => Applied::Outcome(Err(LedgerError::WriterStopped), reply),
         Command::Grant(_, reply) => Applied::Grant(Err(LedgerError::WriterStopped), reply),
         Command::Team(_, reply) => Applied::Team(Err(LedgerError::WriterStopped), reply),
-        Command::VersionedAction(_, reply) => {
+        Command::VersionedAction(_, reply) | Command::ConfinedAction(_, reply) => {
             Applied::Action(Err(LedgerError::WriterStopped), reply)
         }
         Command::Flush(reply) => Applied::Flush(reply),
@@ -337,6 +346,19 @@ fn apply(tx: &Transaction<'_>, command: Command, cursor: &mut Cursor) -> Applied
             let (action, version) = &*versioned;
             Applied::Action(
                 team::insert_versioned_action(tx, action, *version, cursor),
+                reply,
+            )
+        }
+        Command::ConfinedAction(confined, reply) => {
+            let (action, version, confinement) = &*confined;
+            Applied::Action(
+                crate::confinement::insert_confined_action(
+                    tx,
+                    action,
+                    *version,
+                    confinement,
+                    cursor,
+                ),
                 reply,
             )
         }

@@ -175,6 +175,53 @@ pub struct Confinement {
     pub profile: String,
 }
 
+/// The confinement a rule required of an allowed action, as the ledger records it with the
+/// action (chained, in the same transaction): where it ran, or why it could not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfinementRecord {
+    /// The sandbox profile the rule named (`confine = "build"`).
+    pub profile: String,
+    /// SHA-256 (hex) of the profile as resolved when the action was checked: a later change of
+    /// the profile shows as another digest. Absent when the daemon knows no profile by that name
+    /// (`gatehouse sandbox run` then refuses to run the command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_digest: Option<String>,
+    /// What the profile allowed then, in one line (writable places, network, hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    pub applied: ConfinementApplied,
+    /// With `applied: "fallback"`: the rule's fallback verdict (`pause` or `reject`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
+}
+
+/// Whether a required confinement was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfinementApplied {
+    /// Allowed, to run inside the profile (the client said it can confine).
+    Confined,
+    /// The client could not confine it, so the rule's fallback verdict applied instead.
+    Fallback,
+}
+
+impl ConfinementApplied {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfinementApplied::Confined => "confined",
+            ConfinementApplied::Fallback => "fallback",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "confined" => Some(ConfinementApplied::Confined),
+            "fallback" => Some(ConfinementApplied::Fallback),
+            _ => None,
+        }
+    }
+}
+
 /// A person's decision on a paused action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -485,6 +532,10 @@ pub struct ActionView {
     /// daemon's policy file or built-in policy did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_version: Option<i64>,
+    /// The confinement its rule required (`confine = "PROFILE"`), as recorded: applied, or
+    /// the fallback verdict given to a client that could not confine it. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confinement: Option<ConfinementRecord>,
 }
 
 impl ActionView {

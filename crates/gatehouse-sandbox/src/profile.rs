@@ -142,6 +142,79 @@ pub fn expanded(file: &ProfileFile, profile: &Profile) -> Profile {
     }
 }
 
+/// What the ledger records of a profile an action was confined by: a digest of the profile
+/// as resolved (places with its sets expanded, network, hosts), so a later change of the
+/// profile shows as another digest, and a one-line summary of what it allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// SHA-256 of the expanded profile's canonical JSON (description excluded: it allows nothing).
+    pub digest: [u8; 32],
+    pub summary: String,
+}
+
+impl Profile {
+    /// The profile's [`Fingerprint`] (call it on an [`expanded`] profile).
+    pub fn fingerprint(&self) -> Fingerprint {
+        use sha2::{Digest, Sha256};
+        let canonical = serde_json::json!({
+            "read": self.read,
+            "write": self.write,
+            "network": self.network,
+            "hosts": self.hosts,
+        });
+        Fingerprint {
+            digest: Sha256::digest(canonical.to_string().as_bytes()).into(),
+            summary: self.summary(),
+        }
+    }
+
+    /// What it allows in one line, the same words `sandbox profiles` and `policy explain` use:
+    /// the writable places, the network, the hosts. Reads are the system and toolchains minus
+    /// the secret set for every builtin profile, so the line leaves them out.
+    pub fn summary(&self) -> String {
+        let network = match self.network {
+            Network::None => "no network".to_owned(),
+            Network::Proxy if self.hosts.is_empty() => {
+                "network through the proxy to no host".to_owned()
+            }
+            Network::Proxy => format!(
+                "network only through the filtering proxy to {} host{} ({}{})",
+                self.hosts.len(),
+                if self.hosts.len() == 1 { "" } else { "s" },
+                self.hosts
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if self.hosts.len() > 4 { ", …" } else { "" }
+            ),
+        };
+        let writes = if self.write.is_empty() {
+            "nothing".to_owned()
+        } else {
+            self.write.join(" ")
+        };
+        format!("writes only {writes}; {network}; secrets never readable")
+    }
+}
+
+/// The fingerprint of a builtin profile by name, computed once per process (the daemon asks on
+/// every confined allow). `None` for a name no builtin profile has.
+pub fn builtin_fingerprint(name: &str) -> Option<&'static Fingerprint> {
+    static FINGERPRINTS: std::sync::OnceLock<BTreeMap<String, Fingerprint>> =
+        std::sync::OnceLock::new();
+    FINGERPRINTS
+        .get_or_init(|| {
+            let file = builtin_file();
+            file.profiles
+                .iter()
+                .map(|(name, profile)| (name.clone(), expanded(&file, profile).fingerprint()))
+                .collect()
+        })
+        .get(name)
+}
+
 /// Finds a profile: a builtin name, or `NAME` in `extra` (a profile file) first.
 pub fn find(name: &str, extra: Option<&ProfileFile>) -> Result<Profile, SandboxError> {
     if let Some(file) = extra
@@ -173,6 +246,33 @@ mod tests {
         assert_eq!(build.network, Network::None);
         let net = builtin("build-net").unwrap();
         assert!(net.hosts.contains(&"registry.npmjs.org".to_owned()));
+    }
+
+    #[test]
+    fn a_fingerprint_changes_with_what_the_profile_allows_only() {
+        let build = builtin("build").unwrap();
+        let same = builtin_fingerprint("build").unwrap();
+        assert_eq!(build.fingerprint(), *same);
+        let mut reworded = build.clone();
+        reworded.description = "another description".into();
+        assert_eq!(reworded.fingerprint().digest, same.digest);
+        let mut wider = build.clone();
+        wider.write.push("~/.ssh".into());
+        assert_ne!(wider.fingerprint().digest, same.digest);
+        let net = builtin_fingerprint("build-net").unwrap();
+        assert_ne!(net.digest, same.digest);
+        assert!(
+            same.summary.contains("writes only {project} {tmp}"),
+            "{}",
+            same.summary
+        );
+        assert!(same.summary.contains("no network"), "{}", same.summary);
+        assert!(
+            net.summary.contains("registry.npmjs.org") || net.summary.contains("crates.io"),
+            "{}",
+            net.summary
+        );
+        assert!(builtin_fingerprint("nope").is_none());
     }
 
     #[test]

@@ -324,3 +324,82 @@ confine = "build"
         "the rest of the input is kept: {answer}"
     );
 }
+
+/// Issue 11: the ledger records the confinement applied to each action, structured and chained
+/// with it: the profile and its digest for a client that confines; for one that cannot, the
+/// fallback verdict it got instead. An action no rule confines has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_records_the_confinement_applied_or_the_fallback_given() {
+    let daemon = Setup {
+        policy: r#"default = "reject"
+
+[[rules]]
+id = "allow-cargo-confined"
+effect = "allow"
+reason = "builds the project"
+command = { program = "cargo", args_within = ["$CWD", "/tmp"] }
+confine = "build"
+
+[[rules]]
+id = "allow-ls"
+effect = "allow"
+reason = "lists"
+command = { program = "ls" }
+"#
+        .into(),
+        ..Setup::default()
+    }
+    .start()
+    .await;
+    let check = |command: &str, can_confine: bool| {
+        json!({"tool": "Bash", "input": {"command": command}, "cwd": "/tmp",
+               "can_confine": can_confine, "wait_ms": 0})
+    };
+    let (status, confined) = daemon.check(check("cargo build", true)).await;
+    assert_eq!(status, StatusCode::OK, "{confined}");
+    assert_eq!(confined["verdict"], "allow", "{confined}");
+    let view = daemon
+        .action(confined["action_id"].as_str().unwrap_or_default())
+        .await;
+    let record = &view["confinement"];
+    assert_eq!(record["profile"], "build", "{view}");
+    assert_eq!(record["applied"], "confined", "{view}");
+    assert_eq!(
+        record["profile_digest"].as_str().map(str::len),
+        Some(64),
+        "{view}"
+    );
+    assert!(
+        record["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("{project}") && s.contains("no network")),
+        "{view}"
+    );
+
+    let (_, fallback) = daemon.check(check("cargo test", false)).await;
+    assert_eq!(fallback["verdict"], "pending", "{fallback}");
+    let view = daemon
+        .action(fallback["action_id"].as_str().unwrap_or_default())
+        .await;
+    assert_eq!(view["confinement"]["applied"], "fallback", "{view}");
+    assert_eq!(view["confinement"]["fallback"], "pause", "{view}");
+    assert_eq!(view["confinement"]["profile"], "build", "{view}");
+
+    let (_, plain) = daemon.check(check("ls", false)).await;
+    let view = daemon
+        .action(plain["action_id"].as_str().unwrap_or_default())
+        .await;
+    assert_eq!(plain["verdict"], "allow", "{plain}");
+    assert!(view.get("confinement").is_none(), "{view}");
+
+    assert_eq!(
+        daemon.count("SELECT count(*) FROM action_confinement"),
+        2,
+        "one record per confined rule's action"
+    );
+    assert_eq!(
+        daemon.count("SELECT count(*) FROM chain WHERE kind = 'action_confinement'"),
+        2,
+        "each one chained"
+    );
+}
