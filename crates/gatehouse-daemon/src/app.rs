@@ -53,6 +53,13 @@ pub struct App {
     pub(crate) deadline: Duration,
     /// Host headers this daemon answers to (`127.0.0.1:PORT`, `localhost:PORT`, `[::1]:PORT`).
     pub(crate) allowed_hosts: Vec<String>,
+    /// Browser origins accepted (`http://` + each allowed host; over TLS `https://`; with
+    /// `tls.public_url`, that origin only).
+    pub(crate) allowed_origins: Vec<String>,
+    /// Session cookies carry `Secure` (the dashboard is served over https).
+    pub(crate) secure_cookies: bool,
+    /// OTLP export of verdicts and decisions (a no-op without `telemetry.otlp_endpoint`).
+    pub(crate) telemetry: crate::telemetry::Telemetry,
     /// The origin the dashboard is served from, for login links.
     pub(crate) origin: String,
 }
@@ -347,6 +354,7 @@ impl App {
             "# HELP gatehouse_ledger_healthy 1 while the ledger records, 0 while it refuses appends (untrusted, or commits failing).\n\
              # TYPE gatehouse_ledger_healthy gauge\ngatehouse_ledger_healthy {healthy}\n"
         ));
+        text.push_str(&self.telemetry.metrics_text());
         text
     }
 
@@ -355,7 +363,10 @@ impl App {
     pub fn login_link(&self, person: Person) -> (String, Duration) {
         let (code, ttl) = self.auth.issue_login_code(person);
         let origin = match self.presence.mode() {
-            PresenceMode::WebAuthn if self.origin.starts_with("http://127.0.0.1:") => {
+            PresenceMode::WebAuthn
+                if self.origin.starts_with("http://127.0.0.1:")
+                    || self.origin.starts_with("https://127.0.0.1:") =>
+            {
                 self.presence.origin()
             }
             _ => &self.origin,

@@ -26,6 +26,17 @@ pub const APPROVER_TOKEN_FILE: &str = "approver.token";
 pub const SESSION_COOKIE: &str = "gatehouse_session";
 pub const CSRF_HEADER: &str = "x-gatehouse-csrf";
 
+/// The `Set-Cookie` value of a dashboard session; `secure` (the dashboard is served over
+/// https, directly or behind a TLS-terminating proxy) keeps browsers from ever sending it over
+/// plain http.
+pub fn session_set_cookie(session: &str, ttl: Duration, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        ttl.as_secs()
+    )
+}
+
 /// A fresh 256-bit secret, hex-encoded.
 pub fn new_secret() -> String {
     let mut bytes = [0u8; 32];

@@ -166,6 +166,26 @@ impl App {
         request: CheckRequest,
         peer: Option<Peer>,
     ) -> Result<CheckResponse, CheckError> {
+        // OTLP export (telemetry.rs): a record queued without waiting, after the answer is known.
+        let exported = self.telemetry.enabled().then(|| {
+            (
+                request.tool.clone(),
+                request.session_id.clone(),
+                request.agent.clone(),
+            )
+        });
+        let answered = self.check_recorded(request, peer).await;
+        if let (Some((tool, session_id, agent)), Ok(response)) = (exported, &answered) {
+            self.telemetry.verdict(tool, session_id, agent, response);
+        }
+        answered
+    }
+
+    async fn check_recorded(
+        &self,
+        request: CheckRequest,
+        peer: Option<Peer>,
+    ) -> Result<CheckResponse, CheckError> {
         let wait = validate(&request)?;
         let started = Instant::now();
         // This check finishes on the policy it starts with, whatever a reload does meanwhile.

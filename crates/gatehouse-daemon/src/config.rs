@@ -24,6 +24,8 @@ pub struct Config {
     pub classifier: ClassifierSettings,
     pub approvals: ApprovalSettings,
     pub hardened: HardenedSettings,
+    pub tls: TlsSettings,
+    pub telemetry: TelemetrySettings,
     /// The file this configuration was read from (set by `load`, never written in one): part of
     /// what the daemon protects from the actions it judges.
     #[serde(skip)]
@@ -129,6 +131,90 @@ pub struct HardenedSettings {
     pub socket_group: Option<String>,
 }
 
+/// Remote listening (docs/TEAM.md, "Remote access"): TLS served by the daemon itself, or a
+/// TLS-terminating reverse proxy in front of it. A non-loopback `listen` needs one of the two.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain (PEM, leaf first) the daemon serves HTTPS with; needs `key`.
+    pub cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// The daemon sits behind a reverse proxy that terminates TLS and forwards plain HTTP to
+    /// it (over loopback or a private network): a non-loopback `listen` without `cert` is then
+    /// allowed, cookies are `Secure`, and `public_url` is required.
+    pub behind_proxy: bool,
+    /// The `https://host[:port]` address people and agents use (the proxy's, or this
+    /// daemon's name on its certificate). When set, it is the only browser origin accepted,
+    /// its host is accepted in `Host`, and login links use it. Empty: the listen address.
+    pub public_url: String,
+}
+
+impl TlsSettings {
+    /// The daemon serves HTTPS itself.
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() && self.key.is_some()
+    }
+
+    /// Browsers reach the dashboard over https (directly or through the proxy).
+    pub fn https(&self) -> bool {
+        self.enabled() || self.behind_proxy
+    }
+
+    /// `public_url` as `https://AUTHORITY` (no trailing slash) and its authority, if it is one.
+    pub fn public_origin(&self) -> Option<(String, String)> {
+        let authority = self
+            .public_url
+            .trim()
+            .strip_prefix("https://")?
+            .trim_end_matches('/');
+        let plain = !authority.is_empty()
+            && authority
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+        plain.then(|| {
+            (
+                format!("https://{authority}"),
+                authority.to_ascii_lowercase(),
+            )
+        })
+    }
+}
+
+/// OpenTelemetry (docs/TEAM.md, "Telemetry"): verdicts and decisions as OTLP log records, sent
+/// over OTLP/HTTP (JSON) in batches, off the fast path; dropped and counted when the collector
+/// cannot take them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetrySettings {
+    /// The collector's OTLP/HTTP endpoint (`http://collector:4318`; records go to its
+    /// `/v1/logs`). Empty: no export. `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
+    pub otlp_endpoint: String,
+    /// `service.name` of the records (`OTEL_SERVICE_NAME` overrides it).
+    pub service_name: String,
+    /// Most records waiting for export; past it new ones are dropped (and counted).
+    pub queue: usize,
+    /// Most records in one export request.
+    pub batch: usize,
+    /// How long a record may wait for its batch to fill.
+    pub flush_interval_ms: u64,
+    /// Time limit of one export request.
+    pub timeout_ms: u64,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            otlp_endpoint: String::new(),
+            service_name: "gatehouse".into(),
+            queue: 8_192,
+            batch: 512,
+            flush_interval_ms: 1_000,
+            timeout_ms: 5_000,
+        }
+    }
+}
+
 impl Default for HardenedSettings {
     fn default() -> Self {
         HardenedSettings {
@@ -162,6 +248,8 @@ impl Default for Config {
             classifier: ClassifierSettings::default(),
             approvals: ApprovalSettings::default(),
             hardened: HardenedSettings::default(),
+            tls: TlsSettings::default(),
+            telemetry: TelemetrySettings::default(),
             config_file: None,
         }
     }
@@ -261,6 +349,19 @@ impl Config {
                 "GATEHOUSE_DURABILITY" => config.ledger.durability = value,
                 "GATEHOUSE_LEDGER_URL" => config.ledger.url = value,
                 "GATEHOUSE_APPROVALS_PRESENCE" => config.approvals.presence = value,
+                "GATEHOUSE_TLS_CERT" if !value.is_empty() => config.tls.cert = Some(value.into()),
+                "GATEHOUSE_TLS_KEY" if !value.is_empty() => config.tls.key = Some(value.into()),
+                "GATEHOUSE_TLS_BEHIND_PROXY" => match value.as_str() {
+                    "1" | "true" => config.tls.behind_proxy = true,
+                    "0" | "false" | "" => config.tls.behind_proxy = false,
+                    _ => problems.push(format!(
+                        "GATEHOUSE_TLS_BEHIND_PROXY: `{value}` is not true or false"
+                    )),
+                },
+                "GATEHOUSE_PUBLIC_URL" => config.tls.public_url = value,
+                // The OpenTelemetry SDKs' standard variables.
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => config.telemetry.otlp_endpoint = value,
+                "OTEL_SERVICE_NAME" if !value.is_empty() => config.telemetry.service_name = value,
                 _ => {}
             }
         }
@@ -293,6 +394,18 @@ impl Config {
                 "listen: {} is not a loopback address; Gatehouse answers only this machine unless you pass --allow-remote",
                 self.listen
             ));
+        }
+        problems.extend(self.tls_problems());
+        let endpoint = self.telemetry.otlp_endpoint.trim();
+        if !endpoint.is_empty()
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            problems.push(format!(
+                "telemetry.otlp_endpoint: `{endpoint}` is not an http:// or https:// URL (OTLP/HTTP)"
+            ));
+        }
+        if self.telemetry.queue == 0 || self.telemetry.batch == 0 {
+            problems.push("telemetry.queue and telemetry.batch: must be at least 1".into());
         }
         if !self.ledger.url.is_empty()
             && !gatehouse_ledger::postgres::is_postgres_url(&self.ledger.url)
@@ -379,6 +492,39 @@ impl Config {
         }
     }
 
+    /// What is wrong with `[tls]`, and a non-loopback `listen` that neither serves TLS nor
+    /// sits behind a TLS-terminating proxy (the bearer tokens would cross the network in clear).
+    fn tls_problems(&self) -> Vec<String> {
+        let tls = &self.tls;
+        let mut problems = Vec::new();
+        match (&tls.cert, &tls.key) {
+            (Some(_), None) => problems.push("tls.key: tls.cert needs its key (--tls-key)".into()),
+            (None, Some(_)) => {
+                problems.push("tls.cert: tls.key needs its certificate (--tls-cert)".into())
+            }
+            _ => {}
+        }
+        if !self.listen.ip().is_loopback() && self.allow_remote && !tls.https() {
+            problems.push(format!(
+                "listen: {} is not a loopback address and nothing encrypts the connection: serve                  TLS (tls.cert and tls.key, or --tls-cert/--tls-key), or set tls.behind_proxy = true                  (--behind-proxy) when a TLS-terminating reverse proxy is in front (docs/TEAM.md)",
+                self.listen
+            ));
+        }
+        if !tls.public_url.is_empty() && tls.public_origin().is_none() {
+            problems.push(format!(
+                "tls.public_url: `{}` is not an https://HOST[:PORT] address (no path, user or query)",
+                tls.public_url
+            ));
+        }
+        if tls.behind_proxy && tls.public_url.is_empty() {
+            problems.push(
+                "tls.public_url: behind a proxy, the https:// address people open is needed                  (the daemon accepts only that Host and Origin besides loopback)"
+                    .into(),
+            );
+        }
+        problems
+    }
+
     pub fn durability(&self) -> Option<Durability> {
         Durability::parse(&self.ledger.durability)
     }
@@ -437,6 +583,8 @@ mod tests {
             assert!(err.contains(needle), "{err}");
         }
         config.allow_remote = true;
+        config.tls.behind_proxy = true;
+        config.tls.public_url = "https://gatehouse.example.com".into();
         config.ledger.durability = "power-safe".into();
         config.classifier.kind = "none".into();
         config.classifier.flag_threshold = 0.5;
@@ -475,6 +623,72 @@ mod tests {
             let err = config.validate().unwrap_err().to_string();
             assert!(err.contains("hardened.socket_mode"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn remote_listening_needs_tls_or_a_proxy() {
+        let mut config = Config {
+            listen: "0.0.0.0:7400".parse().unwrap(),
+            allow_remote: true,
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("tls.behind_proxy") && err.contains("--tls-cert"),
+            "{err}"
+        );
+
+        config.tls.cert = Some("/etc/gatehouse/cert.pem".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tls.key"), "{err}");
+        config.tls.key = Some("/etc/gatehouse/key.pem".into());
+        config.validate().unwrap();
+
+        config.tls = TlsSettings {
+            behind_proxy: true,
+            ..TlsSettings::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("tls.public_url"), "{err}");
+        for bad in [
+            "http://gatehouse.example.com",
+            "https://",
+            "https://gatehouse.example.com/dash",
+            "https://me@gatehouse.example.com",
+            "gatehouse.example.com",
+        ] {
+            config.tls.public_url = bad.into();
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains("tls.public_url"), "{bad}: {err}");
+        }
+        config.tls.public_url = "https://Gatehouse.example.com:8443/".into();
+        config.validate().unwrap();
+        assert_eq!(
+            config.tls.public_origin(),
+            Some((
+                "https://Gatehouse.example.com:8443".into(),
+                "gatehouse.example.com:8443".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn tls_settings_come_from_the_environment_too() {
+        let env = [
+            ("GATEHOUSE_TLS_CERT", "/tls/cert.pem"),
+            ("GATEHOUSE_TLS_KEY", "/tls/key.pem"),
+            ("GATEHOUSE_PUBLIC_URL", "https://gh.example.com"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = Config::load(None, env).unwrap();
+        assert!(config.tls.enabled() && config.tls.https());
+        assert_eq!(config.tls.public_url, "https://gh.example.com");
+        let bad = [(
+            "GATEHOUSE_TLS_BEHIND_PROXY".to_string(),
+            "yes please".to_string(),
+        )];
+        let err = Config::load(None, bad).unwrap_err().to_string();
+        assert!(err.contains("GATEHOUSE_TLS_BEHIND_PROXY"), "{err}");
     }
 
     #[test]

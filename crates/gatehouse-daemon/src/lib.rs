@@ -32,6 +32,8 @@ pub mod presence;
 pub mod replay;
 pub mod review;
 pub mod scoring;
+pub mod telemetry;
+pub mod tls;
 pub mod users;
 
 use std::future::{Future, IntoFuture};
@@ -99,6 +101,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Socket(#[from] listen::SocketError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("refusing to start in hardened mode: other users could change what the daemon trusts:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Hardened(Vec<String>),
 }
@@ -114,6 +118,8 @@ pub struct Overrides {
 pub struct Daemon {
     state: AppState,
     listener: TcpListener,
+    /// `[tls]`: the TCP listener serves HTTPS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
     local_addr: SocketAddr,
     /// The check API's Unix socket (hardened mode), if configured.
     socket: Option<listen::CheckSocket>,
@@ -235,6 +241,17 @@ impl Daemon {
             },
         };
 
+        // Before binding: a certificate that cannot be used is a start-up error, never plain HTTP.
+        let tls = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => Some(
+                tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }
+                .server_config()?,
+            ),
+            _ => None,
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -263,6 +280,10 @@ impl Daemon {
         };
 
         let events = Events::default();
+        let telemetry = telemetry::Telemetry::start(
+            telemetry::Exporter::from_settings(&config.telemetry, replica_name(local_addr)),
+            &events,
+        );
         let metrics = Arc::new(Metrics::default());
         let approvals = Approvals::new(
             ledger.clone(),
@@ -322,10 +343,35 @@ impl Daemon {
         if !local_addr.ip().is_loopback() {
             allowed_hosts.push(local_addr.to_string());
         }
-        let origin = if local_addr.ip().is_loopback() {
-            format!("http://127.0.0.1:{port}")
-        } else {
-            format!("http://{local_addr}")
+        // Remote access (docs/TEAM.md): over https, only https origins; with a public URL,
+        // only that one (and its host is ours too).
+        let public = config.tls.public_origin();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let origin = match &public {
+            Some((origin, _)) => origin.clone(),
+            None if local_addr.ip().is_loopback() => format!("{scheme}://127.0.0.1:{port}"),
+            None => format!("{scheme}://{local_addr}"),
+        };
+        let allowed_origins = match &public {
+            Some((origin, authority)) => {
+                allowed_hosts.push(authority.clone());
+                vec![origin.clone()]
+            }
+            None => allowed_hosts
+                .iter()
+                .map(|host| format!("{scheme}://{host}"))
+                .collect(),
+        };
+        let relying_party = match &public {
+            // WebAuthn's RP id is the public host name (an IP address cannot be one).
+            Some((origin, authority)) => presence::webauthn::RelyingParty {
+                id: host_of(authority),
+                origin: origin.clone(),
+            },
+            None => presence::webauthn::RelyingParty {
+                id: "localhost".into(),
+                origin: format!("{scheme}://localhost:{port}"),
+            },
         };
         // Person presence (docs/SECURITY.md): WebAuthn needs a domain as its RP id, so the
         // dashboard confirms decisions from http://localhost:PORT.
@@ -340,10 +386,7 @@ impl Daemon {
         let presence = presence::Presence::open(
             presence_mode,
             &data_dir,
-            presence::webauthn::RelyingParty {
-                id: "localhost".into(),
-                origin: format!("http://localhost:{port}"),
-            },
+            relying_party,
             config.hardened.enabled,
         )
         .map_err(|source| StartError::DataDir {
@@ -368,6 +411,9 @@ impl Daemon {
             presence,
             deadline: Duration::from_millis(config.approvals.deadline_ms),
             allowed_hosts,
+            allowed_origins,
+            secure_cookies: config.tls.https(),
+            telemetry,
             origin,
         }));
         if ledger_trusted {
@@ -398,6 +444,7 @@ impl Daemon {
         Ok(Daemon {
             state,
             listener,
+            tls,
             local_addr,
             socket,
             data_dir,
@@ -456,6 +503,7 @@ impl Daemon {
         let Daemon {
             state,
             listener,
+            tls,
             socket,
             data_dir_lock,
             url_file,
@@ -467,19 +515,34 @@ impl Daemon {
         // One shutdown for both listeners: the TCP server's signal tells the socket's.
         let (stop_socket, socket_stopped) = tokio::sync::watch::channel(false);
         let socket_server = serve_socket(state.clone(), socket, socket_stopped);
-        // Answers are small and latency is the point: no Nagle delay on them.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%err, "could not set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let shutdown = async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections; releasing waiting requests");
             approvals.shut_down();
             let _ = stop_socket.send(true);
             let _ = drain_started.send(());
-        });
+        };
+        let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match tls
+        {
+            Some(config) => Box::pin(
+                axum::serve(tls::TlsListener::new(listener, config)?, router)
+                    .with_graceful_shutdown(shutdown)
+                    .into_future(),
+            ),
+            None => {
+                // Answers are small and latency is the point: no Nagle delay on them.
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(err) = tcp.set_nodelay(true) {
+                        tracing::debug!(%err, "could not set TCP_NODELAY");
+                    }
+                });
+                Box::pin(
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future(),
+                )
+            }
+        };
         let drained = async {
             // Once shutdown starts, in-flight requests get DRAIN_LIMIT to finish.
             if drain_signal.await.is_ok() {
@@ -489,7 +552,7 @@ impl Daemon {
             }
         };
         tokio::select! {
-            served = async { tokio::try_join!(server.into_future(), socket_server) } => {
+            served = async { tokio::try_join!(server, socket_server) } => {
                 served?;
             }
             () = drained => tracing::warn!("drain limit reached; closing remaining connections"),
@@ -529,6 +592,31 @@ async fn serve_socket(
         .await;
     drop(file);
     served
+}
+
+/// This replica in exported telemetry: the machine's host name and the port.
+fn replica_name(local_addr: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default();
+    match host.is_empty() {
+        true => local_addr.to_string(),
+        false => format!("{host}:{}", local_addr.port()),
+    }
+}
+
+/// The host of an authority (`name:port`, `[v6]:port`), without its port.
+fn host_of(authority: &str) -> String {
+    match authority.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && !authority.ends_with(']') =>
+        {
+            host.to_owned()
+        }
+        _ => authority.to_owned(),
+    }
 }
 
 fn load_policy(config: &Config) -> Result<PolicyStore, StartError> {

@@ -27,6 +27,26 @@ pub const KNOWN: &[(&str, &str)] = &[
         "`serve`'s ledger: postgres://… for team mode (docs/TEAM.md); else the SQLite file in the data directory",
     ),
     ("GATEHOUSE_LISTEN", "the daemon's TCP address (`listen`)"),
+    (
+        "GATEHOUSE_TLS_CERT",
+        "`tls.cert`: the PEM certificate chain `serve` speaks HTTPS with (docs/TEAM.md)",
+    ),
+    (
+        "GATEHOUSE_TLS_KEY",
+        "`tls.key`: that certificate's PEM private key",
+    ),
+    (
+        "GATEHOUSE_TLS_BEHIND_PROXY",
+        "`tls.behind_proxy`: true when a TLS-terminating reverse proxy is in front of `serve`",
+    ),
+    (
+        "GATEHOUSE_PUBLIC_URL",
+        "`tls.public_url`: the https:// address people and agents reach the daemon at",
+    ),
+    (
+        "GATEHOUSE_CA_FILE",
+        "PEM CA certificates the CLI, hooks and Rust client trust for an https daemon (else the system's)",
+    ),
     ("GATEHOUSE_POLICY", "the policy file (`policy`)"),
     (
         "GATEHOUSE_DURABILITY",
@@ -79,6 +99,14 @@ pub const KNOWN: &[(&str, &str)] = &[
     (
         "GATEHOUSE_SKIP_BENCH",
         "scripts/test.sh: skip the benchmark smoke run",
+    ),
+    (
+        "GATEHOUSE_BENCH_POSTGRES_URL",
+        "gatehouse-bench's team scenario: an admin postgres:// URL (else a throwaway cluster)",
+    ),
+    (
+        "GATEHOUSE_TEST_POSTGRES_URL",
+        "tests only: the throwaway PostgreSQL scripts/test-postgres.sh starts (admin URL)",
     ),
     (
         "GATEHOUSE_SUITES",

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::api::error::{ApiError, ApiQuery};
 use crate::api::guard::ApproverCaller;
 use crate::app::AppState;
-use crate::auth::{Caller, SESSION_COOKIE};
+use crate::auth::Caller;
 use crate::clock::now_ms;
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
@@ -96,9 +96,10 @@ pub async fn login(
 ) -> Response {
     match state.auth.redeem_login_code(&query.code) {
         Some(session) => {
-            let cookie = format!(
-                "{SESSION_COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-                state.auth.session_ttl().as_secs()
+            let cookie = crate::auth::session_set_cookie(
+                &session,
+                state.auth.session_ttl(),
+                state.secure_cookies,
             );
             let mut response = Redirect::to("/").into_response();
             *response.status_mut() = StatusCode::SEE_OTHER;

@@ -76,16 +76,16 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// A browser's Origin must be the daemon's own (or absent, for non-browser clients).
+/// A browser's Origin must be the daemon's own, with its scheme (or absent, for non-browser
+/// clients).
 pub fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     match headers.get(header::ORIGIN) {
         None => true,
         Some(origin) => origin.to_str().is_ok_and(|origin| {
-            state.allowed_hosts.iter().any(|host| {
-                origin
-                    .strip_prefix("http://")
-                    .is_some_and(|o| o.eq_ignore_ascii_case(host))
-            })
+            state
+                .allowed_origins
+                .iter()
+                .any(|ours| origin.eq_ignore_ascii_case(ours))
         }),
     }
 }

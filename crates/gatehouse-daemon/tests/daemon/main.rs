@@ -27,3 +27,5 @@ mod protect;
 mod review;
 mod scoring;
 mod team;
+mod telemetry;
+mod tls;

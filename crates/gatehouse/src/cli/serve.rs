@@ -11,9 +11,21 @@ pub(super) struct ServeArgs {
     /// Address to listen on (loopback unless --allow-remote).
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
-    /// Listen on a non-loopback address.
+    /// Listen on a non-loopback address (needs --tls-cert/--tls-key or --behind-proxy).
     #[arg(long)]
     allow_remote: bool,
+    /// Serve HTTPS with this PEM certificate chain (`tls.cert`; docs/TEAM.md).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key (`tls.key`).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// A TLS-terminating reverse proxy is in front (`tls.behind_proxy`; needs --public-url).
+    #[arg(long)]
+    behind_proxy: bool,
+    /// The https:// address people and agents use (`tls.public_url`).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// Data directory (ledger and tokens).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -52,6 +64,14 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode> {
         config.listen = listen;
     }
     config.allow_remote |= args.allow_remote;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls.cert = Some(cert);
+        config.tls.key = Some(key);
+    }
+    config.tls.behind_proxy |= args.behind_proxy;
+    if let Some(url) = args.public_url {
+        config.tls.public_url = url;
+    }
     if let Some(dir) = args.data_dir {
         config.data_dir = Some(dir);
     }
