@@ -155,12 +155,15 @@ struct Session {
     person: Person,
 }
 
+/// Login codes and sessions are kept by the SHA-256 of their secret (256 random bits: the hash
+/// reveals nothing, and a lookup by it leaks nothing about a near guess), which is also how the
+/// replicas of a shared ledger know them (`gatehouse_ledger::SharedLogin`).
 pub struct Auth {
     tokens: Tokens,
     /// People's tokens by hash (loaded from the ledger, kept in step by `user add/remove`).
     people: Mutex<HashMap<[u8; 32], Person>>,
-    login_codes: Mutex<HashMap<String, (Instant, Person)>>,
-    sessions: Mutex<HashMap<String, Session>>,
+    login_codes: Mutex<HashMap<[u8; 32], (Instant, Person)>>,
+    sessions: Mutex<HashMap<[u8; 32], Session>>,
     login_ttl: Duration,
     session_ttl: Duration,
 }
@@ -208,6 +211,16 @@ impl Auth {
         }
     }
 
+    /// Whether `person` may hold a session: the owner, or a current person with that role.
+    pub fn is_current(&self, person: &Person) -> bool {
+        *person == Person::owner()
+            || self
+                .people
+                .lock()
+                .map(|people| people.values().any(|p| p == person))
+                .unwrap_or(false)
+    }
+
     /// Shuts a removed person out: their token, login codes and dashboard sessions.
     pub fn expel_person(&self, name: &str) {
         if let Ok(mut people) = self.people.lock() {
@@ -227,9 +240,8 @@ impl Auth {
         let now = Instant::now();
         sessions.retain(|_, s| s.expires > now);
         sessions
-            .iter()
-            .find(|(token, _)| secrets_match(cookie, token))
-            .map(|(_, s)| Caller::Dashboard {
+            .get(&token_hash(cookie))
+            .map(|s| Caller::Dashboard {
                 csrf: s.csrf.clone(),
                 person: s.person.clone(),
             })
@@ -241,33 +253,49 @@ impl Auth {
         if let Ok(mut codes) = self.login_codes.lock() {
             let now = Instant::now();
             codes.retain(|_, (expires, _)| *expires > now);
-            codes.insert(code.clone(), (now + self.login_ttl, person));
+            codes.insert(token_hash(&code), (now + self.login_ttl, person));
         }
         (code, self.login_ttl)
     }
 
-    /// Spends a login code: returns a new session cookie value if the code was valid.
-    pub fn redeem_login_code(&self, code: &str) -> Option<String> {
-        let person = {
-            let mut codes = self.login_codes.lock().ok()?;
-            let now = Instant::now();
-            let found = codes
-                .iter()
-                .find(|(c, _)| secrets_match(code, c))
-                .map(|(c, _)| c.clone());
-            match found.and_then(|c| codes.remove(&c)) {
-                Some((expires, person)) if expires > now => person,
-                _ => return None,
-            }
-        };
+    /// Spends a login code issued here: its person if it was valid (it is gone either way).
+    pub fn take_login_code(&self, code: &str) -> Option<Person> {
+        let mut codes = self.login_codes.lock().ok()?;
+        match codes.remove(&token_hash(code)) {
+            Some((expires, person)) if expires > Instant::now() => Some(person),
+            _ => None,
+        }
+    }
+
+    /// Opens a dashboard session for `person`: the cookie value and its CSRF token.
+    pub fn open_session(&self, person: Person) -> Option<(String, String)> {
         let token = new_secret();
+        let csrf = new_secret();
+        self.adopt_session(token_hash(&token), csrf.clone(), person, self.session_ttl)?;
+        Some((token, csrf))
+    }
+
+    /// Lets in a session opened elsewhere (another replica), by its cookie's hash.
+    pub fn adopt_session(
+        &self,
+        cookie_hash: [u8; 32],
+        csrf: String,
+        person: Person,
+        ttl: Duration,
+    ) -> Option<()> {
         let session = Session {
-            csrf: new_secret(),
-            expires: Instant::now() + self.session_ttl,
+            csrf,
+            expires: Instant::now() + ttl,
             person,
         };
-        self.sessions.lock().ok()?.insert(token.clone(), session);
-        Some(token)
+        self.sessions.lock().ok()?.insert(cookie_hash, session);
+        Some(())
+    }
+
+    /// Spends a login code: returns a new session cookie value if the code was valid.
+    pub fn redeem_login_code(&self, code: &str) -> Option<String> {
+        let person = self.take_login_code(code)?;
+        self.open_session(person).map(|(token, _)| token)
     }
 
     pub fn session_ttl(&self) -> Duration {

@@ -439,7 +439,7 @@ impl Daemon {
             tracing::info!(people, "named users admitted");
         }
         approvals::follow_team(&state.0);
-        let (login_url, _) = state.login_link(auth::Person::owner());
+        let (login_url, _) = state.login_link_shared(auth::Person::owner()).await;
         let url_file = UrlFile::write(&data_dir, &state.origin);
         Ok(Daemon {
             state,

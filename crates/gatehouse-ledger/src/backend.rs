@@ -65,6 +65,8 @@ pub enum LedgerEvent {
     Policy { version: i64, replica: String },
     /// A person was added or removed (on any replica): their token works, or stops, here too.
     User { name: String, replica: String },
+    /// A dashboard session was opened (on any replica): it is valid here too.
+    Login { replica: String },
     /// The `LISTEN` connection was re-made: notifications may have been missed meanwhile, so
     /// whatever follows them re-reads the ledger (pending actions, the latest policy version).
     Reconnected,
@@ -77,10 +79,32 @@ impl LedgerEvent {
             LedgerEvent::Paused { replica, .. }
             | LedgerEvent::Decided { replica, .. }
             | LedgerEvent::Policy { replica, .. }
-            | LedgerEvent::User { replica, .. } => replica,
+            | LedgerEvent::User { replica, .. }
+            | LedgerEvent::Login { replica } => replica,
             LedgerEvent::Reconnected => "",
         }
     }
+}
+
+/// A dashboard login code or session, shared by the replicas of a PostgreSQL ledger so a login
+/// link from one is redeemable (once) on any and a session from one is valid on all. Kept by
+/// the SHA-256 of its secret only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedLogin {
+    pub kind: LoginKind,
+    pub secret_hash: [u8; 32],
+    pub person: String,
+    /// The person's role (`approver`, `reviewer`, `admin`).
+    pub role: String,
+    /// A session's CSRF token; `None` for a code.
+    pub csrf: Option<String>,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginKind {
+    Code,
+    Session,
 }
 
 impl From<SqliteLedger> for Ledger {
@@ -135,6 +159,44 @@ impl Ledger {
     /// `None` for SQLite.
     pub fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<LedgerEvent>> {
         both!(self, l => l.subscribe())
+    }
+
+    /// Whether several daemons share this ledger (PostgreSQL): then credentials are shared too.
+    pub fn is_shared(&self) -> bool {
+        self.as_sqlite().is_none()
+    }
+
+    /// Shares a dashboard login code or session with the other replicas (a session is
+    /// announced to them). Nothing to share on SQLite: one daemon owns it.
+    pub async fn share_login(&self, login: SharedLogin, now_ms: i64) -> Result<(), LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(ledger) => ledger.share_login(&login, now_ms).await,
+        }
+    }
+
+    /// Spends a login code any replica shared: its person and role once (unexpired), then
+    /// `None`. SQLite holds no shared codes: always `None`.
+    pub async fn spend_login_code(
+        &self,
+        secret_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<(String, String)>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(ledger) => ledger.spend_login_code(secret_hash, now_ms).await,
+        }
+    }
+
+    /// The shared sessions that have not expired (none on SQLite).
+    pub async fn shared_sessions(&self, now_ms: i64) -> Result<Vec<SharedLogin>, LedgerError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Vec::new()),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(ledger) => ledger.shared_sessions(now_ms).await,
+        }
     }
 
     /// This process's name among the replicas sharing the ledger (events it sent carry it).

@@ -47,7 +47,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
 pub use action_hash::ActionIdentity;
-pub use backend::{Ledger, LedgerEvent};
+pub use backend::{Ledger, LedgerEvent, LoginKind, SharedLogin};
 pub use browse::{BrowseQuery, MAX_BROWSE_LIMIT, MAX_BUCKETS, OverviewQuery, SCAN_ROWS};
 pub use chain::{ChainHead, VerifyFailure, VerifyOptions, VerifyReport};
 pub use edits::EditFact;

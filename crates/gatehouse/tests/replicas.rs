@@ -2,8 +2,9 @@
 //! sharing one PostgreSQL ledger — a pause on one is decided on another and released within
 //! the LISTEN/NOTIFY round trip, racing decisions land exactly one (the other gets 409), an agent
 //! whose replica is killed mid-wait re-attaches to another by `tool_use_id`, a deadline fires
-//! once, and a policy version pushed (or rolled back) on one replica decides the others' actions
-//! within the NOTIFY round trip. Needs `GATEHOUSE_TEST_POSTGRES_URL` (scripts/test-postgres.sh starts a
+//! once, a policy version pushed (or rolled back) on one replica decides the others' actions
+//! within the NOTIFY round trip, and people and dashboard logins (codes, sessions) work on any
+//! replica. Needs `GATEHOUSE_TEST_POSTGRES_URL` (scripts/test-postgres.sh starts a
 //! throwaway cluster); without it the test says so and passes without running.
 #![allow(
     clippy::unwrap_used,
@@ -37,6 +38,41 @@ fn request(addr: &str, method: &str, path: &str, token: &str, body: &str) -> Opt
     let status = response.get(9..12)?.parse().ok()?;
     let (_, body) = response.split_once("\r\n\r\n")?;
     Some((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+/// The raw response to `GET path` with extra headers: status, head, body.
+fn get_raw(addr: &str, path: &str, headers: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// `GET /login?code=…`: the status and the session's `Set-Cookie` value (empty if none).
+fn login(addr: &str, code: &str) -> (u16, String) {
+    let (status, head, _) = get_raw(addr, &format!("/login?code={code}"), "");
+    let cookie = head
+        .lines()
+        .find_map(|line| {
+            line.split_once(':')
+                .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, value)| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (status, cookie)
+}
+
+/// `GET path` with a dashboard session cookie (`name=value`).
+fn with_cookie(addr: &str, path: &str, cookie: &str) -> (u16, Value) {
+    let (status, _, body) = get_raw(addr, path, &format!("Cookie: {cookie}\r\n"));
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 struct Replica {
@@ -342,7 +378,79 @@ fn three_replicas_share_pauses_decisions_and_deadlines() {
         assert_eq!((verdict.as_str(), version), ("allow", Some(v3)));
     }
 
-    // 4. The agent's replica is killed mid-wait: it re-sends to another replica and re-attaches.
+    // 4. People and dashboard logins work on any replica: a person added on A is let in on B;
+    //    a login code B issues for them is redeemable on C, once; the session C opened is
+    //    valid on A.
+    let (status, added) = request(
+        &a.addr(),
+        "POST",
+        "/v1/users",
+        &a.approver,
+        &json!({"name": "alice", "role": "approver"}).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{added}");
+    let alice = added["token"].as_str().unwrap().to_owned();
+    let added_at = Instant::now();
+    loop {
+        let (status, who) = request(&b.addr(), "GET", "/v1/whoami", &alice, "").unwrap();
+        if status == 200 {
+            assert_eq!(who["name"], "alice", "{who}");
+            break;
+        }
+        assert!(
+            added_at.elapsed() < Duration::from_secs(10),
+            "B never let alice in: {status} {who}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!(
+        "a person added on A was let in on B within {:?}",
+        added_at.elapsed()
+    );
+    let (status, link) = request(&b.addr(), "POST", "/v1/login-codes", &alice, "").unwrap();
+    assert_eq!(status, 200, "{link}");
+    let code = link["url"]
+        .as_str()
+        .unwrap()
+        .rsplit_once("code=")
+        .unwrap()
+        .1
+        .to_owned();
+    let (status, set_cookie) = login(&c.addr(), &code);
+    assert_eq!(status, 303, "B's login code is redeemable on C");
+    let cookie = set_cookie.split(';').next().unwrap().trim().to_owned();
+    assert_eq!(login(&a.addr(), &code).0, 401, "a login code is spent once");
+    assert_eq!(login(&c.addr(), &code).0, 401, "a login code is spent once");
+    let opened_at = Instant::now();
+    loop {
+        let (status, session) = with_cookie(&a.addr(), "/v1/session", &cookie);
+        if status == 200 {
+            assert_eq!(session["name"], "alice", "{session}");
+            assert!(
+                session["csrf_token"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty())
+            );
+            break;
+        }
+        assert!(
+            opened_at.elapsed() < Duration::from_secs(10),
+            "the session opened on C is never valid on A: {status} {session}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!(
+        "a session opened on C was valid on A within {:?}",
+        opened_at.elapsed()
+    );
+    assert_eq!(with_cookie(&b.addr(), "/v1/session", &cookie).0, 200);
+    assert_eq!(
+        with_cookie(&b.addr(), "/v1/session", "gatehouse_session=forged").0,
+        401
+    );
+
+    // 5. The agent's replica is killed mid-wait: it re-sends to another replica and re-attaches.
     let (_, paused) = c.check("git push origin main", "t3", 0).unwrap();
     let id3 = paused["action_id"].as_str().unwrap().to_owned();
     let mut c = c;
@@ -365,7 +473,7 @@ fn three_replicas_share_pauses_decisions_and_deadlines() {
     assert_eq!(answer["action_id"], id3.as_str(), "re-attached: {answer}");
     assert_eq!(answer["verdict"], "reject", "{answer}");
 
-    // 5. A deadline fires once, whichever replica's timer gets there first.
+    // 6. A deadline fires once, whichever replica's timer gets there first.
     let (_, paused) = a.check("git push --force", "t4", 0).unwrap();
     let id4 = paused["action_id"].as_str().unwrap().to_owned();
     let (status, timed_out) = request(

@@ -94,7 +94,7 @@ pub async fn login(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<LoginQuery>,
 ) -> Response {
-    match state.auth.redeem_login_code(&query.code) {
+    match state.redeem_login(&query.code).await {
         Some(session) => {
             let cookie = crate::auth::session_set_cookie(
                 &session,
@@ -151,7 +151,7 @@ pub async fn login_code(
             ));
         }
     };
-    let (url, ttl) = state.login_link(person);
+    let (url, ttl) = state.login_link_shared(person).await;
     Ok(Json(LoginLink {
         url,
         expires_at_ms: now_ms() + ttl.as_millis() as i64,

@@ -15,17 +15,25 @@
 //! put in force here, atomically, within the `LISTEN/NOTIFY` round trip (only ever a newer
 //! version than the one in force); a person added or removed on any replica is admitted or shut
 //! out here. After a re-made `LISTEN` connection or missed events, both are re-read.
+//!
+//! Dashboard logins too: a login code is recorded in the shared ledger when issued and spent
+//! there (once, whichever replica redeems it); a session opened on one replica is recorded and
+//! announced, and the others let it in. With a shared ledger a code the ledger cannot spend is
+//! refused (fail closed), even one issued here.
 
 use std::sync::{Arc, Weak};
 
-use gatehouse_ledger::{Ledger, LedgerError, LedgerEvent};
+use std::time::Duration;
+
+use gatehouse_ledger::{Ledger, LedgerError, LedgerEvent, LoginKind, SharedLogin};
 use gatehouse_policy::Policy;
-use gatehouse_protocol::{Event, Verdict};
+use gatehouse_protocol::{Event, Role, Verdict};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Approvals;
 use crate::app::App;
-use crate::auth::Person;
+use crate::auth::{Person, token_hash};
+use crate::clock::now_ms;
 
 impl Approvals {
     /// Another replica recorded a pause: track it here (deadline, waiters) and show it.
@@ -114,7 +122,11 @@ pub fn follow_replicas(ledger: &Ledger, approvals: &Arc<Approvals>) {
                     approvals.decided_elsewhere(&action_id).await
                 }
                 Ok(LedgerEvent::Reconnected) => approvals.resync().await,
-                Ok(LedgerEvent::Policy { .. } | LedgerEvent::User { .. }) => Ok(()),
+                Ok(
+                    LedgerEvent::Policy { .. }
+                    | LedgerEvent::User { .. }
+                    | LedgerEvent::Login { .. },
+                ) => Ok(()),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(
                         missed,
@@ -170,11 +182,103 @@ impl App {
         Ok(())
     }
 
-    /// After missed notifications: the latest policy version, and every current person.
+    /// After missed notifications: the latest policy version, every current person, and every
+    /// open dashboard session.
     async fn catch_up_team(&self) -> Result<(), LedgerError> {
         self.catch_up_policy().await?;
         crate::users::admit_users(&self.ledger, &self.auth).await?;
+        self.adopt_shared_sessions().await?;
         Ok(())
+    }
+
+    /// Lets in the sessions other replicas opened (and have not expired), for people who are
+    /// still current here.
+    pub async fn adopt_shared_sessions(&self) -> Result<usize, LedgerError> {
+        let now = now_ms();
+        let mut adopted = 0;
+        for shared in self.ledger.shared_sessions(now).await? {
+            let (Some(role), Some(csrf)) = (Role::parse(&shared.role), shared.csrf) else {
+                continue;
+            };
+            let person = Person {
+                name: shared.person,
+                role,
+            };
+            if !self.auth.is_current(&person) {
+                continue;
+            }
+            let ttl = Duration::from_millis(u64::try_from(shared.expires_at_ms - now).unwrap_or(0));
+            if self
+                .auth
+                .adopt_session(shared.secret_hash, csrf, person, ttl)
+                .is_some()
+            {
+                adopted += 1;
+            }
+        }
+        Ok(adopted)
+    }
+
+    /// A one-time dashboard login link (`login_link`), recorded in a shared ledger so any
+    /// replica can spend it.
+    pub async fn login_link_shared(&self, person: Person) -> (String, Duration) {
+        let (url, ttl) = self.login_link(person.clone());
+        if self.ledger.is_shared() {
+            let code = url.rsplit_once("code=").map_or("", |(_, code)| code);
+            let now = now_ms();
+            let login = SharedLogin {
+                kind: LoginKind::Code,
+                secret_hash: token_hash(code),
+                person: person.name,
+                role: person.role.as_str().to_owned(),
+                csrf: None,
+                expires_at_ms: now
+                    .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)),
+            };
+            if let Err(err) = self.ledger.share_login(login, now).await {
+                tracing::warn!(%err, "could not record the login link in the shared ledger: it will not work");
+            }
+        }
+        (url, ttl)
+    }
+
+    /// Spends a login code and opens a session: the cookie value, or `None` if the code is not
+    /// valid. With a shared ledger, the ledger spends it (once across replicas) and the session
+    /// is recorded for the other replicas.
+    pub async fn redeem_login(&self, code: &str) -> Option<String> {
+        let local = self.auth.take_login_code(code);
+        if !self.ledger.is_shared() {
+            return self.auth.open_session(local?).map(|(token, _)| token);
+        }
+        let now = now_ms();
+        let person = match self.ledger.spend_login_code(&token_hash(code), now).await {
+            Ok(Some((name, role))) => Person {
+                name,
+                role: Role::parse(&role)?,
+            },
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::warn!(%err, "cannot spend a login code in the shared ledger: refused");
+                return None;
+            }
+        };
+        if !self.auth.is_current(&person) {
+            return None;
+        }
+        let (token, csrf) = self.auth.open_session(person.clone())?;
+        let ttl = i64::try_from(self.auth.session_ttl().as_millis()).unwrap_or(i64::MAX);
+        let login = SharedLogin {
+            kind: LoginKind::Session,
+            secret_hash: token_hash(&token),
+            person: person.name,
+            role: person.role.as_str().to_owned(),
+            csrf: Some(csrf),
+            expires_at_ms: now.saturating_add(ttl),
+        };
+        if let Err(err) = self.ledger.share_login(login, now).await {
+            tracing::warn!(%err, "could not share a dashboard session: it is valid on this replica only");
+        }
+        Some(token)
     }
 }
 
@@ -206,6 +310,7 @@ pub fn follow_team(app: &Arc<App>) {
                 Ok(event) if event.replica() == me => Ok(()),
                 Ok(LedgerEvent::Policy { .. }) => app.catch_up_policy().await.map(|_| ()),
                 Ok(LedgerEvent::User { name, .. }) => app.catch_up_user(&name).await,
+                Ok(LedgerEvent::Login { .. }) => app.adopt_shared_sessions().await.map(|_| ()),
                 Ok(LedgerEvent::Reconnected) | Err(RecvError::Lagged(_)) => {
                     app.catch_up_team().await
                 }

@@ -22,6 +22,7 @@
 
 mod chain;
 mod connect;
+mod logins;
 mod notify;
 mod read;
 mod schema;
@@ -41,7 +42,7 @@ use crate::{
     ReviewPage, ReviewQuery, ScoreFact, Status, VerifyFailure, VerifyOptions, VerifyReport,
 };
 use crate::{NewPolicyVersion, NewUser, PersonDecision, PersonOutcome, PolicyVersion};
-use crate::{UserChange, UserRecord};
+use crate::{SharedLogin, UserChange, UserRecord};
 
 pub use schema::PG_SCHEMA_VERSION;
 
@@ -339,6 +340,23 @@ impl PgLedger {
 
     pub async fn policy_versions(&self) -> Result<Vec<PolicyVersion>, LedgerError> {
         team::policy_versions(&*self.inner.reads.get().await?).await
+    }
+
+    pub async fn share_login(&self, login: &SharedLogin, now_ms: i64) -> Result<(), LedgerError> {
+        let client = self.inner.reads.get().await?;
+        logins::share(&*client, &self.inner.replica_id, login, now_ms).await
+    }
+
+    pub async fn spend_login_code(
+        &self,
+        secret_hash: &[u8; 32],
+        now_ms: i64,
+    ) -> Result<Option<(String, String)>, LedgerError> {
+        logins::spend_code(&*self.inner.reads.get().await?, secret_hash, now_ms).await
+    }
+
+    pub async fn shared_sessions(&self, now_ms: i64) -> Result<Vec<SharedLogin>, LedgerError> {
+        logins::sessions(&*self.inner.reads.get().await?, now_ms).await
     }
 
     pub async fn flush(&self) -> Result<(), LedgerError> {

@@ -26,7 +26,7 @@ impl Drop for Listener {
 }
 
 /// Parses `"paused|decided REPLICA ACTION_ID"`, `"policy REPLICA VERSION"` and
-/// `"user REPLICA NAME"`.
+/// `"user REPLICA NAME"` and `"login REPLICA session"`.
 pub(crate) fn parse(payload: &str) -> Option<LedgerEvent> {
     let (what, rest) = payload.split_once(' ')?;
     let (replica, action_id) = rest.split_once(' ')?;
@@ -34,6 +34,7 @@ pub(crate) fn parse(payload: &str) -> Option<LedgerEvent> {
     match what {
         "paused" => Some(LedgerEvent::Paused { action_id, replica }),
         "decided" => Some(LedgerEvent::Decided { action_id, replica }),
+        "login" => Some(LedgerEvent::Login { replica }),
         "user" => Some(LedgerEvent::User {
             name: action_id,
             replica,

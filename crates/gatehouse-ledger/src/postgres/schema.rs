@@ -15,6 +15,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations-postgres/0002_withdrawn.sql"),
     ),
     (3, include_str!("../../migrations-postgres/0003_team.sql")),
+    (
+        4,
+        include_str!("../../migrations-postgres/0004_dashboard_logins.sql"),
+    ),
 ];
 
 /// The schema version this build writes and understands.
