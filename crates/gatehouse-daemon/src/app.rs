@@ -60,6 +60,8 @@ pub struct App {
     pub(crate) secure_cookies: bool,
     /// OTLP export of verdicts and decisions (a no-op without `telemetry.otlp_endpoint`).
     pub(crate) telemetry: crate::telemetry::Telemetry,
+    /// Remote approvals: the links sent to ntfy / the webhook, and their delivery counts.
+    pub(crate) notify: Arc<crate::notify::Notifier>,
     /// The origin the dashboard is served from, for login links.
     pub(crate) origin: String,
 }
@@ -355,6 +357,7 @@ impl App {
              # TYPE gatehouse_ledger_healthy gauge\ngatehouse_ledger_healthy {healthy}\n"
         ));
         text.push_str(&self.telemetry.metrics_text());
+        text.push_str(&self.notify.metrics_text());
         text
     }
 

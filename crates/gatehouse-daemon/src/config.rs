@@ -26,6 +26,8 @@ pub struct Config {
     pub hardened: HardenedSettings,
     pub tls: TlsSettings,
     pub telemetry: TelemetrySettings,
+    /// Remote approvals: `[notify]`, `[notify.ntfy]`, `[notify.webhook]` (docs/APPROVALS.md).
+    pub notify: crate::notify::NotifySettings,
     /// The file this configuration was read from (set by `load`, never written in one): part of
     /// what the daemon protects from the actions it judges.
     #[serde(skip)]
@@ -250,6 +252,7 @@ impl Default for Config {
             hardened: HardenedSettings::default(),
             tls: TlsSettings::default(),
             telemetry: TelemetrySettings::default(),
+            notify: crate::notify::NotifySettings::default(),
             config_file: None,
         }
     }

@@ -24,6 +24,7 @@ pub mod hardened;
 pub mod listen;
 pub mod live_model;
 pub mod memory;
+pub mod notify;
 pub mod metrics;
 pub mod outcomes;
 pub mod policy_store;
@@ -105,6 +106,8 @@ pub enum StartError {
     Tls(#[from] tls::TlsError),
     #[error("refusing to start in hardened mode: other users could change what the daemon trusts:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Hardened(Vec<String>),
+    #[error(transparent)]
+    Notify(#[from] notify::NotifyConfigError),
 }
 
 /// What a caller (the binary, or a test) can override beyond the configuration.
@@ -393,6 +396,13 @@ impl Daemon {
             path: data_dir.clone(),
             source,
         })?;
+        // Remote approvals (ntfy, the signed webhook): links lead to this daemon's origin on
+        // `localhost`, where the authenticator works, unless `notify.public_url` says otherwise.
+        let notifier = notify::Notifier::start(
+            &config.notify,
+            &origin.replacen("://127.0.0.1:", "://localhost:", 1),
+            &events,
+        )?;
         let state = AppState(Arc::new(App {
             _policy_watcher: policy.watch().map(std::sync::Mutex::new),
             _model_watcher: live_model
@@ -414,6 +424,7 @@ impl Daemon {
             allowed_origins,
             secure_cookies: config.tls.https(),
             telemetry,
+            notify: notifier,
             origin,
         }));
         if ledger_trusted {

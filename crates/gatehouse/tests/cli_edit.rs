@@ -49,7 +49,7 @@ impl Served {
     /// `gatehouse check` of a Bash command that pauses, waiting in the background.
     fn paused_check(&self, command: &str) -> (Child, String) {
         let input = serde_json::json!({ "command": command }).to_string();
-        let child = self
+        let mut child = self
             .cli(&[
                 "check",
                 "--tool",
@@ -75,10 +75,11 @@ impl Served {
             if let Some(action) = found {
                 return (child, action["action_id"].as_str().unwrap().to_owned());
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "the paused check never showed up"
-            );
+            if started.elapsed() > Duration::from_secs(15) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the paused check never showed up");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -52,6 +52,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("overview"),
     js!("grants"),
     js!("edit"),
+    js!("confirm"),
 ];
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; \

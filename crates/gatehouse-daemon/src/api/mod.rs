@@ -10,6 +10,7 @@ mod grants;
 pub mod guard;
 mod hooks;
 mod ledger_browse;
+mod notify;
 mod ops;
 mod overview;
 mod policy_versions;
@@ -87,6 +88,11 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(dashboard::index))
         .route("/assets/{*path}", get(dashboard::asset_file))
         .route("/login", get(dashboard::login))
+        .route(
+            "/confirm/{secret}",
+            get(notify::confirm_page).post(notify::confirm),
+        )
+        .route("/confirm/{secret}/presence", post(notify::confirm_challenge))
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::not_found("no such route") })

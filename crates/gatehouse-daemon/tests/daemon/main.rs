@@ -21,6 +21,7 @@ mod grants;
 mod hardened;
 mod hooks;
 mod memory;
+mod notify;
 mod paused;
 mod policy;
 mod protect;
