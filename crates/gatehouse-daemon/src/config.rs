@@ -400,9 +400,8 @@ impl Config {
         }
         problems.extend(self.tls_problems());
         let endpoint = self.telemetry.otlp_endpoint.trim();
-        if !endpoint.is_empty()
-            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
-        {
+        let http_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+        if !(endpoint.is_empty() || http_url) {
             problems.push(format!(
                 "telemetry.otlp_endpoint: `{endpoint}` is not an http:// or https:// URL (OTLP/HTTP)"
             ));

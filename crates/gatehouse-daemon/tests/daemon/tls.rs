@@ -219,10 +219,12 @@ async fn behind_a_proxy_the_public_https_origin_is_the_only_one() {
 #[tokio::test]
 async fn a_remote_listen_without_tls_or_a_proxy_does_not_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.listen = "0.0.0.0:0".parse().unwrap();
-    config.allow_remote = true;
-    config.data_dir = Some(dir.path().join("data"));
+    let mut config = Config {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        allow_remote: true,
+        data_dir: Some(dir.path().join("data")),
+        ..Config::default()
+    };
     let refused = Daemon::start(config.clone(), Overrides::default()).await;
     let Err(StartError::Config(err)) = refused else {
         panic!("a remote listen in clear started");
