@@ -286,7 +286,7 @@ test("an action's whole history: check, score, decision with its note, outcome w
   await waitForText('detail-history', /Outcome reported/);
   const kinds = await page.locator('[data-testid="history-entry"]').evaluateAll((n) => n.map((e) => e.dataset.kind));
   for (const kind of ['recorded', 'scored', 'outcome']) assert.ok(kinds.includes(kind), `${kind} in ${kinds}`);
-  await waitForText('detail-history', /sandbox: gatehouse sandbox: denied write \/etc\/passwd/);
+  await waitForText('detail-history', /sandbox finding: tried to write \/etc\/passwd \(denied\)/);
   await waitForText('detail-history', /ran, exit 0/);
   await page.click('[data-testid="detail-close"]');
 

@@ -91,6 +91,17 @@ pub struct ExplainedVerdict {
     pub rule_id: Option<String>,
     pub reason: String,
     pub observed: Option<Effect>,
+    /// With an allow by a rule with `confine`: the sandbox profile it runs in, and the verdict
+    /// a client that cannot confine it gets instead (docs/SANDBOX.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confine: Option<ExplainedConfine>,
+}
+
+/// The confinement an allow requires.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExplainedConfine {
+    pub profile: String,
+    pub fallback: Effect,
 }
 
 impl Policy {
@@ -166,6 +177,14 @@ impl Policy {
                 rule_id: evaluation.rule_id.as_deref().map(str::to_owned),
                 reason: evaluation.reason.to_string(),
                 observed: evaluation.observed,
+                confine: evaluation
+                    .confine
+                    .as_ref()
+                    .filter(|_| evaluation.effect == Effect::Allow)
+                    .map(|c| ExplainedConfine {
+                        profile: c.profile.to_string(),
+                        fallback: c.fallback,
+                    }),
             },
         }
     }
@@ -403,6 +422,13 @@ impl fmt::Display for Explanation {
         if let Some(observed) = verdict.observed {
             write!(f, " (observe mode; would {observed})")?;
         }
+        if let Some(confine) = &verdict.confine {
+            write!(
+                f,
+                "\nconfined: runs only inside sandbox profile {} (a client that cannot confine it gets {})",
+                confine.profile, confine.fallback
+            )?;
+        }
         writeln!(f)
     }
 }
@@ -507,5 +533,43 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_allow_that_must_run_confined_names_its_profile_and_fallback() {
+        let policy = Policy::from_toml(
+            r#"
+            [[rules]]
+            id = "cargo-confined"
+            effect = "allow"
+            command = { program = "cargo", args_within = ["$CWD"] }
+            confine = "build"
+            confine_fallback = "reject"
+            "#,
+        )
+        .unwrap();
+        let command = input(json!({"command": "cargo test"}));
+        let mut action = ActionRef::new("Bash", &command);
+        action.cwd = Some("/w");
+        let explanation = policy.explain(&action, &NoResolver);
+        assert_eq!(explanation.verdict.effect, Effect::Allow);
+        assert_eq!(
+            explanation.verdict.confine,
+            Some(ExplainedConfine {
+                profile: "build".into(),
+                fallback: Effect::Reject
+            })
+        );
+        let text = explanation.to_string();
+        assert!(
+            text.contains("confined: runs only inside sandbox profile build (a client that cannot confine it gets reject)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&explanation).unwrap();
+        assert_eq!(json["verdict"]["confine"]["profile"], "build");
+
+        let ls = input(json!({"command": "ls"}));
+        let explanation = policy.explain(&ActionRef::new("Bash", &ls), &NoResolver);
+        assert_eq!(explanation.verdict.confine, None);
     }
 }

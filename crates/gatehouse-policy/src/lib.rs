@@ -58,7 +58,9 @@ pub use builtin::{
 pub use command::{NoResolver, PathResolver};
 pub use diagnostic::{Diagnostic, PolicyError};
 pub use effect::Effect;
-pub use explain::{ExplainedCommand, ExplainedLine, ExplainedVerdict, Explanation, RuleTrace};
+pub use explain::{
+    ExplainedCommand, ExplainedConfine, ExplainedLine, ExplainedVerdict, Explanation, RuleTrace,
+};
 pub use grammar::{Access, Analysis, PathUse};
 pub use network::hosts_of_input;
 pub use paths::{FILE_TOOLS, PathField, Probe, file_tool_fields, resolve_path};

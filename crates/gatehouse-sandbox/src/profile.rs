@@ -199,6 +199,23 @@ impl Profile {
     }
 }
 
+/// What a profile allows, for people: its description, the one-line summary, then the places
+/// it reads and writes and its network. `gatehouse sandbox explain` and `gatehouse policy
+/// explain` print the same text.
+pub fn describe(name: &str, profile: &Profile) -> String {
+    let network = match profile.network {
+        Network::None => "none".to_owned(),
+        Network::Proxy => format!("proxy to {}", profile.hosts.join(" ")),
+    };
+    format!(
+        "sandbox profile {name}: {}\n  allows:  {}\n  read:    {}\n  write:   {}\n  network: {network}\n",
+        profile.description,
+        profile.summary(),
+        profile.read.join(" "),
+        profile.write.join(" "),
+    )
+}
+
 /// The fingerprint of a builtin profile by name, computed once per process (the daemon asks on
 /// every confined allow). `None` for a name no builtin profile has.
 pub fn builtin_fingerprint(name: &str) -> Option<&'static Fingerprint> {
@@ -273,6 +290,16 @@ mod tests {
             net.summary
         );
         assert!(builtin_fingerprint("nope").is_none());
+        let text = describe("build", &build);
+        assert!(
+            text.starts_with("sandbox profile build: Build and test"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("  allows:  {}\n", same.summary)),
+            "{text}"
+        );
+        assert!(text.contains("  network: none\n"), "{text}");
     }
 
     #[test]

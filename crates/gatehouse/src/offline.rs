@@ -182,12 +182,39 @@ pub fn policy_explain(path: &Path, action: &str, json: bool) -> Result<ExitCode>
         },
         &FsResolver,
     );
+    // An allow that runs confined: what its sandbox profile allows (`gatehouse sandbox explain`).
+    let profile = explanation.verdict.confine.as_ref().map(|confine| {
+        match gatehouse_sandbox::profile::builtin(&confine.profile) {
+            Some(found) => (
+                gatehouse_sandbox::profile::describe(&confine.profile, &found),
+                Some(found.summary()),
+            ),
+            None => (
+                format!(
+                    "sandbox profile {}: not a builtin profile (`gatehouse sandbox run` refuses it unless given its --profile-file)\n",
+                    confine.profile
+                ),
+                None,
+            ),
+        }
+    });
     if json {
-        println!("{}", serde_json::to_string_pretty(&explanation)?);
+        let mut value = serde_json::to_value(&explanation)?;
+        if let (Some((_, summary)), Some(confine)) =
+            (&profile, value.pointer_mut("/verdict/confine"))
+        {
+            confine["summary"] = serde_json::json!(summary);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         // Rule ids, reasons and command words come from files and agents: keep them inert.
         for line in explanation.to_string().lines() {
             println!("{}", terminal_safe(line, 2000));
+        }
+        if let Some((text, _)) = &profile {
+            for line in text.lines() {
+                println!("{}", terminal_safe(line, 2000));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

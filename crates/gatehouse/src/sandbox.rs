@@ -45,6 +45,17 @@ enum SandboxCommand {
         #[arg(long)]
         cwd: Option<PathBuf>,
     },
+    /// What a profile allows: the summary `policy explain` shows, and the places it reads and
+    /// writes (with --json, the plan it resolves to for --cwd).
+    Explain {
+        profile: String,
+        #[arg(long)]
+        profile_file: Option<PathBuf>,
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Say whether this system can confine commands (exit 0 yes, 1 no).
     Probe {
         #[arg(long)]
@@ -133,6 +144,27 @@ pub fn main(args: SandboxArgs) -> ExitCode {
                 "Secrets (SSH, cloud, registry credentials, keyrings, browser profiles, histories, Gatehouse's data, agents' settings) are never readable."
             );
             ExitCode::SUCCESS
+        }
+        SandboxCommand::Explain {
+            profile: name,
+            profile_file,
+            cwd,
+            json,
+        } => {
+            let extra = match extra_profiles(profile_file.as_ref()) {
+                Ok(extra) => extra,
+                Err(err) => return fail(err, 1),
+            };
+            if json {
+                return explain_profile(&name, extra.as_ref(), cwd);
+            }
+            match profile::find(&name, extra.as_ref()) {
+                Ok(found) => {
+                    print!("{}", profile::describe(&name, &found));
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(err, 1),
+            }
         }
         SandboxCommand::Probe { json } => {
             let support = gatehouse_sandbox::probe();

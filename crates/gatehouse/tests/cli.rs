@@ -680,6 +680,59 @@ fn policy_explain_shows_rules_commands_and_the_verdict() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the action must be JSON"));
 }
 
+/// Issue 11: for a command allowed confined, `policy explain` names the sandbox profile and
+/// prints what it allows — the same text as `gatehouse sandbox explain PROFILE`.
+#[test]
+fn policy_explain_shows_the_sandbox_profile_of_a_confined_allow() {
+    let builtin = Command::new(BIN)
+        .args(["policy", "explain", "builtin:developer"])
+        .arg(r#"{"tool":"Bash","input":{"command":"cargo test"},"cwd":"/work/app"}"#)
+        .output()
+        .unwrap();
+    assert!(builtin.status.success(), "{builtin:?}");
+    let out = stdout(&builtin);
+    assert!(out.contains("verdict: allow"), "{out}");
+    let profile = out
+        .lines()
+        .find_map(|l| l.strip_prefix("confined: runs only inside sandbox profile "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no confinement in:\n{out}"))
+        .to_owned();
+    let sandbox = Command::new(BIN)
+        .args(["sandbox", "explain", &profile])
+        .output()
+        .unwrap();
+    assert!(sandbox.status.success(), "{sandbox:?}");
+    let summary = stdout(&sandbox);
+    assert!(
+        summary.contains("  allows:  writes only {project}"),
+        "{summary}"
+    );
+    assert!(
+        out.contains(&summary),
+        "policy explain:\n{out}\nsandbox explain:\n{summary}"
+    );
+
+    let json = Command::new(BIN)
+        .args(["policy", "explain", "--json", "builtin:developer"])
+        .arg(r#"{"tool":"Bash","input":{"command":"cargo test"},"cwd":"/work/app"}"#)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["verdict"]["confine"]["profile"], profile.as_str());
+    assert!(
+        json["verdict"]["confine"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("writes only")),
+        "{json}"
+    );
+    let unknown = Command::new(BIN)
+        .args(["sandbox", "explain", "no-such-profile"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+}
+
 #[test]
 fn a_second_daemon_on_the_same_data_directory_refuses_to_start_and_names_the_first() {
     let dir = tempfile::tempdir().unwrap();

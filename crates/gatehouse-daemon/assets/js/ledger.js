@@ -147,6 +147,27 @@ export function standingBadge(action) {
   return verdictBadge(action);
 }
 
+/** The confinement its rule required, in words (ActionView.confinement): the sandbox profile
+ *  it ran in and what that allowed, or the fallback verdict a client that could not confine it
+ *  got. `null` when no rule confined it. */
+export function confinementWords(c) {
+  if (!c || typeof c !== 'object') return null;
+  const digest = typeof c.profile_digest === 'string' ? ` (profile ${c.profile_digest.slice(0, 12)}…)` : '';
+  if (c.applied === 'fallback') {
+    return `required sandbox profile ${c.profile}, but this client cannot confine it: ${c.fallback || 'fallback'} instead${digest}`;
+  }
+  return `runs confined: sandbox profile ${c.profile}${c.summary ? ` — ${c.summary}` : ''}${digest}`;
+}
+
+/** A sandbox denial the outcome reported (`gatehouse sandbox: denied read /home/u/.ssh/id_rsa`,
+ *  `… denied connect example.com:443`) as a finding in words: "tried to read /home/u/.ssh/id_rsa". */
+export function findingWords(finding) {
+  const m = /^gatehouse sandbox: denied (\S+) (.*)$/.exec(String(finding));
+  if (!m) return `sandbox: ${finding}`;
+  const verb = { read: 'tried to read', write: 'tried to write', connect: 'tried to connect to' }[m[1]] || `tried to ${m[1]}`;
+  return `sandbox finding: ${verb} ${m[2]} (denied)`;
+}
+
 /** A row's outcome in words: what happened when the tool ran. */
 export function outcomeWords(outcome) {
   if (!outcome) return null;
@@ -210,7 +231,7 @@ function historyFacts(entry) {
         d.ran ? (d.exit_code === null || d.exit_code === undefined ? 'ran' : `ran, exit ${d.exit_code}`) : 'did not run',
         typeof d.duration_ms === 'number' ? `took ${formatDuration(d.duration_ms)}` : null,
         d.error, d.flag ? `flag: ${d.flag}` : null,
-        ...findings.map((f) => `sandbox: ${f}`),
+        ...findings.map(findingWords),
       ];
     }
     default: {
@@ -263,6 +284,7 @@ function fillDetail(a, entries) {
   $('detail-verdict').replaceChildren(standingBadge(a));
   setText($('detail-rule'), a.rule_id);
   setText($('detail-reason'), a.reason);
+  setText($('detail-confinement'), confinementWords(a.confinement));
   $('detail-tier2').replaceChildren(tier2Badge(a));
   setText($('detail-agent'), a.agent);
   const session = $('detail-session');

@@ -12,6 +12,7 @@ import { reportLoadError, announce, toast } from './page.js';
 import { loadActions, onDecided, describeDecision, pendingSorted, render } from './pending.js';
 import { confirmPresence } from './presence.js';
 import { thresholdsText } from './review.js';
+import { confinementWords } from './ledger.js';
 import { ARM_DELAY_MS, state, el } from './state.js';
 
 /** After a list (re)load: the action on screen may have been decided while we were away. */
@@ -82,6 +83,7 @@ export function fillModal(a) {
   renderCommands(a);
   setText(el.rule, a.rule_id || (a.decided_by === 'default' ? 'none (policy default)' : null));
   setText(el.reason, a.reason);
+  setText(document.getElementById('modal-confinement'), confinementWords(a.confinement));
   setText(el.agent, a.agent);
   setText(el.session, a.session_id);
   setText(el.cwd, a.cwd);
