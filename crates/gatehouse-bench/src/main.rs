@@ -17,6 +17,7 @@ mod report;
 mod sandbox;
 mod servers;
 mod sidecar_faults;
+mod team;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,7 +59,9 @@ struct Cli {
     /// durabilities, and the saturated slow classifier), sidecar-faults (slow, crashing and
     /// flooding classifier sidecars), paused-flood (10 000 paused actions), mcp (what
     /// `gatehouse mcp stdio` adds in front of a stdio MCP server), hooks (Claude Code's HTTP hook
-    /// against a plain check; `gatehouse hook` as a process beside curl).
+    /// against a plain check; `gatehouse hook` as a process beside curl); and, only when asked,
+    /// team (checks/s and p50/p99 on PostgreSQL with 1 and 3 replicas next to SQLite, and
+    /// decision propagation between replicas; needs a PostgreSQL, docs/TEAM.md "Sizing").
     #[arg(
         long,
         value_delimiter = ',',
@@ -119,12 +122,14 @@ enum Cmd {
 }
 
 /// The scenarios a run can hold, in the order they run.
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 6] = [
     "fast-path",
     "sidecar-faults",
     "paused-flood",
     "mcp",
     "hooks",
+    // Not in the default list: PostgreSQL with 1 and 3 replicas next to SQLite (team.rs).
+    "team",
 ];
 
 /// The check bodies the load cycles through: two allowed and two rejected, all by rules.
@@ -280,6 +285,24 @@ impl Bench {
             }
             if scenario("paused-flood") {
                 self.paused_flood(bin);
+            }
+            if scenario("team") {
+                let outcome = match bin {
+                    Ok(bin) => team::run(bin, &self.root, self.warmup, self.measure),
+                    Err(why) => Err(anyhow::anyhow!("{why}")),
+                };
+                match outcome {
+                    Ok(result) => {
+                        for line in result.lines {
+                            eprintln!("{line}");
+                            self.report.notes.push(line);
+                        }
+                    }
+                    Err(err) => self
+                        .report
+                        .notes
+                        .push(format!("!!! the team scenario failed: {err:#}")),
+                }
             }
             if scenario("hooks") {
                 let outcome = match bin {
