@@ -19,6 +19,7 @@ use gatehouse_protocol::{BrowsePage, Overview, SessionList};
 
 #[cfg(feature = "postgres")]
 use crate::postgres::{self, PgLedger};
+use crate::{Approved, GrantCounts, NewGrant, RecordedAction, Revoked};
 use crate::{BrowseQuery, OverviewQuery};
 use crate::{
     Checkpoint, DecisionFact, DecisionOutcome, Durability, HistoryEntry, LabelledExample,
@@ -28,6 +29,7 @@ use crate::{
 use crate::{
     NewPolicyVersion, NewUser, PersonDecision, PersonOutcome, PolicyVersion, UserChange, UserRecord,
 };
+use gatehouse_protocol::grants::GrantRecord;
 
 /// Handle to the ledger, whichever backend holds it; cheap to clone.
 #[derive(Clone, Debug)]
@@ -67,6 +69,8 @@ pub enum LedgerEvent {
     User { name: String, replica: String },
     /// A dashboard session was opened (on any replica): it is valid here too.
     Login { replica: String },
+    /// A grant was made or revoked (on any replica): the grants in force are re-read.
+    Grant { replica: String },
     /// The `LISTEN` connection was re-made: notifications may have been missed meanwhile, so
     /// whatever follows them re-reads the ledger (pending actions, the latest policy version).
     Reconnected,
@@ -80,7 +84,8 @@ impl LedgerEvent {
             | LedgerEvent::Decided { replica, .. }
             | LedgerEvent::Policy { replica, .. }
             | LedgerEvent::User { replica, .. }
-            | LedgerEvent::Login { replica } => replica,
+            | LedgerEvent::Login { replica }
+            | LedgerEvent::Grant { replica } => replica,
             LedgerEvent::Reconnected => "",
         }
     }
@@ -307,18 +312,52 @@ impl Ledger {
         }
     }
 
-    /// Edit then approve: the approval and its edit, both or neither (SQLite for now).
+    /// Appends a grant (chained; on PostgreSQL every replica hears of it).
+    pub async fn record_grant(&self, grant: NewGrant) -> Result<(), LedgerError> {
+        both!(self, l => l.record_grant(grant).await)
+    }
+
+    /// Appends the revocation of a grant, unless it has one or does not exist.
+    pub async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        revoked_at_ms: i64,
+        revoked_by: &str,
+    ) -> Result<Revoked, LedgerError> {
+        both!(self, l => l.revoke_grant(grant_id, revoked_at_ms, revoked_by).await)
+    }
+
+    /// Every grant, newest first, with its revocation and how many actions it allowed.
+    pub async fn grants(&self) -> Result<Vec<GrantRecord>, LedgerError> {
+        both!(self, l => l.grants().await)
+    }
+
+    /// The newest `limit` actions the rules paused, newest first.
+    pub async fn paused_actions(&self, limit: u32) -> Result<Vec<RecordedAction>, LedgerError> {
+        both!(self, l => l.paused_actions(limit).await)
+    }
+
+    /// People's approvals since `since_ms`, newest first.
+    pub async fn approvals_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Approved>, LedgerError> {
+        both!(self, l => l.approvals_since(since_ms, limit).await)
+    }
+
+    /// Actions, pauses, grant allows and people's decisions since `since_ms`.
+    pub async fn grant_counts(&self, since_ms: i64) -> Result<GrantCounts, LedgerError> {
+        both!(self, l => l.grant_counts(since_ms).await)
+    }
+
+    /// Edit then approve: the approval and its edit, both or neither.
     pub async fn record_edited_decision(
         &self,
         fact: DecisionFact,
         edit: crate::EditFact,
     ) -> Result<DecisionOutcome, LedgerError> {
-        match self.as_sqlite() {
-            Some(ledger) => ledger.record_edited_decision(fact, edit).await,
-            None => Err(LedgerError::Unsupported(
-                "edit then approve (SQLite only, for now)",
-            )),
-        }
+        both!(self, l => l.record_edited_decision(fact, edit).await)
     }
 
     pub async fn append_label(&self, label: NewLabel) -> Result<bool, LedgerError> {

@@ -164,97 +164,167 @@ fn parse_json(id: &str, what: &'static str, text: &str) -> Result<Value, LedgerE
         .map_err(|err| crate::read::corrupt_column(id, what, format!("not JSON: {err}")))
 }
 
+/// The grants with their revocation and how many actions each allowed, newest first (the same
+/// SQL on both backends; `GrantRow` is its row).
+pub(crate) const GRANT_LIST_SQL: &str =
+    "SELECT g.id, g.created_at_ms, g.expires_at_ms, g.scope, g.rules, g.hosts, g.action_id,
+            g.created_by, g.note, r.revoked_at_ms, r.revoked_by,
+            (SELECT count(*) FROM actions a WHERE a.rule_id = 'grant:' || g.id)
+     FROM grants g LEFT JOIN grant_revocations r ON r.grant_id = g.id
+     ORDER BY g.seq DESC";
+
+/// One `GRANT_LIST_SQL` row.
+pub(crate) type GrantRow = (
+    String,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+/// Decodes one `GRANT_LIST_SQL` row (both backends).
+pub(crate) fn grant_from_row(row: GrantRow) -> Result<GrantRecord, LedgerError> {
+    let (
+        id,
+        created,
+        expires,
+        scope,
+        rules,
+        hosts,
+        action_id,
+        by,
+        note,
+        revoked,
+        revoked_by,
+        allowed,
+    ) = row;
+    let scope = parse_json(&id, "grant scope", &scope)?;
+    let rules = match parse_json(&id, "grant rules", &rules)? {
+        Value::Array(rules) => rules,
+        _ => {
+            return Err(crate::read::corrupt_column(
+                &id,
+                "grant rules",
+                "not an array".into(),
+            ));
+        }
+    };
+    let hosts = match parse_json(&id, "grant hosts", &hosts)? {
+        Value::Array(hosts) => hosts
+            .into_iter()
+            .filter_map(|h| h.as_str().map(str::to_owned))
+            .collect(),
+        _ => {
+            return Err(crate::read::corrupt_column(
+                &id,
+                "grant hosts",
+                "not an array".into(),
+            ));
+        }
+    };
+    Ok(GrantRecord {
+        id,
+        created_at_ms: created,
+        expires_at_ms: expires,
+        scope,
+        rules,
+        hosts,
+        action_id,
+        created_by: by,
+        note,
+        revoked_at_ms: revoked,
+        revoked_by,
+        allowed: allowed.max(0) as u64,
+        status: Default::default(),
+    })
+}
+
 fn list(conn: &Connection) -> Result<Vec<GrantRecord>, LedgerError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT g.id, g.created_at_ms, g.expires_at_ms, g.scope, g.rules, g.hosts, g.action_id,
-                g.created_by, g.note, r.revoked_at_ms, r.revoked_by,
-                (SELECT count(*) FROM actions a WHERE a.rule_id = 'grant:' || g.id)
-         FROM grants g LEFT JOIN grant_revocations r ON r.grant_id = g.id
-         ORDER BY g.seq DESC",
-    )?;
+    let mut stmt = conn.prepare_cached(GRANT_LIST_SQL)?;
     let rows = stmt.query_map([], |row| {
         Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, i64>(1)?,
-            row.get::<_, Option<i64>>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, String>(5)?,
-            row.get::<_, Option<String>>(6)?,
-            row.get::<_, String>(7)?,
-            row.get::<_, Option<String>>(8)?,
-            row.get::<_, Option<i64>>(9)?,
-            row.get::<_, Option<String>>(10)?,
-            row.get::<_, i64>(11)?,
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+            row.get(6)?,
+            row.get(7)?,
+            row.get(8)?,
+            row.get(9)?,
+            row.get(10)?,
+            row.get(11)?,
         ))
     })?;
     let mut grants = Vec::new();
     for row in rows {
-        let (
-            id,
-            created,
-            expires,
-            scope,
-            rules,
-            hosts,
-            action_id,
-            by,
-            note,
-            revoked,
-            revoked_by,
-            allowed,
-        ) = row?;
-        let scope = parse_json(&id, "grant scope", &scope)?;
-        let rules = match parse_json(&id, "grant rules", &rules)? {
-            Value::Array(rules) => rules,
-            _ => {
-                return Err(crate::read::corrupt_column(
-                    &id,
-                    "grant rules",
-                    "not an array".into(),
-                ));
-            }
-        };
-        let hosts = match parse_json(&id, "grant hosts", &hosts)? {
-            Value::Array(hosts) => hosts
-                .into_iter()
-                .filter_map(|h| h.as_str().map(str::to_owned))
-                .collect(),
-            _ => {
-                return Err(crate::read::corrupt_column(
-                    &id,
-                    "grant hosts",
-                    "not an array".into(),
-                ));
-            }
-        };
-        grants.push(GrantRecord {
-            id,
-            created_at_ms: created,
-            expires_at_ms: expires,
-            scope,
-            rules,
-            hosts,
-            action_id,
-            created_by: by,
-            note,
-            revoked_at_ms: revoked,
-            revoked_by,
-            allowed: allowed.max(0) as u64,
-            status: Default::default(),
-        });
+        grants.push(grant_from_row(row?)?);
     }
     Ok(grants)
 }
 
 /// One `actions` row as a recorded action (columns in `ACTION_COLUMNS` order).
-const ACTION_COLUMNS: &str =
+pub(crate) const ACTION_COLUMNS: &str =
     "a.id, a.created_at_ms, a.tool, a.input, a.session_id, a.agent, a.cwd, a.verdict,
      a.decided_by, a.rule_id, a.observed_effect, a.action_hash";
 
+/// One row of `ACTION_COLUMNS`.
+pub(crate) type ActionRow = (
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
+
 fn recorded(row: &rusqlite::Row<'_>) -> Result<(RecordedAction, String), LedgerError> {
-    let id: String = row.get(0)?;
-    let input_text: String = row.get(3)?;
+    recorded_from((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+    ))
+}
+
+/// Decodes one `ACTION_COLUMNS` row (both backends): the action and its hash (hex).
+pub(crate) fn recorded_from(row: ActionRow) -> Result<(RecordedAction, String), LedgerError> {
+    let (
+        id,
+        created_at_ms,
+        tool,
+        input_text,
+        session_id,
+        agent,
+        cwd,
+        verdict,
+        decided_by,
+        rule_id,
+        observed,
+        hash,
+    ) = row;
     let input: Map<String, Value> = match serde_json::from_str(&input_text) {
         Ok(Value::Object(map)) => map,
         _ => {
@@ -265,9 +335,6 @@ fn recorded(row: &rusqlite::Row<'_>) -> Result<(RecordedAction, String), LedgerE
             ));
         }
     };
-    let verdict: String = row.get(7)?;
-    let decided_by: String = row.get(8)?;
-    let observed: Option<String> = row.get(10)?;
     let effect = match (decided_by.as_str(), observed.as_deref(), verdict.as_str()) {
         ("error", _, _) => RecordedEffect::Error,
         (_, Some("reject"), _) => RecordedEffect::Reject,
@@ -277,7 +344,6 @@ fn recorded(row: &rusqlite::Row<'_>) -> Result<(RecordedAction, String), LedgerE
         (_, _, "reject") => RecordedEffect::Reject,
         _ => RecordedEffect::Pause,
     };
-    let hash: Option<Vec<u8>> = row.get(11)?;
     let hash = hash
         .and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
         .map(|h| crate::action_hash::to_hex(&h))
@@ -285,14 +351,14 @@ fn recorded(row: &rusqlite::Row<'_>) -> Result<(RecordedAction, String), LedgerE
     Ok((
         RecordedAction {
             id,
-            created_at_ms: row.get(1)?,
-            tool: row.get(2)?,
+            created_at_ms,
+            tool,
             input,
-            session_id: row.get(4)?,
-            agent: row.get(5)?,
-            cwd: row.get(6)?,
+            session_id,
+            agent,
+            cwd,
             effect,
-            rule_id: row.get(9)?,
+            rule_id,
         },
         hash,
     ))
@@ -422,52 +488,6 @@ impl SqliteLedger {
             .reads
             .run(move |conn| counts(conn, since_ms))
             .await
-    }
-}
-
-/// The ledger interface's grant methods: SQLite only for now (PostgreSQL answers `Unsupported`).
-impl crate::Ledger {
-    fn grants_backend(&self) -> Result<&SqliteLedger, LedgerError> {
-        self.as_sqlite().ok_or(LedgerError::Unsupported(
-            "standing grants (SQLite only, for now)",
-        ))
-    }
-
-    pub async fn record_grant(&self, grant: NewGrant) -> Result<(), LedgerError> {
-        self.grants_backend()?.record_grant(grant).await
-    }
-
-    pub async fn revoke_grant(
-        &self,
-        grant_id: &str,
-        revoked_at_ms: i64,
-        revoked_by: &str,
-    ) -> Result<Revoked, LedgerError> {
-        self.grants_backend()?
-            .revoke_grant(grant_id, revoked_at_ms, revoked_by)
-            .await
-    }
-
-    pub async fn grants(&self) -> Result<Vec<GrantRecord>, LedgerError> {
-        self.grants_backend()?.grants().await
-    }
-
-    pub async fn paused_actions(&self, limit: u32) -> Result<Vec<RecordedAction>, LedgerError> {
-        self.grants_backend()?.paused_actions(limit).await
-    }
-
-    pub async fn approvals_since(
-        &self,
-        since_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<Approved>, LedgerError> {
-        self.grants_backend()?
-            .approvals_since(since_ms, limit)
-            .await
-    }
-
-    pub async fn grant_counts(&self, since_ms: i64) -> Result<GrantCounts, LedgerError> {
-        self.grants_backend()?.grant_counts(since_ms).await
     }
 }
 

@@ -3,8 +3,9 @@
 //! the LISTEN/NOTIFY round trip, racing decisions land exactly one (the other gets 409), an agent
 //! whose replica is killed mid-wait re-attaches to another by `tool_use_id`, a deadline fires
 //! once, a policy version pushed (or rolled back) on one replica decides the others' actions
-//! within the NOTIFY round trip, and people and dashboard logins (codes, sessions) work on any
-//! replica. Needs `GATEHOUSE_TEST_POSTGRES_URL` (scripts/test-postgres.sh starts a
+//! within the NOTIFY round trip, people and dashboard logins (codes, sessions) work on any
+//! replica, a grant made on one applies on the others, and an edit approved on one releases the
+//! agent waiting on another with the edited input. Needs `GATEHOUSE_TEST_POSTGRES_URL` (scripts/test-postgres.sh starts a
 //! throwaway cluster); without it the test says so and passes without running.
 #![allow(
     clippy::unwrap_used,
@@ -450,7 +451,89 @@ fn three_replicas_share_pauses_decisions_and_deadlines() {
         401
     );
 
-    // 5. The agent's replica is killed mid-wait: it re-sends to another replica and re-attaches.
+    // 5. A grant made on A applies on B; an edit-then-approve decided on B releases the agent
+    //    waiting on A with the edited input.
+    let deploy = |replica: &Replica, tool_use_id: &str, wait_ms: u64| {
+        let body = json!({"tool": "Deploy", "input": {"target": "staging"},
+                          "session_id": "team", "tool_use_id": tool_use_id, "wait_ms": wait_ms});
+        request(
+            &replica.addr(),
+            "POST",
+            "/v1/check",
+            &replica.agent,
+            &body.to_string(),
+        )
+        .unwrap()
+    };
+    let (_, paused) = deploy(&a, "g1", 0);
+    assert_eq!(paused["verdict"], "pending", "{paused}");
+    let gid = paused["action_id"].as_str().unwrap().to_owned();
+    let shown = a.action(&gid);
+    let (status, created) = request(
+        &a.addr(),
+        "POST",
+        &format!("/v1/actions/{gid}/grant"),
+        &a.approver,
+        &json!({"action_hash": shown["action_hash"], "scope": "session", "expires": "1h"})
+            .to_string(),
+    )
+    .unwrap();
+    assert!(status == 200 || status == 201, "{status} {created}");
+    let grant_id = created["grant"]["id"].as_str().unwrap().to_owned();
+    let granted_at = Instant::now();
+    let mut attempt = 0;
+    let allowed = loop {
+        attempt += 1;
+        let (_, answer) = deploy(&b, &format!("g2-{attempt}"), 0);
+        if answer["verdict"] == "allow" {
+            break answer;
+        }
+        assert!(
+            granted_at.elapsed() < Duration::from_secs(10),
+            "B never applied A's grant: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(allowed["rule_id"], format!("grant:{grant_id}"), "{allowed}");
+    eprintln!(
+        "a grant made on A applied on B within {:?}",
+        granted_at.elapsed()
+    );
+
+    let waiting = {
+        let a_addr = a.addr();
+        let agent = a.agent.clone();
+        std::thread::spawn(move || {
+            let body = json!({"tool": "Bash", "input": {"command": "git push --force origin main"},
+                              "session_id": "team", "tool_use_id": "e1", "wait_ms": 30000});
+            request(&a_addr, "POST", "/v1/check", &agent, &body.to_string())
+        })
+    };
+    let eid = await_pending(&b, "e1");
+    let shown = b.action(&eid);
+    let edited = json!({"command": "git push origin main"});
+    let (status, decided) = request(
+        &b.addr(),
+        "POST",
+        &format!("/v1/actions/{eid}/decision"),
+        &b.approver,
+        &json!({"decision": "approve", "action_hash": shown["action_hash"], "input": edited})
+            .to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{decided}");
+    let (status, answer) = waiting.join().unwrap().unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "allow", "{answer}");
+    assert_eq!(
+        answer["updated_input"], edited,
+        "A's agent gets the edited input: {answer}"
+    );
+    let on_c = c.action(&eid);
+    assert_eq!(on_c["decision"]["edit"]["edited_input"], edited, "{on_c}");
+    assert_eq!(on_c["input"]["command"], "git push --force origin main");
+
+    // 6. The agent's replica is killed mid-wait: it re-sends to another replica and re-attaches.
     let (_, paused) = c.check("git push origin main", "t3", 0).unwrap();
     let id3 = paused["action_id"].as_str().unwrap().to_owned();
     let mut c = c;
@@ -473,7 +556,7 @@ fn three_replicas_share_pauses_decisions_and_deadlines() {
     assert_eq!(answer["action_id"], id3.as_str(), "re-attached: {answer}");
     assert_eq!(answer["verdict"], "reject", "{answer}");
 
-    // 6. A deadline fires once, whichever replica's timer gets there first.
+    // 7. A deadline fires once, whichever replica's timer gets there first.
     let (_, paused) = a.check("git push --force", "t4", 0).unwrap();
     let id4 = paused["action_id"].as_str().unwrap().to_owned();
     let (status, timed_out) = request(

@@ -16,6 +16,8 @@
 //! version than the one in force); a person added or removed on any replica is admitted or shut
 //! out here. After a re-made `LISTEN` connection or missed events, both are re-read.
 //!
+//! Standing grants too: a grant made or revoked on any replica is put in force (or out) on all.
+//!
 //! Dashboard logins too: a login code is recorded in the shared ledger when issued and spent
 //! there (once, whichever replica redeems it); a session opened on one replica is recorded and
 //! announced, and the others let it in. With a shared ledger a code the ledger cannot spend is
@@ -125,7 +127,8 @@ pub fn follow_replicas(ledger: &Ledger, approvals: &Arc<Approvals>) {
                 Ok(
                     LedgerEvent::Policy { .. }
                     | LedgerEvent::User { .. }
-                    | LedgerEvent::Login { .. },
+                    | LedgerEvent::Login { .. }
+                    | LedgerEvent::Grant { .. },
                 ) => Ok(()),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(
@@ -182,12 +185,13 @@ impl App {
         Ok(())
     }
 
-    /// After missed notifications: the latest policy version, every current person, and every
-    /// open dashboard session.
+    /// After missed notifications: the latest policy version, every current person, every open
+    /// dashboard session, and the grants in force.
     async fn catch_up_team(&self) -> Result<(), LedgerError> {
         self.catch_up_policy().await?;
         crate::users::admit_users(&self.ledger, &self.auth).await?;
         self.adopt_shared_sessions().await?;
+        self.grants.reload(&self.ledger).await?;
         Ok(())
     }
 
@@ -311,6 +315,7 @@ pub fn follow_team(app: &Arc<App>) {
                 Ok(LedgerEvent::Policy { .. }) => app.catch_up_policy().await.map(|_| ()),
                 Ok(LedgerEvent::User { name, .. }) => app.catch_up_user(&name).await,
                 Ok(LedgerEvent::Login { .. }) => app.adopt_shared_sessions().await.map(|_| ()),
+                Ok(LedgerEvent::Grant { .. }) => app.grants.reload(&app.ledger).await.map(|_| ()),
                 Ok(LedgerEvent::Reconnected) | Err(RecvError::Lagged(_)) => {
                     app.catch_up_team().await
                 }

@@ -16,7 +16,7 @@ use crate::{LedgerError, VerifyFailure, VerifyOptions, VerifyReport};
 pub(crate) const CHAIN_LOCK: i64 = 0x6768_2d63_6861_696e;
 
 /// The record kinds the PostgreSQL schema holds (their tables exist there).
-const KINDS: [Kind; 9] = [
+const KINDS: [Kind; 12] = [
     Kind::Action,
     Kind::Score,
     Kind::Decision,
@@ -26,6 +26,9 @@ const KINDS: [Kind; 9] = [
     Kind::Approval,
     Kind::Policy,
     Kind::ActionPolicy,
+    Kind::Grant,
+    Kind::GrantRevoked,
+    Kind::Edit,
 ];
 
 fn record_sql(kind: Kind) -> String {
@@ -255,7 +258,8 @@ async fn verify_in(
                    + (SELECT count(*) FROM decisions) + (SELECT count(*) FROM labels)
                    + (SELECT count(*) FROM outcomes) + (SELECT count(*) FROM users)
                    + (SELECT count(*) FROM approvals) + (SELECT count(*) FROM policy_versions)
-                   + (SELECT count(*) FROM action_policy))::BIGINT",
+                   + (SELECT count(*) FROM action_policy) + (SELECT count(*) FROM grants)
+                   + (SELECT count(*) FROM grant_revocations) + (SELECT count(*) FROM edits))::BIGINT",
             &[],
         )
         .await

@@ -22,6 +22,7 @@
 
 mod chain;
 mod connect;
+mod grants;
 mod logins;
 mod notify;
 mod read;
@@ -35,7 +36,9 @@ use std::time::Duration;
 use gatehouse_protocol::{ActionView, LabelRecord, OutcomeRecord};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::grants::{GrantCommand, GrantOutcome};
 use crate::team::{TeamCommand, TeamOutcome};
+use crate::{Approved, GrantCounts, NewGrant, RecordedAction, Revoked};
 use crate::{
     Checkpoint, DecisionFact, DecisionOutcome, Durability, HistoryEntry, LabelledExample,
     LedgerError, LedgerEvent, LedgerHealth, ListQuery, NewAction, NewLabel, NewOutcome, Recorded,
@@ -43,6 +46,7 @@ use crate::{
 };
 use crate::{NewPolicyVersion, NewUser, PersonDecision, PersonOutcome, PolicyVersion};
 use crate::{SharedLogin, UserChange, UserRecord};
+use gatehouse_protocol::grants::GrantRecord;
 
 pub use schema::PG_SCHEMA_VERSION;
 
@@ -257,6 +261,69 @@ impl PgLedger {
     ) -> Result<DecisionOutcome, LedgerError> {
         self.refuse_if_untrusted()?;
         self.call(|reply| write::Command::Decision(Box::new(fact), reply))
+            .await
+    }
+
+    async fn grant_command(&self, command: GrantCommand) -> Result<GrantOutcome, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| write::Command::Grant(Box::new(command), reply))
+            .await
+    }
+
+    /// Appends a grant (chained; announced to every replica).
+    pub async fn record_grant(&self, grant: NewGrant) -> Result<(), LedgerError> {
+        match self.grant_command(GrantCommand::Add(grant)).await? {
+            GrantOutcome::Added => Ok(()),
+            GrantOutcome::Revoked(_) => Err(unexpected()),
+        }
+    }
+
+    /// Appends the revocation of a grant, unless it has one or does not exist.
+    pub async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        revoked_at_ms: i64,
+        revoked_by: &str,
+    ) -> Result<Revoked, LedgerError> {
+        let command = GrantCommand::Revoke {
+            grant_id: grant_id.to_owned(),
+            revoked_at_ms,
+            revoked_by: revoked_by.to_owned(),
+        };
+        match self.grant_command(command).await? {
+            GrantOutcome::Revoked(revoked) => Ok(revoked),
+            GrantOutcome::Added => Err(unexpected()),
+        }
+    }
+
+    pub async fn grants(&self) -> Result<Vec<GrantRecord>, LedgerError> {
+        grants::list(&*self.inner.reads.get().await?).await
+    }
+
+    pub async fn paused_actions(&self, limit: u32) -> Result<Vec<RecordedAction>, LedgerError> {
+        grants::paused(&*self.inner.reads.get().await?, limit).await
+    }
+
+    pub async fn approvals_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Approved>, LedgerError> {
+        grants::approved(&*self.inner.reads.get().await?, since_ms, limit).await
+    }
+
+    pub async fn grant_counts(&self, since_ms: i64) -> Result<GrantCounts, LedgerError> {
+        grants::counts(&*self.inner.reads.get().await?, since_ms).await
+    }
+
+    /// Edit then approve: the approval and its edit, both or neither.
+    pub async fn record_edited_decision(
+        &self,
+        fact: DecisionFact,
+        edit: crate::EditFact,
+    ) -> Result<DecisionOutcome, LedgerError> {
+        self.refuse_if_untrusted()?;
+        self.call(|reply| write::Command::EditedDecision(Box::new((fact, edit)), reply))
             .await
     }
 

@@ -26,7 +26,7 @@ impl Drop for Listener {
 }
 
 /// Parses `"paused|decided REPLICA ACTION_ID"`, `"policy REPLICA VERSION"` and
-/// `"user REPLICA NAME"` and `"login REPLICA session"`.
+/// `"user REPLICA NAME"`, `"login REPLICA session"` and `"grant REPLICA GRANT_ID"`.
 pub(crate) fn parse(payload: &str) -> Option<LedgerEvent> {
     let (what, rest) = payload.split_once(' ')?;
     let (replica, action_id) = rest.split_once(' ')?;
@@ -35,6 +35,7 @@ pub(crate) fn parse(payload: &str) -> Option<LedgerEvent> {
         "paused" => Some(LedgerEvent::Paused { action_id, replica }),
         "decided" => Some(LedgerEvent::Decided { action_id, replica }),
         "login" => Some(LedgerEvent::Login { replica }),
+        "grant" => Some(LedgerEvent::Grant { replica }),
         "user" => Some(LedgerEvent::User {
             name: action_id,
             replica,

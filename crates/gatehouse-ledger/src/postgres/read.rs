@@ -17,10 +17,12 @@ SELECT a.id, a.created_at_ms, a.tool, a.input, a.session_id, a.agent, a.tool_use
        a.verdict, a.decided_by, a.rule_id, a.reason, a.deadline_ms, a.tier2_status,
        s.status, s.score, s.label, s.model, s.error, s.disagreement,
        d.verdict, d.decided_by, d.note, d.decided_at_ms,
-       a.action_hash, a.peer_uid, a.peer_pid, a.observed_effect, d.action_hash
+       a.action_hash, a.peer_uid, a.peer_pid, a.observed_effect, d.action_hash,
+       e.edited_input, e.edited_hash, e.edited_by
 FROM actions a
 LEFT JOIN scores s ON s.seq = (SELECT max(seq) FROM scores WHERE action_id = a.id)
-LEFT JOIN decisions d ON d.action_id = a.id";
+LEFT JOIN decisions d ON d.action_id = a.id
+LEFT JOIN edits e ON e.action_id = a.id";
 
 pub(crate) async fn action(
     client: &impl GenericClient,
@@ -147,6 +149,25 @@ pub(crate) async fn history(
                 "status": row.try_get::<_, String>(1)?, "score": row.try_get::<_, Option<f64>>(2)?,
                 "label": row.try_get::<_, Option<String>>(3)?, "model": row.try_get::<_, Option<String>>(4)?,
                 "error": row.try_get::<_, Option<String>>(5)?, "disagreement": row.try_get::<_, i64>(6)? != 0,
+            }),
+        });
+    }
+    for approval in &view.approvals {
+        entries.push(HistoryEntry {
+            at_ms: approval.recorded_at_ms,
+            kind: "answered",
+            detail: json!({
+                "approver": approval.approver, "decision": approval.decision, "note": approval.note,
+            }),
+        });
+    }
+    if let Some(edit) = view.decision.as_ref().and_then(|d| d.edit.as_ref()) {
+        entries.push(HistoryEntry {
+            at_ms: view.decision.as_ref().map_or(0, |d| d.decided_at_ms),
+            kind: "edited",
+            detail: json!({
+                "original_input": view.input, "edited_input": edit.edited_input,
+                "edited_hash": edit.edited_hash, "edited_by": edit.edited_by,
             }),
         });
     }
@@ -303,6 +324,18 @@ fn hex_at(row: &Row, index: usize) -> Result<Option<String>, LedgerError> {
     )
 }
 
+/// The edit approved in place of the action's input (`VIEW_SELECT`'s last three columns).
+fn edit_from_row(row: &Row, at: usize, action_id: &str) -> Result<Option<Value>, LedgerError> {
+    let Some(edited_input @ Value::Object(_)) = json_at(row, at, action_id, "edited_input")? else {
+        return Ok(None);
+    };
+    Ok(Some(json!({
+        "edited_input": edited_input,
+        "edited_hash": hex_at(row, at + 1)?.unwrap_or_default(),
+        "edited_by": row.try_get::<_, String>(at + 2)?,
+    })))
+}
+
 /// Turns one `VIEW_SELECT` row into the action as it stands now (as `crate::read` does).
 fn view_from_row(row: &Row) -> Result<ActionView, LedgerError> {
     let id: String = row.try_get(0)?;
@@ -346,6 +379,7 @@ fn view_from_row(row: &Row) -> Result<ActionView, LedgerError> {
                 "note": row.try_get::<_, Option<String>>(23)?,
                 "decided_at_ms": row.try_get::<_, i64>(24)?,
                 "action_hash": hex_at(row, 29)?,
+                "edit": edit_from_row(row, 30, &id)?,
             });
             Some(
                 serde_json::from_value::<DecisionRecord>(record)

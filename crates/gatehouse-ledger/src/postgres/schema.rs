@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations-postgres/0004_dashboard_logins.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations-postgres/0005_grants_and_edits.sql"),
+    ),
 ];
 
 /// The schema version this build writes and understands.

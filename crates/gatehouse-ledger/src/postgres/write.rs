@@ -15,10 +15,11 @@ use tokio_postgres::{Client, GenericClient};
 use super::chain::{self, CHAIN_LOCK};
 use super::{CHANNEL, connect, read, team};
 use crate::chain::{ChainHead, Kind};
+use crate::grants::{GrantCommand, GrantOutcome};
 use crate::team::{TeamCommand, TeamOutcome};
 use crate::{
-    DecisionFact, DecisionOutcome, LedgerError, NewAction, NewLabel, NewOutcome, Recorded,
-    ScoreFact, ScoreOutcome, Status,
+    DecisionFact, DecisionOutcome, EditFact, LedgerError, NewAction, NewLabel, NewOutcome,
+    Recorded, ScoreFact, ScoreOutcome, Status,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, LedgerError>>;
@@ -27,11 +28,14 @@ pub(crate) enum Command {
     Action(Box<NewAction>, Reply<Recorded>),
     Score(Box<ScoreFact>, Reply<bool>),
     Decision(Box<DecisionFact>, Reply<DecisionOutcome>),
+    /// Edit then approve: the approval and its edit, in one transaction.
+    EditedDecision(Box<(DecisionFact, EditFact)>, Reply<DecisionOutcome>),
     Label(Box<NewLabel>, Reply<bool>),
     Outcome(Box<NewOutcome>, Reply<OutcomeRecord>),
     /// An action with the pushed policy version that decided it.
     VersionedAction(Box<(NewAction, i64)>, Reply<Recorded>),
     Team(Box<TeamCommand>, Reply<TeamOutcome>),
+    Grant(Box<GrantCommand>, Reply<GrantOutcome>),
     Flush(Reply<()>),
 }
 
@@ -43,6 +47,7 @@ enum Done {
     Label(bool),
     Outcome(Box<OutcomeRecord>),
     Team(Box<TeamOutcome>),
+    Grant(GrantOutcome),
     Flush,
 }
 
@@ -73,7 +78,7 @@ impl Command {
                     _ => Err(mismatch()),
                 }),
             ),
-            Command::Decision(_, reply) => send(
+            Command::Decision(_, reply) | Command::EditedDecision(_, reply) => send(
                 reply,
                 outcome.and_then(|d| match d {
                     Done::Decision(r) => Ok(r),
@@ -98,6 +103,13 @@ impl Command {
                 reply,
                 outcome.and_then(|d| match d {
                     Done::Team(r) => Ok(*r),
+                    _ => Err(mismatch()),
+                }),
+            ),
+            Command::Grant(_, reply) => send(
+                reply,
+                outcome.and_then(|d| match d {
+                    Done::Grant(r) => Ok(r),
                     _ => Err(mismatch()),
                 }),
             ),
@@ -229,6 +241,10 @@ async fn apply(
         Command::Decision(fact, _) => {
             Done::Decision(insert_decision(tx, fact, head, replica).await?)
         }
+        Command::EditedDecision(pair, _) => {
+            let (fact, edit) = pair.as_ref();
+            Done::Decision(insert_edited_decision(tx, fact, edit, head, replica).await?)
+        }
         Command::Label(label, _) => Done::Label(insert_label(tx, label, head).await?),
         Command::Outcome(outcome, _) => {
             Done::Outcome(Box::new(insert_outcome(tx, outcome, head).await?))
@@ -239,6 +255,9 @@ async fn apply(
         }
         Command::Team(command, _) => {
             Done::Team(Box::new(team::apply(tx, command, head, replica).await?))
+        }
+        Command::Grant(command, _) => {
+            Done::Grant(super::grants::apply(tx, command, head, replica).await?)
         }
         Command::Flush(_) => Done::Flush,
     })
@@ -427,6 +446,53 @@ pub(crate) async fn insert_decision(
     .await?;
     *head = chain::append(tx, *head, Kind::Decision, seq).await?;
     announce(tx, "decided", replica, &fact.action_id).await?;
+    let decided = read::action(tx, &fact.action_id)
+        .await?
+        .ok_or_else(|| corrupt(&fact.action_id, "action", "vanished while being decided"))?;
+    Ok(DecisionOutcome::Decided(Box::new(decided)))
+}
+
+/// Lands `fact` (an approval) with `edit`, both or neither (one transaction: PostgreSQL aborts
+/// it whole when a statement fails). A decision that does not land appends no edit.
+async fn insert_edited_decision(
+    tx: &impl GenericClient,
+    fact: &DecisionFact,
+    edit: &EditFact,
+    head: &mut ChainHead,
+    replica: &str,
+) -> Result<DecisionOutcome, LedgerError> {
+    if edit.edited_by.is_empty() || edit.edited_by.len() > 256 {
+        return Err(corrupt(
+            &fact.action_id,
+            "edited_by",
+            "must be 1 to 256 bytes",
+        ));
+    }
+    let edited_input = serde_json::to_string(&edit.edited_input)
+        .map_err(|err| corrupt(&fact.action_id, "edited_input", err))?;
+    let outcome = insert_decision(tx, fact, head, replica).await?;
+    let DecisionOutcome::Decided(view) = &outcome else {
+        return Ok(outcome);
+    };
+    let original =
+        serde_json::to_string(&view.input).map_err(|err| corrupt(&fact.action_id, "input", err))?;
+    let seq: i64 = tx
+        .query_one(
+            "INSERT INTO edits (action_id, original_input, edited_input, edited_hash, edited_by,
+                                recorded_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+            &[
+                &fact.action_id,
+                &original,
+                &edited_input,
+                &&edit.edited_hash[..],
+                &edit.edited_by,
+                &fact.decided_at_ms,
+            ],
+        )
+        .await?
+        .try_get(0)?;
+    *head = chain::append(tx, *head, Kind::Edit, seq).await?;
     let decided = read::action(tx, &fact.action_id)
         .await?
         .ok_or_else(|| corrupt(&fact.action_id, "action", "vanished while being decided"))?;
