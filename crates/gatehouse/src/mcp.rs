@@ -99,9 +99,50 @@ struct StdioArgs {
     name: Option<String>,
     #[command(flatten)]
     daemon: DaemonArgs,
+    /// Run the server inside this sandbox profile (`gatehouse sandbox run --profile PROFILE`,
+    /// with the current directory as its project): what the rules allow it to do still cannot
+    /// reach past the profile. Refuses to start where the kernel cannot confine it.
+    #[arg(long, value_name = "PROFILE")]
+    confine: Option<String>,
     /// The server's command line, after `--`.
     #[arg(last = true, required = true)]
     command: Vec<OsString>,
+}
+
+/// The command line that starts the server: as given, or inside `gatehouse sandbox run` (this
+/// binary, a process of its own: the launcher forks while single-threaded). Fail closed: an
+/// unknown profile or a kernel that cannot confine is an error, never an unconfined server.
+fn server_command(
+    command: &[OsString],
+    confine: Option<&str>,
+    cwd: &std::path::Path,
+) -> Result<Vec<OsString>> {
+    let Some(profile) = confine else {
+        return Ok(command.to_vec());
+    };
+    gatehouse_sandbox::profile::find(profile, None)
+        .map_err(|err| anyhow::anyhow!("--confine: {err}; the MCP server was not started"))?;
+    let support = gatehouse_sandbox::probe();
+    if !support.ok() {
+        bail!(
+            "--confine {profile}: this system cannot confine the MCP server ({}); it was not started",
+            support.problems.join("; ")
+        );
+    }
+    let me = std::env::current_exe()
+        .context("cannot find this gatehouse binary to confine the MCP server")?;
+    let mut line: Vec<OsString> = vec![
+        me.into_os_string(),
+        "sandbox".into(),
+        "run".into(),
+        "--profile".into(),
+        profile.into(),
+        "--cwd".into(),
+        cwd.as_os_str().to_owned(),
+        "--".into(),
+    ];
+    line.extend(command.iter().cloned());
+    Ok(line)
 }
 
 pub async fn run(args: McpArgs) -> Result<ExitCode> {
@@ -202,7 +243,9 @@ async fn stdio(args: StdioArgs) -> Result<ExitCode> {
             args.daemon.on_changed_tool,
         ),
     );
-    let Some((program, rest)) = args.command.split_first() else {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let command = server_command(&args.command, args.confine.as_deref(), &cwd)?;
+    let Some((program, rest)) = command.split_first() else {
         bail!("give the server's command after --");
     };
     let mut child = tokio::process::Command::new(program)
