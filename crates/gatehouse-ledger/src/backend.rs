@@ -421,16 +421,13 @@ impl Ledger {
         }
     }
 
-    /// Recently active sessions, most recent first (SQLite only so far).
+    /// Recently active sessions, most recent first.
     pub async fn sessions(
         &self,
         limit: u32,
         cursor: Option<(i64, String)>,
     ) -> Result<SessionList, LedgerError> {
-        match self.as_sqlite() {
-            Some(ledger) => ledger.sessions(limit, cursor).await,
-            None => Err(LedgerError::Unsupported("the session list (SQLite only)")),
-        }
+        both!(self, l => l.sessions(limit, cursor).await)
     }
 
     /// The console overview's figures over a window (SQLite only so far).

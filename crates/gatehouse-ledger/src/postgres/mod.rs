@@ -22,6 +22,7 @@
 
 mod chain;
 mod connect;
+mod console;
 mod grants;
 mod logins;
 mod notify;
@@ -466,6 +467,15 @@ impl PgLedger {
 
     pub async fn history(&self, action_id: &str) -> Result<Vec<HistoryEntry>, LedgerError> {
         read::history(&*self.inner.reads.get().await?, action_id).await
+    }
+
+    /// Recently active sessions, most recent first (the console's session list).
+    pub async fn sessions(
+        &self,
+        limit: u32,
+        cursor: Option<(i64, String)>,
+    ) -> Result<gatehouse_protocol::SessionList, LedgerError> {
+        console::sessions(&*self.inner.reads.get().await?, limit, cursor).await
     }
 
     pub async fn count(&self) -> Result<u64, LedgerError> {

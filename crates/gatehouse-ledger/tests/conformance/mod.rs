@@ -62,6 +62,7 @@ conformance!(
     listing_filters_and_pages,
     the_chain_verifies_and_names_tampering,
     records_cannot_be_rewritten,
+    sessions_are_listed_most_recent_first,
 );
 
 async fn an_action_reads_back_as_recorded(backend: TestBackend) {
@@ -452,4 +453,59 @@ async fn records_cannot_be_rewritten(backend: TestBackend) {
         ledger.action("p1").await.unwrap().unwrap().verdict,
         Verdict::Allow
     );
+}
+
+async fn sessions_are_listed_most_recent_first(backend: TestBackend) {
+    let ledger = backend.open().await;
+    for (id, session, verdict, at) in [
+        ("s1-a", "s1", Verdict::Allow, 1_000),
+        ("s1-b", "s1", Verdict::Reject, 1_100),
+        ("s1-c", "s1", Verdict::Pending, 1_200),
+        ("s1-d", "s1", Verdict::Pending, 1_300),
+        ("s2-a", "s2", Verdict::Allow, 2_000),
+    ] {
+        let mut action = new_action(id, verdict);
+        action.session_id = Some(session.into());
+        action.created_at_ms = at;
+        ledger.record_action(action).await.unwrap();
+    }
+    ledger
+        .record_decision(decision("s1-d", Verdict::Allow))
+        .await
+        .unwrap();
+    let list = ledger.sessions(10, None).await.unwrap();
+    let seen: Vec<(&str, i64, i64, u64, u64, u64, u64, u64)> = list
+        .sessions
+        .iter()
+        .map(|s| {
+            (
+                s.session_id.as_str(),
+                s.first_ms,
+                s.last_ms,
+                s.actions,
+                s.allowed,
+                s.rejected,
+                s.paused,
+                s.pending,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("s2", 2_000, 2_000, 1, 1, 0, 0, 0),
+            ("s1", 1_000, 1_300, 4, 2, 1, 2, 1)
+        ]
+    );
+    assert_eq!(list.sessions[0].agent.as_deref(), Some("test"));
+    assert_eq!(list.next_cursor, None);
+    let first = ledger.sessions(1, None).await.unwrap();
+    assert_eq!(first.sessions[0].session_id, "s2");
+    let cursor = first.next_cursor.unwrap();
+    let (ms, id) = cursor.split_once(':').unwrap();
+    let second = ledger
+        .sessions(1, Some((ms.parse().unwrap(), id.to_owned())))
+        .await
+        .unwrap();
+    assert_eq!(second.sessions[0].session_id, "s1");
 }
