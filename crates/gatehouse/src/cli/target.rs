@@ -82,7 +82,8 @@ impl Target {
 }
 
 /// The URL in `DATA_DIR/daemon.url`, if it is one the daemon wrote: a regular file owned by
-/// the data directory's owner and writable by no one else, naming a loopback `http://` address.
+/// the data directory's owner and writable by no one else, naming a loopback `http://` address
+/// or an `https://` one (a daemon serving TLS).
 /// The approver token is sent there, so a URL file anyone else could have put there is ignored.
 fn url_from_file(data_dir: &std::path::Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt as _;
@@ -94,6 +95,11 @@ fn url_from_file(data_dir: &std::path::Path) -> Option<String> {
     }
     let text = std::fs::read_to_string(&path).ok()?;
     let url = text.trim();
+    // A daemon serving TLS (docs/TEAM.md, "Remote access"): its certificate is verified, so
+    // the token only reaches a host that holds one for that name.
+    if url.starts_with("https://") && !url.contains(char::is_whitespace) {
+        return Some(url.to_owned());
+    }
     let rest = url.strip_prefix("http://")?;
     let host = rest.split('/').next()?;
     let addr: std::net::SocketAddr = host.parse().ok()?;
