@@ -51,7 +51,11 @@ fn the_cli_checks_over_https_with_its_ca_file_and_fails_closed_without() {
     )
     .unwrap();
     let served = spawn_serve(dir.path(), "warn");
-    assert!(served.url.starts_with("https://127.0.0.1:"), "{}", served.url);
+    assert!(
+        served.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        served.url
+    );
     let data_dir = dir.path().join("data");
 
     let allowed = check(&data_dir, Some(&cert));
