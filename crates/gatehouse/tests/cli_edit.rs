@@ -47,10 +47,10 @@ impl Served {
     }
 
     /// `gatehouse check` of a Bash command that pauses, waiting in the background.
-    fn paused_check(&self, command: &str) -> (Child, String) {
+    fn paused_check(&self, command: &str) -> (Waiting, String) {
         let input = serde_json::json!({ "command": command }).to_string();
-        let mut child = self
-            .cli(&[
+        let child = Waiting(
+            self.cli(&[
                 "check",
                 "--tool",
                 "Bash",
@@ -62,7 +62,8 @@ impl Served {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap(),
+        );
         let started = Instant::now();
         loop {
             let listed = self.run(&["pending", "--json"]);
@@ -75,11 +76,10 @@ impl Served {
             if let Some(action) = found {
                 return (child, action["action_id"].as_str().unwrap().to_owned());
             }
-            if started.elapsed() > Duration::from_secs(15) {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the paused check never showed up");
-            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the paused check never showed up"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -89,8 +89,19 @@ impl Served {
     }
 }
 
+/// A background `gatehouse check`, killed and reaped if a test fails before it ends.
+struct Waiting(Child);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The waiting check's exit code and stdout.
-fn finish(mut child: Child) -> (Option<i32>, String) {
+fn finish(mut waiting: Waiting) -> (Option<i32>, String) {
+    let child = &mut waiting.0;
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -8,6 +8,8 @@
 
 pub mod links;
 pub mod ntfy;
+pub mod slack;
+mod socket;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -31,6 +33,37 @@ pub struct NotifySettings {
     pub public_url: String,
     pub ntfy: NtfySettings,
     pub webhook: WebhookSettings,
+    pub slack: SlackSettings,
+}
+
+/// `[notify.slack]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackSettings {
+    /// The channel to post in (its id, e.g. `C0123456789`); empty: Slack is off.
+    pub channel: String,
+    /// Slack's Web API (changed only to test against a fake).
+    pub api_url: String,
+    /// The bot token (`xoxb-…`, scope `chat:write`), from this file or this variable: required.
+    pub bot_token_file: Option<std::path::PathBuf>,
+    pub bot_token_env: Option<String>,
+    /// The app-level token (`xapp-…`, `connections:write`) for Socket Mode, which acknowledges
+    /// button clicks when the app's interactivity is on; optional.
+    pub app_token_file: Option<std::path::PathBuf>,
+    pub app_token_env: Option<String>,
+}
+
+impl Default for SlackSettings {
+    fn default() -> Self {
+        SlackSettings {
+            channel: String::new(),
+            api_url: "https://slack.com/api".into(),
+            bot_token_file: None,
+            bot_token_env: None,
+            app_token_file: None,
+            app_token_env: None,
+        }
+    }
 }
 
 /// `[notify.ntfy]`
@@ -133,6 +166,9 @@ pub struct NotifyCounts {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub dropped: AtomicU64,
+    /// Slack Socket Mode: envelopes acknowledged, and connection failures.
+    pub socket_acks: AtomicU64,
+    pub socket_failures: AtomicU64,
 }
 
 /// The notification side of the daemon: the link store the confirmation page reads, and the
@@ -143,6 +179,8 @@ pub struct Notifier {
     pub counts: NotifyCounts,
     /// Any channel configured.
     enabled: bool,
+    /// The Slack message of each pending action (channel, ts), to update once it is decided.
+    slack_messages: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +188,15 @@ struct Channels {
     base: String,
     ntfy: Option<(String, String, Option<String>)>,
     webhook: Option<(String, String)>,
+    slack: Option<SlackChannel>,
+}
+
+#[derive(Debug, Clone)]
+struct SlackChannel {
+    api: String,
+    channel: String,
+    bot_token: String,
+    app_token: Option<String>,
 }
 
 /// Queued deliveries at most; past it a notification is dropped (counted), never waited for.
@@ -207,16 +254,61 @@ impl Notifier {
             })?;
             Some((settings.webhook.url.trim().to_owned(), secret))
         };
-        let enabled = ntfy.is_some() || webhook.is_some();
+        let slack = if settings.slack.channel.trim().is_empty() {
+            None
+        } else {
+            http_url("notify.slack.api_url", settings.slack.api_url.trim())?;
+            let bot_token = read_secret(
+                "notify.slack bot token",
+                settings.slack.bot_token_file.as_deref(),
+                settings.slack.bot_token_env.as_deref(),
+            )?
+            .ok_or_else(|| {
+                NotifyConfigError(
+                    "notify.slack: a bot token is required (bot_token_file or bot_token_env)"
+                        .into(),
+                )
+            })?;
+            let app_token = read_secret(
+                "notify.slack app token",
+                settings.slack.app_token_file.as_deref(),
+                settings.slack.app_token_env.as_deref(),
+            )?;
+            Some(SlackChannel {
+                api: settings
+                    .slack
+                    .api_url
+                    .trim()
+                    .trim_end_matches('/')
+                    .to_owned(),
+                channel: settings.slack.channel.trim().to_owned(),
+                bot_token,
+                app_token,
+            })
+        };
+        let enabled = ntfy.is_some() || webhook.is_some() || slack.is_some();
         let notifier = Arc::new(Notifier {
             enabled,
             ..Notifier::default()
         });
         if enabled {
+            if let Some(SlackChannel {
+                api,
+                app_token: Some(app_token),
+                ..
+            }) = &slack
+            {
+                tokio::spawn(socket::run(
+                    api.clone(),
+                    app_token.clone(),
+                    notifier.clone(),
+                ));
+            }
             let channels = Channels {
                 base,
                 ntfy,
                 webhook,
+                slack,
             };
             let (queue, receiver) = mpsc::channel(QUEUE);
             tokio::spawn(follow(
@@ -235,13 +327,19 @@ impl Notifier {
         let sent = self.counts.sent.load(Ordering::Relaxed);
         let failed = self.counts.failed.load(Ordering::Relaxed);
         let dropped = self.counts.dropped.load(Ordering::Relaxed);
+        let acks = self.counts.socket_acks.load(Ordering::Relaxed);
+        let socket_failures = self.counts.socket_failures.load(Ordering::Relaxed);
         format!(
             "# HELP gatehouse_notify_sent_total Pause notifications delivered (ntfy, webhook).\n\
              # TYPE gatehouse_notify_sent_total counter\ngatehouse_notify_sent_total {sent}\n\
              # HELP gatehouse_notify_failed_total Pause notifications given up after their retries.\n\
              # TYPE gatehouse_notify_failed_total counter\ngatehouse_notify_failed_total {failed}\n\
              # HELP gatehouse_notify_dropped_total Pause notifications dropped: the delivery queue was full.\n\
-             # TYPE gatehouse_notify_dropped_total counter\ngatehouse_notify_dropped_total {dropped}\n"
+             # TYPE gatehouse_notify_dropped_total counter\ngatehouse_notify_dropped_total {dropped}\n\
+             # HELP gatehouse_notify_slack_socket_acks_total Slack Socket Mode envelopes acknowledged.\n\
+             # TYPE gatehouse_notify_slack_socket_acks_total counter\ngatehouse_notify_slack_socket_acks_total {acks}\n\
+             # HELP gatehouse_notify_slack_socket_failures_total Slack Socket Mode connections that failed.\n\
+             # TYPE gatehouse_notify_slack_socket_failures_total counter\ngatehouse_notify_slack_socket_failures_total {socket_failures}\n"
         )
     }
 
@@ -255,6 +353,11 @@ impl Notifier {
 enum Delivery {
     Ntfy(serde_json::Value),
     Webhook(Vec<u8>),
+    SlackPost {
+        action_id: String,
+        body: serde_json::Value,
+    },
+    SlackUpdate(Box<ActionView>),
 }
 
 async fn follow(
@@ -290,6 +393,12 @@ async fn follow(
                     let body = serde_json::json!({ "type": "action.pending", "pause": pause });
                     deliveries.push(Delivery::Webhook(body.to_string().into_bytes()));
                 }
+                if let Some(slack) = &channels.slack {
+                    deliveries.push(Delivery::SlackPost {
+                        action_id: action.action_id.clone(),
+                        body: slack::post_message(&slack.channel, &pause),
+                    });
+                }
                 for delivery in deliveries {
                     if queue.try_send(delivery).is_err() {
                         notifier.counts.dropped.fetch_add(1, Ordering::Relaxed);
@@ -297,7 +406,17 @@ async fn follow(
                     }
                 }
             }
-            Event::ActionDecided { action } => notifier.links.withdraw(&action.action_id),
+            Event::ActionDecided { action } => {
+                notifier.links.withdraw(&action.action_id);
+                // The Slack message loses its buttons and says how the action ended.
+                if channels.slack.is_some()
+                    && queue
+                        .try_send(Delivery::SlackUpdate(Box::new(action)))
+                        .is_err()
+                {
+                    notifier.counts.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             _ => {}
         }
     }
@@ -348,7 +467,7 @@ async fn deliver(notifier: Arc<Notifier>, channels: Channels, mut queue: mpsc::R
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let result = send(&client, &channels, &delivery).await;
+            let result = send(&client, &notifier, &channels, &delivery).await;
             match result {
                 Ok(()) => {
                     notifier.counts.sent.fetch_add(1, Ordering::Relaxed);
@@ -373,9 +492,13 @@ async fn deliver(notifier: Arc<Notifier>, channels: Channels, mut queue: mpsc::R
 /// One attempt. The error names the channel and the status, never a secret.
 async fn send(
     client: &reqwest::Client,
+    notifier: &Notifier,
     channels: &Channels,
     delivery: &Delivery,
 ) -> Result<(), String> {
+    if let Delivery::SlackPost { .. } | Delivery::SlackUpdate(_) = delivery {
+        return send_slack(client, notifier, channels, delivery).await;
+    }
     let request = match delivery {
         Delivery::Ntfy(message) => {
             let Some((server, _, token)) = &channels.ntfy else {
@@ -402,14 +525,75 @@ async fn send(
                 )
                 .body(body.clone())
         }
+        Delivery::SlackPost { .. } | Delivery::SlackUpdate(_) => return Ok(()),
     };
     let channel = match delivery {
         Delivery::Ntfy(_) => "ntfy",
-        Delivery::Webhook(_) => "webhook",
+        _ => "webhook",
     };
     match request.send().await {
         Ok(response) if response.status().is_success() => Ok(()),
         Ok(response) => Err(format!("{channel}: HTTP {}", response.status().as_u16())),
         Err(err) => Err(format!("{channel}: {}", err.without_url())),
+    }
+}
+
+/// One Slack Web API call: `chat.postMessage` (its `ts` kept for the update) or `chat.update`.
+/// Slack answers `200 {"ok": false, "error": …}` for its own refusals: those are failures too.
+async fn send_slack(
+    client: &reqwest::Client,
+    notifier: &Notifier,
+    channels: &Channels,
+    delivery: &Delivery,
+) -> Result<(), String> {
+    let Some(slack) = &channels.slack else {
+        return Ok(());
+    };
+    let (method, body) = match delivery {
+        Delivery::SlackPost { body, .. } => ("chat.postMessage", body.clone()),
+        Delivery::SlackUpdate(action) => {
+            let known = notifier.slack_lock().remove(&action.action_id);
+            let Some((channel, ts)) = known else {
+                return Ok(()); // never posted (or already updated): nothing to withdraw
+            };
+            ("chat.update", slack::decided_message(&channel, &ts, action))
+        }
+        _ => return Ok(()),
+    };
+    let response = client
+        .post(format!("{}/{method}", slack.api))
+        .bearer_auth(&slack.bot_token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|err| format!("slack {method}: {}", err.without_url()))?;
+    let status = response.status();
+    let answer: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|_| format!("slack {method}: HTTP {} without JSON", status.as_u16()))?;
+    if answer["ok"] != true {
+        return Err(format!(
+            "slack {method}: {}",
+            answer["error"].as_str().unwrap_or("not ok")
+        ));
+    }
+    if let Delivery::SlackPost { action_id, .. } = delivery
+        && let (Some(channel), Some(ts)) = (answer["channel"].as_str(), answer["ts"].as_str())
+    {
+        notifier
+            .slack_lock()
+            .insert(action_id.clone(), (channel.to_owned(), ts.to_owned()));
+    }
+    Ok(())
+}
+
+impl Notifier {
+    fn slack_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (String, String)>> {
+        self.slack_messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -330,9 +330,161 @@ async fn a_webhook_without_a_secret_is_refused_at_start() {
     config.data_dir = Some(dir.path().join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.classifier.kind = "none".into();
-    let err = gatehouse_daemon::Daemon::start(config, Default::default())
-        .await
-        .err()
-        .expect("refused");
+    let Err(err) = gatehouse_daemon::Daemon::start(config, Default::default()).await else {
+        panic!("a webhook without a secret must refuse to start");
+    };
     assert!(err.to_string().contains("secret"), "{err}");
+}
+
+/// What the fake Slack saw: Web API calls (method, body) and Socket Mode acknowledgements.
+enum SlackSaw {
+    Call(String, Value),
+    Ack(String),
+}
+
+/// A fake Slack (no network here): the Web API methods the daemon calls over HTTP
+/// (`apps.connections.open`, `chat.postMessage`, `chat.update`) and a ws:// Socket Mode server
+/// that sends one interactive envelope (a button click) after `hello` and reports the ack.
+async fn fake_slack() -> (String, mpsc::UnboundedReceiver<SlackSaw>) {
+    use axum::extract::Path;
+    use axum::extract::ws::{Message, WebSocketUpgrade};
+    use axum::routing::get;
+    use futures::{SinkExt, StreamExt};
+
+    let (sender, saw) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let socket_url = format!("ws://{}/socket", listener.local_addr().unwrap());
+    let api = {
+        let sender = sender.clone();
+        move |Path(method): Path<String>, headers: HeaderMap, body: Bytes| {
+            let sender = sender.clone();
+            let socket_url = socket_url.clone();
+            async move {
+                let auth = headers["authorization"].to_str().unwrap().to_owned();
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let answer = match method.as_str() {
+                    "apps.connections.open" => {
+                        assert_eq!(
+                            auth, "Bearer xapp-test",
+                            "the app-level token opens the socket"
+                        );
+                        json!({"ok": true, "url": socket_url})
+                    }
+                    "chat.postMessage" | "chat.update" => {
+                        assert_eq!(auth, "Bearer xoxb-test", "the bot token posts");
+                        json!({"ok": true, "channel": "C42", "ts": "1700000000.000100"})
+                    }
+                    _ => json!({"ok": false, "error": "unknown_method"}),
+                };
+                let _ = sender.send(SlackSaw::Call(method, body));
+                axum::Json(answer)
+            }
+        }
+    };
+    let socket = move |upgrade: WebSocketUpgrade| {
+        let sender = sender.clone();
+        async move {
+            upgrade.on_upgrade(move |ws| async move {
+                let (mut out, mut inbound) = ws.split();
+                let _ = out.send(Message::Text(r#"{"type":"hello"}"#.into())).await;
+                let click = json!({"envelope_id": "env-1", "type": "interactive",
+                    "payload": {"type": "block_actions", "actions": [{"action_id": "gatehouse_approve"}]}});
+                let _ = out.send(Message::Text(click.to_string().into())).await;
+                while let Some(Ok(message)) = inbound.next().await {
+                    if let Message::Text(text) = message {
+                        let _ = sender.send(SlackSaw::Ack(text.to_string()));
+                    }
+                }
+            })
+        }
+    };
+    let app = Router::new()
+        .route("/api/{method}", post(api))
+        .route("/socket", get(socket));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, saw)
+}
+
+async fn next_slack(saw: &mut mpsc::UnboundedReceiver<SlackSaw>) -> SlackSaw {
+    tokio::time::timeout(Duration::from_secs(10), saw.recv())
+        .await
+        .expect("the fake Slack hears from the daemon")
+        .expect("the fake Slack runs")
+}
+
+#[tokio::test]
+async fn slack_gets_a_message_with_link_buttons_acks_clicks_over_socket_mode_and_withdraws_them() {
+    let (base, mut saw) = fake_slack().await;
+    let secrets = tempfile::tempdir().unwrap();
+    std::fs::write(secrets.path().join("bot"), "xoxb-test\n").unwrap();
+    std::fs::write(secrets.path().join("app"), "xapp-test\n").unwrap();
+    let daemon = Setup::default()
+        .config(|config| {
+            config.notify.slack.channel = "C42".into();
+            config.notify.slack.api_url = format!("{base}/api");
+            config.notify.slack.bot_token_file = Some(secrets.path().join("bot"));
+            config.notify.slack.app_token_file = Some(secrets.path().join("app"));
+        })
+        .start()
+        .await;
+    let mut opened = false;
+    let mut acked = false;
+    let mut posted = None;
+    let id = paused_id(&daemon).await;
+    while !(opened && acked && posted.is_some()) {
+        match next_slack(&mut saw).await {
+            SlackSaw::Call(method, _) if method == "apps.connections.open" => opened = true,
+            SlackSaw::Call(method, body) if method == "chat.postMessage" => posted = Some(body),
+            SlackSaw::Call(method, body) => panic!("unexpected {method}: {body}"),
+            SlackSaw::Ack(text) => {
+                assert_eq!(
+                    serde_json::from_str::<Value>(&text).unwrap(),
+                    json!({"envelope_id": "env-1"})
+                );
+                acked = true;
+            }
+        }
+    }
+    // The click was acknowledged, and decided nothing.
+    assert_eq!(daemon.action(&id).await["verdict"], "pending");
+    let posted = posted.unwrap();
+    assert_eq!(posted["channel"], "C42");
+    assert!(
+        posted["text"]
+            .as_str()
+            .unwrap()
+            .contains("git push origin main"),
+        "{posted}"
+    );
+    let buttons = posted["blocks"][1]["elements"].as_array().unwrap();
+    let approve = buttons[0]["url"].as_str().unwrap().to_owned();
+    assert!(buttons[1]["url"].as_str().unwrap().contains("/confirm/"));
+
+    // The Slack button's link decides (presence off here), and the message is then updated:
+    // no buttons, how it ended.
+    let (status, body) = confirm(&daemon, &approve, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let updated = loop {
+        if let SlackSaw::Call(method, body) = next_slack(&mut saw).await
+            && method == "chat.update"
+        {
+            break body;
+        }
+    };
+    assert_eq!(updated["ts"], "1700000000.000100");
+    assert_eq!(updated["channel"], "C42");
+    assert!(
+        updated["text"].as_str().unwrap().contains("approved"),
+        "{updated}"
+    );
+    assert!(
+        !updated.to_string().contains("/confirm/"),
+        "the buttons are withdrawn: {updated}"
+    );
+    let metrics = daemon.metrics().await;
+    assert!(
+        metrics.contains("gatehouse_notify_slack_socket_acks_total 1"),
+        "{metrics}"
+    );
 }
