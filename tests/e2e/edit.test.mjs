@@ -3,7 +3,7 @@
 // is refused and cannot be approved), approves the edited action, and the waiting agent gets the
 // edited input; a denial with a note reaches the agent. The ledger (read through the API) keeps
 // the original input, the edited one, who edited, and the note. Presence is off here;
-// edit_presence.test.mjs confirms an edit with a (virtual) authenticator.
+// remote_presence.test.mjs confirms an edit with a (virtual) authenticator.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
