@@ -680,6 +680,59 @@ fn policy_explain_shows_rules_commands_and_the_verdict() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("the action must be JSON"));
 }
 
+/// Issue 11: `ledger show` prints the confinement the ledger recorded for an action: here a
+/// client that cannot confine (the CLI's `check`) got the confined rule's fallback (pause).
+#[test]
+fn ledger_show_prints_the_confinement_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        concat!(
+            "default = \"reject\"\n[[rules]]\nid = \"cargo-confined\"\neffect = \"allow\"\n",
+            "command = { program = \"cargo\", args_within = [\"$CWD\"] }\nconfine = \"build\"\n",
+        ),
+    )
+    .unwrap();
+    let process = spawn_serve(dir.path(), "warn");
+    let cli = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .args(["--url", &process.url])
+            .env("GATEHOUSE_DATA_DIR", dir.path().join("data"))
+            .output()
+            .unwrap()
+    };
+    // Paused (the fallback) and not decided within a second: the CLI fails closed.
+    let checked = cli(&[
+        "check",
+        "--tool",
+        "Bash",
+        "--input",
+        r#"{"command":"cargo test"}"#,
+        "--cwd",
+        "/tmp",
+        "--timeout",
+        "1",
+    ]);
+    assert!(!checked.status.success(), "{checked:?}");
+    let listed = cli(&["ledger", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let id = listed[0]["action_id"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["confinement"]["applied"], "fallback", "{listed}");
+    let shown = cli(&["ledger", "show", &id]);
+    assert!(shown.status.success(), "{shown:?}");
+    let out = stdout(&shown);
+    assert!(
+        out.contains("sandbox  required profile build, profile sha256 ")
+            && out.contains("the rule's fallback applied: pause"),
+        "{out}"
+    );
+    assert!(out.contains("writes only {project}"), "{out}");
+    let json = cli(&["ledger", "show", "--json", &id]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["confinement"]["profile"], "build", "{json}");
+}
+
 /// Issue 11: for a command allowed confined, `policy explain` names the sandbox profile and
 /// prints what it allows — the same text as `gatehouse sandbox explain PROFILE`.
 #[test]

@@ -41,6 +41,15 @@ pub(super) enum LedgerCommand {
     },
     /// Stream actions as JSON lines (with the chain proof) or CSV, to stdout or a file.
     Export(super::ledger_export::ExportArgs),
+    /// One action as the daemon recorded it: input, verdict, reason and the sandbox confinement
+    /// its rule required (profile and digest, or the fallback a client that cannot confine got).
+    Show {
+        /// The action id (a unique prefix is enough).
+        id: String,
+        /// Print the action view as JSON (the `GET /v1/actions/{id}` shape).
+        #[arg(long)]
+        json: bool,
+    },
     /// What happened to tool calls after their hosts ran them (agent hooks' outcomes), newest
     /// first; `--flagged`: only those that ran around the firewall.
     Outcomes {
@@ -55,6 +64,59 @@ pub(super) enum LedgerCommand {
         #[arg(long)]
         export: PathBuf,
     },
+}
+
+/// `gatehouse ledger show ID`: one action, its confinement included.
+async fn show(target: &Target, id: &str, json: bool) -> Result<ExitCode> {
+    let client = target.approver()?;
+    let id = super::decide::resolve_action_id(&client, id, false).await?;
+    let action = client.action(&id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&action)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Inputs, reasons and rule ids come from agents and files: keep them inert.
+    let safe = |text: &str| display::terminal_safe(text, 2000);
+    println!("action   {}", safe(&action.action_id));
+    println!("tool     {}", safe(&action.tool));
+    println!("input    {}", safe(&action.input.to_string()));
+    if let Some(cwd) = &action.cwd {
+        println!("cwd      {}", safe(cwd));
+    }
+    println!(
+        "verdict  {} by {}{}",
+        action.verdict.as_str(),
+        action.decided_by.as_str(),
+        action
+            .rule_id
+            .as_deref()
+            .map(|rule| format!(" (rule {})", safe(rule)))
+            .unwrap_or_default()
+    );
+    println!("reason   {}", safe(&action.reason));
+    if let Some(c) = &action.confinement {
+        let digest = c
+            .profile_digest
+            .as_deref()
+            .map(|d| format!(", profile sha256 {d}"))
+            .unwrap_or_default();
+        match c.applied {
+            gatehouse_protocol::ConfinementApplied::Confined => println!(
+                "sandbox  runs confined: profile {}{digest}",
+                safe(&c.profile)
+            ),
+            gatehouse_protocol::ConfinementApplied::Fallback => println!(
+                "sandbox  required profile {}{digest}; this client cannot confine it, so the rule's fallback applied: {}",
+                safe(&c.profile),
+                c.fallback.as_deref().unwrap_or("pause")
+            ),
+        }
+        if let Some(summary) = &c.summary {
+            println!("         {}", safe(summary));
+        }
+    }
+    println!("hash     {}", action.action_hash);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Exit code of `gatehouse ledger verify` for a ledger that failed verification.
@@ -121,6 +183,9 @@ pub(super) fn ledger_file(target: &Target, command: LedgerCommand) -> Result<Exi
             gatehouse_ledger::public_key(&data_dir.join(LEDGER_KEY_FILE))?,
         ),
         LedgerCommand::Export(args) => super::ledger_export::export(&path, args),
+        LedgerCommand::Show { id, json } => tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(show(target, &id, json))
+        }),
         LedgerCommand::Verify {
             tail,
             full_integrity_check,
