@@ -413,12 +413,9 @@ impl Ledger {
         both!(self, l => l.count().await)
     }
 
-    /// A page of the ledger browser. SQLite only so far: PostgreSQL answers `Unsupported`.
+    /// A page of the ledger browser.
     pub async fn browse(&self, query: BrowseQuery) -> Result<BrowsePage, LedgerError> {
-        match self.as_sqlite() {
-            Some(ledger) => ledger.browse(query).await,
-            None => Err(LedgerError::Unsupported("the ledger browser (SQLite only)")),
-        }
+        both!(self, l => l.browse(query).await)
     }
 
     /// Recently active sessions, most recent first.

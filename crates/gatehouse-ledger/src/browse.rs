@@ -74,7 +74,7 @@ impl BrowseQuery {
 }
 
 /// The SQL conditions and their arguments for a query's filters (not its cursor).
-fn conditions(query: &BrowseQuery) -> (Vec<String>, Vec<SqlValue>) {
+pub(crate) fn conditions(query: &BrowseQuery) -> (Vec<String>, Vec<SqlValue>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<SqlValue> = Vec::new();
     match query.verdict {
@@ -165,7 +165,7 @@ fn like_escape(text: &str) -> String {
 
 /// Numbers the `?1x`/`?2x` placeholders of the text clause (which repeat an argument) after
 /// the arguments before them, and every plain `?` in order.
-fn number_placeholders(clauses: &[String]) -> String {
+pub(crate) fn number_placeholders(clauses: &[String]) -> String {
     let mut out = String::new();
     let mut next = 1;
     for (i, clause) in clauses.iter().enumerate() {
@@ -195,7 +195,54 @@ fn number_placeholders(clauses: &[String]) -> String {
     out
 }
 
-const FROM_JOINED: &str = "
+/// The stretch of seq a page may read, `[from, to]` (walked in the query's order), within the
+/// ledger's `[lowest, highest]` as the time range narrowed it; `None`: nothing to read.
+pub(crate) fn stretch(query: &BrowseQuery, lowest: i64, highest: i64) -> Option<(i64, i64)> {
+    let (from, to) = if query.ascending {
+        let start = query.cursor.map_or(lowest, |c| c + 1).max(lowest);
+        let end = match query.scan_bound() {
+            Some(rows) => start.saturating_add(rows - 1).min(highest),
+            None => highest,
+        };
+        (start, end)
+    } else {
+        let start = query.cursor.map_or(highest, |c| c - 1).min(highest);
+        let end = match query.scan_bound() {
+            Some(rows) => start.saturating_sub(rows - 1).max(lowest),
+            None => lowest,
+        };
+        (end, start)
+    };
+    (from <= to).then_some((from, to))
+}
+
+/// Where the next page starts and how many rows this one read: after the last row if the page
+/// is `full`, else after the stretch read (if the ledger goes on past it).
+pub(crate) fn next_page(
+    query: &BrowseQuery,
+    full: bool,
+    last: Option<i64>,
+    (from, to): (i64, i64),
+    (lowest, highest): (i64, i64),
+) -> (Option<i64>, u64) {
+    match (full, last) {
+        (true, Some(last)) => {
+            let read_from = if query.ascending { from } else { to };
+            (Some(last), (last - read_from).unsigned_abs() + 1)
+        }
+        _ => {
+            let more = if query.ascending {
+                to < highest
+            } else {
+                from > lowest
+            };
+            let edge = if query.ascending { to } else { from };
+            (more.then_some(edge), (to - from + 1).unsigned_abs())
+        }
+    }
+}
+
+pub(crate) const FROM_JOINED: &str = "
 FROM actions a
 LEFT JOIN decisions d ON d.action_id = a.id
 LEFT JOIN scores s ON s.seq = (SELECT max(seq) FROM scores WHERE action_id = a.id)";
@@ -243,25 +290,9 @@ pub(crate) fn browse(conn: &Connection, query: &BrowseQuery) -> Result<BrowsePag
             None => return Ok(empty()),
         }
     }
-    // The stretch of seq this page may read: [from, to], walked in the query's order.
-    let (from, to) = if query.ascending {
-        let start = query.cursor.map_or(lowest, |c| c + 1).max(lowest);
-        let end = match query.scan_bound() {
-            Some(rows) => start.saturating_add(rows - 1).min(highest),
-            None => highest,
-        };
-        (start, end)
-    } else {
-        let start = query.cursor.map_or(highest, |c| c - 1).min(highest);
-        let end = match query.scan_bound() {
-            Some(rows) => start.saturating_sub(rows - 1).max(lowest),
-            None => lowest,
-        };
-        (end, start)
-    };
-    if from > to {
+    let Some((from, to)) = stretch(query, lowest, highest) else {
         return Ok(empty());
-    }
+    };
     clauses.push("a.seq >= ?".into());
     args.push(SqlValue::Integer(from));
     clauses.push("a.seq <= ?".into());
@@ -289,24 +320,14 @@ pub(crate) fn browse(conn: &Connection, query: &BrowseQuery) -> Result<BrowsePag
             outcome: latest_outcome(conn, id)?,
         });
     }
-    // Where the next page starts: after the last row if the page is full, else after the
-    // stretch read (if the ledger goes on past it).
     let full = found.len() == limit as usize;
-    let (next_cursor, scanned) = match (full, found.last()) {
-        (true, Some((last, _))) => {
-            let read_from = if query.ascending { from } else { to };
-            (Some(*last), (last - read_from).unsigned_abs() + 1)
-        }
-        _ => {
-            let more = if query.ascending {
-                to < highest
-            } else {
-                from > lowest
-            };
-            let edge = if query.ascending { to } else { from };
-            (more.then_some(edge), (to - from + 1).unsigned_abs())
-        }
-    };
+    let (next_cursor, scanned) = next_page(
+        query,
+        full,
+        found.last().map(|(seq, _)| *seq),
+        (from, to),
+        (lowest, highest),
+    );
     Ok(BrowsePage {
         rows,
         next_cursor: next_cursor.map(|seq| seq.to_string()),

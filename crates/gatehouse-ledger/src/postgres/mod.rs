@@ -469,6 +469,14 @@ impl PgLedger {
         read::history(&*self.inner.reads.get().await?, action_id).await
     }
 
+    /// A page of the ledger browser.
+    pub async fn browse(
+        &self,
+        query: crate::BrowseQuery,
+    ) -> Result<gatehouse_protocol::BrowsePage, LedgerError> {
+        console::browse(&*self.inner.reads.get().await?, &query).await
+    }
+
     /// Recently active sessions, most recent first (the console's session list).
     pub async fn sessions(
         &self,

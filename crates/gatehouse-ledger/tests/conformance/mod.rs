@@ -10,8 +10,8 @@ mod team;
 use std::collections::HashSet;
 
 use gatehouse_ledger::{
-    DecisionFact, DecisionOutcome, ListQuery, NewAction, NewLabel, NewOutcome, Recorded, ScoreFact,
-    ScoreOutcome, StatusFilter, VerifyOptions,
+    BrowseQuery, DecisionFact, DecisionOutcome, ListQuery, NewAction, NewLabel, NewOutcome,
+    Recorded, ScoreFact, ScoreOutcome, StatusFilter, VerifyOptions,
 };
 use gatehouse_protocol::{DecidedBy, OutcomeFlag, ReviewLabel, Tier2Status, Verdict};
 use serde_json::json;
@@ -63,6 +63,7 @@ conformance!(
     the_chain_verifies_and_names_tampering,
     records_cannot_be_rewritten,
     sessions_are_listed_most_recent_first,
+    the_browser_filters_and_pages,
 );
 
 async fn an_action_reads_back_as_recorded(backend: TestBackend) {
@@ -508,4 +509,128 @@ async fn sessions_are_listed_most_recent_first(backend: TestBackend) {
         .await
         .unwrap();
     assert_eq!(second.sessions[0].session_id, "s1");
+}
+
+async fn the_browser_filters_and_pages(backend: TestBackend) {
+    let ledger = backend.open().await;
+    for i in 0..12 {
+        let verdict = match i % 3 {
+            0 => Verdict::Allow,
+            1 => Verdict::Reject,
+            _ => Verdict::Pending,
+        };
+        let mut action = new_action(&format!("b{i:02}"), verdict);
+        action.created_at_ms = 1_000 + i;
+        action.cwd = Some(if i < 6 {
+            "/work/app".into()
+        } else {
+            "/work/other".into()
+        });
+        if i == 4 {
+            action.input = json!({"command": "echo \"Hello\""})
+                .as_object()
+                .unwrap()
+                .clone();
+            action.tool = "Shell".into();
+        }
+        ledger.record_action(action).await.unwrap();
+    }
+    ledger
+        .record_decision(decision("b02", Verdict::Allow))
+        .await
+        .unwrap();
+    ledger
+        .record_outcome(NewOutcome {
+            session_id: Some("s1".into()),
+            tool_use_id: Some("tu-b00".into()),
+            tool: "Bash".into(),
+            agent: None,
+            cwd: None,
+            ran: true,
+            exit_code: Some(0),
+            error: None,
+            duration_ms: Some(7),
+            findings: Vec::new(),
+            recorded_at_ms: 5_000,
+        })
+        .await
+        .unwrap();
+    let browse = |q: BrowseQuery| {
+        let ledger = ledger.clone();
+        async move { ledger.browse(q).await.unwrap() }
+    };
+    let base = || BrowseQuery {
+        limit: 50,
+        ..BrowseQuery::default()
+    };
+    let ids = |page: &gatehouse_protocol::BrowsePage| -> Vec<String> {
+        page.rows
+            .iter()
+            .map(|r| r.action.action_id.clone())
+            .collect()
+    };
+    let all = browse(base()).await;
+    assert_eq!(all.rows.len(), 12);
+    assert_eq!(all.rows[0].action.action_id, "b11", "newest first");
+    assert_eq!(all.next_cursor, None);
+    let oldest = all.rows.last().unwrap();
+    assert_eq!(
+        oldest.outcome.as_ref().map(|o| (o.ran, o.duration_ms)),
+        Some((true, Some(7)))
+    );
+    // Still waiting: the paused ones but b02 (decided).
+    let pending = browse(BrowseQuery {
+        verdict: Some(Verdict::Pending),
+        ..base()
+    })
+    .await;
+    assert_eq!(ids(&pending), ["b11", "b08", "b05"]);
+    let allowed_by_people = browse(BrowseQuery {
+        verdict: Some(Verdict::Allow),
+        decided_by: Some(DecidedBy::Human),
+        ..base()
+    })
+    .await;
+    assert_eq!(ids(&allowed_by_people), ["b02"]);
+    let in_app = browse(BrowseQuery {
+        cwd: Some("/work/app/".into()),
+        paused: Some(false),
+        ..base()
+    })
+    .await;
+    assert_eq!(ids(&in_app), ["b04", "b03", "b01", "b00"]);
+    // Words in the input, whatever their case and JSON escaping.
+    let said = browse(BrowseQuery {
+        text: Some("echo \"hello".into()),
+        ..base()
+    })
+    .await;
+    assert_eq!(ids(&said), ["b04"]);
+    let shell = browse(BrowseQuery {
+        tool: Some("Shell".into()),
+        since_ms: Some(1_004),
+        until_ms: Some(1_005),
+        ..base()
+    })
+    .await;
+    assert_eq!(ids(&shell), ["b04"]);
+    // Pages of 5, oldest first, cover every row once.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = browse(BrowseQuery {
+            ascending: true,
+            limit: 5,
+            cursor,
+            ..base()
+        })
+        .await;
+        seen.extend(ids(&page));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next.parse().unwrap()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..12).map(|i| format!("b{i:02}")).collect();
+    assert_eq!(seen, expected);
 }
