@@ -122,6 +122,8 @@ test('the person edits a paused command, sees the re-check, and approves the edi
     assert.deepEqual(decided.body.updated_input, { command: 'git push origin main' },
       'the agent gets the edited input');
     await byTestId('modal').waitFor({ state: 'hidden', timeout: UI_TIMEOUT_MS });
+    await page.locator('.toast', { hasText: 'Approved (edited): Bash git push origin main' })
+      .first().waitFor({ timeout: UI_TIMEOUT_MS });
 
     const id = decided.body.action_id;
     const action = await approver(`/v1/actions/${id}`);

@@ -151,7 +151,9 @@ export async function decide(decision, edited) {
       await loadSession();
       result = await api(`/v1/actions/${encodeURIComponent(id)}/decision`, { method: 'POST', body });
     }
-    const a = result && result.action_id ? result : { ...state.pending.get(id) };
+    const decided = result && result.action_id ? result : { ...state.pending.get(id) };
+    // An edited approval is announced with what was approved, not what was asked.
+    const a = edited ? { ...decided, input: edited } : decided;
     const verb = decision === 'approve' ? (edited ? 'Approved (edited)' : 'Approved') : 'Denied';
     announce(`${verb} ${a.tool || ''} ${summarize(a)}`);
     toast(`${verb}: ${a.tool || ''} ${summarize(a)}`, decision === 'approve' ? 'ok' : 'bad');
