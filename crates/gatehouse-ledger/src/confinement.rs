@@ -180,6 +180,42 @@ pub(crate) fn attach(conn: &Connection, view: &mut ActionView) -> Result<(), Led
     Ok(())
 }
 
+/// For `verify_export`: the action line's confinement is the `action_confinement` record of the
+/// proof (profile, digest, applied, fallback), and an action line without one has none there.
+pub(crate) fn export_matches(
+    action: &ActionView,
+    entries: &[(i64, String, Vec<rusqlite::types::Value>, [u8; 32])],
+) -> bool {
+    use rusqlite::types::Value as SqlValue;
+    let text = |v: Option<&SqlValue>| match v {
+        Some(SqlValue::Text(t)) => Some(t.clone()),
+        _ => None,
+    };
+    let recorded = entries.iter().find(|(_, kind, values, _)| {
+        kind == Kind::ActionConfinement.as_str()
+            && matches!(values.first(), Some(SqlValue::Text(id)) if *id == action.action_id)
+    });
+    match (&action.confinement, recorded) {
+        (None, None) => true,
+        (Some(c), Some((_, _, values, _))) => {
+            let digest = match values.get(4) {
+                Some(SqlValue::Blob(bytes)) => {
+                    Some(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                }
+                _ => None,
+            };
+            text(values.get(3)).as_deref() == Some(c.profile.as_str())
+                && digest == c.profile_digest
+                && text(values.get(5)) == c.summary
+                && text(values.get(6)).as_deref() == Some(c.applied.as_str())
+                && text(values.get(7)) == c.fallback
+        }
+        // A record the proof does not hold may lie before its first entry (a filtered export).
+        (Some(_), None) => false,
+        (None, Some(_)) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use gatehouse_protocol::{DecidedBy, Tier2Status, Verdict};
@@ -263,6 +299,44 @@ mod tests {
         assert_eq!(json["confinement"]["profile_digest"], "ab".repeat(32));
         let report = ledger.verify(VerifyOptions::default()).await;
         assert!(report.is_ok(), "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn an_export_carries_the_confinement_and_verifies_offline() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = open(&dir);
+        ledger
+            .record_action_confined(allowed("act_1"), None, Some(confined()))
+            .await
+            .unwrap();
+        ledger.flush().await.unwrap();
+        let mut out = Vec::new();
+        crate::export_file(
+            &dir.path().join("ledger.db"),
+            &crate::ExportFilter::default(),
+            crate::ExportFormat::Jsonl,
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""kind":"action_confinement""#),
+            "the proof holds the record: {text}"
+        );
+        assert!(text.contains(r#""applied":"confined""#), "{text}");
+        let verified = crate::verify_export(text.as_bytes(), None).unwrap();
+        assert_eq!(verified.actions, 1);
+        // The action line's confinement edited, or removed: it no longer matches the proof.
+        let edited = text.replacen(r#""profile":"build""#, r#""profile":"build-net""#, 1);
+        assert_ne!(edited, text);
+        let failure = crate::verify_export(edited.as_bytes(), None).unwrap_err();
+        assert!(failure.detail.contains("confinement"), "{failure:?}");
+        let removed = text.replacen(r#""applied":"confined""#, r#""applied":"fallback""#, 1);
+        assert!(crate::verify_export(removed.as_bytes(), None).is_err());
+        // The record in the proof edited: its hash no longer holds.
+        let at = text.rfind(r#""build""#).unwrap();
+        let forged = format!("{}\"build-net\"{}", &text[..at], &text[at + 7..]);
+        assert!(crate::verify_export(forged.as_bytes(), None).is_err());
     }
 
     #[tokio::test]

@@ -475,6 +475,15 @@ pub fn verify_export(
                 ));
             }
         }
+        if !crate::confinement::export_matches(action, &entries) {
+            return Err(fail(
+                *number,
+                format!(
+                    "action {}'s confinement is not the one its chain records",
+                    action.action_id
+                ),
+            ));
+        }
     }
     let mut signed_through = None;
     let mut key = None;
