@@ -427,11 +427,8 @@ impl Ledger {
         both!(self, l => l.sessions(limit, cursor).await)
     }
 
-    /// The console overview's figures over a window (SQLite only so far).
+    /// The console overview's figures over a window.
     pub async fn overview(&self, query: OverviewQuery) -> Result<Overview, LedgerError> {
-        match self.as_sqlite() {
-            Some(ledger) => ledger.overview(query).await,
-            None => Err(LedgerError::Unsupported("the overview (SQLite only)")),
-        }
+        both!(self, l => l.overview(query).await)
     }
 }

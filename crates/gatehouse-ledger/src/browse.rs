@@ -436,13 +436,7 @@ pub const MAX_BUCKETS: i64 = 500;
 
 pub(crate) fn overview(conn: &Connection, q: OverviewQuery) -> Result<Overview, LedgerError> {
     let bucket_ms = q.bucket_ms.max(1);
-    let count = ((q.until_ms - q.since_ms + bucket_ms - 1) / bucket_ms).clamp(0, MAX_BUCKETS);
-    let mut buckets: Vec<VerdictBucket> = (0..count)
-        .map(|i| VerdictBucket {
-            start_ms: q.since_ms + i * bucket_ms,
-            ..VerdictBucket::default()
-        })
-        .collect();
+    let mut buckets = empty_buckets(q);
     let window = "a.created_at_ms >= ?1 AND a.created_at_ms < ?2";
     let mut total = 0u64;
     let mut granted = 0u64;
@@ -469,21 +463,12 @@ pub(crate) fn overview(conn: &Connection, q: OverviewQuery) -> Result<Overview, 
             let Some(bucket) = usize::try_from(index).ok().and_then(|i| buckets.get_mut(i)) else {
                 continue;
             };
-            let slot = match (
-                asked.as_str(),
+            *bucket_slot(
+                bucket,
+                &asked,
                 final_by.as_deref(),
                 final_verdict.as_deref(),
-            ) {
-                ("allow", _, _) => &mut bucket.allowed,
-                ("reject", _, _) => &mut bucket.rejected,
-                (_, None, _) => &mut bucket.pending,
-                (_, Some("human"), Some("allow")) => &mut bucket.approved,
-                (_, Some("human"), _) => &mut bucket.denied,
-                (_, Some("timeout"), _) => &mut bucket.timed_out,
-                (_, _, Some("allow")) => &mut bucket.allowed,
-                _ => &mut bucket.rejected,
-            };
-            *slot += n;
+            ) += n;
         }
     }
     let pending_now: i64 = conn.query_row(
@@ -497,15 +482,10 @@ pub(crate) fn overview(conn: &Connection, q: OverviewQuery) -> Result<Overview, 
             "SELECT d.decided_at_ms - a.created_at_ms FROM decisions d JOIN actions a ON a.id = d.action_id
              WHERE d.decided_by = 'human' AND a.created_at_ms >= ?1 AND a.created_at_ms < ?2",
         )?;
-        let mut waits: Vec<i64> = stmt
+        let waits: Vec<i64> = stmt
             .query_map(rusqlite::params![q.since_ms, q.until_ms], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
-        waits.sort_unstable();
-        DecisionLatency {
-            decisions: waits.len() as u64,
-            median_ms: nearest_rank(&waits, 50),
-            p99_ms: nearest_rank(&waits, 99),
-        }
+        decision_latency(waits)
     };
     let top_rules = top(
         conn,
@@ -533,20 +513,121 @@ pub(crate) fn overview(conn: &Connection, q: OverviewQuery) -> Result<Overview, 
         q,
     )?;
     let classifier = classifier_health(conn, q)?;
+    let outside = paused_outside_buckets(&buckets, conn, q)?;
+    Ok(assemble(
+        q,
+        OverviewCounts {
+            buckets,
+            total,
+            granted,
+            pending_now: pending_now.unsigned_abs(),
+            paused_outside: outside,
+        },
+        latency,
+        (top_rules, top_paused),
+        classifier,
+    ))
+}
+
+/// The overview's counts, as the backend's queries found them.
+pub(crate) struct OverviewCounts {
+    pub(crate) buckets: Vec<VerdictBucket>,
+    pub(crate) total: u64,
+    pub(crate) granted: u64,
+    pub(crate) pending_now: u64,
+    /// Paused actions in the window past the last bucket (`paused_outside_buckets`).
+    pub(crate) paused_outside: u64,
+}
+
+/// The window's empty buckets (at most `MAX_BUCKETS`).
+pub(crate) fn empty_buckets(q: OverviewQuery) -> Vec<VerdictBucket> {
+    let bucket_ms = q.bucket_ms.max(1);
+    let count = ((q.until_ms - q.since_ms + bucket_ms - 1) / bucket_ms).clamp(0, MAX_BUCKETS);
+    (0..count)
+        .map(|i| VerdictBucket {
+            start_ms: q.since_ms + i * bucket_ms,
+            ..VerdictBucket::default()
+        })
+        .collect()
+}
+
+/// The count an action goes to in its bucket: by what the rules said (`asked`) and, for a
+/// pause, by its decision as it stands.
+pub(crate) fn bucket_slot<'a>(
+    bucket: &'a mut VerdictBucket,
+    asked: &str,
+    final_by: Option<&str>,
+    final_verdict: Option<&str>,
+) -> &'a mut u64 {
+    match (asked, final_by, final_verdict) {
+        ("allow", _, _) => &mut bucket.allowed,
+        ("reject", _, _) => &mut bucket.rejected,
+        (_, None, _) => &mut bucket.pending,
+        (_, Some("human"), Some("allow")) => &mut bucket.approved,
+        (_, Some("human"), _) => &mut bucket.denied,
+        (_, Some("timeout"), _) => &mut bucket.timed_out,
+        (_, _, Some("allow")) => &mut bucket.allowed,
+        _ => &mut bucket.rejected,
+    }
+}
+
+/// The median and p99 of people's decision waits.
+pub(crate) fn decision_latency(mut waits: Vec<i64>) -> DecisionLatency {
+    waits.sort_unstable();
+    DecisionLatency {
+        decisions: waits.len() as u64,
+        median_ms: nearest_rank(&waits, 50),
+        p99_ms: nearest_rank(&waits, 99),
+    }
+}
+
+/// The classifier-health count an action goes to: its latest score's status, else what the
+/// check recorded.
+pub(crate) fn classifier_slot<'a>(
+    health: &'a mut ClassifierHealth,
+    status: Option<&str>,
+    asked: &str,
+) -> &'a mut u64 {
+    match (status, asked) {
+        (Some("scored"), _) => &mut health.scored,
+        (Some("error"), _) => &mut health.errors,
+        (Some("timeout"), _) => &mut health.timeouts,
+        (Some(_), _) | (None, "dropped") => &mut health.dropped,
+        (None, "disabled") => &mut health.disabled,
+        (None, _) => &mut health.waiting,
+    }
+}
+
+/// The overview from its parts (both backends).
+pub(crate) fn assemble(
+    q: OverviewQuery,
+    counts: OverviewCounts,
+    latency: DecisionLatency,
+    (top_rules, top_paused): (Vec<TopEntry>, Vec<TopEntry>),
+    classifier: ClassifierHealth,
+) -> Overview {
+    let OverviewCounts {
+        buckets,
+        total,
+        granted,
+        pending_now,
+        paused_outside,
+    } = counts;
+    let bucket_ms = q.bucket_ms.max(1);
     let prompts: u64 = buckets
         .iter()
         .map(|b| b.approved + b.denied + b.timed_out + b.pending)
         .sum::<u64>()
-        + paused_outside_buckets(&buckets, conn, q)?;
+        + paused_outside;
     let hours = (q.until_ms - q.since_ms).max(1) as f64 / 3_600_000.0;
     let asked_or_granted = prompts + granted;
-    Ok(Overview {
+    Overview {
         since_ms: q.since_ms,
         until_ms: q.until_ms,
         bucket_ms,
         total,
         buckets,
-        pending_now: pending_now.unsigned_abs(),
+        pending_now,
         latency,
         top_rules,
         top_paused,
@@ -562,7 +643,7 @@ pub(crate) fn overview(conn: &Connection, q: OverviewQuery) -> Result<Overview, 
             },
         },
         policy: Default::default(),
-    })
+    }
 }
 
 /// Paused actions in the window that fell past the last bucket (only when the window held more
@@ -627,15 +708,7 @@ fn classifier_health(conn: &Connection, q: OverviewQuery) -> Result<ClassifierHe
         let asked: String = row.get(1)?;
         let disagreement: i64 = row.get(2)?;
         let n = row.get::<_, i64>(3)?.unsigned_abs();
-        let slot = match (status.as_deref(), asked.as_str()) {
-            (Some("scored"), _) => &mut health.scored,
-            (Some("error"), _) => &mut health.errors,
-            (Some("timeout"), _) => &mut health.timeouts,
-            (Some(_), _) | (None, "dropped") => &mut health.dropped,
-            (None, "disabled") => &mut health.disabled,
-            (None, _) => &mut health.waiting,
-        };
-        *slot += n;
+        *classifier_slot(&mut health, status.as_deref(), &asked) += n;
         if disagreement != 0 {
             health.disagreements += n;
         }

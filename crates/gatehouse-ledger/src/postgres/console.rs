@@ -1,18 +1,23 @@
 //! The dashboard console's reads on PostgreSQL: the ledger browser (the filters, the stretch of
 //! the ledger a page reads and its cursor are `crate::browse`'s, shared with SQLite) and the
-//! session list (the same window, grouping and paging as SQLite's). The overview is SQLite only
-//! so far (its SQL leans on SQLite's JSON functions): PostgreSQL answers `Unsupported`.
+//! session list (the same window, grouping and paging as SQLite's), and the overview (the same
+//! buckets, counts and assembly as SQLite's, `crate::browse`'s; the SQL in PostgreSQL's terms).
 
-use gatehouse_protocol::{BrowsePage, BrowseRow, OutcomeSummary, SessionList, SessionSummary};
+use gatehouse_protocol::{
+    BrowsePage, BrowseRow, ClassifierHealth, OutcomeSummary, Overview, SessionList, SessionSummary,
+    TopEntry,
+};
 use rusqlite::types::Value as SqlValue;
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use super::read;
 use crate::browse::{
-    FROM_JOINED, SESSION_WINDOW_ROWS, conditions, next_page, number_placeholders, stretch,
+    FROM_JOINED, OverviewCounts, SESSION_WINDOW_ROWS, TOP_N, assemble, bucket_slot,
+    classifier_slot, conditions, decision_latency, empty_buckets, next_page, number_placeholders,
+    stretch,
 };
-use crate::{BrowseQuery, LedgerError, MAX_BROWSE_LIMIT};
+use crate::{BrowseQuery, LedgerError, MAX_BROWSE_LIMIT, OverviewQuery};
 
 /// `?N` placeholders (SQLite's) as `$N` (PostgreSQL's).
 fn dollar_placeholders(sql: &str) -> String {
@@ -248,4 +253,201 @@ pub(crate) async fn sessions(
         sessions,
         next_cursor,
     })
+}
+
+fn count_at(row: &tokio_postgres::Row, i: usize) -> Result<u64, LedgerError> {
+    Ok(row
+        .try_get::<_, Option<i64>>(i)?
+        .unwrap_or(0)
+        .unsigned_abs())
+}
+
+/// The console overview's figures over a window, as SQLite's `crate::browse::overview`.
+pub(crate) async fn overview(
+    client: &impl GenericClient,
+    q: OverviewQuery,
+) -> Result<Overview, LedgerError> {
+    let bucket_ms = q.bucket_ms.max(1);
+    let window = "a.created_at_ms >= $1 AND a.created_at_ms < $2";
+    let mut buckets = empty_buckets(q);
+    let (mut total, mut granted) = (0u64, 0u64);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT (a.created_at_ms - $1) / $3, a.verdict, a.decided_by, d.verdict, d.decided_by,
+                        COALESCE(a.rule_id LIKE 'grant:%', FALSE), count(*)
+                 FROM actions a LEFT JOIN decisions d ON d.action_id = a.id
+                 WHERE {window} GROUP BY 1, 2, 3, 4, 5, 6"
+            ),
+            &[&q.since_ms, &q.until_ms, &bucket_ms],
+        )
+        .await?;
+    for row in &rows {
+        let index: i64 = row.try_get(0)?;
+        let asked: String = row.try_get(1)?;
+        let decided_by: String = row.try_get(2)?;
+        let final_verdict: Option<String> = row.try_get(3)?;
+        let final_by: Option<String> = row.try_get(4)?;
+        let by_grant: bool = row.try_get(5)?;
+        let n = count_at(row, 6)?;
+        total += n;
+        if by_grant || decided_by == "grant" {
+            granted += n;
+        }
+        if let Some(bucket) = usize::try_from(index).ok().and_then(|i| buckets.get_mut(i)) {
+            *bucket_slot(
+                bucket,
+                &asked,
+                final_by.as_deref(),
+                final_verdict.as_deref(),
+            ) += n;
+        }
+    }
+    let pending_now = count_at(
+        &client
+            .query_one(
+                "SELECT count(*) FROM actions a WHERE a.verdict = 'pending'
+                   AND NOT EXISTS (SELECT 1 FROM decisions d WHERE d.action_id = a.id)",
+                &[],
+            )
+            .await?,
+        0,
+    )?;
+    let waits = client
+        .query(
+            "SELECT d.decided_at_ms - a.created_at_ms FROM decisions d JOIN actions a ON a.id = d.action_id
+             WHERE d.decided_by = 'human' AND a.created_at_ms >= $1 AND a.created_at_ms < $2",
+            &[&q.since_ms, &q.until_ms],
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let top_rules = top(
+        client,
+        &format!(
+            "SELECT COALESCE(a.rule_id, '(policy default)'), count(*),
+                    count(*) FILTER (WHERE COALESCE(d.verdict, a.verdict) = 'allow'),
+                    count(*) FILTER (WHERE COALESCE(d.verdict, a.verdict) = 'reject'),
+                    count(*) FILTER (WHERE a.verdict = 'pending')
+             FROM actions a LEFT JOIN decisions d ON d.action_id = a.id
+             WHERE {window} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {TOP_N}"
+        ),
+        q,
+    )
+    .await?;
+    // The input is a JSON object (the ledger writes it so); `->>` reads its fields.
+    let top_paused = top(
+        client,
+        &format!(
+            "SELECT a.tool || ': ' || substr(COALESCE(a.input::jsonb ->> 'command',
+                        a.input::jsonb ->> 'file_path', a.input::jsonb ->> 'url',
+                        a.input::jsonb ->> 'path', a.input), 1, 200), count(*),
+                    count(*) FILTER (WHERE COALESCE(d.verdict, a.verdict) = 'allow'),
+                    count(*) FILTER (WHERE COALESCE(d.verdict, a.verdict) = 'reject'), count(*)
+             FROM actions a LEFT JOIN decisions d ON d.action_id = a.id
+             WHERE {window} AND a.verdict = 'pending'
+             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {TOP_N}"
+        ),
+        q,
+    )
+    .await?;
+    let classifier = classifier_health(client, q).await?;
+    let covered_until = buckets
+        .last()
+        .map_or(q.since_ms, |b| b.start_ms + bucket_ms);
+    let paused_outside = if covered_until >= q.until_ms {
+        0
+    } else {
+        count_at(
+            &client
+                .query_one(
+                    "SELECT count(*) FROM actions WHERE created_at_ms >= $1 AND created_at_ms < $2
+                       AND verdict = 'pending'",
+                    &[&covered_until, &q.until_ms],
+                )
+                .await?,
+            0,
+        )?
+    };
+    Ok(assemble(
+        q,
+        OverviewCounts {
+            buckets,
+            total,
+            granted,
+            pending_now,
+            paused_outside,
+        },
+        decision_latency(waits),
+        (top_rules, top_paused),
+        classifier,
+    ))
+}
+
+async fn top(
+    client: &impl GenericClient,
+    sql: &str,
+    q: OverviewQuery,
+) -> Result<Vec<TopEntry>, LedgerError> {
+    client
+        .query(sql, &[&q.since_ms, &q.until_ms])
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(TopEntry {
+                key: row.try_get(0)?,
+                count: count_at(row, 1)?,
+                allowed: count_at(row, 2)?,
+                rejected: count_at(row, 3)?,
+                paused: count_at(row, 4)?,
+            })
+        })
+        .collect()
+}
+
+async fn classifier_health(
+    client: &impl GenericClient,
+    q: OverviewQuery,
+) -> Result<ClassifierHealth, LedgerError> {
+    let mut health = ClassifierHealth::default();
+    let rows = client
+        .query(
+            "SELECT s.status, a.tier2_status, COALESCE(s.disagreement, 0), count(*)
+             FROM actions a
+             LEFT JOIN scores s ON s.seq = (SELECT max(seq) FROM scores WHERE action_id = a.id)
+             WHERE a.created_at_ms >= $1 AND a.created_at_ms < $2
+             GROUP BY 1, 2, 3",
+            &[&q.since_ms, &q.until_ms],
+        )
+        .await?;
+    for row in &rows {
+        let status: Option<String> = row.try_get(0)?;
+        let asked: String = row.try_get(1)?;
+        let disagreement: i64 = row.try_get(2)?;
+        let n = count_at(row, 3)?;
+        *classifier_slot(&mut health, status.as_deref(), &asked) += n;
+        if disagreement != 0 {
+            health.disagreements += n;
+        }
+    }
+    let latest = |status: &'static str| async move {
+        client
+            .query_opt(
+                "SELECT s.model, s.error, s.recorded_at_ms FROM scores s
+                 JOIN actions a ON a.id = s.action_id
+                 WHERE a.created_at_ms >= $1 AND a.created_at_ms < $2 AND s.status = $3
+                 ORDER BY s.seq DESC LIMIT 1",
+                &[&q.since_ms, &q.until_ms, &status],
+            )
+            .await
+    };
+    if let Some(row) = latest("scored").await? {
+        health.model = row.try_get(0)?;
+        health.last_scored_ms = Some(row.try_get(2)?);
+    }
+    if let Some(row) = latest("error").await? {
+        health.last_error = row.try_get(1)?;
+    }
+    Ok(health)
 }

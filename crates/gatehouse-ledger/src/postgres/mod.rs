@@ -469,6 +469,14 @@ impl PgLedger {
         read::history(&*self.inner.reads.get().await?, action_id).await
     }
 
+    /// The console overview's figures over a window.
+    pub async fn overview(
+        &self,
+        query: crate::OverviewQuery,
+    ) -> Result<gatehouse_protocol::Overview, LedgerError> {
+        console::overview(&*self.inner.reads.get().await?, query).await
+    }
+
     /// A page of the ledger browser.
     pub async fn browse(
         &self,

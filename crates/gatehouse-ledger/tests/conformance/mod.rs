@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use gatehouse_ledger::{
     BrowseQuery, DecisionFact, DecisionOutcome, ListQuery, NewAction, NewLabel, NewOutcome,
-    Recorded, ScoreFact, ScoreOutcome, StatusFilter, VerifyOptions,
+    OverviewQuery, Recorded, ScoreFact, ScoreOutcome, StatusFilter, VerifyOptions,
 };
 use gatehouse_protocol::{DecidedBy, OutcomeFlag, ReviewLabel, Tier2Status, Verdict};
 use serde_json::json;
@@ -64,6 +64,7 @@ conformance!(
     records_cannot_be_rewritten,
     sessions_are_listed_most_recent_first,
     the_browser_filters_and_pages,
+    the_overview_counts_the_window,
 );
 
 async fn an_action_reads_back_as_recorded(backend: TestBackend) {
@@ -633,4 +634,57 @@ async fn the_browser_filters_and_pages(backend: TestBackend) {
     }
     let expected: Vec<String> = (0..12).map(|i| format!("b{i:02}")).collect();
     assert_eq!(seen, expected);
+}
+
+async fn the_overview_counts_the_window(backend: TestBackend) {
+    let ledger = backend.open().await;
+    for (id, verdict, at, rule) in [
+        ("a1", Verdict::Allow, 1_000, "r1"),
+        ("p1", Verdict::Pending, 1_500, "r1"),
+        ("a2", Verdict::Reject, 2_000, "r1"),
+        ("p2", Verdict::Pending, 6_000, "r1"),
+        ("g1", Verdict::Allow, 7_000, "grant:x"),
+        ("late", Verdict::Allow, 20_000, "r1"),
+    ] {
+        let mut action = new_action(id, verdict);
+        action.created_at_ms = at;
+        action.rule_id = Some(rule.into());
+        ledger.record_action(action).await.unwrap();
+    }
+    ledger
+        .record_decision(decision("p1", Verdict::Allow))
+        .await
+        .unwrap();
+    let overview = ledger
+        .overview(OverviewQuery {
+            since_ms: 0,
+            until_ms: 10_000,
+            bucket_ms: 5_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(overview.total, 5);
+    let buckets: Vec<(i64, u64, u64, u64, u64)> = overview
+        .buckets
+        .iter()
+        .map(|b| (b.start_ms, b.allowed, b.rejected, b.approved, b.pending))
+        .collect();
+    assert_eq!(buckets, [(0, 1, 1, 1, 0), (5_000, 1, 0, 0, 1)]);
+    assert_eq!(overview.pending_now, 1);
+    assert_eq!(overview.latency.decisions, 1);
+    assert_eq!(overview.latency.median_ms, Some(500));
+    let rules: Vec<(&str, u64, u64, u64, u64)> = overview
+        .top_rules
+        .iter()
+        .map(|t| (t.key.as_str(), t.count, t.allowed, t.rejected, t.paused))
+        .collect();
+    assert_eq!(rules, [("r1", 4, 2, 1, 2), ("grant:x", 1, 1, 0, 0)]);
+    let paused: Vec<(&str, u64, u64)> = overview
+        .top_paused
+        .iter()
+        .map(|t| (t.key.as_str(), t.count, t.allowed))
+        .collect();
+    assert_eq!(paused, [("Bash: ls -la", 2, 1)]);
+    assert_eq!(overview.classifier.waiting, 5);
+    assert_eq!((overview.prompts.prompts, overview.prompts.granted), (2, 1));
 }
