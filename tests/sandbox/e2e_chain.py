@@ -207,6 +207,19 @@ def main():
             check(len(weak_action) == 1 and weak_action[0]["verdict"] in ("pending", "reject")
                   and "cannot confine" in weak_action[0]["reason"],
                   "no kernel support: the ledger records the fallback and why", json.dumps(weak_action))
+            # The confinement, structured in the ledger (schema 13): the fallback here, and the
+            # profile with its digest for the allowed npm test above.
+            confinement = weak_action[0].get("confinement") or {} if weak_action else {}
+            check(confinement.get("applied") == "fallback" and confinement.get("profile") == "build"
+                  and confinement.get("fallback") == "pause",
+                  "no kernel support: the ledger's confinement record says fallback: pause",
+                  json.dumps(weak_action))
+            confined = [a for a in actions if a.get("tool_use_id") == "toolu_bash1"]
+            record = (confined[0].get("confinement") or {}) if confined else {}
+            check(record.get("applied") == "confined" and record.get("profile") == "build"
+                  and len(record.get("profile_digest", "")) == 64,
+                  "the allowed npm test's confinement is recorded: profile build and its digest",
+                  json.dumps(confined))
         finally:
             daemon.terminate()
             try:
