@@ -48,8 +48,8 @@ add_suite e2e "node --test --test-concurrency=1 tests/e2e/*.test.mjs"
 # Suites that run cargo themselves: after the Rust tests (one build directory, one lock).
 late_suites=(minilm fuzz)
 add_suite minilm 'GATEHOUSE_MINILM_DIR="$(scripts/fetch-minilm.sh)" && export GATEHOUSE_MINILM_DIR &&
-    cargo clippy -p gatehouse --all-targets --locked --features minilm -- -D warnings &&
-    cargo clippy -p gatehouse-classifier --all-targets --locked --features minilm -- -D warnings &&
+    cargo clippy -p gatehouse -p gatehouse-classifier --all-targets --locked \
+        --features gatehouse/minilm,gatehouse-classifier/minilm -- -D warnings &&
     cargo test --release --locked -p gatehouse-classifier --features minilm minilm'
 add_suite fuzz "scripts/fuzz.sh ${GATEHOUSE_FUZZ_SECONDS:-20}"
 
