@@ -457,6 +457,9 @@ async fn records_cannot_be_rewritten(backend: TestBackend) {
     );
 }
 
+/// A session's id, first and last times, actions, allowed, rejected, paused, pending.
+type SessionCounts<'a> = (&'a str, i64, i64, u64, u64, u64, u64, u64);
+
 async fn sessions_are_listed_most_recent_first(backend: TestBackend) {
     let ledger = backend.open().await;
     for (id, session, verdict, at) in [
@@ -476,7 +479,7 @@ async fn sessions_are_listed_most_recent_first(backend: TestBackend) {
         .await
         .unwrap();
     let list = ledger.sessions(10, None).await.unwrap();
-    let seen: Vec<(&str, i64, i64, u64, u64, u64, u64, u64)> = list
+    let seen: Vec<SessionCounts<'_>> = list
         .sessions
         .iter()
         .map(|s| {

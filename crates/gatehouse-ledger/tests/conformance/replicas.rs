@@ -84,12 +84,9 @@ async fn a_pause_and_its_decision_are_heard_by_every_replica() {
         DecisionOutcome::Decided(_)
     ));
     loop {
-        match next_event(&mut heard_by_a).await {
-            LedgerEvent::Decided { action_id, replica } => {
-                assert_eq!((action_id.as_str(), replica.as_str()), ("p1", "b"));
-                break;
-            }
-            _ => {}
+        if let LedgerEvent::Decided { action_id, replica } = next_event(&mut heard_by_a).await {
+            assert_eq!((action_id.as_str(), replica.as_str()), ("p1", "b"));
+            break;
         }
     }
     assert_eq!(
