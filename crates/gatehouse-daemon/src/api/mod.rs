@@ -92,7 +92,10 @@ pub fn router(state: AppState) -> Router {
             "/confirm/{secret}",
             get(notify::confirm_page).post(notify::confirm),
         )
-        .route("/confirm/{secret}/presence", post(notify::confirm_challenge))
+        .route(
+            "/confirm/{secret}/presence",
+            post(notify::confirm_challenge),
+        )
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::not_found("no such route") })
