@@ -126,6 +126,12 @@ test('the person edits a paused command, sees the re-check, and approves the edi
       .first().waitFor({ timeout: UI_TIMEOUT_MS });
 
     const id = decided.body.action_id;
+    // The recent decisions list shows what ran (the edited command), marked as edited.
+    const recent = page.locator(`[data-testid="recent-row"][data-action-id="${id}"]`);
+    await recent.waitFor({ timeout: UI_TIMEOUT_MS });
+    assert.match(await recent.textContent(), /git push origin main/);
+    assert.doesNotMatch(await recent.textContent(), /--force/, 'not the original command');
+    assert.match(await recent.textContent(), /edited by/);
     const action = await approver(`/v1/actions/${id}`);
     assert.equal(action.body.input.command, 'git push --force origin main', 'the original input stays');
     assert.equal(action.body.decision.edit.edited_input.command, 'git push origin main');

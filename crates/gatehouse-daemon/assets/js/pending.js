@@ -181,12 +181,16 @@ export function pendingRow(a) {
 
 export function recentRow(a) {
   const note = a.decision && a.decision.note ? ` · note: ${a.decision.note}` : '';
+  // An approval of an edited input ran the edited one: show that, and say it was edited.
+  const edit = a.decision && a.decision.edit;
+  const ran = edit && edit.edited_input !== undefined ? { ...a, input: edit.edited_input } : a;
+  const edited = edit ? ` · edited by ${edit.edited_by || 'a person'}` : '';
   return h('li', { class: 'recent', 'data-testid': 'recent-row', 'data-action-id': a.action_id },
     h('div', { class: 'row' },
       h('span', { class: 'tool', title: a.tool }, a.tool),
       h('div', { class: 'row-main' },
-        h('div', { class: 'row-summary', title: summarize(a) }, summarize(a)),
-        h('div', { class: 'row-meta' }, who(a) + note)),
+        h('div', { class: 'row-summary', title: summarize(ran) }, summarize(ran)),
+        h('div', { class: 'row-meta' }, who(a) + edited + note)),
       h('span', { class: 'row-when' }, verdictBadge(a), ' ',
         h('span', { title: new Date(decidedAt(a)).toLocaleString() }, formatClock(decidedAt(a))))));
 }
