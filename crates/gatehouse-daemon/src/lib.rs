@@ -403,6 +403,13 @@ impl Daemon {
             &origin.replacen("://127.0.0.1:", "://localhost:", 1),
             &events,
         )?;
+        if notifier.enabled() && presence_mode == presence::PresenceMode::Off {
+            tracing::warn!(
+                "remote approvals are on and approvals.presence = \"off\": a notification's link \
+                 alone decides, so whoever can read the ntfy topic, the webhook's receiver or the \
+                 Slack channel can approve"
+            );
+        }
         let state = AppState(Arc::new(App {
             _policy_watcher: policy.watch().map(std::sync::Mutex::new),
             _model_watcher: live_model
