@@ -94,7 +94,11 @@ async fn grants_and_edits_are_recorded_and_read_back(backend: TestBackend) {
     assert_eq!(recorded.edited_by, "alice");
     assert_eq!(recorded.edited_hash, "05".repeat(32));
     let read = ledger.action("p1").await.unwrap().unwrap();
-    assert_eq!(read.input, json!({"command": "ls -la"}), "the original stays");
+    assert_eq!(
+        read.input,
+        json!({"command": "ls -la"}),
+        "the original stays"
+    );
     assert_eq!(
         read.decision.unwrap().edit.unwrap().edited_input,
         edited_input
