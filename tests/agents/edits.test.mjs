@@ -75,16 +75,17 @@ describe("edit then approve, deny with guidance: real agent CLIs", { concurrency
   }
 
   for (const host of ["claude-code", "codex"]) {
-    // TODO (session 4, found by this test): the hook's updatedInput does not make the real CLI run
-    // the edited command yet (the original does not run either: fail closed holds); until fixed,
-    // a todo test (reported, not failing the run).
-    test(`${host}: an approved edit runs the edited command, never the original`, { todo: "updatedInput not yet taken by the real CLI in this flow" }, async () => {
+    // Each host has its own markers: the two run at once against one daemon, and each turn's pause
+    // is found by its marker.
+    test(`${host}: an approved edit runs the edited command, never the original`, async () => {
       const dirs = await installed(host, "edit");
-      const t = await pausedTurn(host, dirs, "paused-original.marker", (action) =>
-        approveEdited(action, "touch paused-edited.marker"));
-      assert.equal(t.decided.decision.edit.edited_input.command, "touch paused-edited.marker");
-      assert.equal(fs.existsSync(path.join(dirs.work, "paused-original.marker")), false, `the original ran\n${t.describe()}`);
-      assert.equal(fs.existsSync(path.join(dirs.work, "paused-edited.marker")), true, `the edited command did not run\n${t.describe()}`);
+      const original = `paused-original-${host}.marker`;
+      const edited = `paused-edited-${host}.marker`;
+      const t = await pausedTurn(host, dirs, original, (action) =>
+        approveEdited(action, `touch ${edited}`));
+      assert.equal(t.decided.decision.edit.edited_input.command, `touch ${edited}`);
+      assert.equal(fs.existsSync(path.join(dirs.work, original)), false, `the original ran\n${t.describe()}`);
+      assert.equal(fs.existsSync(path.join(dirs.work, edited)), true, `the edited command did not run\n${t.describe()}`);
     });
   }
 
