@@ -13,6 +13,7 @@ import { setupEdit } from './edit.js';
 import { setupGrants } from './grants.js';
 import { setupLedger } from './ledger.js';
 import { setupOverview } from './overview.js';
+import { setupPolicy } from './policy.js';
 import { setConnection, reportLoadError, loadHealth } from './page.js';
 import { render, tick, handleActionEvent, loadActions } from './pending.js';
 import { loadPresence, enrolWithCode, addAuthenticator } from './presence.js';
@@ -109,6 +110,7 @@ async function start() {
   setupLedger();
   setupSessions();
   setupOverview();
+  setupPolicy();
   // Standing grants: "Approve and allow similar…", the grants panel, suggestions.
   setupGrants(onConnected, onEvent);
   // Edit then approve, and deny with a note, in the decision dialog.

@@ -50,6 +50,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("ledger"),
     js!("sessions"),
     js!("overview"),
+    js!("policy"),
     js!("grants"),
     js!("edit"),
     js!("confirm"),

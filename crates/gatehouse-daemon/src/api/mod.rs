@@ -13,6 +13,7 @@ mod ledger_browse;
 mod notify;
 mod ops;
 mod overview;
+mod policy_replay;
 mod policy_versions;
 mod presence;
 mod review;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             get(policy_versions::version),
         )
         .route("/v1/policy/rollback", post(policy_versions::rollback))
+        .route("/v1/policy/replay", post(policy_replay::replay))
         .route("/v1/session", get(dashboard::session))
         .route("/v1/login-codes", post(dashboard::login_code))
         .route("/", get(dashboard::index))

@@ -24,6 +24,7 @@ mod memory;
 mod notify;
 mod paused;
 mod policy;
+mod policy_replay;
 mod protect;
 mod review;
 mod scoring;
