@@ -34,9 +34,22 @@ pub struct ReplayRequest {
 /// an admin): the `ReplayReport` of the candidate combined with this daemon's self-protection.
 pub async fn replay(
     State(state): State<AppState>,
-    _caller: ApproverCaller,
+    caller: ApproverCaller,
     ApiJson(request): ApiJson<ReplayRequest>,
 ) -> Result<Json<ReplayReport>, ApiError> {
+    // An `ApproverCaller` is never the agent; of the people, a reviewer labels and no more.
+    if let Some(person) = caller.0.person()
+        && !person.role.may_decide()
+    {
+        return Err(ApiError::forbidden(
+            "forbidden_role",
+            format!(
+                "{} has role {}: only an approver or an admin replays a policy",
+                person.name,
+                person.role.as_str()
+            ),
+        ));
+    }
     if request.policy.len() > MAX_POLICY_BYTES {
         return Err(ApiError::invalid(
             "policy",

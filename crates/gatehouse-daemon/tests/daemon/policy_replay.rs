@@ -124,6 +124,44 @@ async fn a_broken_candidate_is_a_400_naming_the_policy_field() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
+/// Adds a person with the owner's token; returns their token.
+async fn add_user(daemon: &TestDaemon, name: &str, role: &str) -> String {
+    let (status, body) = daemon
+        .post(
+            &daemon.approver.clone(),
+            "/v1/users",
+            json!({"name": name, "role": role}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_replays_and_a_reviewer_does_not() {
+    let daemon = daemon_with_three_actions().await;
+    let approver = add_user(&daemon, "alice", "approver").await;
+    let reviewer = add_user(&daemon, "rita", "reviewer").await;
+    let (status, report) = daemon
+        .post(
+            &approver,
+            "/v1/policy/replay",
+            json!({"policy": TEST_POLICY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["replayed"], 3, "{report}");
+    let (status, body) = daemon
+        .post(
+            &reviewer,
+            "/v1/policy/replay",
+            json!({"policy": TEST_POLICY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden_role", "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_cannot_replay_a_policy() {
     let daemon = daemon_with_three_actions().await;
