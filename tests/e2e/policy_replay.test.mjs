@@ -177,3 +177,29 @@ test('replay shows what would change, and push puts exactly the replayed text in
   await check({ tool: 'Bash', input: { command: 'git status' } }, 'allow');
   assert.equal(pageErrors.length, 0, pageErrors.join('\n'));
 });
+
+test('the policy view works on a phone: a replay report does not overflow sideways', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const phone = await browser.newContext({
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+  });
+  try {
+    const p = await phone.newPage();
+    const errors = [];
+    p.on('pageerror', (err) => errors.push(err.message));
+    const login = await call('/v1/login-codes', daemon.approverToken, {});
+    assert.equal(login.status, 200, login.text);
+    await p.goto(login.body.url);
+    await p.waitForSelector('[data-testid="connection-status"][data-state="connected"]', { timeout: UI_TIMEOUT_MS });
+    await p.goto(`${daemon.baseUrl}/#policy`);
+    await p.locator('[data-testid="policy-text"]').fill(POLICY);
+    await p.locator('[data-testid="policy-replay"]').click();
+    await p.locator('[data-testid="policy-report"]').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+    const { scroll, width } = await p.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth, width: window.innerWidth,
+    }));
+    assert.ok(scroll <= width + 1, `the policy view overflows sideways at ${width}px: ${scroll}px wide`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await phone.close();
+  }
+});
