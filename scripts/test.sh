@@ -190,7 +190,9 @@ if [ "${GATEHOUSE_SKIP_BENCH:-0}" != "1" ]; then
     # One release build of both (their shared dependencies resolved once), then the bench without
     # rebuilding the daemon.
     cargo build --release --locked -p gatehouse -p gatehouse-bench
-    target/release/gatehouse-bench --quick --no-build
+    # Every default scenario, and team mode on a throwaway PostgreSQL cluster (docs/TEAM.md).
+    target/release/gatehouse-bench --quick --no-build \
+        --scenarios fast-path,sidecar-faults,paused-flood,mcp,hooks,team
 fi
 
 step "all tests passed in $((SECONDS - started)) s"
