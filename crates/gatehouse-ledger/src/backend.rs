@@ -151,6 +151,15 @@ impl Ledger {
         }
     }
 
+    /// The PostgreSQL backend, for what its writer does its own way.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn as_postgres(&self) -> Option<&PgLedger> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(ledger) => Some(ledger),
+        }
+    }
+
     /// `"sqlite"` or `"postgres"`.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {

@@ -4,8 +4,8 @@
 //! `action_confinement` record, written in the transaction that records the action, so the two
 //! commit or vanish together and `ledger verify` covers both.
 //!
-//! PostgreSQL does not hold these records yet: there the action is recorded alone (its reason
-//! text still names the profile) and the view's `confinement` stays empty.
+//! PostgreSQL (schema 6) holds the same records, chained with the same kind and columns: the
+//! digest and view conversions here serve both backends (`postgres::confinement`).
 
 use gatehouse_protocol::{ActionView, ConfinementApplied, ConfinementRecord};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -20,21 +20,32 @@ const SCHEMA: i64 = 13;
 impl Ledger {
     /// Appends an action with the pushed policy `version` that decided it (see
     /// `record_action_under`) and, when its rule required one, the confinement applied to it,
-    /// all or nothing. A backend without confinement records (PostgreSQL) records the action
-    /// alone.
+    /// all or nothing, on either backend.
     pub async fn record_action_confined(
         &self,
         action: NewAction,
         version: Option<i64>,
         confinement: Option<ConfinementRecord>,
     ) -> Result<Recorded, LedgerError> {
-        match (confinement, self.as_sqlite()) {
-            (Some(confinement), Some(sqlite)) => {
+        let Some(confinement) = confinement else {
+            return self.record_action_under(action, version).await;
+        };
+        match self.as_sqlite() {
+            Some(sqlite) => {
                 sqlite
                     .record_confined_action(action, version, confinement)
                     .await
             }
-            _ => self.record_action_under(action, version).await,
+            #[cfg(feature = "postgres")]
+            None => match self.as_postgres() {
+                Some(pg) => {
+                    pg.record_confined_action(action, version, confinement)
+                        .await
+                }
+                None => Err(LedgerError::Postgres("no ledger backend".into())),
+            },
+            #[cfg(not(feature = "postgres"))]
+            None => self.record_action_under(action, version).await,
         }
     }
 }
@@ -85,13 +96,12 @@ pub(crate) fn insert_confined_action(
     Ok(recorded)
 }
 
-fn insert(
-    conn: &Connection,
+/// The profile digest as the record holds it (32 bytes), refused unless it is 64 hex digits.
+pub(crate) fn digest_bytes(
     action_id: &str,
-    recorded_at_ms: i64,
     confinement: &ConfinementRecord,
-) -> Result<usize, LedgerError> {
-    let digest = confinement
+) -> Result<Option<[u8; 32]>, LedgerError> {
+    confinement
         .profile_digest
         .as_deref()
         .map(|hex| {
@@ -101,7 +111,41 @@ fn insert(
                 detail: format!("the profile digest {hex:?} is not 64 hex digits"),
             })
         })
-        .transpose()?;
+        .transpose()
+}
+
+/// The view's confinement from a record's columns (profile, digest, summary, applied, fallback).
+pub(crate) fn from_columns(
+    action_id: &str,
+    (profile, digest, summary, applied, fallback): (
+        String,
+        Option<Vec<u8>>,
+        Option<String>,
+        String,
+        Option<String>,
+    ),
+) -> Result<ConfinementRecord, LedgerError> {
+    let applied = ConfinementApplied::parse(&applied).ok_or_else(|| LedgerError::Corrupt {
+        action_id: action_id.to_owned(),
+        what: "confinement",
+        detail: format!("unknown applied value {applied:?}"),
+    })?;
+    Ok(ConfinementRecord {
+        profile,
+        profile_digest: digest.map(|d| d.iter().map(|b| format!("{b:02x}")).collect()),
+        summary,
+        applied,
+        fallback,
+    })
+}
+
+fn insert(
+    conn: &Connection,
+    action_id: &str,
+    recorded_at_ms: i64,
+    confinement: &ConfinementRecord,
+) -> Result<usize, LedgerError> {
+    let digest = digest_bytes(action_id, confinement)?;
     Ok(conn
         .prepare_cached(
             "INSERT INTO action_confinement
@@ -162,21 +206,9 @@ pub(crate) fn attach(conn: &Connection, view: &mut ActionView) -> Result<(), Led
             ))
         })
         .optional()?;
-    let Some((profile, digest, summary, applied, fallback)) = row else {
-        return Ok(());
-    };
-    let applied = ConfinementApplied::parse(&applied).ok_or_else(|| LedgerError::Corrupt {
-        action_id: view.action_id.clone(),
-        what: "confinement",
-        detail: format!("unknown applied value {applied:?}"),
-    })?;
-    view.confinement = Some(ConfinementRecord {
-        profile,
-        profile_digest: digest.map(|d| d.iter().map(|b| format!("{b:02x}")).collect()),
-        summary,
-        applied,
-        fallback,
-    });
+    if let Some(row) = row {
+        view.confinement = Some(from_columns(&view.action_id, row)?);
+    }
     Ok(())
 }
 

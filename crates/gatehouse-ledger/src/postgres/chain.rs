@@ -16,7 +16,7 @@ use crate::{LedgerError, VerifyFailure, VerifyOptions, VerifyReport};
 pub(crate) const CHAIN_LOCK: i64 = 0x6768_2d63_6861_696e;
 
 /// The record kinds the PostgreSQL schema holds (their tables exist there).
-const KINDS: [Kind; 12] = [
+const KINDS: [Kind; 13] = [
     Kind::Action,
     Kind::Score,
     Kind::Decision,
@@ -29,6 +29,7 @@ const KINDS: [Kind; 12] = [
     Kind::Grant,
     Kind::GrantRevoked,
     Kind::Edit,
+    Kind::ActionConfinement,
 ];
 
 fn record_sql(kind: Kind) -> String {
@@ -259,7 +260,8 @@ async fn verify_in(
                    + (SELECT count(*) FROM outcomes) + (SELECT count(*) FROM users)
                    + (SELECT count(*) FROM approvals) + (SELECT count(*) FROM policy_versions)
                    + (SELECT count(*) FROM action_policy) + (SELECT count(*) FROM grants)
-                   + (SELECT count(*) FROM grant_revocations) + (SELECT count(*) FROM edits))::BIGINT",
+                   + (SELECT count(*) FROM grant_revocations) + (SELECT count(*) FROM edits)
+                   + (SELECT count(*) FROM action_confinement))::BIGINT",
             &[],
         )
         .await

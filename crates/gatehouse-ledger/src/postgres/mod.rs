@@ -21,6 +21,7 @@
 //!   `notify.rs` turns them into `LedgerEvent`s.
 
 mod chain;
+mod confinement;
 mod connect;
 mod console;
 mod grants;

@@ -33,11 +33,12 @@ pub(crate) async fn action(
     let mut view = row.as_ref().map(view_from_row).transpose()?;
     if let Some(view) = &mut view {
         super::team::attach(client, view).await?;
+        super::confinement::attach(client, view).await?;
     }
     Ok(view)
 }
 
-/// The views of `rows`, each with its team records (`team::attach`).
+/// The views of `rows`, each with its team records (`team::attach`) and confinement.
 async fn views(client: &impl GenericClient, rows: &[Row]) -> Result<Vec<ActionView>, LedgerError> {
     let mut views = rows
         .iter()
@@ -45,6 +46,7 @@ async fn views(client: &impl GenericClient, rows: &[Row]) -> Result<Vec<ActionVi
         .collect::<Result<Vec<_>, _>>()?;
     for view in &mut views {
         super::team::attach(client, view).await?;
+        super::confinement::attach(client, view).await?;
     }
     Ok(views)
 }

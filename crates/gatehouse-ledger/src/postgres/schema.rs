@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations-postgres/0005_grants_and_edits.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations-postgres/0006_action_confinement.sql"),
+    ),
 ];
 
 /// The schema version this build writes and understands.

@@ -34,6 +34,15 @@ pub(crate) enum Command {
     Outcome(Box<NewOutcome>, Reply<OutcomeRecord>),
     /// An action with the pushed policy version that decided it.
     VersionedAction(Box<(NewAction, i64)>, Reply<Recorded>),
+    /// An action, its policy version if any, and the confinement applied to it, all or none.
+    ConfinedAction(
+        Box<(
+            NewAction,
+            Option<i64>,
+            gatehouse_protocol::ConfinementRecord,
+        )>,
+        Reply<Recorded>,
+    ),
     Team(Box<TeamCommand>, Reply<TeamOutcome>),
     Grant(Box<GrantCommand>, Reply<GrantOutcome>),
     Flush(Reply<()>),
@@ -53,7 +62,10 @@ enum Done {
 
 impl Command {
     fn is_action(&self) -> bool {
-        matches!(self, Command::Action(..) | Command::VersionedAction(..))
+        matches!(
+            self,
+            Command::Action(..) | Command::VersionedAction(..) | Command::ConfinedAction(..)
+        )
     }
 
     /// Answers the caller with its outcome, or the batch's error.
@@ -64,7 +76,9 @@ impl Command {
         }
         let mismatch = || LedgerError::Postgres("the writer answered another command".into());
         match self {
-            Command::Action(_, reply) | Command::VersionedAction(_, reply) => send(
+            Command::Action(_, reply)
+            | Command::VersionedAction(_, reply)
+            | Command::ConfinedAction(_, reply) => send(
                 reply,
                 outcome.and_then(|d| match d {
                     Done::Action(r) => Ok(r),
@@ -252,6 +266,20 @@ async fn apply(
         Command::VersionedAction(pair, _) => {
             let (action, version) = pair.as_ref();
             Done::Action(team::insert_versioned_action(tx, action, *version, head, replica).await?)
+        }
+        Command::ConfinedAction(confined, _) => {
+            let (action, version, confinement) = confined.as_ref();
+            Done::Action(
+                super::confinement::insert_confined_action(
+                    tx,
+                    action,
+                    *version,
+                    confinement,
+                    head,
+                    replica,
+                )
+                .await?,
+            )
         }
         Command::Team(command, _) => {
             Done::Team(Box::new(team::apply(tx, command, head, replica).await?))

@@ -2,6 +2,7 @@
 //! PostgreSQL when `GATEHOUSE_TEST_POSTGRES_URL` names a server). Each function gets a fresh,
 //! empty ledger; what it asserts is the `Ledger` interface's contract, whatever holds it.
 
+mod confinement;
 mod grants;
 mod replicas;
 mod support;

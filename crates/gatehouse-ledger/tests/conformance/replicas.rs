@@ -170,9 +170,27 @@ async fn the_writer_role_can_only_read_and_append() {
             .unwrap(),
         DecisionOutcome::Decided(_)
     ));
+    let confinement = gatehouse_protocol::ConfinementRecord {
+        profile: "build".into(),
+        profile_digest: Some("cd".repeat(32)),
+        summary: None,
+        applied: gatehouse_protocol::ConfinementApplied::Confined,
+        fallback: None,
+    };
+    daemon
+        .record_action_confined(
+            new_action("c1", Verdict::Allow),
+            None,
+            Some(confinement.clone()),
+        )
+        .await
+        .unwrap();
+    let view = daemon.action("c1").await.unwrap().unwrap();
+    assert_eq!(view.confinement, Some(confinement));
     let client = self::admin(&as_daemon).await;
     for sql in [
         "UPDATE actions SET tool = 'x'",
+        "UPDATE action_confinement SET profile = 'x'",
         "DELETE FROM decisions",
         "TRUNCATE chain",
         "ALTER TABLE actions DISABLE TRIGGER USER",
