@@ -120,6 +120,10 @@ pub const KNOWN: &[(&str, &str)] = &[
         "GATEHOUSE_FUZZ_SECONDS",
         "scripts/test.sh: seconds per fuzz target",
     ),
+    (
+        "GATEHOUSE_REQUIRE_TMUX",
+        "tests only: `gatehouse watch`'s tmux test fails, not skips, without tmux (scripts/test.sh)",
+    ),
 ];
 
 /// The `GATEHOUSE_*` names in `vars` that Gatehouse does not read.
