@@ -74,6 +74,11 @@ export function run(cmd, args, { cwd, env, timeoutMs = 120_000, input = "" }) {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, timedOut, ms: Date.now() - started });
     });
+    // A program that exits without reading its stdin (a `gatehouse doctor`) closes the pipe
+    // first: that EPIPE is not the test's failure, the exit code and output are.
+    child.stdin.on("error", (err) => {
+      if (err.code !== "EPIPE") reject(err);
+    });
     child.stdin.end(input);
   });
 }
